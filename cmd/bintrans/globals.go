@@ -1,0 +1,27 @@
+package main
+
+import (
+	"context"
+	"io"
+)
+
+// Globals holds the flags every command shares and the process's streams.
+// Commands receive it in Run(*Globals) and must write only to g.Stdout and
+// g.Stderr, so that tests can run them in-process.
+type Globals struct {
+	Config  string `help:"Configuration file (same keys as the flags)." default:"/etc/bintrans.conf" placeholder:"FILE" type:"path"`
+	Verbose bool   `short:"v" help:"Say more about what is being checked."`
+
+	ctx    context.Context
+	Stdin  io.Reader `kong:"-"`
+	Stdout io.Writer `kong:"-"`
+	Stderr io.Writer `kong:"-"`
+}
+
+// Context is cancelled on SIGINT/SIGTERM.
+func (g *Globals) Context() context.Context {
+	if g.ctx == nil {
+		return context.Background()
+	}
+	return g.ctx
+}

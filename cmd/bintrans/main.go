@@ -1,0 +1,89 @@
+// Command bintrans is binary transparency for pacman: it signs repository
+// packages into a Rekor transparency log, refuses packages that are not
+// provably logged, scans whole repositories in CI and audits the log.
+//
+// main.go only assembles the commands; each lives in <name>_cmd.go.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+// CLI is the whole command-line model.
+type CLI struct {
+	Globals
+
+	Version VersionCmd `cmd:"" help:"Print the version and exit."`
+}
+
+const description = `Binary transparency for pacman.
+
+bintrans makes every package provably public: the repository operator signs
+each package's sha256 with a minisign transparency key and logs the signature
+in a Rekor transparency log; pacman refuses packages whose signature is not
+provably in the log.
+
+Exit codes (every command):
+  0  everything verified (or the command did what was asked)
+  1  at least one package failed verification (audit/monitor: a finding)
+  2  usage or configuration error
+  3  could not run: I/O error, or a service needed in this mode is unreachable`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run parses args, runs the selected command and returns the exit code. It is
+// separate from main so the CLI tests can run it in-process.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var cli CLI
+	exit := -1
+	parser, err := kong.New(&cli,
+		kong.Name("bintrans"),
+		kong.Description(description),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exit = code }),
+		kong.Vars{"version": version},
+	)
+	if err != nil {
+		return reportError(stderr, err)
+	}
+	kctx, err := parser.Parse(args)
+	if exit >= 0 { // --help or --version already printed
+		return exit
+	}
+	if err != nil {
+		return reportError(stderr, usageError{err})
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cli.Globals.ctx = ctx
+	cli.Globals.Stdin = stdin
+	cli.Globals.Stdout = stdout
+	cli.Globals.Stderr = stderr
+	if err := kctx.Run(&cli.Globals); err != nil {
+		return reportError(stderr, err)
+	}
+	return ExitOK
+}
+
+// VersionCmd prints the version.
+type VersionCmd struct{}
+
+// Run prints "bintrans <version>".
+func (VersionCmd) Run(g *Globals) error {
+	fmt.Fprintf(g.Stdout, "bintrans %s\n", version)
+	return nil
+}

@@ -1,0 +1,16 @@
+// Package verify is the bintrans verification engine.
+//
+// It decides, from bytes and a handful of interfaces, whether a package is
+// provably public: its minisign transparency signature (the `.t` file) is
+// valid for a policy key, signs the package's sha256 with the package's file
+// name as trusted comment, and is included in a Rekor transparency log whose
+// key is pinned. It never opens a socket or a file itself: the log, the
+// signature source, the checkpoint store and the rebuilders are interfaces
+// implemented at the edges (verify/rekor, cmd/bintrans, rebuilder) and, in
+// tests, by in-memory fakes that still produce real RFC 6962 proofs.
+//
+// A failed package is a Result, not an error. A Go error from VerifyAll means
+// that the run as a whole could not reach a trustworthy verdict: the context
+// was cancelled, the log could not be reached in online mode, or the log
+// showed two inconsistent views of itself (a *SecurityError).
+package verify

@@ -1,0 +1,183 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Size limits shared by every reader of untrusted bytes.
+const (
+	// MaxSignatureSize is the largest `.t` file accepted (the seed's limit).
+	MaxSignatureSize = 1024
+	// MaxBundleSize is the largest proof bundle accepted. A real bundle is
+	// about 3 KiB; 64 KiB leaves room for deep trees and long checkpoints.
+	MaxBundleSize = 64 << 10
+	// MaxEntryBodySize bounds a canonical Rekor entry body (about 470 bytes for
+	// a minisign rekord).
+	MaxEntryBodySize = 16 << 10
+	// MaxProofHashes bounds an inclusion or consistency proof (a tree of 2^64
+	// leaves needs at most 64 hashes per proof).
+	MaxProofHashes = 128
+	// MaxCheckpointSize bounds a signed checkpoint note.
+	MaxCheckpointSize = 8 << 10
+)
+
+// ErrNotFound is returned (wrapped) by a SignatureSource or a Log when the
+// thing asked for does not exist. Any other error means "could not find out".
+var ErrNotFound = errors.New("not found")
+
+// Artifact is one package to verify.
+type Artifact struct {
+	// Filename is the package file name (`foo-1.0-1-x86_64.pkg.tar.zst`). It
+	// is the trusted comment of the `.t` and the key of the signature source.
+	Filename string
+	// Repo and Arch name the repository the package came from, when known
+	// (reports, per-repository transparency URLs).
+	Repo string
+	Arch string
+	// Name and Version (`[epoch:]pkgver-pkgrel`) identify the package for
+	// rebuilders. Empty when unknown.
+	Name    string
+	Version string
+	// SHA256 is the lowercase hex sha256 the repository database claims
+	// (%SHA256SUM%). When Open is nil it is the message that is verified;
+	// when Open is set, the file's hash must also equal it (if non-empty).
+	SHA256 string
+	// Open opens the package file for hashing. Nil means "do not hash, trust
+	// SHA256" (scan without --download).
+	Open func() (io.ReadCloser, error)
+}
+
+// Status is the verdict for one package. The string values are part of the
+// JSON report schema: never rename one.
+type Status string
+
+// Every status a package can end in.
+const (
+	StatusOK                  Status = "ok"
+	StatusMissingSignature    Status = "missing-signature"
+	StatusMalformedSignature  Status = "malformed-signature"
+	StatusBadSignature        Status = "bad-signature"
+	StatusWrongKey            Status = "wrong-key"
+	StatusCommentMismatch     Status = "trusted-comment-mismatch"
+	StatusMissingBundle       Status = "missing-bundle"
+	StatusBundleInvalid       Status = "bundle-invalid"
+	StatusNotInLog            Status = "not-in-log"
+	StatusLogInconsistent     Status = "log-inconsistent"
+	StatusHashMismatch        Status = "hash-mismatch"
+	StatusRebuildUnconfirmed  Status = "rebuild-unconfirmed"
+	StatusNotInRepository     Status = "not-in-repository"
+	StatusUnavailable         Status = "unavailable" // could not be checked (I/O, unreachable log)
+)
+
+// Result is the verdict for one Artifact, with the evidence behind it.
+type Result struct {
+	Artifact Artifact
+	Status   Status
+	// Err explains a non-ok Status. It is one of the typed errors of this
+	// package (errors.As works) and carries the evidence.
+	Err error
+	// SHA256 is the hash that was verified (computed or taken from the db).
+	SHA256 string
+	// KeyID is the minisign key id of the signature, as minisign prints it
+	// (16 upper-case hex digits), when the `.t` could be parsed.
+	KeyID string
+	// Entry is the log entry proving inclusion, when one was verified.
+	Entry *LogEntry
+	// Rebuild is the rebuilder verdict, when a rebuilder policy is set.
+	Rebuild *RebuildVerdict
+	// Duration is the wall time spent on this package.
+	Duration time.Duration
+}
+
+// OK reports whether the package passed every check of the policy.
+func (r Result) OK() bool { return r.Status == StatusOK }
+
+// LogEntry is a Rekor log entry as the REST API returns it and as a proof
+// bundle stores it. Field names follow Rekor's JSON.
+type LogEntry struct {
+	// UUID is the entry id: 16 hex digits of tree id + 64 hex digits of leaf
+	// hash on a sharded log, or just the 64-hex leaf hash.
+	UUID string `json:"uuid"`
+	// LogIndex is the global index (sharded logs: not the proof's index).
+	LogIndex       int64  `json:"logIndex"`
+	LogID          string `json:"logID"`
+	IntegratedTime int64  `json:"integratedTime"`
+	// Body is the canonical entry (decoded; base64 in JSON).
+	Body         []byte        `json:"body"`
+	Verification *Verification `json:"verification"`
+}
+
+// Verification holds the proofs Rekor attaches to an entry.
+type Verification struct {
+	InclusionProof       *InclusionProof `json:"inclusionProof"`
+	SignedEntryTimestamp []byte          `json:"signedEntryTimestamp"`
+}
+
+// InclusionProof is an RFC 6962 inclusion proof with the checkpoint it was
+// computed against. LogIndex is tree-local.
+type InclusionProof struct {
+	LogIndex   int64    `json:"logIndex"`
+	RootHash   string   `json:"rootHash"`
+	TreeSize   int64    `json:"treeSize"`
+	Hashes     []string `json:"hashes"`
+	Checkpoint string   `json:"checkpoint"`
+}
+
+// SignatureSource finds the `.t` file and the proof bundle of a package.
+// Implementations bound what they read (MaxSignatureSize, MaxBundleSize) and
+// return an error wrapping ErrNotFound when the file does not exist.
+type SignatureSource interface {
+	Signature(ctx context.Context, a Artifact) ([]byte, error)
+	Bundle(ctx context.Context, a Artifact) ([]byte, error)
+}
+
+// Log is what the engine needs from a transparency log. Every method is
+// bounded in time by ctx and in size by the implementation. The engine
+// verifies everything a Log returns: an implementation does not need to.
+type Log interface {
+	// EntryByUUID fetches one entry by its UUID (80 hex) or leaf hash (64
+	// hex). A missing entry is an error wrapping ErrNotFound.
+	EntryByUUID(ctx context.Context, uuid string) (*LogEntry, error)
+	// EntriesByIndex fetches entries by global log index, in as many
+	// requests as the server needs. Missing indexes are absent from the map.
+	EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*LogEntry, error)
+	// SearchByHash returns the UUIDs of entries whose artifact hash is
+	// sha256:<hex>. The index is written asynchronously: a fresh entry can
+	// be missing.
+	SearchByHash(ctx context.Context, sha256Hex string) ([]string, error)
+	// Checkpoint returns the log's current signed checkpoint (note text).
+	Checkpoint(ctx context.Context) ([]byte, error)
+	// ConsistencyProof returns the RFC 6962 consistency proof between two
+	// tree sizes (first > 0, first <= last).
+	ConsistencyProof(ctx context.Context, first, last int64) ([][]byte, error)
+}
+
+// CheckpointStore persists the last checkpoint verified against this client.
+// Load returns (nil, nil) when there is none yet. Store must be atomic and is
+// called only with a checkpoint that verified and is consistent with the
+// stored one.
+type CheckpointStore interface {
+	Load(ctx context.Context) ([]byte, error)
+	Store(ctx context.Context, checkpoint []byte) error
+}
+
+// Rebuilders answers, for a whole batch, which independent rebuilders
+// reproduced each package. Implementations query each rebuilder once per
+// batch (bounded, timed out) and never fail the batch: an unreachable
+// rebuilder is recorded in the verdicts and counts as zero confirmations.
+type Rebuilders interface {
+	Verdicts(ctx context.Context, arts []Artifact, sha256s []string) []RebuildVerdict
+}
+
+// RebuildVerdict says what each rebuilder answered about one package.
+type RebuildVerdict struct {
+	Confirmed   []string `json:"confirmed"`   // rebuilders that reproduced it (GOOD, attestation ok if pinned)
+	Bad         []string `json:"bad"`         // rebuilders that said BAD
+	Unknown     []string `json:"unknown"`     // rebuilders that have no verdict for this exact package
+	Unreachable []string `json:"unreachable"` // rebuilders that could not be asked (error, timeout)
+	// Reasons holds a short reason per rebuilder URL when it did not confirm.
+	Reasons map[string]string `json:"reasons,omitempty"`
+}
