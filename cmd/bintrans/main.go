@@ -48,7 +48,7 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var cli CLI
 	exit := -1
-	parser, err := kong.New(&cli,
+	opts := []kong.Option{
 		kong.Name("bintrans"),
 		kong.Description(description),
 		kong.UsageOnError(),
@@ -56,7 +56,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exit = code }),
 		kong.Vars{"version": version},
-	)
+	}
+	resolver, err := loadConfig(configPath(args))
+	if err != nil {
+		return reportError(stderr, err)
+	}
+	if resolver != nil {
+		opts = append(opts, kong.Resolvers(resolver))
+	}
+	parser, err := kong.New(&cli, opts...)
 	if err != nil {
 		return reportError(stderr, err)
 	}
