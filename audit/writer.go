@@ -1,0 +1,139 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrLocked is returned (wrapped) by Open when another process holds the
+// audit log open for appending.
+var ErrLocked = errors.New("audit log is in use by another signer")
+
+// Writer appends records to an audit log. It holds an exclusive flock on the
+// file from Open to Close, so two signers can never interleave, and a mutex,
+// so goroutines of one signer can share it.
+type Writer struct {
+	// Now is the clock used for Record.Time; tests replace it.
+	Now func() time.Time
+
+	mu     sync.Mutex
+	f      *os.File
+	path   string
+	head   Head
+	broken error // set after a failed write: the tail may be torn
+}
+
+// Open opens (creating it if needed, mode 0644) the audit log at path for
+// appending, takes an exclusive lock on it without waiting (ErrLocked if
+// another process holds it) and verifies the existing chain: a broken chain
+// is returned as a *ChainError and nothing can be appended until a human has
+// looked at it. A new file's directory is fsync'ed so the file survives a
+// crash.
+func Open(path string) (*Writer, error) {
+	_, statErr := os.Lstat(path)
+	created := errors.Is(statErr, os.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	if created {
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	head, err := Scan(io.NewSectionReader(f, 0, 1<<62), nil)
+	if err != nil {
+		f.Close()
+		var ce *ChainError
+		if errors.As(err, &ce) {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return nil, err
+	}
+	return &Writer{Now: time.Now, f: f, path: path, head: head}, nil
+}
+
+// Head returns the end of the chain: what the next record's Prev will be.
+func (w *Writer) Head() Head {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.head
+}
+
+// Append fills in rec's SchemaVersion, Prev and (if empty) Time, validates
+// it, writes it as one line with a single write and fsyncs the file before
+// returning. It returns the record as written. After a failed write the
+// Writer refuses every further Append (the file may end in a torn line that
+// a human must look at).
+func (w *Writer) Append(rec Record) (Record, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.broken != nil {
+		return rec, fmt.Errorf("audit log %s: an earlier append failed: %w", w.path, w.broken)
+	}
+	if w.f == nil {
+		return rec, fmt.Errorf("audit log %s is closed", w.path)
+	}
+	rec.SchemaVersion = SchemaVersion
+	rec.Prev = w.head.Hash
+	if rec.Time == "" {
+		rec.Time = w.Now().UTC().Format(time.RFC3339Nano)
+	}
+	if err := rec.Validate(); err != nil {
+		return rec, fmt.Errorf("audit record: %w", err)
+	}
+	line, err := rec.marshal()
+	if err != nil {
+		return rec, err
+	}
+	buf := make([]byte, 0, len(line)+1)
+	buf = append(append(buf, line...), '\n')
+	if _, err := w.f.Write(buf); err != nil {
+		w.broken = err
+		return rec, fmt.Errorf("writing audit log %s: %w", w.path, err)
+	}
+	if err := w.f.Sync(); err != nil {
+		w.broken = err
+		return rec, fmt.Errorf("syncing audit log %s: %w", w.path, err)
+	}
+	w.head = Head{Records: w.head.Records + 1, Hash: LineHash(line)}
+	return rec, nil
+}
+
+// Close releases the lock and closes the file.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close() // closing the descriptor releases the flock
+	w.f = nil
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
