@@ -1,0 +1,196 @@
+package ci
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/bintrans/bintrans/verify"
+)
+
+// Mode values of Report.Mode.
+const (
+	ModeOffline = "offline"
+	ModeOnline  = "online"
+)
+
+// MaxReasonLen bounds the reason text of one package in every report. A
+// longer reason (a log quoting a huge body back, say) is cut and marked "…".
+const MaxReasonLen = 512
+
+// Report is one run of the engine over a batch of packages, as the reports
+// show it. The writers do not modify it.
+type Report struct {
+	// Tool and Version name the program that produced the report
+	// ("bintrans", "v0.3.0").
+	Tool    string
+	Version string
+	// Started is when the run began. Zero omits it (golden tests).
+	Started time.Time
+	// Mode is ModeOffline or ModeOnline.
+	Mode string
+	// Log describes the tree head the batch was verified against, when the
+	// run was online. Nil omits it.
+	Log *LogInfo
+	// Results are the engine's verdicts, in any order.
+	Results []verify.Result
+}
+
+// LogInfo is the transparency log tree head a run was checked against.
+type LogInfo struct {
+	URL      string
+	TreeSize int64
+	RootHash string // lowercase hex
+}
+
+// Statuses lists every status the engine can return, in the order reports
+// show them (ok first, then the failures roughly in pipeline order). A status
+// missing here still appears in reports, after these, ordered by name.
+var Statuses = []verify.Status{
+	verify.StatusOK,
+	verify.StatusMissingSignature,
+	verify.StatusMalformedSignature,
+	verify.StatusBadSignature,
+	verify.StatusWrongKey,
+	verify.StatusCommentMismatch,
+	verify.StatusMissingBundle,
+	verify.StatusBundleInvalid,
+	verify.StatusNotInLog,
+	verify.StatusLogInconsistent,
+	verify.StatusHashMismatch,
+	verify.StatusRebuildUnconfirmed,
+	verify.StatusNotInRepository,
+	verify.StatusUnavailable,
+}
+
+// StatusCount is the number of packages that ended in one status.
+type StatusCount struct {
+	Status verify.Status
+	Count  int
+}
+
+// Sorted returns a copy of r.Results ordered by (repo, arch, filename); ties
+// keep their input order.
+func (r Report) Sorted() []verify.Result {
+	out := slices.Clone(r.Results)
+	slices.SortStableFunc(out, func(a, b verify.Result) int {
+		return cmp.Or(
+			cmp.Compare(a.Artifact.Repo, b.Artifact.Repo),
+			cmp.Compare(a.Artifact.Arch, b.Artifact.Arch),
+			cmp.Compare(a.Artifact.Filename, b.Artifact.Filename),
+		)
+	})
+	return out
+}
+
+// OK reports whether every package passed. An empty report is OK: deciding
+// that an empty repository is an error is the caller's policy.
+func (r Report) OK() bool {
+	for _, res := range r.Results {
+		if !res.OK() {
+			return false
+		}
+	}
+	return true
+}
+
+// Failed returns the number of packages whose status is not ok.
+func (r Report) Failed() int {
+	n := 0
+	for _, res := range r.Results {
+		if !res.OK() {
+			n++
+		}
+	}
+	return n
+}
+
+// Counts returns how many packages ended in each status: every status of
+// Statuses (zero counts included) in that order, then any status the engine
+// returned that Statuses does not know, ordered by name.
+func (r Report) Counts() []StatusCount {
+	n := make(map[verify.Status]int)
+	for _, res := range r.Results {
+		n[res.Status]++
+	}
+	out := make([]StatusCount, 0, len(Statuses))
+	for _, s := range Statuses {
+		out = append(out, StatusCount{s, n[s]})
+		delete(n, s)
+	}
+	var extra []verify.Status
+	for s := range n {
+		extra = append(extra, s)
+	}
+	slices.Sort(extra)
+	for _, s := range extra {
+		out = append(out, StatusCount{s, n[s]})
+	}
+	return out
+}
+
+// Reason returns the one-line explanation of a result: its error's text,
+// cleaned by OneLine, or, for a failure without an error, the status itself.
+// An ok result has no reason.
+func Reason(res verify.Result) string {
+	if res.OK() {
+		return ""
+	}
+	if res.Err == nil {
+		return string(res.Status)
+	}
+	return OneLine(res.Err.Error(), MaxReasonLen)
+}
+
+// OneLine makes untrusted text safe to show on one line: runs of white space
+// (newlines included) become one space, other control and format characters
+// and invalid UTF-8 become U+FFFD, and text longer than limit bytes is cut at
+// a rune boundary and ends in "…" (the result is then at most
+// max(limit, 3) bytes). limit <= 0 means no limit.
+func OneLine(s string, limit int) string {
+	var b strings.Builder
+	space := false
+	for i, w := 0, 0; i < len(s); i += w {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		w = size
+		switch {
+		case unicode.IsSpace(r):
+			space = b.Len() > 0
+			continue
+		case r == utf8.RuneError && size == 1, unicode.IsControl(r), unicode.Is(unicode.Cf, r):
+			r = utf8.RuneError
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+		if limit > 0 && b.Len() > limit {
+			break
+		}
+	}
+	out := b.String()
+	if limit > 0 && len(out) > limit {
+		cut := max(limit-len("…"), 0)
+		for cut > 0 && !utf8.RuneStart(out[cut]) {
+			cut--
+		}
+		out = out[:cut] + "…"
+	}
+	return out
+}
+
+// location is "repo/arch" for reports, with placeholders for unknown parts.
+func location(a verify.Artifact) string {
+	repo, arch := a.Repo, a.Arch
+	if repo == "" {
+		repo = "-"
+	}
+	if arch == "" {
+		arch = "-"
+	}
+	return repo + "/" + arch
+}
