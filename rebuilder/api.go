@@ -41,17 +41,19 @@ type V0Package struct {
 
 // V1BinaryPackage is one record of `GET /api/v1/packages/binary`.
 type V1BinaryPackage struct {
-	ID             int64   `json:"id"`
-	Name           string  `json:"name"`
-	Version        string  `json:"version"`
-	Distribution   string  `json:"distribution"`
-	Component      *string `json:"component"`
-	Architecture   string  `json:"architecture"`
-	URL            *string `json:"url"`
-	Status         *string `json:"status"`
-	BuildID        *int64  `json:"build_id"`
-	ArtifactID     *int64  `json:"artifact_id"`
-	SeenInLastSync bool    `json:"seen_in_last_sync"`
+	ID           int64   `json:"id"`
+	Name         string  `json:"name"`
+	Version      string  `json:"version"`
+	Distribution string  `json:"distribution"`
+	Component    *string `json:"component"`
+	Architecture string  `json:"architecture"`
+	URL          *string `json:"url"`
+	Status       *string `json:"status"`
+	BuildID      *int64  `json:"build_id"`
+	ArtifactID   *int64  `json:"artifact_id"`
+	// AttestationLogID is null when the artifact has no attestation.
+	AttestationLogID *int64 `json:"attestation_log_id"`
+	SeenInLastSync   bool   `json:"seen_in_last_sync"`
 }
 
 // V1Page is a v1 ResultPage of binary packages. Total counts the whole

@@ -20,6 +20,9 @@ const MaxKeyFileSize = 16 << 10
 // oidEd25519 is id-Ed25519 (RFC 8410).
 var oidEd25519 = asn1.ObjectIdentifier{1, 3, 101, 112}
 
+// asn1NULL is the DER encoding of an ASN.1 NULL.
+var asn1NULL = []byte{0x05, 0x00}
+
 // spki is a SubjectPublicKeyInfo with the algorithm parameters kept raw, so
 // that both the RFC 8410 form (no parameters) and the form in-toto-rs writes
 // (an explicit NULL) can be told apart and checked.
@@ -64,7 +67,7 @@ func parseSPKI(der []byte) (ed25519.PublicKey, error) {
 	if !k.Algorithm.OID.Equal(oidEd25519) {
 		return nil, fmt.Errorf("rebuilder key: algorithm %v, want Ed25519 (%v)", k.Algorithm.OID, oidEd25519)
 	}
-	if p := k.Algorithm.Params.FullBytes; len(p) != 0 && !bytes.Equal(p, asn1.NullRawValue.FullBytes) {
+	if p := k.Algorithm.Params.FullBytes; len(p) != 0 && !bytes.Equal(p, asn1NULL) {
 		return nil, fmt.Errorf("rebuilder key: Ed25519 algorithm parameters %x, want none or NULL", p)
 	}
 	if k.PublicKey.BitLength != 8*ed25519.PublicKeySize {

@@ -661,7 +661,7 @@ func v0Rows(pkgs []V0Package) []row {
 
 func v1Row(p V1BinaryPackage) row {
 	r := row{name: p.Name, version: p.Version, arch: p.Architecture, status: deref(p.Status), distro: p.Distribution}
-	if p.BuildID != nil && p.ArtifactID != nil {
+	if p.BuildID != nil && p.ArtifactID != nil && p.AttestationLogID != nil {
 		r.attestation = fmt.Sprintf("api/v1/builds/%d/artifacts/%d/attestation", *p.BuildID, *p.ArtifactID)
 	}
 	return r

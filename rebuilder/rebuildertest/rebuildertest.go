@@ -10,6 +10,7 @@ package rebuildertest
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -17,6 +18,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -65,13 +67,13 @@ type Fault int
 
 // The faults a Server can inject.
 const (
-	NoFault     Fault = iota
-	Fault500          // HTTP 500 with a text body
-	FaultHTML         // HTTP 200, an HTML page (a captive portal or a proxy)
-	FaultJSON         // HTTP 200, truncated JSON
-	FaultHuge         // HTTP 200, a valid-looking 10 MB JSON body, no Content-Length
-	FaultHang         // no answer until the client gives up
-	Fault404          // HTTP 404 for everything (no rebuilderd here)
+	NoFault   Fault = iota
+	Fault500        // HTTP 500 with a text body
+	FaultHTML       // HTTP 200, an HTML page (a captive portal or a proxy)
+	FaultJSON       // HTTP 200, truncated JSON
+	FaultHuge       // HTTP 200, a valid-looking 10 MB JSON body, no Content-Length
+	FaultHang       // no answer until the client gives up
+	Fault404        // HTTP 404 for everything (no rebuilderd here)
 )
 
 // HugeSize is the body size of FaultHuge.
@@ -111,6 +113,9 @@ type Server struct {
 
 	v0, v1, att, other, total atomic.Int64
 	stop                      chan struct{}
+
+	logMu sync.Mutex
+	log   []string
 }
 
 // New starts a Server on 127.0.0.1 and stops it when the test ends.
@@ -157,6 +162,42 @@ func (s *Server) Requests() Counts {
 	return Counts{V0List: s.v0.Load(), V1Binary: s.v1.Load(), Attestation: s.att.Load(), Other: s.other.Load(), Total: s.total.Load()}
 }
 
+// maxLog bounds the request log.
+const maxLog = 10000
+
+// Log returns the request URIs (path and query) answered so far, in
+// arrival order (the first 10 000).
+func (s *Server) Log() []string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return append([]string(nil), s.log...)
+}
+
+// Transport returns an HTTP transport that connects "host:port" names (as
+// in a URL; port 80 when the URL has none) to the given servers, so that
+// tests can give several fake rebuilders distinct host names (rebuilder
+// confirmations are counted once per host).
+func Transport(hosts map[string]*Server) *http.Transport {
+	addrs := map[string]string{}
+	for h, s := range hosts {
+		if !strings.Contains(h, ":") {
+			h += ":80"
+		}
+		addrs[h] = s.HTTP.Listener.Addr().String()
+	}
+	var d net.Dialer
+	return &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			a, ok := addrs[addr]
+			if !ok {
+				return nil, fmt.Errorf("rebuildertest: no server for %s", addr)
+			}
+			return d.DialContext(ctx, network, a)
+		},
+		MaxIdleConnsPerHost: 16,
+	}
+}
+
 // Public key PEM served by /api/v1/meta/public-keys.
 func (s *Server) publicKeys() []string {
 	if s.opts.Key == nil {
@@ -176,6 +217,11 @@ const buildBase, artifactBase = 5000, 9000
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.total.Add(1)
+	s.logMu.Lock()
+	if len(s.log) < maxLog {
+		s.log = append(s.log, r.URL.RequestURI())
+	}
+	s.logMu.Unlock()
 	path, ok := strings.CutPrefix(r.URL.Path, s.opts.Prefix)
 	if !ok {
 		s.other.Add(1)
@@ -194,7 +240,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.other.Add(1)
 	}
-	if s.inject(w, r, fault) {
+	if s.inject(w, r, fault, path == "api/v1/packages/binary") {
 		return
 	}
 	parts := strings.Split(path, "/")
@@ -219,7 +265,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) inject(w http.ResponseWriter, r *http.Request, f Fault) bool {
+// inject writes fault f; v1 selects v1-shaped bodies (an object, not an
+// array) for the faults that send JSON.
+func (s *Server) inject(w http.ResponseWriter, r *http.Request, f Fault, v1 bool) bool {
+	head, tail := "[", "]"
+	if v1 {
+		head, tail = `{"total":1000000,"records":[`, "]}"
+	}
 	switch f {
 	case Fault500:
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
@@ -230,26 +282,27 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, f Fault) bool {
 		fmt.Fprint(w, "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>\n")
 	case FaultJSON:
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `[{"name":"filesystem","version":"2025.10.12-1","status":"GOOD","distro":"archl`)
+		fmt.Fprint(w, head+`{"name":"filesystem","version":"2025.10.12-1","status":"GOOD","distro":"archl`)
 	case FaultHuge:
 		w.Header().Set("Content-Type", "application/json")
 		row := `{"name":"x","version":"1-1","status":"GOOD","distro":"archlinux","suite":"core","architecture":"any","artifact_url":"","build_id":null,"built_at":null,"has_diffoscope":false,"has_attestation":false}`
+		if v1 {
+			row = `{"id":1,"name":"x","version":"1-1","distribution":"archlinux","release":null,"component":"core","architecture":"any","url":"","status":"GOOD","build_id":null,"artifact_id":null,"diffoscope_log_id":null,"attestation_log_id":null,"last_seen":"2026-05-30T06:00:12","seen_in_last_sync":true}`
+		}
 		var buf bytes.Buffer
-		buf.WriteByte('[')
 		for buf.Len() < 64<<10 {
 			buf.WriteString(row)
 			buf.WriteByte(',')
 		}
-		written := 1
-		fmt.Fprint(w, "[")
+		written, _ := fmt.Fprint(w, head)
 		for written < HugeSize {
-			n, err := w.Write(buf.Bytes()[1:])
+			n, err := w.Write(buf.Bytes())
 			if err != nil {
 				return true
 			}
 			written += n
 		}
-		fmt.Fprint(w, row+"]")
+		fmt.Fprint(w, row+tail)
 	case FaultHang:
 		select {
 		case <-r.Context().Done():
