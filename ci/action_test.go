@@ -2,11 +2,15 @@ package ci
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -153,14 +157,24 @@ func scanStep(t *testing.T) actionStep {
 	return actionStep{}
 }
 
-// TestScanScriptArguments runs the action's scan script with bash and a
-// stand-in `bintrans` that records its arguments and exits with a chosen
-// code: inputs become the right flags, word lists are split, a pasted .pub
-// file's comment line is dropped, and the exit code reaches both the step
-// output and the step's own status.
-func TestScanScriptArguments(t *testing.T) {
+// runScanScript runs the action's scan script with bash, the given step
+// env and a stand-in `bintrans` that records its arguments and exits with
+// exit. It returns the arguments, the script's exit code and what it wrote
+// to $GITHUB_OUTPUT.
+func runScanScript(t *testing.T, env map[string]string, exit int) (args []string, code int, output string) {
+	t.Helper()
 	bash := testenv.Tool(t, "bash")
 	step := scanStep(t)
+	for k := range step.Env {
+		if _, ok := env[k]; !ok {
+			env[k] = ""
+		}
+	}
+	for k := range env {
+		if _, ok := step.Env[k]; !ok {
+			t.Fatalf("the scan step has no env %s", k)
+		}
+	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
@@ -175,15 +189,37 @@ func TestScanScriptArguments(t *testing.T) {
 	if err := os.WriteFile(script, []byte(step.Run), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inputs := map[string]string{
+	out := filepath.Join(dir, "github_output")
+	cmd := exec.Command(bash, script)
+	cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "RUNNER_TEMP=/runner/tmp", "GITHUB_OUTPUT=" + out,
+		"ARGS_FILE=" + argsFile, "STUB_EXIT=" + strconv.Itoa(exit)}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(argsFile)
+	if err != nil {
+		t.Fatalf("bintrans was not run: %v\n%s", err, stderr)
+	}
+	o, _ := os.ReadFile(out)
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"), code, string(o)
+}
+
+// TestScanScriptArguments: inputs become the right flags, word lists are
+// split, a pasted .pub file's comment line is dropped, and bintrans's exit
+// code reaches both the step output and the step's own status.
+func TestScanScriptArguments(t *testing.T) {
+	env := map[string]string{
 		"DATABASES":        "core.db\n  https://mirror.example/extra/os/x86_64/extra.db  \n",
-		"REPO_URL":         "",
-		"REPO_NAMES":       "",
-		"ARCHITECTURES":    "",
 		"TRANSPARENCY_URL": "https://mirror.example/t",
-		"SIGNATURE_DIR":    "",
 		"PUBKEYS":          "untrusted comment: minisign public key E6A93C80B7A9E2C4\nRWTEopy3gDyp5sQ8ZzzQJZUwQr0SyJgy4r9VQ0ws/yd6kGNuW2crFk4x\n\n RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3 \n",
-		"PUBKEY_PATH":      "",
 		"LOG_URL":          "http://127.0.0.1:3000",
 		"LOG_KEY":          ".bintrans/rekor.pub",
 		"OFFLINE":          "false",
@@ -192,42 +228,8 @@ func TestScanScriptArguments(t *testing.T) {
 		"JSON_FILE":        "report.json",
 		"EXTRA_ARGS":       "--required-rebuild-confirms 1",
 	}
-	for k := range step.Env {
-		if _, ok := inputs[k]; !ok {
-			t.Fatalf("test does not set the step's env %s", k)
-		}
-	}
-	for _, exit := range []string{"0", "1"} {
-		out := filepath.Join(dir, "github_output")
-		os.Remove(out)
-		cmd := exec.Command(bash, script)
-		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "RUNNER_TEMP=" + dir, "GITHUB_OUTPUT=" + out,
-			"ARGS_FILE=" + argsFile, "STUB_EXIT=" + exit}
-		for k, v := range inputs {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		stderr, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if want := map[string]int{"0": 0, "1": 1}[exit]; code != want {
-			t.Errorf("bintrans exit %s: script exited %d (%s)", exit, code, stderr)
-		}
-		o, _ := os.ReadFile(out)
-		if string(o) != "exit-code="+exit+"\n" {
-			t.Errorf("GITHUB_OUTPUT = %q, want exit-code=%s", o, exit)
-		}
-	}
-	b, err := os.ReadFile(argsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	want := []string{
-		"scan", "--github", "--junit", "junit.xml", "--json", "report.json", "--state-dir", filepath.Join(dir, "bintrans-state"),
+		"scan", "--github", "--junit", "junit.xml", "--json", "report.json", "--state-dir", "/runner/tmp/bintrans-state",
 		"--transparency-url", "https://mirror.example/t",
 		"--log-url", "http://127.0.0.1:3000", "--log-key", ".bintrans/rekor.pub",
 		"--download",
@@ -236,8 +238,42 @@ func TestScanScriptArguments(t *testing.T) {
 		"--required-rebuild-confirms", "1",
 		"core.db", "https://mirror.example/extra/os/x86_64/extra.db",
 	}
+	for _, exit := range []int{0, 1} {
+		got, code, out := runScanScript(t, maps.Clone(env), exit)
+		if !slices.Equal(got, want) {
+			t.Errorf("bintrans called with\n%q\nwant\n%q", got, want)
+		}
+		if code != exit || out != fmt.Sprintf("exit-code=%d\n", exit) {
+			t.Errorf("bintrans exit %d: script exit %d, GITHUB_OUTPUT %q", exit, code, out)
+		}
+	}
+}
+
+// TestScanScriptRepoURL: the mirror-template form, offline, with a local
+// signature directory and a key file; exit 3 (could not run) passes through.
+func TestScanScriptRepoURL(t *testing.T) {
+	got, code, out := runScanScript(t, map[string]string{
+		"REPO_URL":      "https://mirror.example/$repo/os/$arch",
+		"REPO_NAMES":    "core extra",
+		"ARCHITECTURES": "x86_64\naarch64",
+		"SIGNATURE_DIR": "sigs",
+		"PUBKEY_PATH":   "keys/transparency.pub",
+		"OFFLINE":       "true",
+		"DOWNLOAD":      "false",
+		"JUNIT_FILE":    "j.xml",
+		"JSON_FILE":     "-",
+	}, 3)
+	want := []string{
+		"scan", "--github", "--junit", "j.xml", "--json", "-", "--state-dir", "/runner/tmp/bintrans-state",
+		"--signature-dir", "sigs", "--pubkey-path", "keys/transparency.pub", "--offline",
+		"--repo-url", "https://mirror.example/$repo/os/$arch",
+		"--repo-name", "core", "--repo-name", "extra", "--architecture", "x86_64", "--architecture", "aarch64",
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("bintrans called with\n%q\nwant\n%q", got, want)
+	}
+	if code != 3 || out != "exit-code=3\n" {
+		t.Errorf("script exit %d, GITHUB_OUTPUT %q; want 3", code, out)
 	}
 }
 
