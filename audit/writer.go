@@ -35,7 +35,12 @@ type Writer struct {
 // is returned as a *ChainError and nothing can be appended until a human has
 // looked at it. A new file's directory is fsync'ed so the file survives a
 // crash.
-func Open(path string) (*Writer, error) {
+func Open(path string) (*Writer, error) { return OpenScan(path, nil) }
+
+// OpenScan is Open, also handing every existing record to fn while the chain
+// is verified (see Scan): a signer uses it to learn which signatures are
+// already audited. fn's results count only if OpenScan returns no error.
+func OpenScan(path string, fn func(line int, rec Record) error) (*Writer, error) {
 	_, statErr := os.Lstat(path)
 	created := errors.Is(statErr, os.ErrNotExist)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
@@ -55,7 +60,7 @@ func Open(path string) (*Writer, error) {
 			return nil, err
 		}
 	}
-	head, err := Scan(io.NewSectionReader(f, 0, 1<<62), nil)
+	head, err := Scan(io.NewSectionReader(f, 0, 1<<62), fn)
 	if err != nil {
 		f.Close()
 		var ce *ChainError

@@ -1,0 +1,557 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jedisct1/go-minisign"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bintrans/bintrans/audit"
+	"github.com/bintrans/bintrans/repodb"
+	"github.com/bintrans/bintrans/verify"
+)
+
+// Log is what the signer needs from the transparency log.
+// (*rekor.Client) satisfies it.
+type Log interface {
+	// Upload logs a rekord minisign entry of the `.t` t by the key in
+	// pubKeyFile over message, returning the new entry or, when the log
+	// answers 409 (already logged), the existing one.
+	Upload(ctx context.Context, t, pubKeyFile, message []byte) (*verify.LogEntry, error)
+	// EntryByUUID fetches an entry by UUID or leaf hash; a missing entry is
+	// an error wrapping verify.ErrNotFound.
+	EntryByUUID(ctx context.Context, uuid string) (*verify.LogEntry, error)
+}
+
+// DefaultJobs is the default number of packages in flight.
+const DefaultJobs = 8
+
+// Options configure a Signer.
+type Options struct {
+	// Key signs (decrypted); PublicKey is its pair (checked by New).
+	Key       *minisign.PrivateKey
+	PublicKey verify.PublicKey
+	// Log receives the signatures; LogKey is the log's pinned key: every
+	// entry is verified under it before anything is published. LogURL is
+	// written into audit records.
+	Log    Log
+	LogKey *verify.LogKey
+	LogURL string
+	// SignatureDir receives <filename>.t and <filename>.t.bundle.
+	SignatureDir string
+	// AuditLog is the audit log's path; StateDir holds the intent journal
+	// (in <StateDir>/sign/).
+	AuditLog string
+	StateDir string
+	// Jobs bounds the packages in flight (default DefaultJobs).
+	Jobs int
+	// VerifyDownloads downloads and hashes every package before signing it,
+	// refusing a package whose hash differs from the database's.
+	VerifyDownloads bool
+	// HTTP fetches databases and packages over http(s). Requests are bounded
+	// in time by the signer's own contexts.
+	HTTP *http.Client
+	// MaxDBSize bounds a database (default DefaultMaxDBSize).
+	MaxDBSize int64
+	// Version is the bintrans version written into audit records.
+	Version string
+	// Progress, when set, is called after each package (from any goroutine,
+	// serialized) with the number done and the total of the current phase.
+	Progress func(done, total int)
+}
+
+// Stage names where a package failed. The values appear in the JSON
+// summary: never rename one.
+type Stage string
+
+// The stages of the pipeline, in order.
+const (
+	StageDB       Stage = "db"        // the database could not be fetched or parsed
+	StageConflict Stage = "conflict"  // the same filename with two different sha256s
+	StageDownload Stage = "download"  // --verify-downloads: fetch or hash mismatch
+	StageSign     Stage = "sign"      // signing failed
+	StageIntent   Stage = "intent"    // the intent could not be recorded
+	StageUpload   Stage = "upload"    // the log refused or could not be reached
+	StageVerify   Stage = "verify"    // the log's entry does not verify: nothing published
+	StageAudit    Stage = "audit"     // the audit record could not be written
+	StagePublish  Stage = "publish"   // the .t or bundle could not be written
+	StageCanceled Stage = "cancelled" // not attempted: the run stopped
+)
+
+// Failure is one package (or database) the run could not finish.
+type Failure struct {
+	Repo     string `json:"repo,omitempty"`
+	Arch     string `json:"arch,omitempty"`
+	Filename string `json:"filename,omitempty"`
+	URL      string `json:"url,omitempty"` // the database, for StageDB
+	Stage    Stage  `json:"stage"`
+	Error    string `json:"error"`
+	Err      error  `json:"-"`
+}
+
+// Summary is what a run did. Counts are of distinct package files.
+type Summary struct {
+	SchemaVersion int `json:"schema_version"`
+	// Databases read, in the order given.
+	Databases []DBSummary `json:"databases"`
+	// Packages is the number of distinct package files in the databases.
+	Packages int `json:"packages"`
+	// AlreadyPublished were skipped: their .t and bundle verified offline.
+	AlreadyPublished int `json:"already_published"`
+	// Signed were signed, logged (new entry or 409), verified and published.
+	Signed int `json:"signed"`
+	// Recovered are intents of an earlier, interrupted run finished now.
+	Recovered int `json:"recovered"`
+	// AuditRecords is the number of records appended to the audit log.
+	AuditRecords int `json:"audit_records"`
+	// Failed is the number of failures (len(Failures)).
+	Failed   int       `json:"failed"`
+	Failures []Failure `json:"failures"`
+	// AuditHead is the audit log's head after the run.
+	AuditHead audit.Head `json:"audit_head"`
+	Seconds   float64    `json:"seconds"`
+}
+
+// DBSummary describes one database of the run.
+type DBSummary struct {
+	Repo     string `json:"repo"`
+	Arch     string `json:"arch"`
+	URL      string `json:"url"`
+	SHA256   string `json:"sha256,omitempty"`
+	Packages int    `json:"packages"`
+}
+
+// Signer runs the signing pipeline. It holds the audit log's and the state
+// dir's locks from New to Close.
+type Signer struct {
+	o       Options
+	pubFile []byte
+	keyID   string
+	state   *stateDir
+	audit   *audit.Writer
+	// audited holds the leaf hashes of the entries the audit log records.
+	auditedMu sync.Mutex
+	audited   map[string]bool
+}
+
+// New checks the options, locks the state dir and the audit log, verifies
+// the audit chain (and that it still ends at or after the head this signer
+// saved last time) and returns a Signer. The caller must Close it.
+func New(o Options) (*Signer, error) {
+	switch {
+	case o.Key == nil || o.Key.IsEncrypted():
+		return nil, errors.New("publish: no decrypted secret key")
+	case o.PublicKey.IsZero():
+		return nil, errors.New("publish: no public key")
+	case o.Log == nil || o.LogKey == nil:
+		return nil, errors.New("publish: no log or no pinned log key")
+	case o.SignatureDir == "" || o.AuditLog == "" || o.StateDir == "":
+		return nil, errors.New("publish: signature dir, audit log and state dir are required")
+	}
+	pub, err := minisign.NewPublicKey(o.PublicKey.Base64())
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckKeyPair(o.Key, pub); err != nil {
+		return nil, err
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = DefaultJobs
+	}
+	if fi, err := os.Stat(o.SignatureDir); err != nil {
+		return nil, err
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", o.SignatureDir)
+	}
+	st, err := openState(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Signer{o: o, pubFile: o.PublicKey.File(), keyID: o.PublicKey.KeyID(), state: st, audited: map[string]bool{}}
+	saved, err := st.loadHead()
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	absAudit, err := filepath.Abs(o.AuditLog)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	if saved != nil && saved.AuditLog != absAudit {
+		saved = nil // another audit log: nothing to compare with
+	}
+	var headErr error
+	w, err := audit.OpenScan(o.AuditLog, func(line int, rec audit.Record) error {
+		s.audited[leafOfUUID(rec.UUID)] = true
+		if saved != nil && line == saved.Records+1 && rec.Prev != saved.Hash && headErr == nil {
+			headErr = headMismatch(absAudit, *saved, line, rec.Prev)
+		}
+		return nil
+	})
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	if headErr == nil && saved != nil {
+		h := w.Head()
+		switch {
+		case h.Records < saved.Records:
+			headErr = &audit.ChainError{Line: h.Records, Kind: audit.KindHeadMismatch,
+				Expected: fmt.Sprintf("at least %d records", saved.Records), Got: fmt.Sprintf("%d records", h.Records)}
+		case h.Records == saved.Records && h.Hash != saved.Hash:
+			headErr = headMismatch(absAudit, *saved, h.Records, h.Hash)
+		}
+	}
+	if headErr != nil {
+		w.Close()
+		st.close()
+		return nil, fmt.Errorf("%s: %w (this signer's last run ended at record %d, %s; if the audit log was rotated on purpose, remove %s)",
+			o.AuditLog, headErr, saved.Records, saved.Hash, st.headPath())
+	}
+	s.audit = w
+	return s, nil
+}
+
+func headMismatch(path string, saved savedHead, line int, got string) error {
+	return &audit.ChainError{Line: line, Kind: audit.KindHeadMismatch, Expected: saved.Hash, Got: got}
+}
+
+// leafOfUUID is the 64-hex leaf hash at the end of an entry UUID.
+func leafOfUUID(uuid string) string {
+	if len(uuid) > 64 {
+		return uuid[len(uuid)-64:]
+	}
+	return uuid
+}
+
+// Close saves the audit head in the state dir and releases the locks.
+func (s *Signer) Close() error {
+	var errs []error
+	if s.audit != nil {
+		if err := s.saveHead(); err != nil {
+			errs = append(errs, err)
+		}
+		errs = append(errs, s.audit.Close())
+	}
+	errs = append(errs, s.state.close())
+	return errors.Join(errs...)
+}
+
+func (s *Signer) saveHead() error {
+	abs, err := filepath.Abs(s.o.AuditLog)
+	if err != nil {
+		return err
+	}
+	return s.state.storeHead(savedHead{AuditLog: abs, Head: s.audit.Head()})
+}
+
+// job is one distinct package file to sign.
+type job struct {
+	src  Source
+	db   *DB
+	pkg  repodb.Package
+	fail *Failure
+}
+
+// counters are updated by workers.
+type counters struct {
+	published, signed, recovered, audited atomic.Int64
+}
+
+// Run finishes the intents of earlier runs, then fetches every source's
+// database and signs every package that is not already published. Package
+// failures are in the Summary (Run's error is nil for them); an error
+// means the run could not proceed at all. Run is safe to repeat: a re-run
+// finishes what an earlier one left.
+func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
+	start := time.Now()
+	sum := &Summary{SchemaVersion: 1, Failures: []Failure{}}
+	var c counters
+	// A failed audit append stops the run: nothing more is uploaded that
+	// the audit log could not explain.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	// Phase 1: intents left by an interrupted run.
+	intents, err := s.state.intents()
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(intents, func(i, j int) bool { return intents[i].Record.Filename < intents[j].Record.Filename })
+	recFails := make([]*Failure, len(intents))
+	s.parallel(ctx, len(intents), func(i int) {
+		recFails[i] = s.recover(ctx, cancel, intents[i], &c)
+	})
+	for _, f := range recFails {
+		if f != nil {
+			sum.Failures = append(sum.Failures, *f)
+		}
+	}
+
+	// Phase 2: the databases.
+	var jobs []*job
+	seen := map[string]*job{}
+	for _, src := range sources {
+		db, err := FetchDB(ctx, s.o.HTTP, src, s.o.MaxDBSize)
+		if err != nil {
+			sum.Databases = append(sum.Databases, DBSummary{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL()})
+			sum.Failures = append(sum.Failures, Failure{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL(), Stage: StageDB, Error: err.Error(), Err: err})
+			continue
+		}
+		sum.Databases = append(sum.Databases, DBSummary{Repo: src.Repo, Arch: src.Arch, URL: db.URL, SHA256: db.SHA256, Packages: len(db.Packages)})
+		for _, p := range db.Packages {
+			if prev, ok := seen[p.Filename]; ok {
+				if prev.pkg.SHA256Sum != p.SHA256Sum {
+					err := fmt.Errorf("%s is %s in %s/%s but %s in %s/%s", p.Filename, prev.pkg.SHA256Sum, prev.src.Repo, prev.src.Arch, p.SHA256Sum, src.Repo, src.Arch)
+					sum.Failures = append(sum.Failures, Failure{Repo: src.Repo, Arch: src.Arch, Filename: p.Filename, Stage: StageConflict, Error: err.Error(), Err: err})
+				}
+				continue
+			}
+			j := &job{src: src, db: db, pkg: p}
+			seen[p.Filename] = j
+			jobs = append(jobs, j)
+		}
+	}
+	sum.Packages = len(jobs)
+	s.parallel(ctx, len(jobs), func(i int) {
+		jobs[i].fail = s.signOne(ctx, cancel, jobs[i], &c)
+	})
+	for _, j := range jobs {
+		if j.fail != nil {
+			sum.Failures = append(sum.Failures, *j.fail)
+		}
+	}
+	if err := s.saveHead(); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(sum.Failures, func(i, j int) bool {
+		a, b := sum.Failures[i], sum.Failures[j]
+		if a.Repo != b.Repo {
+			return a.Repo < b.Repo
+		}
+		if a.Arch != b.Arch {
+			return a.Arch < b.Arch
+		}
+		return a.Filename < b.Filename
+	})
+	sum.AlreadyPublished = int(c.published.Load())
+	sum.Signed = int(c.signed.Load())
+	sum.Recovered = int(c.recovered.Load())
+	sum.AuditRecords = int(c.audited.Load())
+	sum.Failed = len(sum.Failures)
+	sum.AuditHead = s.audit.Head()
+	sum.Seconds = time.Since(start).Seconds()
+	return sum, nil
+}
+
+// parallel runs fn(0..n-1) with at most Jobs in flight and reports progress.
+func (s *Signer) parallel(ctx context.Context, n int, fn func(i int)) {
+	var g errgroup.Group
+	g.SetLimit(s.o.Jobs)
+	var mu sync.Mutex
+	done := 0
+	for i := range n {
+		g.Go(func() error {
+			fn(i)
+			if s.o.Progress != nil {
+				mu.Lock()
+				done++
+				s.o.Progress(done, n)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	g.Wait()
+}
+
+func fail(j *job, stage Stage, err error) *Failure {
+	return &Failure{Repo: j.src.Repo, Arch: j.src.Arch, Filename: j.pkg.Filename, Stage: stage, Error: err.Error(), Err: err}
+}
+
+// published reports whether filename's .t and bundle are in the signature
+// dir and verify offline for this key, hash and log key. It returns the
+// verified entry.
+func (s *Signer) published(filename, sha string) (*verify.LogEntry, bool) {
+	t, err := readFileLimit(filepath.Join(s.o.SignatureDir, filename+verify.SignatureSuffix), verify.MaxSignatureSize)
+	if err != nil {
+		return nil, false
+	}
+	b, err := readFileLimit(filepath.Join(s.o.SignatureDir, filename+verify.BundleSuffix), verify.MaxBundleSize)
+	if err != nil {
+		return nil, false
+	}
+	e, err := verify.ParseBundle(b)
+	if err != nil {
+		return nil, false
+	}
+	if _, err := verify.VerifyEntry(e, t, []verify.PublicKey{s.o.PublicKey}, sha, filename, s.o.LogKey); err != nil {
+		return nil, false
+	}
+	return e, true
+}
+
+// record builds the package part of an audit record.
+func (s *Signer) record(j *job) audit.Record {
+	p := j.pkg
+	return audit.Record{
+		Repo: j.src.Repo, Arch: j.src.Arch, Filename: p.Filename, Name: p.Name, Version: p.Version,
+		Packager: p.Packager, BuildDate: p.BuildDate, SHA256: p.SHA256Sum,
+		DBURL: j.db.URL, DBSHA256: j.db.SHA256, LogURL: s.o.LogURL,
+		KeyID: s.keyID, BintransVersion: s.o.Version,
+	}
+}
+
+// signOne runs the pipeline for one package.
+func (s *Signer) signOne(ctx context.Context, stop context.CancelCauseFunc, j *job, c *counters) *Failure {
+	if ctx.Err() != nil {
+		return fail(j, StageCanceled, context.Cause(ctx))
+	}
+	p := j.pkg
+	if e, ok := s.published(p.Filename, p.SHA256Sum); ok {
+		c.published.Add(1)
+		// Published but not audited (e.g. a new audit log): record it.
+		if !s.isAudited(verify.LeafHash(e.Body)) {
+			if err := s.appendAudit(s.record(j), e, c); err != nil {
+				stop(err)
+				return fail(j, StageAudit, err)
+			}
+		}
+		return nil
+	}
+	if s.o.VerifyDownloads {
+		got, err := hashPackage(ctx, s.o.HTTP, j.src, p.Filename)
+		if err != nil {
+			return fail(j, StageDownload, err)
+		}
+		if got != p.SHA256Sum {
+			return fail(j, StageDownload, &verify.HashMismatchError{Filename: p.Filename, Expected: p.SHA256Sum, Got: got})
+		}
+	}
+	t, err := verify.SignPackage(s.o.Key, p.SHA256Sum, p.Filename)
+	if err != nil {
+		return fail(j, StageSign, err)
+	}
+	sig, err := verify.ParseSignature(t)
+	if err != nil {
+		return fail(j, StageSign, err)
+	}
+	in := &intent{
+		SchemaVersion: 1,
+		LeafHash:      verify.LeafHash(verify.CanonicalBody(sig, s.o.PublicKey, []byte(p.SHA256Sum))),
+		Signature:     t,
+		Record:        s.record(j),
+	}
+	if err := s.state.writeIntent(in); err != nil {
+		return fail(j, StageIntent, err)
+	}
+	stage, err := s.finish(ctx, stop, in, false, c)
+	if err != nil {
+		return fail(j, stage, err)
+	}
+	c.signed.Add(1)
+	return nil
+}
+
+// recover finishes an intent of an earlier run.
+func (s *Signer) recover(ctx context.Context, stop context.CancelCauseFunc, in *intent, c *counters) *Failure {
+	r := in.Record
+	f := func(stage Stage, err error) *Failure {
+		return &Failure{Repo: r.Repo, Arch: r.Arch, Filename: r.Filename, Stage: stage, Error: "finishing an interrupted run: " + err.Error(), Err: err}
+	}
+	if ctx.Err() != nil {
+		return f(StageCanceled, context.Cause(ctx))
+	}
+	stage, err := s.finish(ctx, stop, in, true, c)
+	if err != nil {
+		return f(stage, err)
+	}
+	c.recovered.Add(1)
+	return nil
+}
+
+// finish takes an intent from upload to published. With lookup, the entry is
+// first looked up by leaf hash (an earlier run may have logged it), and only
+// uploaded when the log does not have it.
+func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *intent, lookup bool, c *counters) (Stage, error) {
+	r := in.Record
+	var e *verify.LogEntry
+	var err error
+	if lookup {
+		e, err = s.o.Log.EntryByUUID(ctx, in.LeafHash)
+		if err != nil && !errors.Is(err, verify.ErrNotFound) {
+			return StageUpload, fmt.Errorf("looking up entry %s: %w", in.LeafHash, err)
+		}
+	}
+	if e == nil {
+		e, err = s.o.Log.Upload(ctx, in.Signature, s.pubFile, []byte(r.SHA256))
+		if err != nil {
+			return StageUpload, err
+		}
+	}
+	if _, err := verify.VerifyEntry(e, in.Signature, []verify.PublicKey{s.o.PublicKey}, r.SHA256, r.Filename, s.o.LogKey); err != nil {
+		return StageVerify, fmt.Errorf("the log's entry for %s does not verify, nothing published: %w", r.Filename, err)
+	}
+	if got := verify.LeafHash(e.Body); got != in.LeafHash {
+		return StageVerify, fmt.Errorf("the log's entry for %s has leaf hash %s, expected %s", r.Filename, got, in.LeafHash)
+	}
+	if !s.isAudited(in.LeafHash) {
+		if err := s.appendAudit(r, e, c); err != nil {
+			stop(err)
+			return StageAudit, err
+		}
+	}
+	bundle, err := verify.MarshalBundle(e)
+	if err != nil {
+		return StagePublish, err
+	}
+	dir := s.o.SignatureDir
+	if err := writeFileAtomic(dir, r.Filename+verify.BundleSuffix, bundle, 0o644, false); err != nil {
+		return StagePublish, err
+	}
+	if err := writeFileAtomic(dir, r.Filename+verify.SignatureSuffix, in.Signature, 0o644, true); err != nil {
+		return StagePublish, err
+	}
+	if err := s.state.removeIntent(in.LeafHash); err != nil {
+		return StagePublish, err
+	}
+	return "", nil
+}
+
+func (s *Signer) isAudited(leaf string) bool {
+	s.auditedMu.Lock()
+	defer s.auditedMu.Unlock()
+	return s.audited[leaf]
+}
+
+// appendAudit writes the audit record for entry e (log fields from e).
+// Holding auditedMu across the append makes "check, append, mark" atomic,
+// so one entry never gets two records.
+func (s *Signer) appendAudit(r audit.Record, e *verify.LogEntry, c *counters) error {
+	leaf := verify.LeafHash(e.Body)
+	s.auditedMu.Lock()
+	defer s.auditedMu.Unlock()
+	if s.audited[leaf] {
+		return nil
+	}
+	r.LogIndex, r.UUID, r.IntegratedTime = e.LogIndex, strings.ToLower(e.UUID), e.IntegratedTime
+	r.KeyID, r.LogURL, r.BintransVersion = s.keyID, s.o.LogURL, s.o.Version
+	r.Time = ""
+	if _, err := s.audit.Append(r); err != nil {
+		return err
+	}
+	s.audited[leaf] = true
+	c.audited.Add(1)
+	return nil
+}
