@@ -1,7 +1,10 @@
 package ci
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"slices"
 	"time"
@@ -153,9 +156,44 @@ func sortedCopy(s []string) []string {
 }
 
 // WriteJSON writes r as an indented JSON document (schema_version 1,
-// docs/report-schema.json) followed by a newline.
+// docs/report-schema.json) followed by a newline. Packages are encoded one
+// at a time, so memory does not grow with the size of the output.
 func WriteJSON(w io.Writer, r Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(NewJSONReport(r))
+	doc := NewJSONReport(r)
+	pkgs := doc.Packages
+	doc.Packages = nil
+	// packages is the last field: encode the rest with an empty list, then
+	// stream the list in its place.
+	head, err := json.MarshalIndent(struct {
+		JSONReport
+		Packages []JSONResult `json:"packages"`
+	}{doc, []JSONResult{}}, "", "  ")
+	if err != nil {
+		return err
+	}
+	const tail = "[]\n}"
+	if !bytes.HasSuffix(head, []byte(tail)) {
+		return fmt.Errorf("ci: unexpected JSON layout %q", head[max(len(head)-20, 0):])
+	}
+	bw := bufio.NewWriter(w)
+	if len(pkgs) == 0 {
+		bw.Write(head)
+		bw.WriteString("\n")
+		return bw.Flush()
+	}
+	bw.Write(head[:len(head)-len(tail)])
+	bw.WriteString("[")
+	for i, p := range pkgs {
+		b, err := json.MarshalIndent(p, "    ", "  ")
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	bw.WriteString("\n  ]\n}\n")
+	return bw.Flush()
 }

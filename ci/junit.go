@@ -1,6 +1,7 @@
 package ci
 
 import (
+	"bufio"
 	"cmp"
 	"encoding/xml"
 	"fmt"
@@ -121,16 +122,15 @@ func NewJUnit(r Report) JUnitTestSuites {
 // WriteJUnit writes r as a JUnit XML document (see NewJUnit). Characters
 // that XML cannot carry are replaced by U+FFFD.
 func WriteJUnit(w io.Writer, r Report) error {
-	b, err := xml.MarshalIndent(NewJUnit(r), "", "  ")
-	if err != nil {
+	bw := bufio.NewWriter(w)
+	bw.WriteString(xml.Header)
+	enc := xml.NewEncoder(bw)
+	enc.Indent("", "  ")
+	if err := enc.Encode(NewJUnit(r)); err != nil {
 		return err
 	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	_, err = w.Write(b)
-	return err
+	bw.WriteString("\n")
+	return bw.Flush()
 }
 
 func junitName(r Report) string {
