@@ -1,7 +1,6 @@
 package ci
 
 import (
-	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -75,14 +74,25 @@ type StatusCount struct {
 // Sorted returns a copy of r.Results ordered by (repo, arch, filename); ties
 // keep their input order.
 func (r Report) Sorted() []verify.Result {
-	out := slices.Clone(r.Results)
-	slices.SortStableFunc(out, func(a, b verify.Result) int {
-		return cmp.Or(
-			cmp.Compare(a.Artifact.Repo, b.Artifact.Repo),
-			cmp.Compare(a.Artifact.Arch, b.Artifact.Arch),
-			cmp.Compare(a.Artifact.Filename, b.Artifact.Filename),
-		)
+	// Sort indexes, not the large Result values.
+	idx := make([]int, len(r.Results))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(i, j int) int {
+		a, b := &r.Results[i].Artifact, &r.Results[j].Artifact
+		if c := strings.Compare(a.Repo, b.Repo); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Arch, b.Arch); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Filename, b.Filename)
 	})
+	out := make([]verify.Result, len(idx))
+	for k, i := range idx {
+		out[k] = r.Results[i]
+	}
 	return out
 }
 
