@@ -204,7 +204,11 @@ func TestFaults(t *testing.T) {
 		t.Run(fmt.Sprint(c.fault), func(t *testing.T) {
 			r := start(t, "r1.test", rebuildertest.Options{}, pkg("good", "1.0-1", "x86_64", "GOOD"), pkg("other", "1.0-1", "any", "GOOD"))
 			r.srv.SetFault(c.fault)
-			s := newSet(t, rebuilder.Config{Timeout: 300 * time.Millisecond}, r)
+			timeout := time.Minute // a hang is stopped by the timeout, nothing else may be
+			if c.fault == rebuildertest.FaultHang {
+				timeout = 300 * time.Millisecond
+			}
+			s := newSet(t, rebuilder.Config{Timeout: timeout}, r)
 			arts := []verify.Artifact{art("good", "1.0-1", "x86_64"), art("other", "1.0-1", "any")}
 			vs := s.Verdicts(context.Background(), arts, nil)
 			for i := range arts {

@@ -27,6 +27,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Package is one binary package the fake rebuilder knows.
@@ -90,6 +91,9 @@ type Options struct {
 	Key ed25519.PrivateKey
 	// Distribution is the default distribution, "archlinux" if empty.
 	Distribution string
+	// Latency delays every answer (a network round trip to a distant
+	// rebuilder), for benchmarks.
+	Latency time.Duration
 }
 
 // Counts are the requests a Server answered, by endpoint.
@@ -229,6 +233,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path = strings.TrimSuffix(path, "/") // rebuilderd: NormalizePath(Trim)
+	if s.opts.Latency > 0 {
+		select {
+		case <-time.After(s.opts.Latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	pkgs, fault := s.snapshot()
 	switch {
 	case path == "api/v0/pkgs/list":
@@ -441,15 +452,30 @@ func (s *Server) v1Binary(w http.ResponseWriter, q map[string][]string, pkgs []P
 		}
 		after = n
 	}
+	type filter struct {
+		key  string
+		of   func(Package) string
+		want string
+		on   bool
+	}
+	filters := []filter{
+		{key: "name", of: func(p Package) string { return p.Name }},
+		{key: "version", of: func(p Package) string { return p.Version }},
+		{key: "architecture", of: func(p Package) string { return p.Arch }},
+		{key: "distribution", of: s.dist},
+		{key: "component", of: suite},
+	}
+	for i := range filters {
+		filters[i].want, filters[i].on = get(filters[i].key)
+	}
+	seenOnly, _ := get("seen_only")
 	keep := func(p Package) bool {
-		for k, want := range map[string]string{"name": p.Name, "version": p.Version, "architecture": p.Arch,
-			"distribution": s.dist(p), "component": suite(p)} {
-			if v, ok := get(k); ok && v != want {
+		for _, f := range filters {
+			if f.on && f.of(p) != f.want {
 				return false
 			}
 		}
-		v, _ := get("seen_only")
-		return v != "true" || !p.Unseen
+		return seenOnly != "true" || !p.Unseen
 	}
 	var matched []v1Record
 	for i, p := range pkgs {
