@@ -55,7 +55,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exit = code }),
-		kong.Vars{"version": version},
+		kong.Vars{"version": version, "default_log_url": DefaultLogURL},
 	}
 	resolver, err := loadConfig(configPath(args))
 	if err != nil {

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"crypto/ed25519"
+
+	"github.com/bintrans/bintrans/httpclient"
+	"github.com/bintrans/bintrans/rebuilder"
+	"github.com/bintrans/bintrans/sigsource"
+	"github.com/bintrans/bintrans/state"
+	"github.com/bintrans/bintrans/verify"
+	"github.com/bintrans/bintrans/verify/rekor"
+)
+
+// DefaultLogURL is the public sigstore Rekor (v1 API).
+const DefaultLogURL = "https://rekor.sigstore.dev"
+
+// publicRekorKey is the public sigstore Rekor's log key (logID
+// c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d), pinned
+// when --log-url is the default and --log-key is not given. Any other log
+// needs --log-key: a log key is never trusted on first use.
+const publicRekorKey = `-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE2G2Y+2tabdTV5BcGiBIx0a9fAFwr
+kBbmLSGtks4L3qX6yYY0zufBnhC8Ur/iy55GhWP/9A/bY2LhC30M9+RYtw==
+-----END PUBLIC KEY-----
+`
+
+// KeyFlags name the transparency keys.
+type KeyFlags struct {
+	Pubkey     []string `help:"Transparency public key (minisign, the 'RW…' line). Repeatable." placeholder:"RW…" sep:"none"`
+	PubkeyPath []string `help:"File holding a minisign public key (.pub). Repeatable." placeholder:"FILE" sep:"none"`
+}
+
+// keys parses every --pubkey and --pubkey-path.
+func (f *KeyFlags) keys() ([]verify.PublicKey, error) {
+	var keys []verify.PublicKey
+	for _, s := range f.Pubkey {
+		k, err := verify.ParsePublicKey(s)
+		if err != nil {
+			return nil, usageErrorf("pass the second line of the minisign .pub file, e.g. --pubkey 'RWS…'", "--pubkey %q: %v", short(s), err)
+		}
+		keys = append(keys, k)
+	}
+	for _, p := range f.PubkeyPath {
+		b, err := readSmallFile(p, 4096)
+		if err != nil {
+			return nil, usageErrorf("check the path given to --pubkey-path", "--pubkey-path: %v", err)
+		}
+		k, err := verify.ParsePublicKey(string(b))
+		if err != nil {
+			return nil, usageErrorf("the file must be a minisign public key (minisign -G writes one)", "--pubkey-path %s: %v", p, err)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, usageErrorf("give the repository's transparency key with --pubkey 'RW…' or --pubkey-path FILE (or 'pubkey = RW…' in /etc/bintrans.conf)", "no transparency key configured")
+	}
+	return keys, nil
+}
+
+// LogFlags name the transparency log and its pinned key.
+type LogFlags struct {
+	LogURL string `help:"Rekor transparency log base URL." default:"${default_log_url}" placeholder:"URL"`
+	LogKey string `help:"Pinned PEM public key of the log (signs checkpoints and SETs). Default: the public sigstore Rekor's key, only for the default --log-url." placeholder:"FILE"`
+}
+
+// logKey returns the pinned log key. A non-default log without --log-key is
+// refused: the log key is what makes every proof meaningful.
+func (f *LogFlags) logKey() (*verify.LogKey, error) {
+	var pemBytes []byte
+	switch {
+	case f.LogKey != "":
+		b, err := readSmallFile(f.LogKey, 16<<10)
+		if err != nil {
+			return nil, usageErrorf("check the path given to --log-key", "--log-key: %v", err)
+		}
+		pemBytes = b
+	case strings.TrimRight(f.LogURL, "/") == DefaultLogURL:
+		pemBytes = []byte(publicRekorKey)
+	default:
+		return nil, usageErrorf("pin the log's key: curl "+strings.TrimRight(f.LogURL, "/")+"/api/v1/log/publicKey > rekor.pub, check it out of band, then --log-key rekor.pub",
+			"--log-url %s needs --log-key: bintrans never trusts a log key on first use", f.LogURL)
+	}
+	k, err := verify.ParseLogKey(pemBytes)
+	if err != nil {
+		return nil, usageErrorf("the file must be the log's PEM public key (GET /api/v1/log/publicKey)", "--log-key: %v", err)
+	}
+	return k, nil
+}
+
+// NetFlags are the network settings shared by every command.
+type NetFlags struct {
+	Proxy              string        `help:"Send every connection through this proxy: socks5h://127.0.0.1:9050 (Tor; DNS through the proxy), socks5://…, http://…." placeholder:"URL"`
+	BypassProxyForPkgs bool          `help:"Download packages directly; signatures, proofs, the log and rebuilders still go through --proxy."`
+	Timeout            time.Duration `help:"Timeout of each request to the log, the signature server and rebuilders." default:"30s"`
+}
+
+// httpClient is the one HTTP client of a command run.
+func (f *NetFlags) httpClient() (*http.Client, error) {
+	o := httpclient.Options{Timeout: f.Timeout, Proxy: f.Proxy, UserAgent: "bintrans/" + version}
+	if f.BypassProxyForPkgs {
+		if f.Proxy == "" {
+			return nil, usageErrorf("drop --bypass-proxy-for-pkgs, or add --proxy URL", "--bypass-proxy-for-pkgs without --proxy")
+		}
+		o.BypassProxyFor = httpclient.IsPackageDownload
+	}
+	c, err := httpclient.New(o)
+	if err != nil {
+		return nil, usageErrorf("use socks5h://HOST:PORT, socks5://HOST:PORT or http://HOST:PORT", "%v", err)
+	}
+	return c, nil
+}
+
+// RebuilderFlags are the rebuilder policy.
+type RebuilderFlags struct {
+	Rebuilder               []string `help:"rebuilderd instance to ask whether a package was reproduced. Repeatable." placeholder:"URL" sep:"none"`
+	RequiredRebuildConfirms int      `help:"How many rebuilders must have reproduced a package (0: do not ask)." default:"0" placeholder:"N"`
+	RebuilderKey            []string `help:"Pin a rebuilder's attestation key: only signed attestations naming the package's sha256 count. Repeatable." placeholder:"URL=PEM-FILE" sep:"none"`
+}
+
+// rebuilders builds the rebuilder set, or nil when none is configured.
+func (f *RebuilderFlags) rebuilders(hc *http.Client) (verify.Rebuilders, error) {
+	if f.RequiredRebuildConfirms < 0 {
+		return nil, usageErrorf("", "--required-rebuild-confirms must be 0 or more")
+	}
+	if f.RequiredRebuildConfirms > len(f.Rebuilder) {
+		return nil, usageErrorf("add --rebuilder URL for each rebuilder, or lower --required-rebuild-confirms",
+			"--required-rebuild-confirms %d but only %d --rebuilder given: no package could ever pass", f.RequiredRebuildConfirms, len(f.Rebuilder))
+	}
+	if len(f.Rebuilder) == 0 {
+		if len(f.RebuilderKey) > 0 {
+			return nil, usageErrorf("add the matching --rebuilder URL", "--rebuilder-key without --rebuilder")
+		}
+		return nil, nil
+	}
+	cfg := rebuilder.Config{URLs: f.Rebuilder, Keys: map[string][]ed25519.PublicKey{}}
+	for _, spec := range f.RebuilderKey {
+		u, file, err := rebuilder.ParseKeyFlag(spec)
+		if err != nil {
+			return nil, usageErrorf("use --rebuilder-key https://rebuilder.example/=/etc/bintrans/rebuilder.pem", "--rebuilder-key %q: %v", spec, err)
+		}
+		k, err := rebuilder.ReadKeyFile(file)
+		if err != nil {
+			return nil, usageErrorf("the file must be the rebuilder's PEM key (GET /api/v1/meta/public-keys)", "--rebuilder-key %s: %v", file, err)
+		}
+		cfg.Keys[u] = append(cfg.Keys[u], k)
+	}
+	set, err := rebuilder.New(cfg, hc)
+	if err != nil {
+		return nil, usageErrorf("check the --rebuilder URLs", "%v", err)
+	}
+	return set, nil
+}
+
+// PolicyFlags are the verification policy shared by hook, verify, fetch and
+// scan: one vocabulary, one meaning (design.md).
+type PolicyFlags struct {
+	KeyFlags
+	LogFlags
+	NetFlags
+	RebuilderFlags
+
+	TransparencyURL     string   `help:"Where <package>.t and <package>.t.bundle are published (http(s)://, file:// or a directory)." placeholder:"URL"`
+	RepoTransparencyURL []string `help:"Per-repository transparency URL (in the config: 'transparency-url = URL' in a [repo NAME] section). Repeatable." placeholder:"REPO=URL" sep:"none"`
+	Offline             bool     `help:"Verify from proof bundles only; never contact the log (nobody learns what you install)."`
+	StateDir            string   `help:"Where the last verified log checkpoint is kept (rollback and split-view detection)." default:"/var/lib/bintrans" placeholder:"DIR"`
+	Jobs                int      `help:"Packages verified in parallel (0: twice the number of CPUs)." default:"0" placeholder:"N"`
+}
+
+// engine is everything a verifying command needs, built once per run.
+type engine struct {
+	Verifier *verify.Verifier
+	policy   verify.Policy
+	http     *http.Client
+	log      *rekor.Client // nil in offline mode
+	state    *state.Dir
+	unlock   func()
+}
+
+// Close releases the state lock.
+func (e *engine) Close() {
+	if e.unlock != nil {
+		e.unlock()
+	}
+}
+
+// signatureSource builds the source of `.t` files and bundles: the
+// per-repository URLs, falling back to --transparency-url (or dir, for scan).
+func (f *PolicyFlags) signatureSource(hc *http.Client, fallbackDir string) (verify.SignatureSource, error) {
+	var fallback verify.SignatureSource
+	base := f.TransparencyURL
+	if base == "" {
+		base = fallbackDir
+	}
+	if base != "" {
+		s, err := sigsource.New(base, hc)
+		if err != nil {
+			return nil, usageErrorf("use an http(s):// or file:// URL or a directory", "transparency URL %q: %v", base, err)
+		}
+		fallback = s
+	}
+	byRepo := map[string]verify.SignatureSource{}
+	for _, spec := range f.RepoTransparencyURL {
+		repo, u, ok := strings.Cut(spec, "=")
+		if !ok || repo == "" || u == "" {
+			return nil, usageErrorf("use --repo-transparency-url core=https://… (or [repo core] transparency-url = … in the config)", "--repo-transparency-url %q: want REPO=URL", spec)
+		}
+		s, err := sigsource.New(u, hc)
+		if err != nil {
+			return nil, usageErrorf("use an http(s):// or file:// URL or a directory", "transparency URL for %s %q: %v", repo, u, err)
+		}
+		byRepo[repo] = s
+	}
+	if fallback == nil && len(byRepo) == 0 {
+		return nil, usageErrorf("give --transparency-url URL (where the repository publishes <package>.t), or 'transparency-url = URL' in /etc/bintrans.conf", "no transparency URL configured")
+	}
+	if len(byRepo) == 0 {
+		return fallback, nil
+	}
+	return sigsource.PerRepo(byRepo, fallback), nil
+}
+
+// build is open without a fallback signature directory.
+func (f *PolicyFlags) build(ctx context.Context) (*engine, error) { return f.open(ctx, "") }
+
+// open builds the engine: keys, pinned log key, one HTTP client, the log
+// client (online), the state directory (locked for the run), rebuilders.
+// fallbackDir is a local signature directory used when no transparency URL
+// is configured ("" for none). The caller must Close the engine.
+func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, error) {
+	keys, err := f.keys()
+	if err != nil {
+		return nil, err
+	}
+	lk, err := f.logKey()
+	if err != nil {
+		return nil, err
+	}
+	hc, err := f.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	src, err := f.signatureSource(hc, fallbackDir)
+	if err != nil {
+		return nil, err
+	}
+	rb, err := f.rebuilders(hc)
+	if err != nil {
+		return nil, err
+	}
+	e := &engine{http: hc}
+	e.policy = verify.Policy{
+		Keys:                    keys,
+		LogKey:                  lk,
+		Offline:                 f.Offline,
+		Concurrency:             f.Jobs,
+		RequiredRebuildConfirms: f.RequiredRebuildConfirms,
+	}
+	var log verify.Log
+	var store verify.CheckpointStore
+	if !f.Offline {
+		c, err := rekor.New(f.LogURL, hc)
+		if err != nil {
+			return nil, usageErrorf("check --log-url", "--log-url %q: %v", f.LogURL, err)
+		}
+		e.log, log = c, c
+		sd, err := state.Open(f.StateDir)
+		if err != nil {
+			return nil, runErrorf(err, "create it (as root: install -d -m 0700 "+f.StateDir+") or pass --state-dir DIR", "state directory: %v", err)
+		}
+		e.state = sd
+		store = sd.CheckpointsFor(lk.ID())
+	}
+	v, err := verify.NewVerifier(e.policy, src, log, store, rb)
+	if err != nil {
+		return nil, usageErrorf("", "%v", err)
+	}
+	e.Verifier = v
+	if e.state != nil {
+		// One run at a time per state directory: concurrent hooks must not
+		// race on the checkpoint (a lost update could hide a rollback).
+		unlock, err := e.state.Lock(ctx)
+		if err != nil {
+			return nil, runErrorf(err, "another bintrans run holds the state lock; wait for it, or pass another --state-dir", "%v", err)
+		}
+		e.unlock = unlock
+	}
+	return e, nil
+}
+
+// short abbreviates a user-supplied value for an error message.
+func short(s string) string {
+	if len(s) > 24 {
+		return s[:24] + "…"
+	}
+	return s
+}
