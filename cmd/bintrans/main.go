@@ -24,6 +24,7 @@ type CLI struct {
 	Globals
 
 	Version VersionCmd `cmd:"" help:"Print the version and exit."`
+	Scan    ScanCmd    `cmd:"" help:"Check that every package of whole sync databases is signed and provably in the transparency log (CI reports: JSON, JUnit, GitHub)."`
 }
 
 const description = `Binary transparency for pacman.
