@@ -164,7 +164,8 @@ func TestCheckpointRoundTrip(t *testing.T) {
 
 func TestCheckpointsPerLog(t *testing.T) {
 	d := open(t, t.TempDir())
-	a, b := d.CheckpointsFor("9211423e90ab321d"), d.CheckpointsFor("c0d23d6ad406973f")
+	// Rekor log ids: hex sha256 of the log key.
+	a, b := d.CheckpointsFor("9211423e90ab321d60d078e0cee28e23267c0b236fb8f81072a28c7ff326de83"), d.CheckpointsFor("c0d23d6ad406973f")
 	if err := a.Store(ctx(t), note(10, 0)); err != nil {
 		t.Fatal(err)
 	}
