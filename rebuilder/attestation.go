@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -271,13 +272,14 @@ func canonValue(dec *json.Decoder, out *bytes.Buffer, depth int) error {
 		if strings.ContainsAny(s, ".eE") {
 			return fmt.Errorf("canonical json: non-integer number %s", s)
 		}
-		if _, err := t.Int64(); err != nil {
-			// in-toto-rs accepts i64 and u64; beyond that is an error.
-			if !isUint64(s) {
-				return fmt.Errorf("canonical json: number %s out of range", s)
-			}
+		// Written back as serde_json's i64/u64 print them ("-0" is 0).
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			out.WriteString(strconv.FormatInt(n, 10))
+		} else if u, err := strconv.ParseUint(s, 10, 64); err == nil {
+			out.WriteString(strconv.FormatUint(u, 10))
+		} else {
+			return fmt.Errorf("canonical json: number %s out of range", s)
 		}
-		out.WriteString(s)
 	case bool:
 		if t {
 			out.WriteString("true")
@@ -288,24 +290,6 @@ func canonValue(dec *json.Decoder, out *bytes.Buffer, depth int) error {
 		out.WriteString("null")
 	}
 	return nil
-}
-
-func isUint64(s string) bool {
-	if s == "" || len(s) > 20 {
-		return false
-	}
-	var n uint64
-	for _, c := range []byte(s) {
-		if c < '0' || c > '9' {
-			return false
-		}
-		d := uint64(c - '0')
-		if n > (1<<64-1-d)/10 {
-			return false
-		}
-		n = n*10 + d
-	}
-	return true
 }
 
 // writeSerdeString writes s as serde_json escapes it.

@@ -158,6 +158,7 @@ func TestCanonicalJSON(t *testing.T) {
 		{`"\u007f"`, "\"\x7f\""},
 		{`[-9223372036854775808, 18446744073709551615, 0]`, `[-9223372036854775808,18446744073709551615,0]`},
 		{` [ ] `, `[]`},
+		{`[-0]`, `[0]`},
 	}
 	for _, c := range cases {
 		got, err := rebuilder.CanonicalJSON([]byte(c.in))
@@ -165,7 +166,7 @@ func TestCanonicalJSON(t *testing.T) {
 			t.Errorf("CanonicalJSON(%s) = %s, %v; want %s", c.in, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{`1.0`, `1e3`, `18446744073709551616`, `-9223372036854775809`, `{"a":1,"a":2}`, `[1] [2]`, `{`,
+	for _, bad := range []string{`1.0`, `1e3`, `18446744073709551616`, `-9223372036854775809`, `{"a":1,"a":2}`, `[1] [2]`, `{`, `[007]`,
 		strings.Repeat("[", 40) + strings.Repeat("]", 40)} {
 		if got, err := rebuilder.CanonicalJSON([]byte(bad)); err == nil {
 			t.Errorf("CanonicalJSON(%s) = %s, want an error", bad, got)
