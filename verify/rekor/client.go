@@ -209,6 +209,11 @@ func classify(op string, err error) error {
 	}
 	var me *MalformedResponseError
 	if errors.As(err, &me) {
+		if me.Op == "" {
+			c := *me
+			c.Op = op
+			return &c
+		}
 		return me
 	}
 	var ue *url.Error
@@ -250,8 +255,27 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if l, ok := req.Context().Value(limitKey{}).(int64); ok && l > 0 {
 		limit = l
 	}
-	resp.Body = httpclient.LimitBody(resp.Body, limit, httpclient.Redact(req.URL))
+	resp.Body = &nonEmpty{ReadCloser: httpclient.LimitBody(resp.Body, limit, httpclient.Redact(req.URL))}
 	return resp, nil
+}
+
+// nonEmpty fails a body that ends before its first byte: every answer of
+// the API is a JSON value or a PEM key, and the generated readers treat an
+// empty body (io.EOF) as an empty, successful answer.
+type nonEmpty struct {
+	io.ReadCloser
+	seen bool
+}
+
+func (b *nonEmpty) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.seen = true
+	}
+	if err == io.EOF && !b.seen {
+		return n, &MalformedResponseError{Reason: "empty body"}
+	}
+	return n, err
 }
 
 func (g *guard) CloseIdleConnections() {
