@@ -1,0 +1,247 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/bintrans/bintrans/internal/progress"
+	"github.com/bintrans/bintrans/publish"
+	"github.com/bintrans/bintrans/verify"
+	"github.com/bintrans/bintrans/verify/rekor"
+)
+
+// passwordEnv is the environment variable holding the secret key's password.
+const passwordEnv = "BINTRANS_PASSWORD"
+
+// maxPasswordFile bounds --password-file.
+const maxPasswordFile = 4 << 10
+
+// SignCmd is `bintrans sign`: the repository operator's signer.
+type SignCmd struct {
+	RepoURL         string   `name:"repo-url" required:"" placeholder:"URL" help:"Repository URL template with $$repo and $$arch, as in a pacman.conf Server line (https://, http://, file:// or a directory)."`
+	RepoName        []string `name:"repo-name" required:"" placeholder:"NAME" help:"Repository to sign (repeatable): its database is <repo-url>/<NAME>.db."`
+	Architecture    []string `name:"architecture" default:"x86_64" placeholder:"ARCH" help:"Architecture to sign (repeatable)."`
+	SignatureDir    string   `name:"signature-dir" required:"" placeholder:"DIR" type:"path" help:"Where <filename>.t and <filename>.t.bundle are written (publish this directory as the transparency URL)."`
+	PubkeyPath      string   `name:"pubkey-path" required:"" placeholder:"FILE" type:"path" help:"The transparency key's minisign public key (.pub); the secret key must be its pair."`
+	SeckeyPath      string   `name:"seckey-path" required:"" placeholder:"FILE" type:"path" help:"The transparency key's minisign secret key (minisign -G, encrypted, or -W, unencrypted)."`
+	PasswordFile    string   `name:"password-file" placeholder:"FILE" type:"path" help:"File holding the secret key's password (first line). Otherwise $$BINTRANS_PASSWORD, otherwise a prompt on the terminal."`
+	AuditLog        string   `name:"audit-log" placeholder:"FILE" type:"path" help:"Hash-chained audit log, one JSON line per logged signature (default: <state-dir>/audit.jsonl). Publish it for auditors."`
+	StateDir        string   `name:"state-dir" default:"/var/lib/bintrans" placeholder:"DIR" type:"path" help:"State dir: the signer's intent journal (sign/) for crash recovery."`
+	Jobs            int      `name:"jobs" short:"j" default:"8" placeholder:"N" help:"Packages signed and uploaded in parallel."`
+	VerifyDownloads bool     `name:"verify-downloads" help:"Download and hash every package before signing it; refuse a package whose sha256 differs from the database's. By default the database's %SHA256SUM% is signed."`
+	JSON            bool     `name:"json" help:"Print the run's summary as JSON on stdout."`
+
+	// --log-url, --log-key: every entry is verified under the pinned log
+	// key before anything is published.
+	LogFlags `embed:""`
+	NetFlags `embed:""`
+}
+
+// Help is the long help of `bintrans sign --help`.
+func (SignCmd) Help() string {
+	return `For every package of the sync databases <repo-url>/<repo>.db (for each
+--repo-name and --architecture), sign the package's sha256 (%SHA256SUM% of
+the database, a 64-character lowercase hex string) with the transparency key
+(minisign, prehashed, trusted comment = file name), log the signature in the
+Rekor log, verify the log's answer under --log-key, append a record to the
+audit log (fsync'ed), and only then publish <filename>.t and
+<filename>.t.bundle in --signature-dir (atomically).
+
+Packages whose .t and bundle already verify are skipped without touching the
+network. An interrupted run (crash, kill -9, log down, disk full) leaves an
+intent in --state-dir; the next run finishes it without ever logging a
+signature twice. Failed packages are listed on stderr; run the same command
+again to finish the job.
+
+The secret key is decrypted once per run (scrypt: about 2.4 s and 1 GB of
+RAM). Its password comes from --password-file, else $BINTRANS_PASSWORD,
+else a prompt on the terminal; it is never echoed, printed or logged.
+
+Examples:
+  # sign core and extra for x86_64, from a local mirror
+  bintrans sign --repo-url '/srv/repo/$repo/os/$arch' \
+      --repo-name core --repo-name extra --architecture x86_64 \
+      --signature-dir /srv/transparency --pubkey-path /etc/bintrans/key.pub \
+      --seckey-path /etc/bintrans/key.sec --password-file /run/secrets/pw \
+      --log-url https://rekor.example.org --log-key /etc/bintrans/rekor.pem
+
+  # verify the audit log's hash chain afterwards
+  bintrans audit verify-chain /var/lib/bintrans/audit.jsonl
+
+Exit codes: 0 every package is signed and published; 1 a package was
+refused (hash mismatch with --verify-downloads, the same file name with two
+hashes, the log's entry does not verify); 2 usage or key error; 3 the run
+could not finish (log unreachable, I/O error): run it again.`
+}
+
+// Run signs the repositories.
+func (c *SignCmd) Run(g *Globals) error {
+	ctx := g.Context()
+	if c.Jobs < 1 || c.Jobs > 256 {
+		return usageErrorf("give a value between 1 and 256", "--jobs %d is out of range", c.Jobs)
+	}
+	pubText, err := readSmallFile(c.PubkeyPath, 4<<10)
+	if err != nil {
+		return usageErrorf("give the .pub file written by minisign -G", "cannot read --pubkey-path: %v", err)
+	}
+	pub, err := verify.ParsePublicKey(string(pubText))
+	if err != nil {
+		return usageErrorf("give the .pub file written by minisign -G", "--pubkey-path %s: %v", c.PubkeyPath, err)
+	}
+	lk, err := c.logKey()
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(c.SignatureDir); err != nil || !fi.IsDir() {
+		return usageErrorf("create it first (mkdir -p)", "--signature-dir %s is not a directory", c.SignatureDir)
+	}
+	if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
+		return runErrorf(err, "give a writable --state-dir", "cannot create the state dir: %v", err)
+	}
+	auditLog := c.AuditLog
+	if auditLog == "" {
+		auditLog = filepath.Join(c.StateDir, "audit.jsonl")
+	}
+
+	sk, err := publish.ReadSecretKey(c.SeckeyPath, c.password(g))
+	if err != nil {
+		if errors.Is(err, publish.ErrNoPassword) {
+			return usageErrorf("give --password-file FILE, set "+passwordEnv+", or run on a terminal to be asked", "%v", err)
+		}
+		return usageErrorf("check --seckey-path and the password", "%v", err)
+	}
+	defer sk.Wipe()
+
+	hc, err := c.httpClient()
+	if err != nil {
+		return err
+	}
+	log, err := rekor.New(c.LogURL, hc)
+	if err != nil {
+		return usageErrorf("give the log's base URL, e.g. https://rekor.sigstore.dev", "--log-url: %v", err)
+	}
+	s, err := publish.New(publish.Options{
+		Key: sk, PublicKey: pub,
+		Log: log, LogKey: lk, LogURL: c.LogURL,
+		SignatureDir: c.SignatureDir, AuditLog: auditLog, StateDir: c.StateDir,
+		Jobs: c.Jobs, VerifyDownloads: c.VerifyDownloads, HTTP: hc,
+		Version:  version,
+		Progress: c.progress(g),
+	})
+	if err != nil {
+		var km *publish.KeyMismatchError
+		if errors.As(err, &km) {
+			return usageErrorf("--seckey-path and --pubkey-path must be one minisign key pair", "%v", err)
+		}
+		return runErrorf(err, "another bintrans sign may be running, or the audit log needs a human: run 'bintrans audit verify-chain "+auditLog+"'", "%v", err)
+	}
+	sum, runErr := s.Run(ctx, publish.Sources(c.RepoURL, c.RepoName, c.Architecture))
+	if err := s.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		return runErrorf(runErr, "run the same command again to finish", "sign: %v", runErr)
+	}
+	for _, f := range sum.Failures {
+		where := f.Filename
+		if where == "" {
+			where = f.URL
+		}
+		if f.Repo != "" {
+			where = f.Repo + "/" + f.Arch + " " + where
+		}
+		fmt.Fprintf(g.Stderr, "bintrans: sign %s: %s: %s\n", where, f.Stage, oneLine(f.Error))
+	}
+	if c.JSON {
+		enc := json.NewEncoder(g.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(sum); err != nil {
+			return runErrorf(err, "", "writing the summary: %v", err)
+		}
+	} else {
+		fmt.Fprintf(g.Stdout, "%d packages: %d signed, %d already published, %d recovered, %d failed; audit log %s: head %d:%s (%.1fs)\n",
+			sum.Packages, sum.Signed, sum.AlreadyPublished, sum.Recovered, sum.Failed, auditLog, sum.AuditHead.Records, sum.AuditHead.Hash, sum.Seconds)
+	}
+	if sum.Failed == 0 {
+		return nil
+	}
+	for _, f := range sum.Failures {
+		switch f.Stage {
+		case publish.StageDB, publish.StageIntent, publish.StageUpload, publish.StageAudit, publish.StagePublish, publish.StageCanceled:
+			return runErrorf(nil, "fix the cause above and run the same command again: it finishes the job without duplicates",
+				"%d of %d packages could not be signed and published", sum.Failed, sum.Packages)
+		}
+	}
+	return verificationFailed("the packages above were refused; nothing was published for them",
+		"%d of %d packages refused", sum.Failed, sum.Packages)
+}
+
+// progress draws a bar per phase on a terminal (nothing otherwise).
+func (c *SignCmd) progress(g *Globals) func(done, total int) {
+	var bar *progress.Bar
+	return func(done, total int) {
+		if done == 1 {
+			bar = progress.New(g.Stderr, total, "signing")
+		}
+		bar.Add(1)
+		if done == total {
+			bar.Done()
+		}
+	}
+}
+
+// password returns the secret key's password source: --password-file, then
+// $BINTRANS_PASSWORD, then a no-echo prompt when stdin is a terminal.
+func (c *SignCmd) password(g *Globals) publish.PasswordFunc {
+	return func() (string, error) {
+		if c.PasswordFile != "" {
+			b, err := readSmallFile(c.PasswordFile, maxPasswordFile)
+			if err != nil {
+				return "", fmt.Errorf("--password-file: %w", err)
+			}
+			pw, _, _ := strings.Cut(string(b), "\n")
+			clear(b)
+			return strings.TrimSuffix(pw, "\r"), nil
+		}
+		if pw, ok := os.LookupEnv(passwordEnv); ok {
+			os.Unsetenv(passwordEnv) // not inherited by anything this process starts
+			return pw, nil
+		}
+		if f, ok := g.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			fmt.Fprintf(g.Stderr, "Password for %s: ", c.SeckeyPath)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(g.Stderr)
+			if err != nil {
+				return "", err
+			}
+			pw := string(b)
+			clear(b)
+			return pw, nil
+		}
+		return "", publish.ErrNoPassword
+	}
+}
+
+// readSmallFile reads a whole file of at most max bytes.
+func readSmallFile(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return b, nil
+}

@@ -1,0 +1,455 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bintrans/bintrans/audit"
+	"github.com/bintrans/bintrans/internal/testenv"
+	"github.com/bintrans/bintrans/publish"
+	"github.com/bintrans/bintrans/repodb"
+	"github.com/bintrans/bintrans/verify"
+	"github.com/bintrans/bintrans/verify/rekor"
+)
+
+// signRepo is a real repository (packages built with bsdtar, database with
+// Debian's repo-add) plus a fresh transparency key, so that counting the
+// log's entries for the key counts exactly this test's entries.
+type signRepo struct {
+	dir, repoURL, pub, sec, sigDir, state, auditLog string
+	logURL, logKey                                  string
+	pkgs                                            []repodb.Package
+}
+
+var (
+	builtRepoOnce sync.Once
+	builtRepoDir  string
+	builtRepoErr  error
+)
+
+// realRepo builds (once per test binary) a repository of n real packages
+// with repo-add and copies it for the calling test.
+func realRepo(t *testing.T, n int) string {
+	t.Helper()
+	testenv.Tool(t, "repo-add")
+	builtRepoOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "bintrans-sign-repo-")
+		if err != nil {
+			builtRepoErr = err
+			return
+		}
+		builtRepoDir = dir
+		repoDir := filepath.Join(dir, "core", "os", "x86_64")
+		os.MkdirAll(repoDir, 0o755)
+		var paths []string
+		for i := range n {
+			paths = append(paths, testenv.BuildPackage(t, repoDir, testenv.Pkg{
+				Name: fmt.Sprintf("signtest-%03d", i), Version: fmt.Sprintf("%d.0-1", 1+i%3), Arch: "x86_64",
+				Files: map[string]string{fmt.Sprintf("usr/share/signtest/%d", i): fmt.Sprintf("file %d\n", i)},
+			}))
+		}
+		testenv.RepoAdd(t, filepath.Join(repoDir, "core.db.tar.gz"), paths...)
+	})
+	if builtRepoErr != nil {
+		t.Fatal(builtRepoErr)
+	}
+	dst := t.TempDir()
+	out, err := exec.Command("cp", "-a", builtRepoDir+"/.", dst).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	return dst
+}
+
+
+func newSignRepo(t *testing.T, n int) *signRepo {
+	t.Helper()
+	logURL, logKey := testenv.Rekor(t)
+	mini := testenv.Tool(t, "minisign")
+	dir := realRepo(t, n)
+	r := &signRepo{dir: dir, repoURL: filepath.Join(dir, "$repo", "os", "$arch"),
+		pub: filepath.Join(dir, "key.pub"), sec: filepath.Join(dir, "key.sec"),
+		sigDir: filepath.Join(dir, "sig"), state: filepath.Join(dir, "state"), auditLog: filepath.Join(dir, "audit.jsonl"),
+		logURL: logURL, logKey: logKey}
+	if out, err := exec.Command(mini, "-W", "-G", "-p", r.pub, "-s", r.sec).CombinedOutput(); err != nil {
+		t.Fatalf("minisign -G: %v %s", err, out)
+	}
+	os.MkdirAll(r.sigDir, 0o755)
+	pkgs, err := repodb.ReadFile(filepath.Join(dir, "core", "os", "x86_64", "core.db"), repodb.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) != n {
+		t.Fatalf("db has %d packages, want %d", len(pkgs), n)
+	}
+	r.pkgs = pkgs
+	return r
+}
+
+func (r *signRepo) args(logURL string, extra ...string) []string {
+	return append([]string{"sign", "--repo-url", r.repoURL, "--repo-name", "core", "--architecture", "x86_64",
+		"--signature-dir", r.sigDir, "--pubkey-path", r.pub, "--seckey-path", r.sec,
+		"--log-url", logURL, "--log-key", r.logKey, "--audit-log", r.auditLog, "--state-dir", r.state}, extra...)
+}
+
+func (r *signRepo) summary(t *testing.T, res signRun) publish.Summary {
+	t.Helper()
+	var s publish.Summary
+	if err := json.Unmarshal([]byte(res.stdout), &s); err != nil {
+		t.Fatalf("--json output: %v\nstdout: %s\nstderr: %s", err, res.stdout, res.stderr)
+	}
+	return s
+}
+
+// logEntriesForKey counts the log's entries for the test's key (search by
+// public key), waiting for the asynchronous index to catch up with want.
+func (r *signRepo) logEntriesForKey(t *testing.T, want int) []string {
+	t.Helper()
+	c, err := rekor.New(r.logURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := os.ReadFile(r.pub)
+	var uuids []string
+	for range 50 {
+		uuids, err = c.SearchByPublicKey(context.Background(), pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(uuids) >= want {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return uuids
+}
+
+// checkComplete asserts the end state: every package's .t and bundle verify
+// offline (and the .t with `minisign -V`), one audit record per logged
+// entry, a valid chain, and exactly one log entry per package.
+//
+// Rekor writes its search index in the upload request's context: when the
+// uploader dies mid-request the entry is logged but never indexed (seen in
+// TestSignKill9MidRun), and a 409 on re-upload does not index it either.
+// With unindexedOK the key search may miss entries, but must not hold any
+// entry that is not one of the bundles (a duplicate), and every bundle's
+// entry is fetched from the log by UUID (nothing lost).
+func (r *signRepo) checkComplete(t *testing.T, unindexedOK bool) {
+	t.Helper()
+	lkPEM, _ := os.ReadFile(r.logKey)
+	lk, err := verify.ParseLogKey(lkPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubText, _ := os.ReadFile(r.pub)
+	pub, err := verify.ParsePublicKey(string(pubText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := map[string]audit.Record{}
+	f, err := os.Open(r.auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = audit.Scan(f, func(_ int, rec audit.Record) error {
+		if _, dup := recs[rec.UUID]; dup {
+			t.Errorf("two audit records for %s", rec.UUID)
+		}
+		recs[rec.UUID] = rec
+		return nil
+	})
+	f.Close()
+	if err != nil {
+		t.Fatalf("audit chain: %v", err)
+	}
+	res := signRunIn(t, "audit", "verify-chain", r.auditLog)
+	if res.code != 0 || !strings.Contains(res.stdout, fmt.Sprintf("chain ok, %d records", len(r.pkgs))) {
+		t.Errorf("audit verify-chain: %+v", res)
+	}
+	logged := map[string]bool{}
+	searched := r.logEntriesForKey(t, len(r.pkgs))
+	for _, u := range searched {
+		if logged[u[len(u)-64:]] {
+			t.Errorf("the key search lists entry %s twice", u)
+		}
+		logged[u[len(u)-64:]] = true
+	}
+	if len(logged) > len(r.pkgs) || (!unindexedOK && len(logged) != len(r.pkgs)) {
+		t.Errorf("the log's index holds %d entries for the key, want exactly %d (one per package)", len(logged), len(r.pkgs))
+	}
+	lc, err := rekor.New(r.logURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := map[string]bool{}
+	mini := testenv.Tool(t, "minisign")
+	msgDir := t.TempDir()
+	for i, p := range r.pkgs {
+		tf, err := os.ReadFile(filepath.Join(r.sigDir, p.Filename+".t"))
+		if err != nil {
+			t.Errorf("lost: %v", err)
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(r.sigDir, p.Filename+".t.bundle"))
+		if err != nil {
+			t.Errorf("lost: %v", err)
+			continue
+		}
+		e, err := verify.ParseBundle(b)
+		if err == nil {
+			_, err = verify.VerifyEntry(e, tf, []verify.PublicKey{pub}, p.SHA256Sum, p.Filename, lk)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", p.Filename, err)
+			continue
+		}
+		leaf := verify.LeafHash(e.Body)
+		ours[leaf] = true
+		if !logged[leaf] {
+			if !unindexedOK {
+				t.Errorf("%s: entry %s not found by the key search", p.Filename, e.UUID)
+			}
+			// Not indexed: prove it is in the log by asking for it.
+			got, err := lc.EntryByUUID(context.Background(), leaf)
+			if err != nil || got.LogIndex != e.LogIndex {
+				t.Errorf("%s: entry %s not in the log: %v", p.Filename, e.UUID, err)
+			} else {
+				t.Logf("%s: entry %d is logged but not in the search index", p.Filename, e.LogIndex)
+			}
+		}
+		if rec, ok := recs[e.UUID]; !ok || rec.SHA256 != p.SHA256Sum || rec.Filename != p.Filename || rec.LogIndex != e.LogIndex {
+			t.Errorf("%s: audit record %+v does not match entry %d", p.Filename, rec, e.LogIndex)
+		}
+		if i%20 == 0 { // interop: the Debian minisign CLI accepts the .t over the hex message
+			m := filepath.Join(msgDir, "msg")
+			os.WriteFile(m, []byte(p.SHA256Sum), 0o644)
+			os.WriteFile(m+".t", tf, 0o644)
+			out, err := exec.Command(mini, "-V", "-p", r.pub, "-m", m, "-x", m+".t").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "Trusted comment: "+p.Filename) {
+				t.Errorf("minisign -V %s: %v\n%s", p.Filename, err, out)
+			}
+		}
+	}
+	if len(recs) != len(r.pkgs) {
+		t.Errorf("%d audit records for %d packages", len(recs), len(r.pkgs))
+	}
+	for leaf := range logged {
+		if !ours[leaf] {
+			t.Errorf("the log holds entry %s for the key that no published bundle explains (a duplicate)", leaf)
+		}
+	}
+	left, _ := os.ReadDir(filepath.Join(r.state, "sign", "intents"))
+	if len(left) != 0 {
+		t.Errorf("%d intents left", len(left))
+	}
+}
+
+const nRealPackages = 200
+
+func TestSignRealRekor(t *testing.T) {
+	r := newSignRepo(t, nRealPackages)
+	res := signRunIn(t, r.args(r.logURL, "--json")...)
+	if res.code != 0 {
+		t.Fatalf("sign: exit %d\n%s", res.code, res.stderr)
+	}
+	s := r.summary(t, res)
+	if s.Signed != nRealPackages || s.Failed != 0 || s.AuditRecords != nRealPackages {
+		t.Fatalf("summary: %+v", s)
+	}
+	t.Logf("signed %d packages in %.2fs", s.Signed, s.Seconds)
+	r.checkComplete(t, false)
+
+	// A second run uploads nothing and does not even ask the log: it
+	// runs against a log URL where nothing listens.
+	res = signRunIn(t, r.args("http://127.0.0.1:1", "--json")...)
+	s = r.summary(t, res)
+	if res.code != 0 || s.AlreadyPublished != nRealPackages || s.Signed != 0 || s.AuditRecords != 0 {
+		t.Fatalf("second run: exit %d %+v\n%s", res.code, s, res.stderr)
+	}
+	r.checkComplete(t, false)
+}
+
+// faultProxy sits between the signer and the real Rekor and injects faults
+// into uploads (POST /api/v1/log/entries).
+type faultProxy struct {
+	srv *httptest.Server
+	// okPosts counts uploads the real log answered 201/409.
+	okPosts atomic.Int64
+	// down: every request fails with 503 (the log is down).
+	down atomic.Bool
+	// failAfter > 0: once that many uploads succeeded, the log goes down.
+	failAfter int64
+	// eatAnswers: uploads reach the log but the client gets a 502 (the
+	// log has the entry, the signer does not know).
+	eatAnswers atomic.Bool
+	// onPost runs after each successful upload with the count so far.
+	onPost func(n int64)
+	// delay slows every upload.
+	delay time.Duration
+}
+
+func newFaultProxy(t *testing.T, target string) *faultProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &faultProxy{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		upload := req.Method == http.MethodPost && req.URL.Path == "/api/v1/log/entries"
+		if p.down.Load() || (upload && p.failAfter > 0 && p.okPosts.Load() >= p.failAfter) {
+			http.Error(w, "<html><body>503 Service Unavailable (test)</body></html>", http.StatusServiceUnavailable)
+			return
+		}
+		if !upload {
+			rp.ServeHTTP(w, req)
+			return
+		}
+		if p.delay > 0 {
+			time.Sleep(p.delay)
+		}
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, req)
+		if rec.Code == http.StatusCreated || rec.Code == http.StatusConflict {
+			n := p.okPosts.Add(1)
+			if p.onPost != nil {
+				p.onPost(n)
+			}
+		}
+		if p.eatAnswers.Load() {
+			http.Error(w, "bad gateway (test)", http.StatusBadGateway)
+			return
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		io.Copy(w, rec.Body)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func TestSignLogDownMidRun(t *testing.T) {
+	r := newSignRepo(t, nRealPackages)
+	p := newFaultProxy(t, r.logURL)
+	p.failAfter = 60
+	res := signRunIn(t, r.args(p.srv.URL, "--json")...)
+	s := r.summary(t, res)
+	if res.code != ExitInternal || s.Failed == 0 || s.Signed < 50 || s.Signed+s.Failed != nRealPackages {
+		t.Fatalf("run with the log going down: exit %d %+v", res.code, s)
+	}
+	for _, f := range s.Failures {
+		if f.Stage != publish.StageUpload {
+			t.Errorf("failure %+v, want upload", f)
+		}
+	}
+	if !strings.Contains(res.stderr, "bintrans: sign core/x86_64 ") || !strings.Contains(res.stderr, "hint: ") {
+		t.Errorf("stderr does not list the failures with a hint:\n%s", res.stderr)
+	}
+	// The log comes back, but answers get lost for a while: the entries
+	// are logged, the signer is not told.
+	p.failAfter = 0
+	p.eatAnswers.Store(true)
+	p.onPost = func(n int64) {
+		if n >= 100 {
+			p.eatAnswers.Store(false)
+		}
+	}
+	res = signRunIn(t, r.args(p.srv.URL, "--json")...)
+	if res.code == 0 {
+		t.Fatalf("run with lost answers succeeded: %s", res.stdout)
+	}
+	// Recovery.
+	res = signRunIn(t, r.args(p.srv.URL, "--json")...)
+	s = r.summary(t, res)
+	if res.code != 0 || s.Failed != 0 {
+		t.Fatalf("re-run: exit %d %+v\n%s", res.code, s, res.stderr)
+	}
+	r.checkComplete(t, false)
+}
+
+func TestSignKill9MidRun(t *testing.T) {
+	r := newSignRepo(t, nRealPackages)
+	p := newFaultProxy(t, r.logURL)
+	p.delay = 5 * time.Millisecond
+	killed := make(chan struct{})
+	var once sync.Once
+	cmd := signChild(t, r.args(p.srv.URL, "--jobs", "8")...)
+	p.onPost = func(n int64) {
+		if n == 70 {
+			once.Do(func() {
+				cmd.Process.Signal(syscall.SIGKILL)
+				close(killed)
+			})
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("signer was not killed: %v\n%s", err, out)
+	}
+	<-killed
+	// The killed run left intents; the re-run (a real process too)
+	// finishes them and the rest.
+	out, err = signChild(t, r.args(r.logURL, "--json")...).Output()
+	if err != nil {
+		t.Fatalf("re-run after kill -9: %v\n%s", err, out)
+	}
+	var s publish.Summary
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Failed != 0 || s.AlreadyPublished+s.Signed != nRealPackages {
+		t.Fatalf("re-run: %+v", s)
+	}
+	r.checkComplete(t, true)
+}
+
+func TestSignUnwritableSignatureDir(t *testing.T) {
+	r := newSignRepo(t, nRealPackages)
+	// Root ignores a read-only mode; a directory where the .t must go
+	// fails the rename for everybody, after the log and audit steps.
+	blocked := r.pkgs[:50]
+	for _, p := range blocked {
+		if err := os.MkdirAll(filepath.Join(r.sigDir, p.Filename+".t.bundle", "x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := signRunIn(t, r.args(r.logURL, "--json")...)
+	s := r.summary(t, res)
+	if res.code != ExitInternal || s.Failed != len(blocked) || s.Signed != nRealPackages-len(blocked) {
+		t.Fatalf("exit %d %+v", res.code, s)
+	}
+	for _, f := range s.Failures {
+		if f.Stage != publish.StagePublish {
+			t.Errorf("failure %+v, want publish", f)
+		}
+	}
+	for _, p := range blocked {
+		os.RemoveAll(filepath.Join(r.sigDir, p.Filename+".t.bundle"))
+	}
+	res = signRunIn(t, r.args(r.logURL, "--json")...)
+	s = r.summary(t, res)
+	if res.code != 0 || s.Recovered != len(blocked) || s.AuditRecords != 0 {
+		t.Fatalf("re-run: exit %d %+v\n%s", res.code, s, res.stderr)
+	}
+	r.checkComplete(t, false)
+}
