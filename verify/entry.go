@@ -38,11 +38,12 @@ func VerifyEntry(e *LogEntry, t []byte, keys []PublicKey, sha256Hex, filename st
 	if err != nil {
 		return nil, err
 	}
-	return verifyEntry(e, s, keys, []byte(sha256Hex), lk)
+	return verifyEntryWith(e, s, keys, []byte(sha256Hex), lk, lk.VerifyCheckpoint)
 }
 
-// verifyEntry is VerifyEntry for a `.t` that already verified.
-func verifyEntry(e *LogEntry, s *Signature, keys []PublicKey, message []byte, lk *LogKey) (*Checkpoint, error) {
+// verifyEntryWith is VerifyEntry for a `.t` that already verified;
+// verifyCheckpoint is lk.VerifyCheckpoint or a cache in front of it.
+func verifyEntryWith(e *LogEntry, s *Signature, keys []PublicKey, message []byte, lk *LogKey, verifyCheckpoint func([]byte) (*Checkpoint, error)) (*Checkpoint, error) {
 	if err := CheckEntryShape(e); err != nil {
 		return nil, err
 	}
@@ -69,7 +70,7 @@ func verifyEntry(e *LogEntry, s *Signature, keys []PublicKey, message []byte, lk
 		return nil, &EntryError{Step: StepInclusion, Field: "inclusionProof", LogIndex: p.LogIndex, TreeSize: p.TreeSize, Err: err}
 	}
 	// Step 3: the checkpoint is the log's, and it is the proof's tree.
-	cp, err := lk.VerifyCheckpoint([]byte(p.Checkpoint))
+	cp, err := verifyCheckpoint([]byte(p.Checkpoint))
 	if err != nil {
 		return nil, &EntryError{Step: StepCheckpoint, LogIndex: p.LogIndex, TreeSize: p.TreeSize, Err: err}
 	}

@@ -128,13 +128,20 @@ func TestVerifyEntryTamper(t *testing.T) {
 	}{
 		{"body byte flip", func(e *LogEntry) { e.Body[100] ^= 1 }, StepBundle, "uuid"},
 		{"body of another package", func(e *LogEntry) { e.Body = ps[1].entry.Body; e.UUID = "" }, StepBody, "signature"},
-		{"proof hash flip", func(e *LogEntry) { e.Verification.InclusionProof.Hashes[0] = flipHex(e.Verification.InclusionProof.Hashes[0]) }, StepInclusion, ""},
-		{"proof hash dropped", func(e *LogEntry) { h := e.Verification.InclusionProof.Hashes; e.Verification.InclusionProof.Hashes = h[:len(h)-1] }, StepInclusion, ""},
+		{"proof hash flip", func(e *LogEntry) {
+			e.Verification.InclusionProof.Hashes[0] = flipHex(e.Verification.InclusionProof.Hashes[0])
+		}, StepInclusion, ""},
+		{"proof hash dropped", func(e *LogEntry) {
+			h := e.Verification.InclusionProof.Hashes
+			e.Verification.InclusionProof.Hashes = h[:len(h)-1]
+		}, StepInclusion, ""},
 		{"proof index+1", func(e *LogEntry) { e.Verification.InclusionProof.LogIndex++ }, StepInclusion, ""},
 		{"entry logIndex+1", func(e *LogEntry) { e.LogIndex++ }, StepSET, ""},
 		{"integratedTime+1", func(e *LogEntry) { e.IntegratedTime++ }, StepSET, ""},
 		{"SET flip", func(e *LogEntry) { e.Verification.SignedEntryTimestamp[10] ^= 1 }, StepSET, ""},
-		{"rootHash flip", func(e *LogEntry) { e.Verification.InclusionProof.RootHash = flipHex(e.Verification.InclusionProof.RootHash) }, StepInclusion, ""},
+		{"rootHash flip", func(e *LogEntry) {
+			e.Verification.InclusionProof.RootHash = flipHex(e.Verification.InclusionProof.RootHash)
+		}, StepInclusion, ""},
 		{"checkpoint size edited", func(e *LogEntry) {
 			e.Verification.InclusionProof.Checkpoint = strings.Replace(e.Verification.InclusionProof.Checkpoint, "\n22\n", "\n23\n", 1)
 		}, StepCheckpoint, ""},

@@ -188,8 +188,8 @@ func (e *BundleError) Unwrap() error { return e.Err }
 // HashMismatchError: the package file's sha256 is not what the repository
 // database says.
 type HashMismatchError struct {
-	Filename       string
-	Expected, Got  string // Expected from the db, Got computed from the file
+	Filename      string
+	Expected, Got string // Expected from the db, Got computed from the file
 }
 
 func (e *HashMismatchError) Error() string {
@@ -319,9 +319,12 @@ func StatusOf(err error) Status {
 	var nl *NotInLogError
 	var re *RebuildError
 	var sec *SecurityError
+	var lu *LogUnavailableError
 	switch {
 	case errors.As(err, &sec):
 		return StatusLogInconsistent
+	case errors.As(err, &lu):
+		return StatusUnavailable
 	case errors.As(err, &he):
 		return StatusHashMismatch
 	case errors.As(err, &se):

@@ -62,10 +62,11 @@ type testLog struct {
 	witness *ecdsa.PrivateKey // when set, checkpoints carry a second, witness signature line first
 
 	// fault knobs
-	down            error                            // every call fails with it
-	checkpointHook  func(text []byte) []byte         // rewrites Checkpoint()
-	entryHook       func(e *LogEntry) *LogEntry      // rewrites entries returned
-	consistencyHook func(p [][]byte) [][]byte        // rewrites consistency proofs
+	down            error                       // every call fails with it
+	checkpointHook  func(text []byte) []byte    // rewrites Checkpoint()
+	entryHook       func(e *LogEntry) *LogEntry // rewrites entries returned
+	consistencyHook func(p [][]byte) [][]byte   // rewrites consistency proofs
+	hideLeafLookups bool                        // EntryByUUID(64-hex) → not found: forces the index search
 	calls           map[string]int
 }
 
@@ -210,6 +211,9 @@ func (l *testLog) EntryByUUID(ctx context.Context, uuid string) (*LogEntry, erro
 	if err := l.enter("uuid"); err != nil {
 		return nil, err
 	}
+	if len(uuid) < 64 || (l.hideLeafLookups && len(uuid) == 64) {
+		return nil, fmt.Errorf("entry %s: %w", uuid, ErrNotFound)
+	}
 	i, ok := l.byLeaf[uuid[len(uuid)-64:]]
 	if !ok {
 		return nil, fmt.Errorf("entry %s: %w", uuid, ErrNotFound)
@@ -240,20 +244,22 @@ func (l *testLog) SearchByHash(ctx context.Context, h string) ([]string, error) 
 	}
 	var out []string
 	for _, i := range l.byHash[h] {
-		out = append(out, LeafHash(l.bodies[i]))
+		out = append(out, "24296fb24b8ad77a"+LeafHash(l.bodies[i]))
 	}
 	return out, nil
 }
 
 func (l *testLog) Checkpoint(ctx context.Context) ([]byte, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if err := l.enter("checkpoint"); err != nil {
+		l.mu.Unlock()
 		return nil, err
 	}
 	c := l.checkpointLocked(int64(l.tree.Size()))
-	if l.checkpointHook != nil {
-		c = l.checkpointHook(c)
+	hook := l.checkpointHook
+	l.mu.Unlock()
+	if hook != nil {
+		c = hook(c) // outside the lock: hooks call checkpointAt
 	}
 	return c, nil
 }
@@ -357,4 +363,3 @@ func (p *pkg) artifact(open bool) Artifact {
 	}
 	return a
 }
-

@@ -56,20 +56,20 @@ type Status string
 
 // Every status a package can end in.
 const (
-	StatusOK                  Status = "ok"
-	StatusMissingSignature    Status = "missing-signature"
-	StatusMalformedSignature  Status = "malformed-signature"
-	StatusBadSignature        Status = "bad-signature"
-	StatusWrongKey            Status = "wrong-key"
-	StatusCommentMismatch     Status = "trusted-comment-mismatch"
-	StatusMissingBundle       Status = "missing-bundle"
-	StatusBundleInvalid       Status = "bundle-invalid"
-	StatusNotInLog            Status = "not-in-log"
-	StatusLogInconsistent     Status = "log-inconsistent"
-	StatusHashMismatch        Status = "hash-mismatch"
-	StatusRebuildUnconfirmed  Status = "rebuild-unconfirmed"
-	StatusNotInRepository     Status = "not-in-repository"
-	StatusUnavailable         Status = "unavailable" // could not be checked (I/O, unreachable log)
+	StatusOK                 Status = "ok"
+	StatusMissingSignature   Status = "missing-signature"
+	StatusMalformedSignature Status = "malformed-signature"
+	StatusBadSignature       Status = "bad-signature"
+	StatusWrongKey           Status = "wrong-key"
+	StatusCommentMismatch    Status = "trusted-comment-mismatch"
+	StatusMissingBundle      Status = "missing-bundle"
+	StatusBundleInvalid      Status = "bundle-invalid"
+	StatusNotInLog           Status = "not-in-log"
+	StatusLogInconsistent    Status = "log-inconsistent"
+	StatusHashMismatch       Status = "hash-mismatch"
+	StatusRebuildUnconfirmed Status = "rebuild-unconfirmed"
+	StatusNotInRepository    Status = "not-in-repository"
+	StatusUnavailable        Status = "unavailable" // could not be checked (I/O, unreachable log)
 )
 
 // Result is the verdict for one Artifact, with the evidence behind it.

@@ -1,0 +1,668 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/sync/errgroup"
+)
+
+// Defaults of a Policy's limits.
+const (
+	// DefaultIndexBatch is how many log indexes one EntriesByIndex call asks
+	// for (the Log implementation splits it further if its server needs to).
+	DefaultIndexBatch = 100
+	// maxSearchCandidates bounds how many entries of an index search are
+	// fetched and tried for one package.
+	maxSearchCandidates = 8
+)
+
+// Policy is what must hold for a package to be accepted. It is data: every
+// command builds one from flags and the config file, and nothing else
+// changes the engine's behaviour.
+type Policy struct {
+	// Keys are the transparency keys (minisign): a `.t` must be signed by one.
+	Keys []PublicKey
+	// LogKey is the pinned key of the transparency log. Required.
+	LogKey *LogKey
+	// Offline: verify from proof bundles only; never ask the log. A package
+	// without a bundle is StatusMissingBundle. Online (false): also find
+	// bundle-less signatures in the log, re-prove every inclusion against
+	// the log's current tree and check that tree's consistency with every
+	// checkpoint seen and with the persisted one.
+	Offline bool
+	// Concurrency bounds the packages verified at once (hashing, fetching
+	// signatures, log lookups). 0 means 2 × runtime.NumCPU().
+	Concurrency int
+	// IndexBatch is the number of log indexes per EntriesByIndex call; 0
+	// means DefaultIndexBatch.
+	IndexBatch int
+	// RequiredRebuildConfirms is how many independent rebuilders must have
+	// reproduced a package (0: rebuilders are not consulted).
+	RequiredRebuildConfirms int
+}
+
+// Verifier runs a Policy over batches of packages. It is safe for
+// concurrent use only through separate VerifyAll calls on separate
+// Verifiers: a CheckpointStore is read and written once per run.
+type Verifier struct {
+	p     Policy
+	src   SignatureSource
+	log   Log
+	store CheckpointStore
+	rb    Rebuilders
+
+	// Progress, when set, is called once per package when its own checks
+	// (hash, signature, bundle or log lookup) are done, with the number of
+	// packages done so far. The batch-wide log checks follow the last call.
+	// It is called from several goroutines, never concurrently.
+	Progress func(done, total int, r Result)
+	progMu   sync.Mutex
+}
+
+// NewVerifier checks the policy and returns a Verifier. src is required;
+// log is required online; store may be nil (no persisted checkpoint: no
+// rollback detection across runs); rb may be nil unless the policy
+// requires rebuild confirmations.
+func NewVerifier(p Policy, src SignatureSource, log Log, store CheckpointStore, rb Rebuilders) (*Verifier, error) {
+	switch {
+	case len(p.Keys) == 0:
+		return nil, errors.New("verify: policy has no transparency key")
+	case p.LogKey == nil:
+		return nil, errors.New("verify: policy has no pinned log key")
+	case src == nil:
+		return nil, errors.New("verify: no signature source")
+	case !p.Offline && log == nil:
+		return nil, errors.New("verify: online mode needs a log")
+	case p.RequiredRebuildConfirms < 0:
+		return nil, errors.New("verify: negative rebuild confirmation threshold")
+	case p.RequiredRebuildConfirms > 0 && rb == nil:
+		return nil, fmt.Errorf("verify: policy requires %d rebuild confirmation(s) but no rebuilders are configured", p.RequiredRebuildConfirms)
+	case p.Concurrency < 0 || p.IndexBatch < 0:
+		return nil, errors.New("verify: negative limit")
+	}
+	for _, k := range p.Keys {
+		if k.IsZero() {
+			return nil, errors.New("verify: zero transparency key in policy")
+		}
+	}
+	if p.Concurrency == 0 {
+		p.Concurrency = 2 * runtime.NumCPU()
+	}
+	if p.IndexBatch == 0 {
+		p.IndexBatch = DefaultIndexBatch
+	}
+	p.Keys = append([]PublicKey(nil), p.Keys...)
+	return &Verifier{p: p, src: src, log: log, store: store, rb: rb}, nil
+}
+
+// Policy returns the policy in force (defaults filled in).
+func (v *Verifier) Policy() Policy { return v.p }
+
+// work is the state of one package between the phases of VerifyAll.
+type work struct {
+	sig     *Signature
+	msg     []byte
+	cp      *Checkpoint   // checkpoint the current Entry was verified against
+	extra   []*Checkpoint // earlier checkpoints that proved the entry (a bundle's, when re-proven)
+	bundled bool          // Entry came from a bundle (online: re-prove it)
+	pending bool          // passed every check so far
+}
+
+// VerifyAll verifies a batch and returns one Result per artifact, in order.
+//
+// Per package (in parallel, Policy.Concurrency at a time): hash the file
+// (Open) and compare with the database's SHA256; fetch and verify the `.t`;
+// fetch the bundle and verify its entry offline (VerifyEntry); without a
+// bundle, online, find the entry in the log by its leaf hash, then by index
+// search, and verify it the same way.
+//
+// Then, online, for the whole batch: re-fetch bundled entries by index and
+// verify each fresh inclusion proof against its own checkpoint; fetch the
+// log's current checkpoint (after the entries) and prove every checkpoint
+// seen, and the persisted one, consistent with it. Only then is the
+// current checkpoint stored. Rebuilders are asked once for the batch.
+//
+// A failed package is a Result. The returned error is non-nil only when the
+// batch as a whole has no trustworthy verdict: ctx ended, a
+// *LogUnavailableError (online mode, log unreachable: affected results are
+// StatusUnavailable), or a *SecurityError (the log contradicts itself:
+// every result that relied on it is StatusLogInconsistent).
+func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, error) {
+	res := make([]Result, len(arts))
+	ws := make([]work, len(arts))
+	cache := &checkpointCache{m: map[string]*Checkpoint{}}
+	var done atomic.Int64
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(v.p.Concurrency)
+	for i := range arts {
+		res[i].Artifact = arts[i]
+	}
+	for i := range arts {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			start := time.Now()
+			v.checkOne(gctx, arts[i], &res[i], &ws[i], cache)
+			res[i].Duration = time.Since(start)
+			if v.Progress != nil {
+				n := done.Add(1)
+				v.progMu.Lock()
+				v.Progress(int(n), len(arts), res[i])
+				v.progMu.Unlock()
+			}
+			return gctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return v.abort(res, ws, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return v.abort(res, ws, err)
+	}
+
+	// Rebuilders run alongside the batch-wide log checks, for the packages
+	// whose signature (and bundle or lookup) verified.
+	var rbDone chan struct{}
+	var verdicts []*RebuildVerdict
+	if v.rb != nil && v.p.RequiredRebuildConfirms > 0 {
+		rbDone = make(chan struct{})
+		var rbArts []Artifact
+		var sums []string
+		var idx []int
+		for i := range ws {
+			if ws[i].pending {
+				idx = append(idx, i)
+				rbArts = append(rbArts, arts[i])
+				sums = append(sums, string(ws[i].msg))
+			}
+		}
+		verdicts = make([]*RebuildVerdict, len(ws))
+		go func() {
+			defer close(rbDone)
+			if len(idx) == 0 {
+				return
+			}
+			got := v.rb.Verdicts(ctx, rbArts, sums)
+			for j, i := range idx {
+				var vd RebuildVerdict // a missing verdict confirms nothing
+				if j < len(got) {
+					vd = got[j]
+				}
+				verdicts[i] = &vd
+			}
+		}()
+	}
+
+	var runErr error
+	if unavail := firstUnavailable(res); unavail != nil && !v.p.Offline {
+		// The log failed during the per-package lookups: nothing pending can
+		// be proven against the current tree either.
+		runErr = unavail
+		for i := range ws {
+			if ws[i].pending {
+				fail(&res[i], &ws[i], unavail)
+			}
+		}
+	} else if v.p.Offline {
+		runErr = v.offlineStoredCheck(ctx, res, ws)
+	} else {
+		runErr = v.online(ctx, res, ws, cache)
+	}
+	if rbDone != nil {
+		<-rbDone
+		for i := range ws {
+			vd := verdicts[i]
+			if vd == nil {
+				continue
+			}
+			res[i].Rebuild = vd
+			if ws[i].pending && len(vd.Confirmed) < v.p.RequiredRebuildConfirms {
+				fail(&res[i], &ws[i], &RebuildError{Required: v.p.RequiredRebuildConfirms, Confirmed: vd.Confirmed, Verdict: *vd})
+			}
+		}
+	}
+	if runErr == nil {
+		runErr = ctx.Err()
+	}
+	for i := range ws {
+		if ws[i].pending {
+			res[i].Status, res[i].Err = StatusOK, nil
+		}
+	}
+	return res, runErr
+}
+
+func (v *Verifier) abort(res []Result, ws []work, err error) ([]Result, error) {
+	for i := range res {
+		if res[i].Status == "" || ws[i].pending {
+			fail(&res[i], &ws[i], fmt.Errorf("not verified: %w", err))
+		}
+	}
+	return res, err
+}
+
+func fail(r *Result, w *work, err error) {
+	w.pending = false
+	r.Err = err
+	r.Status = StatusOf(err)
+}
+
+func firstUnavailable(res []Result) *LogUnavailableError {
+	for i := range res {
+		var le *LogUnavailableError
+		if errors.As(res[i].Err, &le) {
+			return le
+		}
+	}
+	return nil
+}
+
+// checkOne runs the per-package checks. On success it leaves w.pending set
+// and the Result's Status empty.
+func (v *Verifier) checkOne(ctx context.Context, a Artifact, r *Result, w *work, cache *checkpointCache) {
+	// Hash.
+	msg := a.SHA256
+	if a.Open != nil {
+		f, err := a.Open()
+		if err != nil {
+			fail(r, w, fmt.Errorf("open %s: %w", a.Filename, err))
+			return
+		}
+		sum, _, err := HashReader(f)
+		f.Close()
+		if err != nil {
+			fail(r, w, fmt.Errorf("hash %s: %w", a.Filename, err))
+			return
+		}
+		r.SHA256 = sum
+		if a.SHA256 != "" && a.SHA256 != sum {
+			fail(r, w, &HashMismatchError{Filename: a.Filename, Expected: a.SHA256, Got: sum})
+			return
+		}
+		msg = sum
+	} else {
+		r.SHA256 = msg
+		if !isSHA256Hex(msg) {
+			fail(r, w, fmt.Errorf("%s: no file to hash and no valid sha256 (%q) to verify", a.Filename, truncate(msg, 80)))
+			return
+		}
+	}
+	w.msg = []byte(msg)
+
+	// Signature.
+	t, err := v.src.Signature(ctx, a)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			err = &MissingError{What: "signature", Filename: a.Filename, Err: err}
+		}
+		fail(r, w, err)
+		return
+	}
+	s, err := ParseSignature(t)
+	if err != nil {
+		fail(r, w, err)
+		return
+	}
+	r.KeyID = s.KeyID()
+	if _, err := s.Verify(v.p.Keys, w.msg, a.Filename); err != nil {
+		fail(r, w, err)
+		return
+	}
+	w.sig = s
+
+	// Bundle, or the log.
+	b, err := v.src.Bundle(ctx, a)
+	switch {
+	case err == nil:
+		e, err := ParseBundle(b)
+		if err != nil {
+			fail(r, w, err)
+			return
+		}
+		cp, err := verifyEntryCached(e, s, v.p.Keys, w.msg, v.p.LogKey, cache)
+		if err != nil {
+			fail(r, w, err)
+			return
+		}
+		r.Entry, w.cp, w.bundled, w.pending = e, cp, true, true
+	case !errors.Is(err, ErrNotFound):
+		fail(r, w, err)
+	case v.p.Offline:
+		fail(r, w, &MissingError{What: "bundle", Filename: a.Filename, Err: err})
+	default:
+		e, cp, err := v.lookup(ctx, s, w.msg, cache)
+		if err != nil {
+			fail(r, w, err)
+			return
+		}
+		r.Entry, w.cp, w.pending = e, cp, true
+	}
+}
+
+// lookup finds the log entry of a verified signature without a bundle: by
+// the leaf hash of its canonical body, then by index search.
+func (v *Verifier) lookup(ctx context.Context, s *Signature, msg []byte, cache *checkpointCache) (*LogEntry, *Checkpoint, error) {
+	nl := &NotInLogError{SearchHash: sha256Hex(msg)}
+	// The key that verified s: rebuild the body with each policy key of
+	// that id (normally one).
+	tried := map[string]bool{}
+	for _, k := range v.p.Keys {
+		if k.keyNum != s.keyNum() {
+			continue
+		}
+		leaf := LeafHash(CanonicalBody(s, k, msg))
+		if nl.LeafHash == "" {
+			nl.LeafHash = leaf
+		}
+		e, err := v.log.EntryByUUID(ctx, leaf)
+		if errors.Is(err, ErrNotFound) {
+			continue // an older server may only answer to the full UUID: search
+		}
+		if err != nil {
+			return nil, nil, &LogUnavailableError{Op: "entry " + leaf, Err: err}
+		}
+		tried[leaf] = true
+		cp, err := verifyEntryCached(e, s, v.p.Keys, msg, v.p.LogKey, cache)
+		if err == nil {
+			return e, cp, nil
+		}
+		nl.Candidates = append(nl.Candidates, err)
+	}
+	uuids, err := v.log.SearchByHash(ctx, nl.SearchHash)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, nil, &LogUnavailableError{Op: "search sha256:" + nl.SearchHash, Err: err}
+	}
+	n := 0
+	for _, u := range uuids {
+		if len(u) < 64 || tried[u[len(u)-64:]] {
+			continue
+		}
+		if n++; n > maxSearchCandidates {
+			break
+		}
+		tried[u[len(u)-64:]] = true
+		e, err := v.log.EntryByUUID(ctx, u)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, &LogUnavailableError{Op: "entry " + u, Err: err}
+		}
+		cp, err := verifyEntryCached(e, s, v.p.Keys, msg, v.p.LogKey, cache)
+		if err == nil {
+			return e, cp, nil
+		}
+		nl.Candidates = append(nl.Candidates, err)
+	}
+	return nil, nil, nl
+}
+
+// online runs the batch-wide checks against the log's current tree.
+func (v *Verifier) online(ctx context.Context, res []Result, ws []work, cache *checkpointCache) error {
+	var idx []int
+	for i := range ws {
+		if ws[i].pending {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	// 1. Fresh inclusion proofs for bundled entries.
+	if err := v.reprove(ctx, res, ws, idx, cache); err != nil {
+		for _, i := range idx {
+			if ws[i].pending {
+				fail(&res[i], &ws[i], err)
+			}
+		}
+		return err
+	}
+	// 2. The current checkpoint, fetched after every entry.
+	curText, err := v.log.Checkpoint(ctx)
+	if err == nil {
+		var cur *Checkpoint
+		cur, err = v.p.LogKey.VerifyCheckpoint(curText)
+		if err == nil {
+			return v.consistency(ctx, res, ws, cur)
+		}
+	}
+	lu := &LogUnavailableError{Op: "current checkpoint", Err: err}
+	for i := range ws {
+		if ws[i].pending {
+			fail(&res[i], &ws[i], lu)
+		}
+	}
+	return lu
+}
+
+// reprove re-fetches bundled entries by index and verifies their fresh
+// proofs, each against its own checkpoint (one batch can span several
+// tree sizes). A log failure is returned; a bad or missing entry fails its
+// package.
+func (v *Verifier) reprove(ctx context.Context, res []Result, ws []work, idx []int, cache *checkpointCache) error {
+	byIndex := map[int64][]int{}
+	var indexes []int64
+	for _, i := range idx {
+		if !ws[i].bundled {
+			continue
+		}
+		li := res[i].Entry.LogIndex
+		if _, ok := byIndex[li]; !ok {
+			indexes = append(indexes, li)
+		}
+		byIndex[li] = append(byIndex[li], i)
+	}
+	sort.Slice(indexes, func(a, b int) bool { return indexes[a] < indexes[b] })
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(v.p.Concurrency)
+	for lo := 0; lo < len(indexes); lo += v.p.IndexBatch {
+		chunk := indexes[lo:min(lo+v.p.IndexBatch, len(indexes))]
+		g.Go(func() error {
+			m, err := v.log.EntriesByIndex(gctx, chunk)
+			if err != nil {
+				return &LogUnavailableError{Op: fmt.Sprintf("entries by index (%d)", len(chunk)), Err: err}
+			}
+			for _, li := range chunk {
+				e := m[li]
+				for _, i := range byIndex[li] {
+					// Each package index appears in exactly one chunk: no race.
+					if e == nil {
+						fail(&res[i], &ws[i], &NotInLogError{LeafHash: LeafHash(res[i].Entry.Body), SearchHash: sha256Hex(ws[i].msg),
+							Candidates: []error{fmt.Errorf("log index %d is proven by the bundle but the log returned no entry for it", li)}})
+						continue
+					}
+					cp, err := verifyEntryCached(e, ws[i].sig, v.p.Keys, ws[i].msg, v.p.LogKey, cache)
+					if err != nil {
+						fail(&res[i], &ws[i], &NotInLogError{LeafHash: LeafHash(res[i].Entry.Body), SearchHash: sha256Hex(ws[i].msg),
+							Candidates: []error{fmt.Errorf("fresh entry at log index %d: %w", li, err)}})
+						continue
+					}
+					// Keep the bundle's checkpoint for consistency too.
+					ws[i].extra = append(ws[i].extra, ws[i].cp)
+					res[i].Entry, ws[i].cp = e, cp
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// consistency proves every checkpoint seen, and the stored one, consistent
+// with cur, then stores cur.
+func (v *Verifier) consistency(ctx context.Context, res []Result, ws []work, cur *Checkpoint) error {
+	// Distinct checkpoints, smallest first.
+	seen := map[string]*Checkpoint{}
+	for i := range ws {
+		if !ws[i].pending {
+			continue
+		}
+		for _, c := range append([]*Checkpoint{ws[i].cp}, ws[i].extra...) {
+			seen[fmt.Sprintf("%d/%x", c.Size, c.Root)] = c
+		}
+	}
+	cps := make([]*Checkpoint, 0, len(seen))
+	for _, c := range seen {
+		cps = append(cps, c)
+	}
+	sort.Slice(cps, func(a, b int) bool { return cps[a].Size < cps[b].Size })
+
+	var stored *Checkpoint
+	if v.store != nil {
+		text, err := v.store.Load(ctx)
+		if err != nil {
+			return v.failPending(res, ws, fmt.Errorf("load stored checkpoint: %w", err))
+		}
+		if len(text) > 0 {
+			stored, err = v.p.LogKey.VerifyCheckpoint(text)
+			if err != nil {
+				return v.failPending(res, ws, fmt.Errorf("stored checkpoint does not verify under the pinned log key (state corrupted or log key changed): %w", err))
+			}
+		}
+	}
+
+	proofs := map[int64][][]byte{} // consistency proof per old size
+	check := func(old *Checkpoint, what string) error {
+		if old.Origin != cur.Origin {
+			return &SecurityError{Reason: fmt.Sprintf("%s has origin %q, the current one %q", what, old.Origin, cur.Origin), Old: old.Text, New: cur.Text}
+		}
+		switch {
+		case old.Size > cur.Size:
+			return &SecurityError{Reason: fmt.Sprintf("ROLLBACK: %s has tree size %d, the current checkpoint only %d", what, old.Size, cur.Size), Old: old.Text, New: cur.Text}
+		case old.Size == cur.Size:
+			if !bytes.Equal(old.Root, cur.Root) {
+				return &SecurityError{Reason: fmt.Sprintf("%s and the current checkpoint have the same tree size %d but different roots", what, old.Size), Old: old.Text, New: cur.Text}
+			}
+			return nil
+		}
+		p, ok := proofs[old.Size]
+		if !ok {
+			var err error
+			p, err = v.log.ConsistencyProof(ctx, old.Size, cur.Size)
+			if err != nil {
+				return &LogUnavailableError{Op: fmt.Sprintf("consistency proof %d→%d", old.Size, cur.Size), Err: err}
+			}
+			proofs[old.Size] = p
+		}
+		var err error
+		if len(p) > MaxProofHashes {
+			err = fmt.Errorf("consistency proof of %d hashes, at most %d accepted", len(p), MaxProofHashes)
+		} else {
+			err = proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(old.Size), uint64(cur.Size), p, old.Root, cur.Root)
+		}
+		if err != nil {
+			return &SecurityError{Reason: fmt.Sprintf("%s (tree size %d) is not consistent with the current checkpoint (tree size %d)", what, old.Size, cur.Size), Old: old.Text, New: cur.Text, Err: err}
+		}
+		return nil
+	}
+	var secErr *SecurityError
+	for _, c := range cps {
+		if err := check(c, "a checkpoint of an entry's inclusion proof"); err != nil {
+			if errors.As(err, &secErr) {
+				break
+			}
+			return v.failPending(res, ws, err)
+		}
+	}
+	if secErr == nil && stored != nil {
+		if err := check(stored, "the stored checkpoint"); err != nil {
+			if !errors.As(err, &secErr) {
+				return v.failPending(res, ws, err)
+			}
+		}
+	}
+	if secErr != nil {
+		for i := range ws {
+			if ws[i].pending {
+				fail(&res[i], &ws[i], secErr)
+			}
+		}
+		return secErr
+	}
+	if v.store != nil && (stored == nil || cur.Size > stored.Size) {
+		if err := v.store.Store(ctx, cur.Text); err != nil {
+			return fmt.Errorf("store checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+func (v *Verifier) failPending(res []Result, ws []work, err error) error {
+	for i := range ws {
+		if ws[i].pending {
+			fail(&res[i], &ws[i], err)
+		}
+	}
+	return err
+}
+
+// offlineStoredCheck: without the log, a bundle checkpoint can still be
+// compared with the stored one when both have the same origin and size.
+func (v *Verifier) offlineStoredCheck(ctx context.Context, res []Result, ws []work) error {
+	if v.store == nil {
+		return nil
+	}
+	text, err := v.store.Load(ctx)
+	if err != nil || len(text) == 0 {
+		return nil // offline: the stored checkpoint is an optional extra check
+	}
+	stored, err := v.p.LogKey.VerifyCheckpoint(text)
+	if err != nil {
+		return nil
+	}
+	for i := range ws {
+		c := ws[i].cp
+		if !ws[i].pending || c.Origin != stored.Origin || c.Size != stored.Size || bytes.Equal(c.Root, stored.Root) {
+			continue
+		}
+		sec := &SecurityError{Reason: fmt.Sprintf("a bundle's checkpoint and the stored checkpoint have the same tree size %d but different roots", c.Size), Old: stored.Text, New: c.Text}
+		for j := range ws {
+			if ws[j].pending {
+				fail(&res[j], &ws[j], sec)
+			}
+		}
+		return sec
+	}
+	return nil
+}
+
+// checkpointCache remembers checkpoint notes that verified in this run
+// (exact bytes), so a batch whose entries share a tree head verifies its
+// signature once.
+type checkpointCache struct {
+	mu sync.Mutex
+	m  map[string]*Checkpoint
+}
+
+func verifyEntryCached(e *LogEntry, s *Signature, keys []PublicKey, msg []byte, lk *LogKey, cache *checkpointCache) (*Checkpoint, error) {
+	return verifyEntryWith(e, s, keys, msg, lk, func(text []byte) (*Checkpoint, error) {
+		cache.mu.Lock()
+		c, ok := cache.m[string(text)]
+		cache.mu.Unlock()
+		if ok {
+			return c, nil
+		}
+		c, err := lk.VerifyCheckpoint(text)
+		if err != nil {
+			return nil, err
+		}
+		cache.mu.Lock()
+		if len(cache.m) < 4096 {
+			cache.m[string(text)] = c
+		}
+		cache.mu.Unlock()
+		return c, nil
+	})
+}

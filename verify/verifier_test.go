@@ -1,0 +1,544 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jedisct1/go-minisign"
+)
+
+// repo is a signed, logged test repository: packages, their `.t` and
+// bundles in a memSource, the log, a checkpoint store.
+type repo struct {
+	log   *testLog
+	src   *memSource
+	store *memStore
+	sk    *minisign.PrivateKey
+	pk    PublicKey
+	pkgs  []*pkg
+}
+
+func newRepo(t testing.TB, n int, bundles bool) *repo {
+	t.Helper()
+	r := &repo{log: newTestLog(t), src: newMemSource(), store: &memStore{}}
+	r.sk, r.pk = testKey(t, 1)
+	for i := 0; i < n; i++ {
+		p := newPkg(t, r.sk, i)
+		r.log.addSigned(t, p.t, r.pk, p.sha)
+		r.pkgs = append(r.pkgs, p)
+		r.src.sigs[p.filename] = p.t
+	}
+	for i, p := range r.pkgs {
+		p.entry = r.log.entryAt(int64(i), int64(n))
+		if bundles {
+			b, err := MarshalBundle(p.entry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.src.bundles[p.filename] = b
+		}
+	}
+	return r
+}
+
+func (r *repo) arts(open bool) []Artifact {
+	a := make([]Artifact, len(r.pkgs))
+	for i, p := range r.pkgs {
+		a[i] = p.artifact(open)
+	}
+	return a
+}
+
+func (r *repo) verifier(t testing.TB, p Policy, rb Rebuilders) *Verifier {
+	t.Helper()
+	p.Keys = append(p.Keys, r.pk)
+	p.LogKey = r.log.key
+	v, err := NewVerifier(p, r.src, r.log, r.store, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func wantStatuses(t *testing.T, res []Result, want map[string]Status) {
+	t.Helper()
+	for _, r := range res {
+		w, ok := want[r.Artifact.Filename]
+		if !ok {
+			w = StatusOK
+		}
+		if r.Status != w {
+			t.Errorf("%s: status %s (%v), want %s", r.Artifact.Filename, r.Status, r.Err, w)
+		}
+		if r.Status != StatusOK && r.Err == nil {
+			t.Errorf("%s: status %s without an error", r.Artifact.Filename, r.Status)
+		}
+		if r.Status == StatusOK && (r.Entry == nil || r.KeyID == "" || r.SHA256 == "") {
+			t.Errorf("%s: ok without evidence: %+v", r.Artifact.Filename, r)
+		}
+	}
+}
+
+func TestVerifyAllOfflineStatuses(t *testing.T) {
+	r := newRepo(t, 12, true)
+	_, otherPK := testKey(t, 7)
+	osk, _ := testKey(t, 7)
+	_ = otherPK
+	ps := r.pkgs
+	delete(r.src.sigs, ps[0].filename)                                          // missing signature
+	r.src.sigs[ps[1].filename] = []byte("garbage")                              // malformed
+	r.src.sigs[ps[2].filename] = r.pkgs[3].t                                    // bad signature (other message)
+	r.src.sigs[ps[4].filename], _ = SignPackage(osk, ps[4].sha, ps[4].filename) // wrong key
+	r.src.sigs[ps[5].filename], _ = SignPackage(r.sk, ps[5].sha, "renamed.pkg.tar.zst")
+	delete(r.src.bundles, ps[6].filename)                         // missing bundle
+	r.src.bundles[ps[7].filename] = r.src.bundles[ps[8].filename] // bundle of another package
+	r.src.bundles[ps[9].filename] = []byte("<html>502</html>")    // invalid bundle
+	arts := r.arts(true)
+	arts[10].SHA256 = hexOf("what the db says") // hash mismatch with the file
+	arts[11].Open = func() (io.ReadCloser, error) { return nil, errors.New("EIO") }
+
+	var progress []int
+	v := r.verifier(t, Policy{Offline: true, Concurrency: 3}, nil)
+	v.Progress = func(done, total int, _ Result) { progress = append(progress, done) }
+	res, err := v.VerifyAll(context.Background(), arts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatuses(t, res, map[string]Status{
+		ps[0].filename:  StatusMissingSignature,
+		ps[1].filename:  StatusMalformedSignature,
+		ps[2].filename:  StatusBadSignature,
+		ps[4].filename:  StatusWrongKey,
+		ps[5].filename:  StatusCommentMismatch,
+		ps[6].filename:  StatusMissingBundle,
+		ps[7].filename:  StatusBundleInvalid,
+		ps[9].filename:  StatusBundleInvalid,
+		ps[10].filename: StatusHashMismatch,
+		ps[11].filename: StatusUnavailable,
+	})
+	var hm *HashMismatchError
+	if !errors.As(res[10].Err, &hm) || hm.Expected != arts[10].SHA256 || hm.Got != ps[10].sha {
+		t.Fatalf("hash mismatch evidence: %v", res[10].Err)
+	}
+	var ee *EntryError
+	if !errors.As(res[7].Err, &ee) || ee.Step != StepBody {
+		t.Fatalf("swapped bundle: %v", res[7].Err)
+	}
+	if len(progress) != len(arts) || progress[len(progress)-1] != len(arts) {
+		t.Fatalf("progress calls %v", progress)
+	}
+	for op, n := range r.log.calls {
+		t.Fatalf("offline run asked the log (%s ×%d)", op, n)
+	}
+	if r.store.stores != 0 {
+		t.Fatal("offline run stored a checkpoint")
+	}
+}
+
+func TestVerifyAllOnlineBundles(t *testing.T) {
+	r := newRepo(t, 25, true)
+	v := r.verifier(t, Policy{IndexBatch: 10}, nil)
+	res, err := v.VerifyAll(context.Background(), r.arts(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatuses(t, res, nil)
+	if got := r.log.count("index"); got != 3 {
+		t.Fatalf("%d EntriesByIndex calls for 25 entries in batches of 10", got)
+	}
+	if r.log.count("uuid")+r.log.count("search") != 0 {
+		t.Fatal("bundled entries were looked up one by one")
+	}
+	if r.store.stores != 1 || string(r.store.cp) != string(r.log.checkpointAt(25))[:0]+string(r.store.cp) {
+		t.Fatalf("stores %d", r.store.stores)
+	}
+	cp, err := r.log.key.VerifyCheckpoint(r.store.cp)
+	if err != nil || cp.Size != 25 {
+		t.Fatalf("stored %v %v", cp, err)
+	}
+
+	// The log grows; the next run proves consistency from the stored 25.
+	sk := r.sk
+	for i := 25; i < 30; i++ {
+		p := newPkg(t, sk, i)
+		r.log.addSigned(t, p.t, r.pk, p.sha)
+	}
+	res, err = v.VerifyAll(context.Background(), r.arts(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatuses(t, res, nil)
+	if r.log.count("consistency") == 0 {
+		t.Fatal("no consistency proof asked")
+	}
+	cp, _ = r.log.key.VerifyCheckpoint(r.store.cp)
+	if cp.Size != 30 {
+		t.Fatalf("stored size %d, want 30", cp.Size)
+	}
+	// Fresh entries were re-proven against the current tree.
+	if res[0].Entry.Verification.InclusionProof.TreeSize != 30 {
+		t.Fatalf("entry proof at %d, want the current tree 30", res[0].Entry.Verification.InclusionProof.TreeSize)
+	}
+}
+
+func TestVerifyAllOnlineWithoutBundles(t *testing.T) {
+	r := newRepo(t, 8, false)
+	// A seed-signed `.t` that was never logged.
+	lone := newPkg(t, r.sk, 100)
+	r.src.sigs[lone.filename] = lone.t
+	r.pkgs = append(r.pkgs, lone)
+
+	v := r.verifier(t, Policy{}, nil)
+	res, err := v.VerifyAll(context.Background(), r.arts(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatuses(t, res, map[string]Status{lone.filename: StatusNotInLog})
+	var nl *NotInLogError
+	if !errors.As(res[8].Err, &nl) || nl.LeafHash == "" || nl.SearchHash != hexOf(lone.sha) {
+		t.Fatalf("not-in-log evidence: %v", res[8].Err)
+	}
+	if r.log.count("search") != 1 {
+		t.Fatalf("%d index searches; the leaf hash should find the 8 logged entries directly", r.log.count("search"))
+	}
+
+	// Fallback: the leaf-hash lookup finds nothing (older server), the
+	// index search does.
+	r.log.hideLeafLookups = true
+	r.pkgs = r.pkgs[:8]
+	res, err = v.VerifyAll(context.Background(), r.arts(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatuses(t, res, nil)
+	if r.log.count("search") != 9 {
+		t.Fatalf("%d searches", r.log.count("search"))
+	}
+}
+
+// TestVerifyAllEntryWithAnotherKey: the log's index answers with an entry
+// for the same message signed by another key: rejected, not-in-log.
+func TestVerifyAllEntryWithAnotherKey(t *testing.T) {
+	r := newRepo(t, 2, false)
+	osk, opk := testKey(t, 5)
+	p := newPkg(t, r.sk, 50)
+	ot, _ := SignPackage(osk, p.sha, p.filename)
+	r.log.addSigned(t, ot, opk, p.sha) // logged under the other key only
+	r.src.sigs[p.filename] = p.t
+	r.pkgs = append(r.pkgs, p)
+	v := r.verifier(t, Policy{}, nil)
+	res, err := v.VerifyAll(context.Background(), r.arts(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatuses(t, res, map[string]Status{p.filename: StatusNotInLog})
+	var nl *NotInLogError
+	var ee *EntryError
+	if !errors.As(res[2].Err, &nl) || len(nl.Candidates) != 1 || !errors.As(nl.Candidates[0], &ee) || ee.Step != StepBody {
+		t.Fatalf("evidence: %v", res[2].Err)
+	}
+}
+
+func TestVerifyAllLogUnavailable(t *testing.T) {
+	for _, bundles := range []bool{true, false} {
+		t.Run(fmt.Sprint("bundles=", bundles), func(t *testing.T) {
+			r := newRepo(t, 4, bundles)
+			r.log.down = errors.New("dial tcp 127.0.0.1:3000: connection refused")
+			delete(r.src.sigs, r.pkgs[3].filename)
+			v := r.verifier(t, Policy{}, nil)
+			res, err := v.VerifyAll(context.Background(), r.arts(false))
+			var lu *LogUnavailableError
+			if !errors.As(err, &lu) {
+				t.Fatalf("err %v, want *LogUnavailableError", err)
+			}
+			wantStatuses(t, res, map[string]Status{
+				r.pkgs[0].filename: StatusUnavailable, r.pkgs[1].filename: StatusUnavailable,
+				r.pkgs[2].filename: StatusUnavailable, r.pkgs[3].filename: StatusMissingSignature,
+			})
+			if r.store.stores != 0 {
+				t.Fatal("stored a checkpoint")
+			}
+		})
+	}
+}
+
+func TestVerifyAllCurrentCheckpointByAnotherKey(t *testing.T) {
+	r := newRepo(t, 3, true)
+	impostor := newTestLog(t)
+	logged(t, impostor, 3)
+	r.log.checkpointHook = func([]byte) []byte { return impostor.checkpointAt(3) }
+	res, err := r.verifier(t, Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
+	var lu *LogUnavailableError
+	var ce *CheckpointError
+	if !errors.As(err, &lu) || !errors.As(err, &ce) {
+		t.Fatalf("err %v", err)
+	}
+	wantStatuses(t, res, map[string]Status{r.pkgs[0].filename: StatusUnavailable, r.pkgs[1].filename: StatusUnavailable, r.pkgs[2].filename: StatusUnavailable})
+	if r.store.stores != 0 {
+		t.Fatal("stored")
+	}
+}
+
+// securityCase runs a batch that must end in a SECURITY ERROR.
+func securityCase(t *testing.T, r *repo, wantReason string) *SecurityError {
+	t.Helper()
+	before := append([]byte(nil), r.store.cp...)
+	stores := r.store.stores
+	res, err := r.verifier(t, Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
+	var se *SecurityError
+	if !errors.As(err, &se) {
+		t.Fatalf("err %v, want *SecurityError", err)
+	}
+	if !strings.Contains(se.Reason, wantReason) {
+		t.Fatalf("reason %q, want %q", se.Reason, wantReason)
+	}
+	msg := se.Error()
+	if !strings.HasPrefix(msg, "SECURITY ERROR") || len(se.Old) == 0 || len(se.New) == 0 {
+		t.Fatalf("message:\n%s", msg)
+	}
+	for _, head := range [][]byte{se.Old, se.New} {
+		first := strings.SplitN(string(head), "\n", 3)
+		if !strings.Contains(msg, first[0]+"\n\t"+first[1]) {
+			t.Fatalf("message lacks tree head %q:\n%s", first[:2], msg)
+		}
+	}
+	for _, x := range res {
+		if x.Status != StatusLogInconsistent {
+			t.Fatalf("%s: %s, want log-inconsistent", x.Artifact.Filename, x.Status)
+		}
+	}
+	if r.store.stores != stores || string(r.store.cp) != string(before) {
+		t.Fatal("checkpoint store changed after a security error")
+	}
+	return se
+}
+
+func TestVerifyAllRollback(t *testing.T) {
+	r := newRepo(t, 6, true)
+	// The client saw size 6 before; now the log serves its size-4 head.
+	r.store.cp = r.log.checkpointAt(6)
+	r.log.checkpointHook = func([]byte) []byte { return r.log.checkpointAt(4) }
+	se := securityCase(t, r, "ROLLBACK")
+	if !strings.Contains(string(se.New), "\n4\n") {
+		t.Fatalf("new head %q", se.New)
+	}
+}
+
+func TestVerifyAllStaleCheckpoint(t *testing.T) {
+	// Entries are proven at size 6, then the "current" checkpoint is older.
+	r := newRepo(t, 6, false)
+	r.log.checkpointHook = func([]byte) []byte { return r.log.checkpointAt(5) }
+	securityCase(t, r, "ROLLBACK")
+}
+
+// fork builds a second log with the same key and origin whose first n
+// entries equal r's and whose later history differs.
+func fork(t *testing.T, r *repo, n int, extra ...string) *testLog {
+	f := newTestLogWithKey(t, r.log.signer)
+	for i := 0; i < n; i++ {
+		f.add(r.log.bodies[i])
+	}
+	for _, x := range extra {
+		p := newPkg(t, r.sk, 1000+len(x))
+		p.sha = hexOf(x)
+		p.t, _ = SignPackage(r.sk, p.sha, p.filename)
+		f.addSigned(t, p.t, r.pk, p.sha)
+	}
+	return f
+}
+
+func TestVerifyAllSplitViewStored(t *testing.T) {
+	r := newRepo(t, 5, true)
+	// Extend the honest log, remember its head; the log then shows another
+	// history of the same size to this client.
+	for i := 5; i < 7; i++ {
+		p := newPkg(t, r.sk, i)
+		r.log.addSigned(t, p.t, r.pk, p.sha)
+	}
+	r.store.cp = r.log.checkpointAt(7)
+	// The log now serves, consistently in itself, another history.
+	r.log = fork(t, r, 5, "evil-a", "evil-b")
+	securityCase(t, r, "same tree size 7 but different roots")
+}
+
+func TestVerifyAllForkedBundleCheckpoint(t *testing.T) {
+	// Bundles were made by the honest log at size 6; the log now serves a
+	// fork (same first 5 entries) at size 8: fresh proofs verify, but the
+	// bundles' checkpoint is not consistent with the current tree.
+	r := newRepo(t, 5, false)
+	p := newPkg(t, r.sk, 5)
+	r.log.addSigned(t, p.t, r.pk, p.sha)
+	for i, q := range r.pkgs {
+		b, _ := MarshalBundle(r.log.entryAt(int64(i), 6))
+		r.src.bundles[q.filename] = b
+	}
+	f := fork(t, r, 5, "x", "yy", "zzz")
+	r.log = f
+	se := securityCase(t, r, "not consistent")
+	if se.Err == nil {
+		t.Fatal("no proof error attached")
+	}
+}
+
+func TestVerifyAllBadConsistencyProof(t *testing.T) {
+	r := newRepo(t, 6, true)
+	r.store.cp = r.log.checkpointAt(3)
+	r.log.consistencyHook = func(p [][]byte) [][]byte { p[0][0] ^= 1; return p }
+	securityCase(t, r, "stored checkpoint (tree size 3) is not consistent")
+}
+
+func TestVerifyAllOriginChange(t *testing.T) {
+	r := newRepo(t, 4, true)
+	r.store.cp = r.log.checkpointAt(4)
+	r.log.origin = "rekor.test - 5678" // the log restarted with another tree
+	r.store.cp = append([]byte(nil), r.store.cp...)
+	securityCase(t, r, "origin")
+}
+
+// TestVerifyAllMixedTreeSizes: one batch whose fresh proofs are against
+// different tree sizes (as Rekor does under concurrent uploads): each is
+// verified against its own checkpoint and each size proven consistent.
+func TestVerifyAllMixedTreeSizes(t *testing.T) {
+	r := newRepo(t, 12, true)
+	r.store.cp = r.log.checkpointAt(2)
+	var mu sync.Mutex
+	r.log.entryHook = func(e *LogEntry) *LogEntry {
+		mu.Lock()
+		defer mu.Unlock()
+		size := int64(12 - e.LogIndex%3) // sizes 10, 11, 12
+		if e.LogIndex >= size {
+			return e
+		}
+		return r.log.entryLocked(e.LogIndex, size)
+	}
+	res, err := r.verifier(t, Policy{IndexBatch: 5}, nil).VerifyAll(context.Background(), r.arts(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatuses(t, res, nil)
+	sizes := map[int64]bool{}
+	for _, x := range res {
+		sizes[x.Entry.Verification.InclusionProof.TreeSize] = true
+	}
+	if len(sizes) != 3 {
+		t.Fatalf("tree sizes %v", sizes)
+	}
+	// 10 and 11 from the fresh entries, 2 from the store (12 is current).
+	if got := r.log.count("consistency"); got != 3 {
+		t.Fatalf("%d consistency proofs, want 3", got)
+	}
+	// A lie in one of them is caught.
+	r.log.consistencyHook = func(p [][]byte) [][]byte { p[len(p)-1][3] ^= 1; return p }
+	r.store.cp = r.log.checkpointAt(2)
+	securityCase(t, r, "not consistent")
+}
+
+func TestVerifyAllFreshEntryLies(t *testing.T) {
+	r := newRepo(t, 4, true)
+	other := newRepo(t, 4, true)
+	r.log.entryHook = func(e *LogEntry) *LogEntry {
+		if e.LogIndex == 1 {
+			c := clone(e)
+			c.Verification.SignedEntryTimestamp = other.log.sign(setPayload(e)) // SET by another key
+			return c
+		}
+		if e.LogIndex == 2 {
+			return other.log.entryLocked(2, 4) // SET/proof for another body
+		}
+		return e
+	}
+	res, err := r.verifier(t, Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatuses(t, res, map[string]Status{r.pkgs[1].filename: StatusNotInLog, r.pkgs[2].filename: StatusNotInLog})
+	var ee *EntryError
+	if !errors.As(res[1].Err, &ee) || ee.Step != StepSET {
+		t.Fatalf("SET by another key: %v", res[1].Err)
+	}
+	if !errors.As(res[2].Err, &ee) || ee.Field != "logID" {
+		t.Fatalf("other log's entry: %v", res[2].Err)
+	}
+}
+
+type fakeRebuilders struct {
+	calls   int
+	confirm map[string]int
+}
+
+func (f *fakeRebuilders) Verdicts(ctx context.Context, arts []Artifact, sums []string) []RebuildVerdict {
+	f.calls++
+	out := make([]RebuildVerdict, len(arts))
+	for i, a := range arts {
+		for j := 0; j < f.confirm[a.Filename]; j++ {
+			out[i].Confirmed = append(out[i].Confirmed, fmt.Sprintf("https://r%d.example", j))
+		}
+	}
+	return out
+}
+
+func TestVerifyAllRebuilders(t *testing.T) {
+	r := newRepo(t, 4, true)
+	delete(r.src.sigs, r.pkgs[3].filename)
+	rb := &fakeRebuilders{confirm: map[string]int{r.pkgs[0].filename: 2, r.pkgs[1].filename: 1}}
+	res, err := r.verifier(t, Policy{Offline: true, RequiredRebuildConfirms: 2}, rb).VerifyAll(context.Background(), r.arts(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatuses(t, res, map[string]Status{
+		r.pkgs[1].filename: StatusRebuildUnconfirmed, r.pkgs[2].filename: StatusRebuildUnconfirmed,
+		r.pkgs[3].filename: StatusMissingSignature,
+	})
+	if rb.calls != 1 {
+		t.Fatalf("%d Verdicts calls", rb.calls)
+	}
+	var re *RebuildError
+	if !errors.As(res[1].Err, &re) || len(re.Confirmed) != 1 || re.Required != 2 || res[1].Rebuild == nil {
+		t.Fatalf("evidence: %v %+v", res[1].Err, res[1].Rebuild)
+	}
+	if res[0].Rebuild == nil || len(res[0].Rebuild.Confirmed) != 2 {
+		t.Fatal("verdict not attached to the ok result")
+	}
+	if res[3].Rebuild != nil {
+		t.Fatal("rebuilders asked about a package whose signature failed")
+	}
+	if _, err := NewVerifier(Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key, Offline: true, RequiredRebuildConfirms: 1}, r.src, nil, nil, nil); err == nil {
+		t.Fatal("threshold without rebuilders accepted")
+	}
+}
+
+func TestVerifyAllCancelled(t *testing.T) {
+	r := newRepo(t, 5, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := r.verifier(t, Policy{}, nil).VerifyAll(ctx, r.arts(false))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v", err)
+	}
+	for _, x := range res {
+		if x.OK() || x.Artifact.Filename == "" {
+			t.Fatalf("%+v", x)
+		}
+	}
+}
+
+func TestNewVerifierRejects(t *testing.T) {
+	r := newRepo(t, 1, true)
+	for name, p := range map[string]Policy{
+		"no keys":    {LogKey: r.log.key, Offline: true},
+		"no log key": {Keys: []PublicKey{r.pk}, Offline: true},
+		"zero key":   {Keys: []PublicKey{{}}, LogKey: r.log.key, Offline: true},
+	} {
+		if _, err := NewVerifier(p, r.src, nil, nil, nil); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	if _, err := NewVerifier(Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key}, r.src, nil, nil, nil); err == nil {
+		t.Error("online without a log accepted")
+	}
+}
