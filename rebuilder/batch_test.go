@@ -63,6 +63,9 @@ func setupBatch(t testing.TB, n int, m batchMode, latency time.Duration) (*rebui
 func TestBatch500x3(t *testing.T) {
 	for _, m := range batchModes {
 		t.Run(m.name, func(t *testing.T) {
+			if testing.Short() && m.name != "listing" {
+				t.Skip("-short: the listing mode only")
+			}
 			s, rbs, arts := setupBatch(t, 500, m, 0)
 			t0 := time.Now()
 			vs := s.Verdicts(context.Background(), arts, nil)

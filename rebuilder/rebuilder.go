@@ -475,10 +475,11 @@ func hasVersion(rows []row, version string) bool {
 // errReason words a request error: the rebuilder's own deadline, the
 // caller's cancellation, or the error itself.
 func (s *Set) errReason(parent, ctx context.Context, err error) string {
+	ctxErr := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 	switch {
-	case parent.Err() != nil:
+	case ctxErr && parent.Err() != nil:
 		return "cancelled: " + parent.Err().Error()
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case ctxErr && ctx.Err() != nil:
 		return fmt.Sprintf("timeout: no complete answer within %s", s.cfg.Timeout)
 	}
 	return err.Error()
