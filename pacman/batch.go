@@ -59,13 +59,20 @@ type BatchOptions struct {
 	UnsafeAllowLocal bool
 	// CacheDirs are named in NotCachedError.
 	CacheDirs []string
+	// VerifyUncachedClaim verifies a target whose file is not cached by
+	// its database entry alone (an Artifact without Open: the signature
+	// and the log are checked against the database's SHA256, no file is
+	// hashed), instead of failing it with *NotCachedError. For ad-hoc
+	// checks of a repository; never for a transaction.
+	VerifyUncachedClaim bool
 }
 
 // NewBatch prepares targets: a cached target becomes an Artifact that
 // hashes the cached file (Open) and must match the database's SHA256; a
 // target in no sync database gets StatusNotInRepository
 // (*NotInRepositoryError) unless opts.UnsafeAllowLocal; a target whose file
-// is not cached gets StatusUnavailable (*NotCachedError).
+// is not cached gets StatusUnavailable (*NotCachedError), or with
+// opts.VerifyUncachedClaim becomes an Artifact without Open.
 func NewBatch(ts []Target, opts BatchOptions) *Batch {
 	b := &Batch{Targets: ts, results: make([]verify.Result, len(ts))}
 	for i, t := range ts {
@@ -77,7 +84,7 @@ func NewBatch(ts []Target, opts BatchOptions) *Batch {
 		case t.NotInSyncDB:
 			b.results[i].Status = verify.StatusNotInRepository
 			b.results[i].Err = &NotInRepositoryError{Name: t.Name}
-		case !t.Cached():
+		case !t.Cached() && !opts.VerifyUncachedClaim:
 			b.results[i].Status = verify.StatusUnavailable
 			b.results[i].Err = &NotCachedError{Name: t.Name, Filename: t.Filename, CacheDirs: opts.CacheDirs}
 		default:
@@ -127,4 +134,30 @@ func (t Target) Artifact() verify.Artifact {
 		a.Open = func() (io.ReadCloser, error) { return os.Open(path) }
 	}
 	return a
+}
+
+// ParseFilename splits a package file name as makepkg writes it,
+// <name>-<pkgver>-<pkgrel>-<arch>.pkg.tar[.<compression>], into the name,
+// the version ([epoch:]pkgver-pkgrel) and the architecture. ok is false
+// for anything else.
+func ParseFilename(filename string) (name, version, arch string, ok bool) {
+	i := strings.LastIndex(filename, ".pkg.tar")
+	if i <= 0 || strings.ContainsAny(filename, "/\x00") {
+		return "", "", "", false
+	}
+	if rest := filename[i+len(".pkg.tar"):]; rest != "" && (rest[0] != '.' || strings.ContainsAny(rest[1:], ".-") || len(rest) == 1) {
+		return "", "", "", false
+	}
+	parts := strings.Split(filename[:i], "-")
+	if len(parts) < 4 {
+		return "", "", "", false
+	}
+	n := len(parts)
+	name = strings.Join(parts[:n-3], "-")
+	version = parts[n-3] + "-" + parts[n-2]
+	arch = parts[n-1]
+	if name == "" || parts[n-3] == "" || parts[n-2] == "" || arch == "" {
+		return "", "", "", false
+	}
+	return name, version, arch, true
 }

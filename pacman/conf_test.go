@@ -34,9 +34,9 @@ var confCases = []struct {
 	want  Config // Path and Warnings are not compared
 }{
 	{
-		name: "defaults",
+		name:  "defaults",
 		files: map[string]string{"pacman.conf": "[options]\n"},
-		want: Config{RootDir: "/", DBPath: "/var/lib/pacman/", CacheDirs: []string{"/var/cache/pacman/pkg/"}},
+		want:  Config{RootDir: "/", DBPath: "/var/lib/pacman/", CacheDirs: []string{"/var/cache/pacman/pkg/"}},
 	},
 	{
 		name: "archlinux-like",
@@ -75,11 +75,11 @@ Include = @DIR@/pacman.d/mirrorlist
 	{
 		name: "rootdir-cachedirs-glob-includes",
 		files: map[string]string{
-			"pacman.conf": "[options]\r\nRootDir = /mnt/root/\nDBPath = /first/\nDBPath = /second/\nCacheDir = /c1/ /c2/\nCacheDir = /c3\nArchitecture = x86_64 i686\nFooBar = baz\nInclude = @DIR@/conf.d/*.conf\n[custom]\nServer = file:///srv/$repo/$arch # not a comment\nWeird = 1\n",
-			"conf.d/10-a.conf": "[a]\nServer = http://a/$repo\n",
-			"conf.d/20-b.conf": "[b]\nServer = http://b/$repo\n",
+			"pacman.conf":         "[options]\r\nRootDir = /mnt/root/\nDBPath = /first/\nDBPath = /second/\nCacheDir = /c1/ /c2/\nCacheDir = /c3\nArchitecture = x86_64 i686\nFooBar = baz\nInclude = @DIR@/conf.d/*.conf\n[custom]\nServer = file:///srv/$repo/$arch # not a comment\nWeird = 1\n",
+			"conf.d/10-a.conf":    "[a]\nServer = http://a/$repo\n",
+			"conf.d/20-b.conf":    "[b]\nServer = http://b/$repo\n",
 			"conf.d/.hidden.conf": "[hidden]\nServer = http://hidden\n",
-			"conf.d/30-c.txt": "[c]\n",
+			"conf.d/30-c.txt":     "[c]\n",
 		},
 		want: Config{
 			RootDir: "/mnt/root/", DBPath: "/first/", CacheDirs: []string{"/c1/", "/c2/", "/c3"},

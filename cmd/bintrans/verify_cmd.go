@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bintrans/bintrans/ci"
+	"github.com/bintrans/bintrans/httpclient"
+	"github.com/bintrans/bintrans/pacman"
+	"github.com/bintrans/bintrans/verify"
+)
+
+// VerifyCmd is `bintrans verify <file|url|name>…`: the hook's engine, ad hoc.
+type VerifyCmd struct {
+	PolicyFlags
+
+	PacmanConf      string `name:"pacman-conf" help:"pacman's configuration, to resolve package names." default:"/etc/pacman.conf" placeholder:"FILE" type:"path"`
+	JSON            bool   `name:"json" help:"Print a JSON report (schema_version 1, docs/report-schema.json) on stdout."`
+	MaxDownloadSize int64  `name:"max-download-size" help:"Largest package downloaded for a URL argument (bytes)." default:"4294967296" placeholder:"BYTES"`
+
+	Packages []string `arg:"" name:"package" help:"A package file, an http(s) URL of one, or a package name (resolved through pacman's sync databases and cache)."`
+}
+
+// Run verifies every argument in one batch. Exit 0: all verified; 1: at
+// least one failed; 2: usage or configuration error; 3: could not run.
+//
+// A file is hashed and its `<filename>.t` looked up by its base name. A URL
+// is downloaded (streaming, bounded) into a temporary file first. A name is
+// resolved like the hook does: the cached file of its sync database entry
+// is hashed and must match the entry's %SHA256SUM%; when it is not cached,
+// the entry's SHA256 itself is verified (the repository's claim is
+// logged) and no file is hashed.
+func (c *VerifyCmd) Run(g *Globals) error {
+	ctx := g.Context()
+	pol, err := c.build(ctx)
+	if err != nil {
+		return err
+	}
+	defer pol.Close()
+
+	arts := make([]verify.Artifact, len(c.Packages))
+	pre := make([]*verify.Result, len(c.Packages)) // verdicts known before the engine runs
+	var names []string
+	var nameIdx []int
+	for i, arg := range c.Packages {
+		switch {
+		case strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://"):
+			p, err := c.download(ctx, arg)
+			if err != nil {
+				return err
+			}
+			defer os.Remove(p)
+			arts[i] = fileArtifact(p, urlFilename(arg))
+		case isRegularFile(arg):
+			arts[i] = fileArtifact(arg, filepath.Base(arg))
+		case strings.ContainsAny(arg, "/") || strings.HasPrefix(arg, "."):
+			return usageErrorf("give a package file, an http(s) URL, or a package name", "%s: no such package file", arg)
+		default:
+			names = append(names, arg)
+			nameIdx = append(nameIdx, i)
+		}
+	}
+	if len(names) > 0 {
+		conf, err := pacman.ParseFile(c.PacmanConf, pacman.Limits{})
+		if err != nil {
+			return usageErrorf("package names are resolved through pacman's sync databases; use --pacman-conf, or give a file", "%v", err)
+		}
+		targets, err := pacman.Resolve(conf, names)
+		if err != nil {
+			return runErrorf(err, "", "%v", err)
+		}
+		batch := pacman.NewBatch(targets, pacman.BatchOptions{VerifyUncachedClaim: true, CacheDirs: conf.CacheDirs})
+		// Every target is either an artifact or a ready-made verdict.
+		ready, _ := batch.Results(make([]verify.Result, len(batch.Artifacts)))
+		for j, i := range nameIdx {
+			arts[i] = ready[j].Artifact
+			if targets[j].NotInSyncDB {
+				r := ready[j]
+				pre[i] = &r
+			}
+		}
+	}
+
+	var todo []verify.Artifact
+	var todoIdx []int
+	for i := range arts {
+		if pre[i] == nil {
+			todo = append(todo, arts[i])
+			todoIdx = append(todoIdx, i)
+		}
+	}
+	engine, verr := pol.Verifier.VerifyAll(ctx, todo)
+	results := make([]verify.Result, len(arts))
+	for i := range arts {
+		if pre[i] != nil {
+			results[i] = *pre[i]
+		} else {
+			results[i] = verify.Result{Artifact: arts[i], Status: verify.StatusUnavailable, Err: verr}
+		}
+	}
+	for j, r := range engine {
+		results[todoIdx[j]] = r
+	}
+
+	mode := ci.ModeOnline
+	if c.Offline {
+		mode = ci.ModeOffline
+	}
+	report := ci.Report{Tool: "bintrans", Version: version, Mode: mode, Results: results}
+	if c.JSON {
+		if err := ci.WriteJSON(g.Stdout, report); err != nil {
+			return runErrorf(err, "", "writing the report: %v", err)
+		}
+	} else {
+		for _, r := range results {
+			writeVerdict(g.Stdout, r)
+		}
+	}
+
+	failed := report.Failed()
+	var sec *verify.SecurityError
+	var unavailable *verify.LogUnavailableError
+	switch {
+	case errors.As(verr, &sec):
+		fmt.Fprintln(g.Stderr, verr.Error())
+		return verificationFailed("keep both tree heads above and report them", "%d of %d packages could not be verified against a consistent log", failed, len(results))
+	case errors.As(verr, &unavailable):
+		return runErrorf(verr, "retry when the log is reachable, or use --offline to verify from proof bundles only", "%v", verr)
+	case verr != nil:
+		return runErrorf(verr, "", "verification did not complete: %v", verr)
+	case failed > 0:
+		return verificationFailed("", "%d of %d packages failed verification", failed, len(results))
+	}
+	if !c.JSON {
+		fmt.Fprintf(g.Stderr, "bintrans: %d packages verified (%s)\n", len(results), c.mode())
+	}
+	return nil
+}
+
+// writeVerdict prints one line per package: OK with the key and log entry,
+// or FAIL with the status and the reason.
+func writeVerdict(w io.Writer, r verify.Result) {
+	name := describeArtifact(r.Artifact)
+	if !r.OK() {
+		fmt.Fprintf(w, "FAIL %s: %s\n", name, failureReason(r))
+		return
+	}
+	var how []string
+	if r.Artifact.Open == nil {
+		how = append(how, "repository claim (file not hashed)")
+	}
+	if r.KeyID != "" {
+		how = append(how, "signed by "+r.KeyID)
+	}
+	if r.Entry != nil {
+		how = append(how, fmt.Sprintf("log index %d", r.Entry.LogIndex))
+	}
+	if v := r.Rebuild; v != nil && len(v.Confirmed) > 0 {
+		how = append(how, fmt.Sprintf("reproduced by %d rebuilder(s)", len(v.Confirmed)))
+	}
+	fmt.Fprintf(w, "OK   %s: %s\n", name, strings.Join(how, ", "))
+}
+
+// fileArtifact verifies the file at p under the package file name filename.
+func fileArtifact(p, filename string) verify.Artifact {
+	a := verify.Artifact{Filename: filename, Open: func() (io.ReadCloser, error) { return os.Open(p) }}
+	if name, ver, arch, ok := pacman.ParseFilename(filename); ok {
+		a.Name, a.Version, a.Arch = name, ver, arch
+	}
+	return a
+}
+
+func isRegularFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// urlFilename is the unescaped last path segment of a package URL.
+func urlFilename(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return path.Base(u.Path)
+}
+
+// download fetches a package URL into a temporary file (streaming, at most
+// MaxDownloadSize bytes, through the policy's proxy rules) and returns its
+// path; the caller removes it.
+func (c *VerifyCmd) download(ctx context.Context, raw string) (string, error) {
+	name := urlFilename(raw)
+	if _, _, _, ok := pacman.ParseFilename(name); !ok {
+		return "", usageErrorf("the URL must end in the package file name (<name>-<ver>-<rel>-<arch>.pkg.tar.*)", "%s: not a package URL", raw)
+	}
+	opts := httpclient.Options{Timeout: -1, Proxy: c.Proxy}
+	if c.BypassProxyForPkgs {
+		opts.BypassProxyFor = httpclient.IsPackageDownload
+	}
+	hc, err := httpclient.New(opts)
+	if err != nil {
+		return "", usageErrorf("check --proxy", "%v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return "", usageErrorf("", "%s: %v", raw, err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", runErrorf(err, "", "downloading %s: %v", raw, err)
+	}
+	defer resp.Body.Close()
+	if err := httpclient.CheckStatus(resp); err != nil {
+		return "", runErrorf(err, "", "downloading %s: %v", raw, err)
+	}
+	f, err := os.CreateTemp("", "bintrans-verify-*-"+name)
+	if err != nil {
+		return "", runErrorf(err, "", "%v", err)
+	}
+	n, err := io.Copy(f, io.LimitReader(resp.Body, c.MaxDownloadSize+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n > c.MaxDownloadSize {
+		err = fmt.Errorf("larger than --max-download-size %d bytes", c.MaxDownloadSize)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", runErrorf(err, "", "downloading %s: %v", raw, err)
+	}
+	return f.Name(), nil
+}
