@@ -40,7 +40,7 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultTimeout       = 30 * time.Second
+	DefaultTimeout       = 60 * time.Second
 	DefaultConcurrency   = 8
 	DefaultMaxBodySize   = 8 << 20
 	DefaultListThreshold = 200
@@ -69,8 +69,10 @@ type Config struct {
 	Keys map[string][]ed25519.PublicKey
 	// Distribution is rebuilderd's distribution name; "" means "archlinux".
 	Distribution string
-	// Timeout bounds everything asked of one rebuilder for one batch; 0
-	// means DefaultTimeout.
+	// Timeout bounds everything asked of one rebuilder for one batch (all
+	// its requests, attestations included); 0 means DefaultTimeout. What is
+	// not answered in time is unreachable. A v0-only rebuilder gets one
+	// request per package: allow about packages/Concurrency round trips.
 	Timeout time.Duration
 	// Concurrency bounds the requests in flight to one rebuilder; 0 means
 	// DefaultConcurrency.

@@ -303,9 +303,11 @@ func TestPinnedKeyAttestations(t *testing.T) {
 	lying.SHA256 = other // the rebuilder reproduced (and signed) another content
 	noatt := pkg("noatt", "1-1", "x86_64", "GOOD")
 	noatt.NoAttestation = true
-	pkgs := []rebuildertest.Package{pkg("ok", "1-1", "x86_64", "GOOD"), forged, lying, noatt, pkg("isbad", "1-1", "x86_64", "BAD")}
+	html := pkg("html", "1-1", "x86_64", "GOOD")
+	html.Attestation = []byte("<html><title>502 Bad Gateway</title></html>")
+	pkgs := []rebuildertest.Package{pkg("ok", "1-1", "x86_64", "GOOD"), forged, lying, noatt, pkg("isbad", "1-1", "x86_64", "BAD"), html}
 	arts := []verify.Artifact{art("ok", "1-1", "x86_64"), art("forged", "1-1", "x86_64"), art("lying", "1-1", "x86_64"),
-		art("noatt", "1-1", "x86_64"), art("isbad", "1-1", "x86_64")}
+		art("noatt", "1-1", "x86_64"), art("isbad", "1-1", "x86_64"), art("html", "1-1", "x86_64")}
 	for _, v0 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("v0only=%v", v0), func(t *testing.T) {
 			keyed := start(t, "keyed.test", rebuildertest.Options{V0Only: v0, Key: priv}, pkgs...)
@@ -317,6 +319,7 @@ func TestPinnedKeyAttestations(t *testing.T) {
 			check(t, "lying", vs[2], keyed.url(), want{"bad", "product sha256 " + other})
 			check(t, "noatt", vs[3], keyed.url(), want{"unknown", "no attestation"})
 			check(t, "isbad", vs[4], keyed.url(), want{"bad", "BAD"})
+			check(t, "html", vs[5], keyed.url(), want{"unknown", "malformed in-toto link"})
 			// Without a pinned key a GOOD is taken as it comes.
 			for i := range 4 {
 				check(t, arts[i].Filename, vs[i], open.url(), want{"confirmed", ""})
@@ -324,8 +327,8 @@ func TestPinnedKeyAttestations(t *testing.T) {
 			if n := open.srv.Requests(); n.Attestation != 0 {
 				t.Errorf("unpinned rebuilder: %d attestation requests, want 0", n.Attestation)
 			}
-			if n := keyed.srv.Requests(); n.Attestation != 3 { // ok, forged, lying (noatt has none listed)
-				t.Errorf("pinned rebuilder: %d attestation requests, want 3", n.Attestation)
+			if n := keyed.srv.Requests(); n.Attestation != 4 { // ok, forged, lying, html (noatt has none listed)
+				t.Errorf("pinned rebuilder: %d attestation requests, want 4", n.Attestation)
 			}
 
 			// The engine's computed hash wins over the db's.
