@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -127,9 +128,16 @@ func (f *RebuilderFlags) rebuilders(hc *http.Client) (verify.Rebuilders, error) 
 	if f.RequiredRebuildConfirms < 0 {
 		return nil, usageErrorf("", "--required-rebuild-confirms must be 0 or more")
 	}
-	if f.RequiredRebuildConfirms > len(f.Rebuilder) {
-		return nil, usageErrorf("add --rebuilder URL for each rebuilder, or lower --required-rebuild-confirms",
-			"--required-rebuild-confirms %d but only %d --rebuilder given: no package could ever pass", f.RequiredRebuildConfirms, len(f.Rebuilder))
+	// Confirmations from several URLs of one host count once.
+	hosts := map[string]bool{}
+	for _, r := range f.Rebuilder {
+		if u, err := url.Parse(r); err == nil {
+			hosts[strings.ToLower(u.Hostname())] = true
+		}
+	}
+	if f.RequiredRebuildConfirms > len(hosts) {
+		return nil, usageErrorf("add --rebuilder URL for each independent rebuilder, or lower --required-rebuild-confirms",
+			"--required-rebuild-confirms %d but the --rebuilder URLs name only %d distinct hosts (one host counts once): no package could ever pass", f.RequiredRebuildConfirms, len(hosts))
 	}
 	if len(f.Rebuilder) == 0 {
 		if len(f.RebuilderKey) > 0 {
