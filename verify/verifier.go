@@ -63,8 +63,10 @@ type Verifier struct {
 
 	// Progress, when set, is called once per package when its own checks
 	// (hash, signature, bundle or log lookup) are done, with the number of
-	// packages done so far. The batch-wide log checks follow the last call.
-	// It is called from several goroutines, never concurrently.
+	// packages done so far and the package's preliminary Result: a failure
+	// is final, an empty Status means "passed so far" (the batch-wide log
+	// and rebuilder checks follow the last call and decide). It is called
+	// from several goroutines, never concurrently.
 	Progress func(done, total int, r Result)
 	progMu   sync.Mutex
 }
