@@ -285,12 +285,17 @@ func BenchmarkEntriesByIndex500(b *testing.B) {
 	for i := range idx {
 		idx[i] = int64(i)
 	}
-	b.ResetTimer()
-	for b.Loop() {
-		got, err := c.EntriesByIndex(ctx, idx)
-		if err != nil || len(got) != 500 {
-			b.Fatalf("%d entries, %v", len(got), err)
-		}
+	for _, conc := range []int{1, DefaultConcurrency, 8} {
+		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
+			cc := *c
+			WithConcurrency(conc)(&cc)
+			for b.Loop() {
+				got, err := cc.EntriesByIndex(ctx, idx)
+				if err != nil || len(got) != 500 {
+					b.Fatalf("%d entries, %v", len(got), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/500, "µs/entry")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/500, "µs/entry")
 }

@@ -242,7 +242,10 @@ func (c *Client) Checkpoint(ctx context.Context) ([]byte, error) {
 // ConsistencyProof returns the RFC 6962 consistency proof between tree
 // sizes first and last of the active tree (GET /api/v1/log/proof),
 // unverified. The root hash the log sends along is ignored: the caller
-// has it from a verified checkpoint.
+// has it from a verified checkpoint. On a sharded log this is the active
+// shard's tree: a stored checkpoint whose origin names another tree id
+// (an inactive shard) cannot be proven consistent this way; compare
+// origins first.
 func (c *Client) ConsistencyProof(ctx context.Context, first, last int64) ([][]byte, error) {
 	const op = "get consistency proof"
 	if err := checkArg(op, first > 0 && first <= last, "sizes %d..%d (want 0 < first <= last)", first, last); err != nil {
