@@ -1,0 +1,353 @@
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"sort"
+
+	"github.com/bintrans/bintrans/verify"
+)
+
+// CrossCheckSchemaVersion is the version of CrossReport's JSON form.
+const CrossCheckSchemaVersion = 1
+
+// LoggedEntry is a verified log entry for a transparency key (a monitor
+// run's output): where it is, and the decoded body.
+type LoggedEntry struct {
+	UUID           string
+	LogIndex       int64
+	IntegratedTime int64
+	// Body holds the signature line, the key and sha256(message).
+	Body *verify.Body
+	// Indexed is false for an entry the log's key search did not list.
+	Indexed bool
+}
+
+// ReleasedPackage is a package of a repository database given to the
+// cross-check (the current release).
+type ReleasedPackage struct {
+	Repo     string `json:"repo"`
+	Arch     string `json:"arch"`
+	Filename string `json:"filename"`
+	SHA256   string `json:"sha256"`
+}
+
+// CrossCheckInput is everything the cross-check compares.
+type CrossCheckInput struct {
+	// Keys are the transparency keys; records of other keys are ignored
+	// (counted in CrossReport.OtherKeyRecords).
+	Keys []verify.PublicKey
+	// Entries are every verified log entry for Keys.
+	Entries []LoggedEntry
+	// Audit is the operator's audit log, read with ReadAll.
+	Audit *ReadResult
+	// Released are the packages of the repository databases given; with
+	// DBsGiven false there were none and "packages without a log entry"
+	// is not checked.
+	Released []ReleasedPackage
+	DBsGiven bool
+}
+
+// EntryRef names a log entry in a report.
+type EntryRef struct {
+	UUID           string `json:"uuid"`
+	LogIndex       int64  `json:"log_index"`
+	IntegratedTime int64  `json:"integrated_time"`
+	MessageSHA256  string `json:"message_sha256"`
+	KeyID          string `json:"key_id"`
+	SigKeyID       string `json:"sig_key_id"`
+	// Note explains the finding (e.g. which audit record has the same
+	// message).
+	Note string `json:"note,omitempty"`
+}
+
+// RecordRef names an audit record in a report.
+type RecordRef struct {
+	Line     int    `json:"line"`
+	Repo     string `json:"repo"`
+	Arch     string `json:"arch"`
+	Filename string `json:"filename"`
+	SHA256   string `json:"sha256"`
+	LogIndex int64  `json:"log_index"`
+	UUID     string `json:"uuid"`
+	// AfterBreak: the chain was already broken before this record.
+	AfterBreak bool `json:"after_break,omitempty"`
+}
+
+// Mismatch is a log entry and the audit record naming it that disagree.
+type Mismatch struct {
+	Entry    EntryRef  `json:"entry"`
+	Record   RecordRef `json:"record"`
+	Field    string    `json:"field"`
+	Expected string    `json:"expected"`
+	Got      string    `json:"got"`
+}
+
+// ChainBreak is one broken line of the audit log.
+type ChainBreak struct {
+	Line     int    `json:"line"`
+	Kind     string `json:"kind"`
+	Expected string `json:"expected,omitempty"`
+	Got      string `json:"got,omitempty"`
+	Error    string `json:"error"`
+}
+
+// CrossReport is the outcome of CrossCheck. Every list is sorted (entries
+// by log index, records by line, packages by repo/arch/filename) and never
+// nil. Any non-empty list except Unindexed is a finding.
+type CrossReport struct {
+	SchemaVersion int `json:"schema_version"`
+	// Entries, Records and Packages count what was compared.
+	Entries  int `json:"entries"`
+	Records  int `json:"records"`
+	Packages int `json:"packages"`
+	// Matched entries have an audit record that agrees and a release.
+	Matched int `json:"matched"`
+	// OtherKeyRecords are records of keys that were not checked.
+	OtherKeyRecords int `json:"other_key_records"`
+	// AuditHead is the head of the audit log as read.
+	AuditHead Head `json:"audit_head"`
+
+	// Unaudited: log entries signed by the key with no audit record and
+	// not a key-id variant of an audited signature. POSSIBLE KEY
+	// COMPROMISE: someone used the key outside the signing pipeline.
+	Unaudited []EntryRef `json:"unaudited_entries"`
+	// Variants: entries with no audit record whose signature is an audited
+	// one with the key id in the signature line edited. Anyone can log
+	// these (Rekor does not compare key ids); no minisign client accepts
+	// them. Not a key compromise, but a finding.
+	Variants []EntryRef `json:"key_id_variants"`
+	// Mismatches: an entry and its audit record disagree (log index,
+	// sha256, key id, the signature over the record's sha256, or the file
+	// name a repository database gives that sha256).
+	Mismatches []Mismatch `json:"mismatches"`
+	// RecordsWithoutEntry: audit records whose entry is not in the log for
+	// the key: the operator claims something the log does not show.
+	RecordsWithoutEntry []RecordRef `json:"records_without_entry"`
+	// Unreleased: audited entries whose package is in none of the given
+	// databases and whose record names no database it was released in.
+	Unreleased []RecordRef `json:"unreleased"`
+	// ChainBreaks: every broken line of the audit log.
+	ChainBreaks []ChainBreak `json:"chain_breaks"`
+	// PackagesWithoutEntry: packages of the given databases with no valid
+	// log entry for the key (no entry whose signature verifies over the
+	// package's sha256 with a matching key id).
+	PackagesWithoutEntry []ReleasedPackage `json:"packages_without_entry"`
+	// Unindexed (information): audited entries that are in the log but
+	// that the log's key search does not list.
+	Unindexed []EntryRef `json:"unindexed"`
+}
+
+// Findings is the number of findings (everything but Unindexed).
+func (r *CrossReport) Findings() int {
+	return len(r.Unaudited) + len(r.Variants) + len(r.Mismatches) + len(r.RecordsWithoutEntry) +
+		len(r.Unreleased) + len(r.ChainBreaks) + len(r.PackagesWithoutEntry)
+}
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func leafOf(uuid string) string {
+	if len(uuid) < 64 {
+		return uuid
+	}
+	return uuid[len(uuid)-64:]
+}
+
+func entryRef(e LoggedEntry) EntryRef {
+	return EntryRef{UUID: e.UUID, LogIndex: e.LogIndex, IntegratedTime: e.IntegratedTime,
+		MessageSHA256: e.Body.DataSHA256, KeyID: e.Body.Key.KeyID(), SigKeyID: e.Body.SigKeyID()}
+}
+
+func recordRef(r LineRecord) RecordRef {
+	return RecordRef{Line: r.Line, Repo: r.Repo, Arch: r.Arch, Filename: r.Filename, SHA256: r.SHA256,
+		LogIndex: r.LogIndex, UUID: r.UUID, AfterBreak: r.AfterBreak}
+}
+
+// CrossCheck compares the log's entries for the keys with the audit log
+// and the released packages. It is pure: no I/O. Each entry must have a
+// record with the same UUID, log index, key id and sha256 — the record's
+// sha256 must be the signed message (data.hash = sha256 of it, and the
+// entry's Ed25519 signature verifies over it) — and the package must be
+// released: in a given database under the record's file name, or, when
+// it is not there (an older release), the record names the database it was
+// read from (the audit log's history).
+func CrossCheck(in CrossCheckInput) *CrossReport {
+	rep := &CrossReport{SchemaVersion: CrossCheckSchemaVersion,
+		Unaudited: []EntryRef{}, Variants: []EntryRef{}, Mismatches: []Mismatch{}, RecordsWithoutEntry: []RecordRef{},
+		Unreleased: []RecordRef{}, ChainBreaks: []ChainBreak{}, PackagesWithoutEntry: []ReleasedPackage{}, Unindexed: []EntryRef{}}
+	keyIDs := map[string]bool{}
+	for _, k := range in.Keys {
+		keyIDs[k.KeyID()] = true
+	}
+	if in.Audit != nil {
+		rep.AuditHead = in.Audit.Head
+		for _, b := range in.Audit.Breaks {
+			cb := ChainBreak{Line: b.Line, Kind: string(b.Kind), Expected: b.Expected, Got: b.Got, Error: b.Error()}
+			rep.ChainBreaks = append(rep.ChainBreaks, cb)
+		}
+	}
+	// Records of the checked keys, by leaf hash.
+	recsByLeaf := map[string][]LineRecord{}
+	recsByMsg := map[string][]LineRecord{}
+	var records []LineRecord
+	if in.Audit != nil {
+		for _, r := range in.Audit.Records {
+			if !keyIDs[r.KeyID] {
+				rep.OtherKeyRecords++
+				continue
+			}
+			records = append(records, r)
+			recsByLeaf[leafOf(r.UUID)] = append(recsByLeaf[leafOf(r.UUID)], r)
+			recsByMsg[sha256Hex(r.SHA256)] = append(recsByMsg[sha256Hex(r.SHA256)], r)
+		}
+	}
+	rep.Records = len(records)
+	// Released packages, by sha256.
+	relBySHA := map[string][]ReleasedPackage{}
+	for _, p := range in.Released {
+		relBySHA[p.SHA256] = append(relBySHA[p.SHA256], p)
+	}
+	rep.Packages = len(in.Released)
+
+	entries := append([]LoggedEntry(nil), in.Entries...)
+	sort.Slice(entries, func(a, b int) bool {
+		if entries[a].LogIndex != entries[b].LogIndex {
+			return entries[a].LogIndex < entries[b].LogIndex
+		}
+		return entries[a].UUID < entries[b].UUID
+	})
+	rep.Entries = len(entries)
+
+	matchedLeaf := map[string]bool{} // entries whose record matched (by uuid)
+	auditedSigs := map[string]bool{} // Ed25519 signatures of audited entries
+	validForMsg := map[string]bool{} // package sha256 -> a valid entry (key id matches) signs it
+	unmatched := []LoggedEntry{}
+	for _, e := range entries {
+		leaf := leafOf(e.UUID)
+		recs := recsByLeaf[leaf]
+		if len(recs) == 0 {
+			unmatched = append(unmatched, e)
+			continue
+		}
+		matchedLeaf[leaf] = true
+		ref := entryRef(e)
+		r := recs[0]
+		mism := func(field, expected, got string) {
+			rep.Mismatches = append(rep.Mismatches, Mismatch{Entry: ref, Record: recordRef(r), Field: field, Expected: expected, Got: got})
+		}
+		for _, dup := range recs[1:] {
+			rep.Mismatches = append(rep.Mismatches, Mismatch{Entry: ref, Record: recordRef(dup), Field: "duplicate-record",
+				Expected: fmt.Sprintf("one record (line %d)", r.Line), Got: fmt.Sprintf("another at line %d", dup.Line)})
+		}
+		ok := true
+		if r.LogIndex != e.LogIndex {
+			mism("log_index", fmt.Sprint(e.LogIndex), fmt.Sprint(r.LogIndex))
+			ok = false
+		}
+		if r.KeyID != e.Body.Key.KeyID() {
+			mism("key_id", e.Body.Key.KeyID(), r.KeyID)
+			ok = false
+		}
+		if err := e.Body.VerifyMessage([]byte(r.SHA256)); err != nil {
+			mism("sha256", "the message the entry signs (sha256 of it: "+e.Body.DataSHA256+")", r.SHA256+": "+err.Error())
+			ok = false
+		}
+		if e.Body.SigKeyID() != e.Body.Key.KeyID() {
+			mism("sig_key_id", e.Body.Key.KeyID(), e.Body.SigKeyID())
+			ok = false
+		}
+		if !ok {
+			continue
+		}
+		auditedSigs[base64.StdEncoding.EncodeToString(e.Body.SigLine[10:])] = true
+		validForMsg[r.SHA256] = true
+		if !e.Indexed {
+			rep.Unindexed = append(rep.Unindexed, ref)
+		}
+		// Released?
+		released := false
+		for _, p := range relBySHA[r.SHA256] {
+			if p.Filename == r.Filename {
+				released = true
+			}
+		}
+		if !released {
+			if others := relBySHA[r.SHA256]; len(others) > 0 {
+				mism("filename", others[0].Filename, r.Filename)
+				continue
+			}
+			if r.DBURL != "" && r.DBSHA256 != "" {
+				released = true // released in an earlier database, per the audit log's history
+			}
+		}
+		if !released {
+			rep.Unreleased = append(rep.Unreleased, recordRef(r))
+			continue
+		}
+		rep.Matched++
+	}
+	// Entries without a record (by UUID).
+	for _, e := range unmatched {
+		ref := entryRef(e)
+		if ref.SigKeyID != ref.KeyID && auditedSigs[base64.StdEncoding.EncodeToString(e.Body.SigLine[10:])] {
+			ref.Note = "the signature of an audited entry with the key id in the signature line changed from " + ref.KeyID + " to " + ref.SigKeyID
+			rep.Variants = append(rep.Variants, ref)
+			continue
+		}
+		if recs := recsByMsg[e.Body.DataSHA256]; len(recs) > 0 {
+			ref.Note = fmt.Sprintf("signs the same message as audit record line %d (%s), but is another log entry (%s)", recs[0].Line, recs[0].Filename, recs[0].UUID)
+		}
+		if ref.SigKeyID != ref.KeyID {
+			if ref.Note != "" {
+				ref.Note += "; "
+			}
+			ref.Note += "its signature line names key id " + ref.SigKeyID
+		}
+		rep.Unaudited = append(rep.Unaudited, ref)
+	}
+	// Records without an entry.
+	for _, r := range records {
+		if !matchedLeaf[leafOf(r.UUID)] {
+			rep.RecordsWithoutEntry = append(rep.RecordsWithoutEntry, recordRef(r))
+		}
+	}
+	// Released packages without a valid entry: an audited one, or any entry
+	// of the key whose signature verifies over the package's sha256.
+	if in.DBsGiven {
+		byMsg := map[string][]LoggedEntry{}
+		for _, e := range entries {
+			byMsg[e.Body.DataSHA256] = append(byMsg[e.Body.DataSHA256], e)
+		}
+		for _, p := range in.Released {
+			if validForMsg[p.SHA256] {
+				continue
+			}
+			found := false
+			for _, e := range byMsg[sha256Hex(p.SHA256)] {
+				if e.Body.KeyIDMatches() && e.Body.VerifyMessage([]byte(p.SHA256)) == nil {
+					found = true
+					break
+				}
+			}
+			if !found {
+				rep.PackagesWithoutEntry = append(rep.PackagesWithoutEntry, p)
+			}
+		}
+		sort.Slice(rep.PackagesWithoutEntry, func(a, b int) bool {
+			x, y := rep.PackagesWithoutEntry[a], rep.PackagesWithoutEntry[b]
+			if x.Repo != y.Repo {
+				return x.Repo < y.Repo
+			}
+			if x.Arch != y.Arch {
+				return x.Arch < y.Arch
+			}
+			return x.Filename < y.Filename
+		})
+	}
+	return rep
+}

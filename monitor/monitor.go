@@ -1,0 +1,517 @@
+// Package monitor is the auditor's view of a transparency log: every entry
+// signed by the transparency key(s), found by the log's key search, fetched
+// in batches, each verified under the pinned log key, and the log's tree
+// proven consistent from one run to the next.
+//
+// # What a run proves
+//
+// For every entry it reports: the RFC 6962 inclusion proof of the entry's
+// body verifies against a checkpoint signed by the pinned log key (whose
+// size and root the proof states), the signed entry timestamp verifies, the
+// body is a canonical minisign rekord by a monitored key, and whether the
+// signature line's key id is the key's (Rekor does not check it, so anyone
+// can log a variant of a published signature with an edited key id: such
+// entries are findings). The log's current checkpoint is proven consistent
+// with every checkpoint those proofs used and with the one the previous run
+// stored: a log that forked or rolled back is a *verify.SecurityError with
+// both tree heads.
+//
+// # What it cannot prove
+//
+// The log stores sha256(message), not the message (the package's hex
+// sha256) and not the `.t`'s trusted comment (the file name): the monitor
+// prints what the log holds. Binding an entry to a package, and checking the
+// signature over it, is the cross-check's job (package audit). The key
+// search is Rekor's asynchronous index: an entry that was logged but never
+// indexed (an uploader killed mid-request) is invisible to the search; the
+// cross-check asks for the entries the audit log names by UUID (Options.Extra).
+package monitor
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bintrans/bintrans/state"
+	"github.com/bintrans/bintrans/verify"
+)
+
+// SchemaVersion is the version of Report's JSON form.
+const SchemaVersion = 1
+
+// Log is what the monitor needs from a transparency log; *rekor.Client
+// implements it. The monitor verifies everything it returns.
+type Log interface {
+	// SearchByPublicKey returns the UUIDs of every entry signed by the key
+	// in pubKeyFile (all of them: Rekor v1 does not page).
+	SearchByPublicKey(ctx context.Context, pubKeyFile []byte) ([]string, error)
+	// EntriesByUUID fetches entries in batches, keyed by leaf hash;
+	// missing ones are absent.
+	EntriesByUUID(ctx context.Context, uuids []string) (map[string]*verify.LogEntry, error)
+	// Checkpoint returns the current signed checkpoint.
+	Checkpoint(ctx context.Context) ([]byte, error)
+	// ConsistencyProof returns the proof between two tree sizes.
+	ConsistencyProof(ctx context.Context, first, last int64) ([][]byte, error)
+}
+
+// Options configure a run.
+type Options struct {
+	// Keys are the transparency keys whose entries are monitored. Required.
+	Keys []verify.PublicKey
+	// LogKey is the log's pinned key. Required.
+	LogKey *verify.LogKey
+	// Log is the log. Required. LogURL is written into the report.
+	Log    Log
+	LogURL string
+	// State keeps the last verified checkpoint and the entries seen
+	// (file monitor-<log id>.json); Run holds its lock. Nil: nothing is
+	// remembered, every entry is new, no rollback detection across runs.
+	State *state.Dir
+	// All reports (and re-fetches and re-verifies) every entry, not only
+	// the new ones.
+	All bool
+	// Extra are UUIDs to fetch and verify even if the key search does not
+	// list them (the audit log's records: Rekor's index can miss entries).
+	// Those found for a monitored key are reported with Indexed false;
+	// those not found, or for another key, are listed in Report.NotFound.
+	Extra []string
+	// Concurrency bounds parallel entry verification (0: NumCPU).
+	Concurrency int
+	// Now is the clock (reports); nil means time.Now.
+	Now func() time.Time
+}
+
+// Entry is one verified log entry for a monitored key, as the log shows
+// it. Field names are part of the JSON report and the state file.
+type Entry struct {
+	UUID           string `json:"uuid"`
+	LogIndex       int64  `json:"log_index"`
+	IntegratedTime int64  `json:"integrated_time"`
+	// MessageSHA256 is the entry's data.hash: the hex sha256 of the signed
+	// message. The message itself (the package's hex sha256) is not in the
+	// log; the cross-check recovers it from the audit log or the dbs.
+	MessageSHA256 string `json:"message_sha256"`
+	// Key is the public key line (`RW…`) the log verified the signature
+	// with; KeyID its id; SigKeyID the key id written in the signature line
+	// (different: a key-id-mismatch finding).
+	Key      string `json:"key"`
+	KeyID    string `json:"key_id"`
+	SigKeyID string `json:"sig_key_id"`
+	// Signature is the base64 signature line (algorithm ‖ key id ‖ Ed25519
+	// signature), as the log stores it.
+	Signature string `json:"signature"`
+	// Indexed is false for an entry found only by UUID (Options.Extra).
+	Indexed bool `json:"indexed"`
+	// FirstSeen is when a run first verified the entry (RFC 3339).
+	FirstSeen string `json:"first_seen"`
+}
+
+func (e *Entry) leaf() string { return e.UUID[len(e.UUID)-64:] }
+
+// Body rebuilds the decoded entry body (signature line, key, data hash),
+// e.g. to check the signature over a message (verify.Body.VerifyMessage).
+func (e *Entry) Body() (*verify.Body, error) {
+	k, err := verify.ParsePublicKey(e.Key)
+	if err != nil {
+		return nil, err
+	}
+	line, err := base64.StdEncoding.Strict().DecodeString(e.Signature)
+	if err != nil || len(line) != 74 {
+		return nil, fmt.Errorf("signature %q is not base64 of 74 bytes", e.Signature)
+	}
+	return &verify.Body{SigLine: line, Key: k, DataSHA256: e.MessageSHA256}, nil
+}
+
+func (e *Entry) validate() error {
+	u := e.UUID
+	if (len(u) != 64 && len(u) != 80) || strings.ToLower(u) != u {
+		return fmt.Errorf("uuid %q", u)
+	}
+	if _, err := hex.DecodeString(u); err != nil {
+		return fmt.Errorf("uuid %q", u)
+	}
+	if e.LogIndex < 0 {
+		return fmt.Errorf("log index %d", e.LogIndex)
+	}
+	if b, err := hex.DecodeString(e.MessageSHA256); err != nil || len(b) != 32 || strings.ToLower(e.MessageSHA256) != e.MessageSHA256 {
+		return fmt.Errorf("message_sha256 %q", e.MessageSHA256)
+	}
+	b, err := e.Body()
+	if err != nil {
+		return err
+	}
+	if b.Key.KeyID() != e.KeyID || b.SigKeyID() != e.SigKeyID {
+		return fmt.Errorf("key ids %s/%s do not match the key and signature", e.KeyID, e.SigKeyID)
+	}
+	return nil
+}
+
+// FindingKind names a problem the monitor found. The values appear in
+// reports: never rename one.
+type FindingKind string
+
+// Every finding kind.
+const (
+	// FindingKeyIDMismatch: an entry whose signature line names another key
+	// id than the key it was logged with. No minisign client accepts it;
+	// anyone can log one from a published `.t`.
+	FindingKeyIDMismatch FindingKind = "key-id-mismatch"
+	// FindingInvalidEntry: the log returned an entry that does not verify
+	// (proof, checkpoint, SET, body).
+	FindingInvalidEntry FindingKind = "invalid-entry"
+	// FindingMissingEntry: the key search lists an entry the log does not
+	// return.
+	FindingMissingEntry FindingKind = "missing-entry"
+	// FindingForeignKey: the key search returned an entry logged with a key
+	// that is not monitored.
+	FindingForeignKey FindingKind = "foreign-key"
+)
+
+// Finding is one problem, with the evidence.
+type Finding struct {
+	Kind     FindingKind `json:"kind"`
+	UUID     string      `json:"uuid"`
+	LogIndex int64       `json:"log_index,omitempty"`
+	Detail   string      `json:"detail"`
+	Err      error       `json:"-"`
+}
+
+// TreeHead is a verified checkpoint.
+type TreeHead struct {
+	Origin   string `json:"origin"`
+	Size     int64  `json:"tree_size"`
+	RootHash string `json:"root_hash"`
+	// Note is the whole signed note: the evidence to keep.
+	Note string `json:"note"`
+}
+
+func treeHead(c *verify.Checkpoint) *TreeHead {
+	if c == nil {
+		return nil
+	}
+	return &TreeHead{Origin: c.Origin, Size: c.Size, RootHash: hex.EncodeToString(c.Root), Note: string(c.Text)}
+}
+
+// Stats describe the work of a run.
+type Stats struct {
+	SearchResults int     `json:"search_results"`
+	Fetched       int     `json:"fetched"`
+	Seconds       float64 `json:"seconds"`
+}
+
+// Report is what a run found. Entries are sorted by log index.
+type Report struct {
+	SchemaVersion int      `json:"schema_version"`
+	LogURL        string   `json:"log_url"`
+	LogID         string   `json:"log_id"`
+	KeyIDs        []string `json:"key_ids"`
+	// Previous is the checkpoint the last run stored (nil on a first run);
+	// Current the log's checkpoint now, proven consistent with Previous.
+	Previous *TreeHead `json:"previous_checkpoint"`
+	Current  *TreeHead `json:"checkpoint"`
+	// Entries are the entries reported: the new ones, or all with
+	// Options.All. New counts the new ones, Total every entry known.
+	Entries []Entry `json:"entries"`
+	New     int     `json:"new"`
+	Total   int     `json:"total"`
+	// Findings make the run fail (exit 1).
+	Findings []Finding `json:"findings"`
+	// Vanished are entries verified by an earlier run that the key search
+	// no longer lists (still in the tree: consistency proves it).
+	Vanished []string `json:"vanished"`
+	// NotFound are Options.Extra UUIDs that are not in the log for a
+	// monitored key.
+	NotFound []string `json:"not_found"`
+	Stats    Stats    `json:"stats"`
+
+	all []Entry
+}
+
+// AllEntries returns every entry known for the monitored keys (this run's
+// and earlier runs'), sorted by log index.
+func (r *Report) AllEntries() []Entry { return r.all }
+
+// Run runs the monitor once: search every monitored key, fetch and verify
+// the entries not seen before (all with Options.All), fetch the current
+// checkpoint and prove it consistent with every checkpoint seen and the
+// stored one, then store it with the entries. A log that contradicts itself
+// is a *verify.SecurityError (nothing is stored; the report holds what was
+// found); a log that cannot be asked is an error wrapping
+// *verify.LogUnavailableError. Findings are not errors.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	switch {
+	case len(o.Keys) == 0:
+		return nil, errors.New("monitor: no transparency key")
+	case o.LogKey == nil:
+		return nil, errors.New("monitor: no pinned log key")
+	case o.Log == nil:
+		return nil, errors.New("monitor: no log")
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	start := now()
+	lk := o.LogKey
+	rep := &Report{SchemaVersion: SchemaVersion, LogURL: o.LogURL, LogID: lk.ID(),
+		Entries: []Entry{}, Findings: []Finding{}, Vanished: []string{}, NotFound: []string{}}
+	for _, k := range o.Keys {
+		rep.KeyIDs = append(rep.KeyIDs, k.KeyID())
+	}
+
+	// State.
+	st := &stateFile{SchemaVersion: StateSchemaVersion, LogID: lk.ID()}
+	var path string
+	if o.State != nil {
+		unlock, err := o.State.Lock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		path = o.State.Path(stateName(lk.ID()))
+		if st, err = loadState(path, lk.ID()); err != nil {
+			return nil, err
+		}
+	}
+	var stored *verify.Checkpoint
+	if st.Checkpoint != "" {
+		c, err := lk.VerifyCheckpoint([]byte(st.Checkpoint))
+		if err != nil {
+			return nil, fmt.Errorf("monitor: the stored checkpoint in %s does not verify under the pinned log key (state corrupted or log key changed): %w", path, err)
+		}
+		stored = c
+		rep.Previous = treeHead(c)
+	}
+	seen := make(map[string]Entry, len(st.Entries))
+	for _, e := range st.Entries {
+		seen[e.leaf()] = e
+	}
+	monitored := func(k verify.PublicKey) bool {
+		for _, m := range o.Keys {
+			if m == k {
+				return true
+			}
+		}
+		return false
+	}
+
+	// Search.
+	listed := map[string]string{} // leaf -> uuid as listed
+	for _, k := range o.Keys {
+		uuids, err := o.Log.SearchByPublicKey(ctx, k.File())
+		if err != nil {
+			return nil, &verify.LogUnavailableError{Op: "search by public key " + k.KeyID(), Err: err}
+		}
+		for _, u := range uuids {
+			u = strings.ToLower(u)
+			if len(u) < 64 {
+				continue // the client checks the shape; be safe anyway
+			}
+			listed[u[len(u)-64:]] = u
+		}
+	}
+	rep.Stats.SearchResults = len(listed)
+	for leaf, e := range seen {
+		if _, ok := listed[leaf]; !ok && e.Indexed {
+			k, _ := verify.ParsePublicKey(e.Key)
+			if monitored(k) {
+				rep.Vanished = append(rep.Vanished, e.UUID)
+			}
+		}
+	}
+	sort.Strings(rep.Vanished)
+
+	// Fetch what is new (or everything).
+	var fetch []string
+	extra := map[string]bool{}
+	for leaf, u := range listed {
+		if _, ok := seen[leaf]; !ok || o.All {
+			fetch = append(fetch, u)
+		}
+	}
+	for _, u := range o.Extra {
+		u = strings.ToLower(u)
+		if len(u) < 64 {
+			continue
+		}
+		leaf := u[len(u)-64:]
+		if _, ok := listed[leaf]; ok {
+			continue
+		}
+		if _, ok := seen[leaf]; ok && !o.All {
+			continue
+		}
+		if !extra[leaf] {
+			extra[leaf] = true
+			fetch = append(fetch, u)
+		}
+	}
+	sort.Strings(fetch)
+	if len(seen)+len(fetch) > MaxEntries {
+		return nil, fmt.Errorf("monitor: %d entries, more than the %d this version handles", len(seen)+len(fetch), MaxEntries)
+	}
+	got := map[string]*verify.LogEntry{}
+	if len(fetch) > 0 {
+		var err error
+		got, err = o.Log.EntriesByUUID(ctx, fetch)
+		if err != nil {
+			return nil, &verify.LogUnavailableError{Op: fmt.Sprintf("retrieve %d entries", len(fetch)), Err: err}
+		}
+	}
+	rep.Stats.Fetched = len(got)
+
+	// Verify, in parallel; results by position.
+	type outcome struct {
+		entry   *Entry
+		cp      *verify.Checkpoint
+		finding *Finding
+		absent  bool // an Extra uuid that is not a monitored entry
+	}
+	outs := make([]outcome, len(fetch))
+	conc := o.Concurrency
+	if conc <= 0 {
+		conc = runtime.NumCPU()
+	}
+	stamp := start.UTC().Format(time.RFC3339)
+	var g errgroup.Group
+	g.SetLimit(conc)
+	for i, u := range fetch {
+		g.Go(func() error {
+			leaf := u[len(u)-64:]
+			isExtra := extra[leaf]
+			le := got[leaf]
+			if le == nil {
+				if isExtra {
+					outs[i].absent = true
+				} else {
+					outs[i].finding = &Finding{Kind: FindingMissingEntry, UUID: u,
+						Detail: "the key search lists this entry but the log does not return it"}
+				}
+				return nil
+			}
+			body, cp, err := verify.VerifyLogged(le, lk)
+			if err != nil {
+				outs[i].finding = &Finding{Kind: FindingInvalidEntry, UUID: u, LogIndex: le.LogIndex, Detail: err.Error(), Err: err}
+				return nil
+			}
+			if !monitored(body.Key) {
+				if isExtra {
+					outs[i].absent = true
+				} else {
+					outs[i].finding = &Finding{Kind: FindingForeignKey, UUID: u, LogIndex: le.LogIndex,
+						Detail: fmt.Sprintf("the key search returned an entry logged with key %s %s, which is not monitored", body.Key.KeyID(), body.Key.Base64())}
+				}
+				return nil
+			}
+			e := &Entry{UUID: le.UUID, LogIndex: le.LogIndex, IntegratedTime: le.IntegratedTime,
+				MessageSHA256: body.DataSHA256, Key: body.Key.Base64(), KeyID: body.Key.KeyID(), SigKeyID: body.SigKeyID(),
+				Signature: base64.StdEncoding.EncodeToString(body.SigLine), Indexed: !isExtra, FirstSeen: stamp}
+			if old, ok := seen[leaf]; ok && old.FirstSeen != "" {
+				e.FirstSeen = old.FirstSeen
+			}
+			outs[i].entry, outs[i].cp = e, cp
+			return nil
+		})
+	}
+	_ = g.Wait()
+
+	// Checkpoints the entries were proven against, smallest first.
+	cps := map[string]*verify.Checkpoint{}
+	var reported []Entry
+	newCount := 0
+	for i, out := range outs {
+		switch {
+		case out.absent:
+			rep.NotFound = append(rep.NotFound, fetch[i])
+		case out.finding != nil:
+			rep.Findings = append(rep.Findings, *out.finding)
+		default:
+			e := *out.entry
+			cps[fmt.Sprintf("%d/%x", out.cp.Size, out.cp.Root)] = out.cp
+			_, wasSeen := seen[e.leaf()]
+			if !wasSeen {
+				newCount++
+			}
+			seen[e.leaf()] = e
+			reported = append(reported, e)
+			if e.SigKeyID != e.KeyID {
+				rep.Findings = append(rep.Findings, Finding{Kind: FindingKeyIDMismatch, UUID: e.UUID, LogIndex: e.LogIndex,
+					Detail: fmt.Sprintf("the signature line names key id %s but the entry was logged with key %s: no minisign client accepts it, and anyone can log such a variant of a published signature", e.SigKeyID, e.KeyID)})
+			}
+		}
+	}
+
+	// The current checkpoint, fetched after every entry, and consistency.
+	curText, err := o.Log.Checkpoint(ctx)
+	if err != nil {
+		return rep, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+	}
+	cur, err := lk.VerifyCheckpoint(curText)
+	if err != nil {
+		return rep, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+	}
+	rep.Current = treeHead(cur)
+	olds := make([]*verify.Checkpoint, 0, len(cps))
+	for _, c := range cps {
+		olds = append(olds, c)
+	}
+	sort.Slice(olds, func(a, b int) bool { return olds[a].Size < olds[b].Size })
+	if stored != nil {
+		if err := verify.ProveConsistent(ctx, o.Log, stored, cur, "the checkpoint stored by the previous monitor run"); err != nil {
+			return rep, err
+		}
+	}
+	for _, c := range olds {
+		if err := verify.ProveConsistent(ctx, o.Log, c, cur, "the checkpoint of an entry's inclusion proof"); err != nil {
+			return rep, err
+		}
+	}
+
+	// Report and remember.
+	all := make([]Entry, 0, len(seen))
+	for _, e := range seen {
+		all = append(all, e)
+	}
+	byIndex := func(s []Entry) {
+		sort.Slice(s, func(a, b int) bool {
+			if s[a].LogIndex != s[b].LogIndex {
+				return s[a].LogIndex < s[b].LogIndex
+			}
+			return s[a].UUID < s[b].UUID
+		})
+	}
+	byIndex(all)
+	byIndex(reported)
+	sort.Slice(rep.Findings, func(a, b int) bool {
+		if rep.Findings[a].LogIndex != rep.Findings[b].LogIndex {
+			return rep.Findings[a].LogIndex < rep.Findings[b].LogIndex
+		}
+		return rep.Findings[a].UUID < rep.Findings[b].UUID
+	})
+	sort.Strings(rep.NotFound)
+	if reported != nil {
+		rep.Entries = reported
+	}
+	rep.New = newCount
+	for _, e := range all {
+		if k, _ := verify.ParsePublicKey(e.Key); monitored(k) {
+			rep.all = append(rep.all, e)
+		}
+	}
+	rep.Total = len(rep.all)
+	if o.State != nil {
+		if err := saveState(path, &stateFile{SchemaVersion: StateSchemaVersion, LogID: lk.ID(), Checkpoint: string(cur.Text), Entries: all}); err != nil {
+			return rep, fmt.Errorf("monitor: saving state: %w", err)
+		}
+	}
+	rep.Stats.Seconds = now().Sub(start).Seconds()
+	return rep, nil
+}

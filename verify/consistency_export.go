@@ -1,0 +1,146 @@
+package verify
+
+// Exported building blocks for a log monitor (package monitor): verifying
+// an entry found by searching the log, when no `.t` is at hand, and proving
+// one checkpoint consistent with another. The engine's own code paths
+// (verifyEntryWith, Verifier.consistency) do the same checks inline; they
+// could call these.
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/crypto/blake2b"
+)
+
+// VerifyLogged verifies, offline, a log entry found without its `.t` (by a
+// key search, as a monitor does): e is complete and bounded
+// (CheckEntryShape), e.LogID is lk's id, the body decodes as a canonical
+// minisign rekord (DecodeBody), its RFC 6962 inclusion proof verifies to
+// rootHash at treeSize, the checkpoint is signed by lk and has that root
+// and size, and the SET verifies under lk.
+//
+// It returns the decoded body and the verified checkpoint. It does NOT
+// check which key signed (compare Body.Key with the policy), that the
+// signature line's key id equals the key's (Body.KeyIDMatches: Rekor does
+// not compare them), nor the signature over the message: the log stores
+// only sha256(message), so that needs the message (Body.VerifyMessage).
+func VerifyLogged(e *LogEntry, lk *LogKey) (*Body, *Checkpoint, error) {
+	if lk == nil {
+		return nil, nil, fmt.Errorf("verify: no log key")
+	}
+	if err := CheckEntryShape(e); err != nil {
+		return nil, nil, err
+	}
+	if e.LogID != lk.ID() {
+		return nil, nil, &EntryError{Step: StepBundle, Field: "logID", Expected: lk.ID(), Got: e.LogID, LogIndex: e.LogIndex}
+	}
+	b, err := DecodeBody(e.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := e.Verification.InclusionProof
+	root, _ := hex.DecodeString(p.RootHash)
+	hashes := make([][]byte, len(p.Hashes))
+	for i, h := range p.Hashes {
+		hashes[i], _ = hex.DecodeString(h) // shape-checked hex
+	}
+	leaf := rfc6962.DefaultHasher.HashLeaf(e.Body)
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(p.LogIndex), uint64(p.TreeSize), leaf, hashes, root); err != nil {
+		return nil, nil, &EntryError{Step: StepInclusion, Field: "inclusionProof", LogIndex: p.LogIndex, TreeSize: p.TreeSize, Err: err}
+	}
+	cp, err := lk.VerifyCheckpoint([]byte(p.Checkpoint))
+	if err != nil {
+		return nil, nil, &EntryError{Step: StepCheckpoint, LogIndex: p.LogIndex, TreeSize: p.TreeSize, Err: err}
+	}
+	if cp.Size != p.TreeSize {
+		return nil, nil, &EntryError{Step: StepCheckpoint, Field: "treeSize", Expected: fmt.Sprint(cp.Size), Got: fmt.Sprint(p.TreeSize), LogIndex: p.LogIndex, TreeSize: p.TreeSize}
+	}
+	if !bytes.Equal(cp.Root, root) {
+		return nil, nil, &EntryError{Step: StepCheckpoint, Field: "rootHash", Expected: hex.EncodeToString(cp.Root), Got: p.RootHash, LogIndex: p.LogIndex, TreeSize: p.TreeSize}
+	}
+	if !lk.verify(setPayload(e), e.Verification.SignedEntryTimestamp) {
+		return nil, nil, &EntryError{Step: StepSET, Field: "signedEntryTimestamp", LogIndex: e.LogIndex, TreeSize: p.TreeSize, Err: fmt.Errorf("does not verify under log key %s…", lk.ID()[:16])}
+	}
+	return b, cp, nil
+}
+
+// SigKeyID is the key id of the body's signature line, as minisign prints
+// it. Rekor does not compare it with the key's id.
+func (b *Body) SigKeyID() string { return keyIDString([8]byte(b.SigLine[2:10])) }
+
+// KeyIDMatches reports whether the signature line names the key that
+// verified it. A mismatch is an entry no minisign client would accept, and
+// anyone can log one by editing the key id of a published `.t`.
+func (b *Body) KeyIDMatches() bool { return b.SigKeyID() == b.Key.KeyID() }
+
+// VerifyMessage checks that the entry is a signature by b.Key over message:
+// data.hash is sha256(message) and the signature line's Ed25519 signature
+// verifies over message (algorithm `ED`: over its BLAKE2b-512). It does not
+// look at the key id. Errors are *EntryError (data.hash) or *SignatureError
+// (SigBadSignature).
+func (b *Body) VerifyMessage(message []byte) error {
+	if want := sha256Hex(message); b.DataSHA256 != want {
+		return &EntryError{Step: StepBody, Field: "data.hash", Expected: want, Got: b.DataSHA256}
+	}
+	if len(b.SigLine) != 74 || b.SigLine[0] != 'E' || (b.SigLine[1] != 'D' && b.SigLine[1] != 'd') {
+		return &SignatureError{Kind: SigMalformed, Err: fmt.Errorf("signature line is not an Ed/ED minisign signature")}
+	}
+	signed := message
+	if b.SigLine[1] == 'D' {
+		h := blake2b.Sum512(message)
+		signed = h[:]
+	}
+	if !ed25519.Verify(b.Key.key[:], signed, b.SigLine[10:74]) {
+		return &SignatureError{Kind: SigBadSignature, KeyID: b.SigKeyID(), Got: truncate(string(message), 128)}
+	}
+	return nil
+}
+
+// ConsistencyProver fetches RFC 6962 consistency proofs (a Log has it).
+type ConsistencyProver interface {
+	ConsistencyProof(ctx context.Context, first, last int64) ([][]byte, error)
+}
+
+// ProveConsistent checks that cur, the log's current verified checkpoint,
+// extends old, an earlier verified one: the same origin; for a larger tree,
+// a consistency proof from log that verifies from old's root to cur's; for
+// the same size, the same root. what names old in the error ("the stored
+// checkpoint"). A log that fails this (a smaller tree, another root, another
+// origin, a proof that does not verify) is a *SecurityError carrying both
+// notes; a log that cannot be asked is a *LogUnavailableError. Both
+// checkpoints must already have been verified under the pinned log key.
+func ProveConsistent(ctx context.Context, log ConsistencyProver, old, cur *Checkpoint, what string) error {
+	if old.Origin != cur.Origin {
+		return &SecurityError{Reason: fmt.Sprintf("%s has origin %q, the current one %q", what, old.Origin, cur.Origin), Old: old.Text, New: cur.Text}
+	}
+	switch {
+	case old.Size > cur.Size:
+		return &SecurityError{Reason: fmt.Sprintf("ROLLBACK: %s has tree size %d, the current checkpoint only %d", what, old.Size, cur.Size), Old: old.Text, New: cur.Text}
+	case old.Size == cur.Size:
+		if !bytes.Equal(old.Root, cur.Root) {
+			return &SecurityError{Reason: fmt.Sprintf("%s and the current checkpoint have the same tree size %d but different roots", what, old.Size), Old: old.Text, New: cur.Text}
+		}
+		return nil
+	case old.Size == 0:
+		return nil // the empty tree is a prefix of every tree
+	}
+	p, err := log.ConsistencyProof(ctx, old.Size, cur.Size)
+	if err != nil {
+		return &LogUnavailableError{Op: fmt.Sprintf("consistency proof %d→%d", old.Size, cur.Size), Err: err}
+	}
+	if len(p) > MaxProofHashes {
+		err = fmt.Errorf("consistency proof of %d hashes, at most %d accepted", len(p), MaxProofHashes)
+	} else {
+		err = proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(old.Size), uint64(cur.Size), p, old.Root, cur.Root)
+	}
+	if err != nil {
+		return &SecurityError{Reason: fmt.Sprintf("%s (tree size %d) is not consistent with the current checkpoint (tree size %d)", what, old.Size, cur.Size), Old: old.Text, New: cur.Text, Err: err}
+	}
+	return nil
+}
