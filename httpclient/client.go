@@ -39,6 +39,7 @@ const (
 	DefaultIdleConnTimeout       = 90 * time.Second
 	DefaultMaxIdleConnsPerHost   = 16
 	DefaultMaxRedirects          = 5
+	DefaultStallTimeout          = 30 * time.Second
 )
 
 // ProxyEnvironment is the Options.Proxy value that opts in to the
@@ -72,6 +73,12 @@ type Options struct {
 	ResponseHeaderTimeout time.Duration
 	IdleConnTimeout       time.Duration
 	MaxIdleConnsPerHost   int
+	// StallTimeout fails a response body that delivers no byte for this
+	// long (*StallError), whatever Timeout is: with Timeout < 0 it is what
+	// stops a download from a mirror that stops sending. Zero means
+	// DefaultStallTimeout; negative disables it. (A peer that trickles one
+	// byte at a time is stopped only by Timeout or the context.)
+	StallTimeout time.Duration
 	// MaxRedirects bounds the redirects followed; zero means
 	// DefaultMaxRedirects, negative means none are followed.
 	MaxRedirects int
@@ -119,6 +126,9 @@ func New(o Options) (*http.Client, error) {
 			rt = proxied
 		}
 	}
+	if o.StallTimeout > 0 {
+		rt = &stallGuard{base: rt, d: o.StallTimeout}
+	}
 	c := &http.Client{
 		Transport: &userAgent{base: rt, ua: o.UserAgent},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -164,6 +174,9 @@ func withDefaults(o Options) Options {
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = DefaultUserAgent()
+	}
+	if o.StallTimeout == 0 {
+		o.StallTimeout = DefaultStallTimeout
 	}
 	return o
 }

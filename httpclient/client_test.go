@@ -200,7 +200,7 @@ func TestNoImplicitEnvironmentProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := c.Transport.(*userAgent).base.(*http.Transport)
+	tr := transportOf(c)
 	if tr.Proxy != nil {
 		t.Fatal("the default client consults a proxy function")
 	}
@@ -208,7 +208,7 @@ func TestNoImplicitEnvironmentProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr = c.Transport.(*userAgent).base.(*http.Transport)
+	tr = transportOf(c)
 	req, _ := http.NewRequest("GET", "http://repo.example/", nil)
 	if u, err := tr.Proxy(req); err != nil || u == nil || u.Host != "127.0.0.1:1" {
 		t.Errorf(`Proxy "env" gives %v, %v; want HTTP_PROXY`, u, err)
@@ -435,4 +435,45 @@ func FuzzSnippet(f *testing.F) {
 			}
 		}
 	})
+}
+
+func transportOf(c *http.Client) *http.Transport {
+	return c.Transport.(*userAgent).base.(*stallGuard).base.(*http.Transport)
+}
+
+func TestStalledBody(t *testing.T) {
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("first bytes"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	c, _ := New(Options{Timeout: -1, StallTimeout: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := Get(ctx, c, srv.URL, 1<<20)
+	var se *StallError
+	if !errors.As(err, &se) || se.Idle != 200*time.Millisecond {
+		t.Fatalf("stalled body: %v, want *StallError", err)
+	}
+	if Temporary(err) {
+		t.Error("a stall must not be retried")
+	}
+	// A body that keeps coming is not a stall, however long it takes.
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 8; i++ {
+			w.Write([]byte("x"))
+			w.(http.Flusher).Flush()
+			time.Sleep(50 * time.Millisecond)
+		}
+	}))
+	defer srv2.Close()
+	if b, err := Get(ctx, c, srv2.URL, 1<<20); err != nil || string(b) != "xxxxxxxx" {
+		t.Errorf("slow but steady body: %q, %v", b, err)
+	}
 }

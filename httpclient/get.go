@@ -215,7 +215,8 @@ func Temporary(err error) bool {
 		return false
 	}
 	var tl *TooLargeError
-	if errors.As(err, &tl) {
+	var st *StallError
+	if errors.As(err, &tl) || errors.As(err, &st) {
 		return false
 	}
 	var ne net.Error
