@@ -36,7 +36,7 @@ type NotCachedError struct {
 }
 
 func (e *NotCachedError) Error() string {
-	return fmt.Sprintf("%s: %s is in no cache directory (%s)", e.Name, e.Filename, strings.Join(e.CacheDirs, ", "))
+	return fmt.Sprintf("%s is in no cache directory (%s): is another file being installed (pacman -U)?", e.Filename, strings.Join(e.CacheDirs, ", "))
 }
 
 // Batch is one transaction prepared for the engine: the targets it can

@@ -511,7 +511,7 @@ func (c *Config) InRoot() (*Config, error) {
 func underRoot(root, p string) (string, bool) {
 	p = filepath.Clean(p)
 	if root == "/" {
-		return p, filepath.IsAbs(p)
+		return p, true // chroot("/") changes nothing
 	}
 	if p == root {
 		return "/", true

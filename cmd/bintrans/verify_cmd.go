@@ -79,10 +79,14 @@ func (c *VerifyCmd) Run(g *Globals) error {
 			return runErrorf(err, "", "%v", err)
 		}
 		batch := pacman.NewBatch(targets, pacman.BatchOptions{VerifyUncachedClaim: true, CacheDirs: conf.CacheDirs})
-		// Every target is either an artifact or a ready-made verdict.
-		ready, _ := batch.Results(make([]verify.Result, len(batch.Artifacts)))
+		// Every target is either an artifact or a ready-made verdict (the
+		// placeholders for the artifacts are not used).
+		ready, err := batch.Results(make([]verify.Result, len(batch.Artifacts)))
+		if err != nil {
+			return runErrorf(err, "", "%v", err)
+		}
 		for j, i := range nameIdx {
-			arts[i] = ready[j].Artifact
+			arts[i] = targets[j].Artifact()
 			if targets[j].NotInSyncDB {
 				r := ready[j]
 				pre[i] = &r
