@@ -289,3 +289,17 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+func TestUploadAnswerLies(t *testing.T) {
+	l := fakelog.New(t)
+	c := client(t, l.URL)
+	s := newSigner(t)
+	l.SetLie(fakelog.LieProofForOtherLeaf, fakelog.EndpointUpload)
+	ents := populate(t, c, s, 3)
+	if rekorverify.VerifyInclusion(ctx(t), anon(ents[2])) == nil {
+		t.Error("the upload answer should carry another leaf's proof")
+	}
+	if err := rekorverify.VerifyInclusion(ctx(t), anon(l.Entry(2))); err != nil {
+		t.Errorf("the entry itself is logged honestly: %v", err)
+	}
+}

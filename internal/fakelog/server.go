@@ -477,7 +477,12 @@ func (l *Log) upload(r *http.Request) answer {
 		return a
 	}
 	i := l.addLocked(body)
+	// The answer lies like the other endpoints (the new entry is logged
+	// honestly either way); a view without the new entry answers honestly.
 	e := l.render(l.main, i, Honest)
+	if v, size, lie := l.served(EndpointUpload); i < size {
+		e.e = l.renderAt(v, size, i, lie).e
+	}
 	a := jsonAnswer(201, map[string]entryJSON{e.uuid: e.e})
 	a.header = http.Header{"Location": {"/api/v1/log/entries/" + e.uuid}, "Etag": {e.uuid}}
 	return a
