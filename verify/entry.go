@@ -58,6 +58,19 @@ func verifyEntryWith(e *LogEntry, s *Signature, keys []PublicKey, message []byte
 	if err := BindBody(b, s, keys, message); err != nil {
 		return nil, err
 	}
+	cp, err := verifyInclusionAndCheckpoint(e, verifyCheckpoint)
+	if err != nil {
+		return nil, err
+	}
+	// Step 4: the SET.
+	if !lk.verify(setPayload(e), e.Verification.SignedEntryTimestamp) {
+		return nil, &EntryError{Step: StepSET, Field: "signedEntryTimestamp", LogIndex: e.LogIndex, TreeSize: e.Verification.InclusionProof.TreeSize, Err: fmt.Errorf("does not verify under log key %s…", lk.ID()[:16])}
+	}
+	return cp, nil
+}
+
+// verifyInclusionAndCheckpoint runs steps 2 and 3 on a shape-checked entry.
+func verifyInclusionAndCheckpoint(e *LogEntry, verifyCheckpoint func([]byte) (*Checkpoint, error)) (*Checkpoint, error) {
 	// Step 2: inclusion.
 	p := e.Verification.InclusionProof
 	root, _ := hex.DecodeString(p.RootHash)
@@ -79,10 +92,6 @@ func verifyEntryWith(e *LogEntry, s *Signature, keys []PublicKey, message []byte
 	}
 	if !bytes.Equal(cp.Root, root) {
 		return nil, &EntryError{Step: StepCheckpoint, Field: "rootHash", Expected: hex.EncodeToString(cp.Root), Got: p.RootHash, LogIndex: p.LogIndex, TreeSize: p.TreeSize}
-	}
-	// Step 4: the SET.
-	if !lk.verify(setPayload(e), e.Verification.SignedEntryTimestamp) {
-		return nil, &EntryError{Step: StepSET, Field: "signedEntryTimestamp", LogIndex: e.LogIndex, TreeSize: p.TreeSize, Err: fmt.Errorf("does not verify under log key %s…", lk.ID()[:16])}
 	}
 	return cp, nil
 }

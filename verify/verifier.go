@@ -485,7 +485,7 @@ func (v *Verifier) reprove(ctx context.Context, res []Result, ws []work, idx []i
 							Candidates: []error{fmt.Errorf("log index %d is proven by the bundle but the log returned no entry for it", li)}})
 						continue
 					}
-					cp, err := verifyEntryCached(e, ws[i].sig, v.p.Keys, ws[i].msg, v.p.LogKey, cache)
+					cp, err := verifyFresh(e, res[i].Entry, v.p.LogKey, cache)
 					if err != nil {
 						fail(&res[i], &ws[i], &NotInLogError{LeafHash: LeafHash(res[i].Entry.Body), SearchHash: sha256Hex(ws[i].msg),
 							Candidates: []error{fmt.Errorf("fresh entry at log index %d: %w", li, err)}})
@@ -648,23 +648,53 @@ type checkpointCache struct {
 	m  map[string]*Checkpoint
 }
 
+// verify returns the verified checkpoint for a note. The key is the signed
+// body, not the whole note: Rekor re-signs its checkpoint on every read
+// (random ECDSA nonces), and one valid signature by the pinned key
+// authenticates the body whatever other signature bytes come with it.
+func (cache *checkpointCache) verify(lk *LogKey, text []byte) (*Checkpoint, error) {
+	c, err := ParseCheckpoint(text)
+	if err != nil {
+		return nil, err
+	}
+	cache.mu.Lock()
+	known, ok := cache.m[string(c.body)]
+	cache.mu.Unlock()
+	if ok {
+		return known, nil
+	}
+	c, err = lk.VerifyCheckpoint(text)
+	if err != nil {
+		return nil, err
+	}
+	cache.mu.Lock()
+	if len(cache.m) < 4096 {
+		cache.m[string(c.body)] = c
+	}
+	cache.mu.Unlock()
+	return c, nil
+}
+
 func verifyEntryCached(e *LogEntry, s *Signature, keys []PublicKey, msg []byte, lk *LogKey, cache *checkpointCache) (*Checkpoint, error) {
-	return verifyEntryWith(e, s, keys, msg, lk, func(text []byte) (*Checkpoint, error) {
-		cache.mu.Lock()
-		c, ok := cache.m[string(text)]
-		cache.mu.Unlock()
-		if ok {
-			return c, nil
-		}
-		c, err := lk.VerifyCheckpoint(text)
-		if err != nil {
-			return nil, err
-		}
-		cache.mu.Lock()
-		if len(cache.m) < 4096 {
-			cache.m[string(text)] = c
-		}
-		cache.mu.Unlock()
-		return c, nil
-	})
+	return verifyEntryWith(e, s, keys, msg, lk, func(text []byte) (*Checkpoint, error) { return cache.verify(lk, text) })
+}
+
+// verifyFresh verifies an entry re-fetched from the log for a bundle entry
+// that already verified in full: it must be the same entry (body, indexes,
+// log id, integrated time: what the bundle's SET signed), and its fresh
+// inclusion proof must verify against its own checkpoint (steps 2 and 3).
+func verifyFresh(e, bundled *LogEntry, lk *LogKey, cache *checkpointCache) (*Checkpoint, error) {
+	if err := CheckEntryShape(e); err != nil {
+		return nil, err
+	}
+	switch {
+	case !bytes.Equal(e.Body, bundled.Body):
+		return nil, &EntryError{Step: StepBody, Field: "body", Expected: LeafHash(bundled.Body), Got: LeafHash(e.Body), LogIndex: e.LogIndex}
+	case e.LogIndex != bundled.LogIndex || e.LogID != bundled.LogID || e.IntegratedTime != bundled.IntegratedTime ||
+		e.Verification.InclusionProof.LogIndex != bundled.Verification.InclusionProof.LogIndex:
+		return nil, &EntryError{Step: StepBundle, Field: "logIndex/logID/integratedTime",
+			Expected: fmt.Sprintf("%d/%s/%d", bundled.LogIndex, bundled.LogID, bundled.IntegratedTime),
+			Got:      fmt.Sprintf("%d/%s/%d", e.LogIndex, e.LogID, e.IntegratedTime), LogIndex: e.LogIndex}
+	}
+	return verifyInclusionAndCheckpoint(e, func(text []byte) (*Checkpoint, error) { return cache.verify(lk, text) })
 }

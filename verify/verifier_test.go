@@ -440,15 +440,15 @@ func TestVerifyAllMixedTreeSizes(t *testing.T) {
 
 func TestVerifyAllFreshEntryLies(t *testing.T) {
 	r := newRepo(t, 4, true)
-	other := newRepo(t, 4, true)
 	r.log.entryHook = func(e *LogEntry) *LogEntry {
 		if e.LogIndex == 1 {
 			c := clone(e)
-			c.Verification.SignedEntryTimestamp = other.log.sign(setPayload(e)) // SET by another key
+			c.IntegratedTime++ // and a genuine SET for it: not the entry the bundle proved
+			c.Verification.SignedEntryTimestamp = r.log.sign(setPayload(c))
 			return c
 		}
 		if e.LogIndex == 2 {
-			return other.log.entryLocked(2, 4) // SET/proof for another body
+			return r.log.entryLocked(3, 4) // a genuine entry, for another body
 		}
 		return e
 	}
@@ -458,11 +458,11 @@ func TestVerifyAllFreshEntryLies(t *testing.T) {
 	}
 	wantStatuses(t, res, map[string]Status{r.pkgs[1].filename: StatusNotInLog, r.pkgs[2].filename: StatusNotInLog})
 	var ee *EntryError
-	if !errors.As(res[1].Err, &ee) || ee.Step != StepSET {
-		t.Fatalf("SET by another key: %v", res[1].Err)
+	if !errors.As(res[1].Err, &ee) || ee.Field != "logIndex/logID/integratedTime" {
+		t.Fatalf("other integrated time: %v", res[1].Err)
 	}
-	if !errors.As(res[2].Err, &ee) || ee.Field != "logID" {
-		t.Fatalf("other log's entry: %v", res[2].Err)
+	if !errors.As(res[2].Err, &ee) || ee.Step != StepBody {
+		t.Fatalf("another body: %v", res[2].Err)
 	}
 }
 
