@@ -15,6 +15,7 @@ import (
 // AuditCmd is `bintrans audit`: the auditor's checks of the operator's audit
 // log. Subcommands grow here.
 type AuditCmd struct {
+	Check       AuditCheckCmd       `cmd:"" name:"check" default:"withargs" help:"Cross-check the log's entries for the key with the audit log and the released databases (the default: bintrans audit --audit-log FILE …)."`
 	VerifyChain AuditVerifyChainCmd `cmd:"" name:"verify-chain" help:"Check an audit log's hash chain (edited, deleted, reordered or truncated records)."`
 }
 

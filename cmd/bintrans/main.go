@@ -25,6 +25,7 @@ type CLI struct {
 
 	Version VersionCmd `cmd:"" help:"Print the version and exit."`
 	Scan    ScanCmd    `cmd:"" help:"Check that every package of whole sync databases is signed and provably in the transparency log (CI reports: JSON, JUnit, GitHub)."`
+	Monitor MonitorCmd `cmd:"" help:"List every log entry signed by the transparency key, verified; incremental, with rollback and split-view detection."`
 }
 
 const description = `Binary transparency for pacman.

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/bintrans/bintrans/audit"
+	"github.com/bintrans/bintrans/monitor"
+	"github.com/bintrans/bintrans/scan"
+)
+
+// AuditCheckCmd is `bintrans audit [check] --audit-log FILE …`: the
+// cross-check of the log's entries for the key with the operator's audit
+// log and the released packages. It is AuditCmd's default subcommand, so
+// `bintrans audit --audit-log FILE …` runs it.
+type AuditCheckCmd struct {
+	KeyFlags
+	LogFlags
+	NetFlags
+
+	AuditLog     string   `name:"audit-log" required:"" type:"path" placeholder:"FILE" help:"The operator's audit log (bintrans sign --audit-log)."`
+	RepoDB       []string `name:"repo-db" placeholder:"DB" sep:"none" help:"A released sync database (path, file:// or http(s):// URL): its packages must all be in the log, and logged packages are looked up in it. Repeatable."`
+	RepoURL      string   `name:"repo-url" placeholder:"URL" help:"Mirror URL template with $$repo and $$arch; the databases are <URL>/<repo>.db for each --repo-name and --architecture."`
+	RepoName     []string `name:"repo-name" placeholder:"NAME" sep:"none" help:"Repository with --repo-url. Repeatable."`
+	Architecture []string `name:"architecture" placeholder:"ARCH" sep:"none" help:"Architecture with --repo-url (default x86_64). Repeatable."`
+	MaxDBSize    int64    `name:"max-db-size" default:"268435456" placeholder:"BYTES" help:"Largest database accepted, as fetched (compressed)."`
+	StateDir     string   `name:"state-dir" default:"/var/lib/bintrans-monitor" placeholder:"DIR" help:"The monitor's state directory (the same as 'bintrans monitor --state-dir'): the log's entries are verified incrementally."`
+	JSON         bool     `name:"json" help:"Print the report as JSON on stdout (schema_version 1)."`
+}
+
+// Help is the long help of `bintrans audit --help`.
+func (AuditCheckCmd) Help() string {
+	return `Cross-checks three sources that must tell the same story:
+
+  the transparency log  every entry signed by --pubkey (found and verified as
+                        'bintrans monitor' does, with the same --state-dir);
+  the audit log         the operator's hash-chained record of every signature
+                        'bintrans sign' made, and why (--audit-log);
+  the releases          the repository databases (--repo-db, --repo-url).
+
+Every logged entry must have an audit record with the same UUID, log index,
+key id and sha256 (the entry's signature must verify over the record's
+sha256), and the package must have been released: in a given database under
+the record's file name, or, for older releases, the record names the
+database it was signed from.
+
+Reported separately:
+  POSSIBLE KEY COMPROMISE  log entries signed by the key with no audit record:
+                           the key was used outside 'bintrans sign'
+  key-id variants          entries that are an audited signature with the key
+                           id edited (anyone can log these; clients reject them)
+  mismatches               an entry and its record disagree
+  records without entry    the operator claims what the log does not show
+  unreleased               audited entries whose package was never released
+  chain breaks             audit records edited, removed, reordered, truncated
+  packages without entry   packages of the given databases not in the log
+
+Audit records name their entry by UUID, so entries the log's key search
+misses (Rekor indexes asynchronously) are fetched by UUID and reported as
+"unindexed" (information, not a finding).
+
+Examples:
+  bintrans audit --audit-log audit.jsonl --pubkey-path repo.pub --log-url URL --log-key rekor.pub
+  bintrans audit --audit-log audit.jsonl --repo-db core.db --repo-db extra.db --pubkey 'RW…' --json
+
+Exit codes: 0 everything agrees; 1 a finding (a possible key compromise, a
+broken chain, any mismatch) or a SECURITY ERROR from the log; 2 usage;
+3 could not run (audit log or database unreadable, log unreachable).`
+}
+
+// auditReport is the --json output.
+type auditReport struct {
+	SchemaVersion   int                `json:"schema_version"`
+	AuditLog        string             `json:"audit_log"`
+	LogURL          string             `json:"log_url"`
+	KeyIDs          []string           `json:"key_ids"`
+	Checkpoint      *monitor.TreeHead  `json:"checkpoint"`
+	MonitorFindings []monitor.Finding  `json:"monitor_findings"`
+	CrossCheck      *audit.CrossReport `json:"cross_check"`
+	// PossibleKeyCompromise is true when a logged entry has no audit record.
+	PossibleKeyCompromise bool `json:"possible_key_compromise"`
+	Findings              int  `json:"findings"`
+}
+
+// Run cross-checks.
+func (c *AuditCheckCmd) Run(g *Globals) error {
+	dbs, err := c.databases()
+	if err != nil {
+		return err
+	}
+	s, err := newMonitorSetup(&c.KeyFlags, &c.LogFlags, &c.NetFlags, c.StateDir)
+	if err != nil {
+		return err
+	}
+	ctx := g.Context()
+	f, err := os.Open(c.AuditLog)
+	if err != nil {
+		return runErrorf(err, "check --audit-log", "%v", err)
+	}
+	read, err := audit.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return runErrorf(err, "", "reading %s: %v", c.AuditLog, err)
+	}
+	// Entries the records name, for the keys checked: asked for by UUID
+	// too, in case the log's key search misses them.
+	ids := map[string]bool{}
+	for _, k := range s.keys {
+		ids[k.KeyID()] = true
+	}
+	var extra []string
+	for _, r := range read.Records {
+		if ids[r.KeyID] {
+			extra = append(extra, r.UUID)
+		}
+	}
+	mrep, err := monitor.Run(ctx, s.options(false, extra))
+	if err != nil {
+		return monitorVerdict(g, mrep, err)
+	}
+	in := audit.CrossCheckInput{Keys: s.keys, Audit: read, DBsGiven: len(dbs) > 0}
+	for _, e := range mrep.AllEntries() {
+		b, err := e.Body()
+		if err != nil {
+			return runErrorf(err, "", "monitor state entry %s: %v", e.UUID, err)
+		}
+		in.Entries = append(in.Entries, audit.LoggedEntry{UUID: e.UUID, LogIndex: e.LogIndex, IntegratedTime: e.IntegratedTime, Body: b, Indexed: e.Indexed})
+	}
+	if len(dbs) > 0 {
+		hc, err := c.httpClient()
+		if err != nil {
+			return err
+		}
+		arts, err := scan.Load(ctx, dbs, scan.Options{HTTP: hc, MaxDBSize: c.MaxDBSize})
+		if err != nil {
+			return runErrorf(err, "", "%v", err)
+		}
+		for _, a := range arts {
+			in.Released = append(in.Released, audit.ReleasedPackage{Repo: a.Repo, Arch: a.Arch, Filename: a.Filename, SHA256: a.SHA256})
+		}
+	}
+	cr := audit.CrossCheck(in)
+	rep := auditReport{SchemaVersion: 1, AuditLog: c.AuditLog, LogURL: mrep.LogURL, KeyIDs: mrep.KeyIDs, Checkpoint: mrep.Current,
+		MonitorFindings: mrep.Findings, CrossCheck: cr, PossibleKeyCompromise: len(cr.Unaudited) > 0,
+		Findings: cr.Findings() + len(mrep.Findings)}
+	if c.JSON {
+		enc := json.NewEncoder(g.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return runErrorf(err, "", "writing the report: %v", err)
+		}
+	} else {
+		printAuditReport(g.Stdout, &rep)
+	}
+	switch {
+	case len(cr.Unaudited) > 0:
+		return verificationFailed("someone signed with the transparency key outside 'bintrans sign': treat the key as compromised (revoke it, rotate, tell your users) unless each entry above is explained",
+			"POSSIBLE KEY COMPROMISE: %d log entr%s signed by the transparency key %s no audit record", len(cr.Unaudited), plural(len(cr.Unaudited), "y", "ies"), plural(len(cr.Unaudited), "has", "have"))
+	case rep.Findings > 0:
+		return verificationFailed("see the report above: each finding names the entry, record or package and what disagrees",
+			"audit: %d finding(s)", rep.Findings)
+	}
+	return nil
+}
+
+func (c *AuditCheckCmd) databases() ([]scan.DB, error) {
+	var dbs []scan.DB
+	for _, loc := range c.RepoDB {
+		db, err := scan.FromLocation(loc)
+		if err != nil {
+			return nil, usageErrorf("give the path or URL of a sync database such as core.db", "--repo-db: %v", err)
+		}
+		dbs = append(dbs, db)
+	}
+	switch {
+	case c.RepoURL != "":
+		if len(c.RepoName) == 0 {
+			return nil, usageErrorf("add --repo-name NAME for each repository", "--repo-url without --repo-name")
+		}
+		arches := c.Architecture
+		if len(arches) == 0 {
+			arches = []string{"x86_64"}
+		}
+		for _, n := range append(append([]string(nil), c.RepoName...), arches...) {
+			if _, err := scan.RepoName(n + ".db"); err != nil || n == "" {
+				return nil, usageErrorf("", "--repo-name/--architecture %q is not a plain name", n)
+			}
+		}
+		dbs = append(dbs, scan.FromTemplate(c.RepoURL, c.RepoName, arches)...)
+	case len(c.RepoName) > 0 || len(c.Architecture) > 0:
+		return nil, usageErrorf("add --repo-url 'https://mirror/$repo/os/$arch'", "--repo-name and --architecture need --repo-url")
+	}
+	return dbs, nil
+}
+
+func printAuditReport(w io.Writer, r *auditReport) {
+	cr := r.CrossCheck
+	chain := "chain ok"
+	if n := len(cr.ChainBreaks); n > 0 {
+		chain = fmt.Sprintf("chain BROKEN (%d bad line%s)", n, plural(n, "", "s"))
+	}
+	fmt.Fprintf(w, "audit log %s: %d records for key %v, head %d:%s, %s\n", r.AuditLog, cr.Records, r.KeyIDs, cr.AuditHead.Records, cr.AuditHead.Hash, chain)
+	if r.Checkpoint != nil {
+		fmt.Fprintf(w, "log %s: %d entries for the key, tree size %d (consistent with the monitor's previous checkpoint)\n", r.LogURL, cr.Entries, r.Checkpoint.Size)
+	}
+	if cr.Packages > 0 {
+		fmt.Fprintf(w, "repository databases: %d packages\n", cr.Packages)
+	}
+	entries := func(title string, refs []audit.EntryRef) {
+		if len(refs) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "\n%s (%d):\n", title, len(refs))
+		for _, e := range refs {
+			fmt.Fprintf(w, "  index %d  uuid %s  sha256(message) %s  key id %s", e.LogIndex, e.UUID, e.MessageSHA256, e.SigKeyID)
+			if e.Note != "" {
+				fmt.Fprintf(w, "  (%s)", e.Note)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	records := func(title string, refs []audit.RecordRef) {
+		if len(refs) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "\n%s (%d):\n", title, len(refs))
+		for _, rr := range refs {
+			fmt.Fprintf(w, "  line %d  %s/%s %s  sha256 %s  index %d  uuid %s\n", rr.Line, rr.Repo, rr.Arch, rr.Filename, rr.SHA256, rr.LogIndex, rr.UUID)
+		}
+	}
+	entries("POSSIBLE KEY COMPROMISE — log entries signed by the transparency key with no audit record", cr.Unaudited)
+	entries("key-id variants of audited signatures (logged by anyone; rejected by clients)", cr.Variants)
+	if len(cr.Mismatches) > 0 {
+		fmt.Fprintf(w, "\nentries that disagree with their audit record (%d):\n", len(cr.Mismatches))
+		for _, m := range cr.Mismatches {
+			fmt.Fprintf(w, "  index %d (record line %d, %s): %s: log says %s, record says %s\n", m.Entry.LogIndex, m.Record.Line, m.Record.Filename, m.Field, m.Expected, m.Got)
+		}
+	}
+	records("audit records with no log entry (the operator claims what the log does not show)", cr.RecordsWithoutEntry)
+	records("audited entries whose package was never released", cr.Unreleased)
+	if len(cr.ChainBreaks) > 0 {
+		fmt.Fprintf(w, "\naudit chain breaks (%d):\n", len(cr.ChainBreaks))
+		for _, b := range cr.ChainBreaks {
+			fmt.Fprintf(w, "  %s\n", b.Error)
+		}
+	}
+	if len(cr.PackagesWithoutEntry) > 0 {
+		fmt.Fprintf(w, "\npackages in the databases with no log entry (%d):\n", len(cr.PackagesWithoutEntry))
+		for _, p := range cr.PackagesWithoutEntry {
+			fmt.Fprintf(w, "  %s/%s %s  sha256 %s\n", p.Repo, p.Arch, p.Filename, p.SHA256)
+		}
+	}
+	for _, f := range r.MonitorFindings {
+		fmt.Fprintf(w, "\nlog finding %s: entry %d %s: %s\n", f.Kind, f.LogIndex, f.UUID, f.Detail)
+	}
+	if len(cr.Unindexed) > 0 {
+		fmt.Fprintf(w, "\n(information) %d audited entr%s in the log but not listed by its key search\n", len(cr.Unindexed), plural(len(cr.Unindexed), "y is", "ies are"))
+	}
+	fmt.Fprintf(w, "\n%d of %d log entries match an audit record and a release; %d finding(s)\n", cr.Matched, cr.Entries, r.Findings)
+}

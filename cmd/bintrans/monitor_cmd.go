@@ -1,0 +1,254 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/bintrans/bintrans/monitor"
+	"github.com/bintrans/bintrans/state"
+	"github.com/bintrans/bintrans/verify"
+	"github.com/bintrans/bintrans/verify/rekor"
+)
+
+// DefaultMonitorStateDir is the monitor's (and audit's) state directory:
+// hooks/bintrans-monitor.service's StateDirectory.
+const DefaultMonitorStateDir = "/var/lib/bintrans-monitor"
+
+// MonitorCmd is `bintrans monitor`: every log entry signed by the
+// transparency key, verified, incrementally.
+type MonitorCmd struct {
+	KeyFlags
+	LogFlags
+	NetFlags
+
+	StateDir string        `name:"state-dir" default:"/var/lib/bintrans-monitor" placeholder:"DIR" help:"Where the monitor keeps the last verified checkpoint and the entries it has seen (shared with 'bintrans audit')."`
+	All      bool          `name:"all" help:"Report (and re-fetch and re-verify) every entry, not only those new since the last run."`
+	Follow   bool          `name:"follow" help:"Keep running: check again every --interval (longer after errors) until interrupted."`
+	Interval time.Duration `name:"interval" default:"5m" placeholder:"DURATION" help:"With --follow: time between runs."`
+	JSON     bool          `name:"json" help:"Print the report as JSON on stdout (with --follow: one JSON object per line and run)."`
+}
+
+// Help is the long help of `bintrans monitor --help`.
+func (MonitorCmd) Help() string {
+	return `Lists every entry of the transparency log signed by the transparency key(s):
+the log's index search by minisign public key, then the entries fetched in
+batches of 10. Each entry is verified under the pinned --log-key: inclusion
+proof, checkpoint (signature, size, root) and signed entry timestamp; and
+its signature line's key id is compared with the key's (Rekor does not, so
+anyone can log a variant of a published signature: such entries are
+findings).
+
+The log's current checkpoint is proven consistent with every checkpoint the
+entries' proofs used and with the one stored by the previous run in
+--state-dir: a log that rewrote its history is a SECURITY ERROR printing
+both tree heads. Only then is the new checkpoint stored with the entries
+seen; the next run reports only entries that are new (--all: every entry).
+
+The log holds sha256(message), not the message (the package's sha256) nor
+the file name: this is what is printed. 'bintrans audit' ties each entry to
+an audit record and a released package.
+
+Examples:
+  bintrans monitor --pubkey-path /etc/bintrans/repo.pub --log-url URL --log-key rekor.pub
+  bintrans monitor --pubkey 'RW…' --follow --interval 10m --json
+
+Exit codes: 0 no finding; 1 a finding (an invalid or foreign entry, a
+key-id mismatch) or a SECURITY ERROR; 2 usage; 3 could not run (log
+unreachable, state unreadable). With --follow, a SECURITY ERROR ends the run
+with 1; findings are printed and the monitor goes on; an interrupt exits 0.`
+}
+
+// monitorSetup is what monitor and audit share.
+type monitorSetup struct {
+	keys   []verify.PublicKey
+	logKey *verify.LogKey
+	log    *rekor.Client
+	state  *state.Dir
+	url    string
+}
+
+func newMonitorSetup(k *KeyFlags, l *LogFlags, n *NetFlags, stateDir string) (*monitorSetup, error) {
+	keys, err := k.keys()
+	if err != nil {
+		return nil, err
+	}
+	lk, err := l.logKey()
+	if err != nil {
+		return nil, err
+	}
+	hc, err := n.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	c, err := rekor.New(l.LogURL, hc)
+	if err != nil {
+		return nil, usageErrorf("check --log-url", "--log-url %q: %v", l.LogURL, err)
+	}
+	sd, err := state.Open(stateDir)
+	if err != nil {
+		return nil, runErrorf(err, "create it (as root: install -d -m 0700 "+stateDir+") or pass --state-dir DIR", "state directory: %v", err)
+	}
+	return &monitorSetup{keys: keys, logKey: lk, log: c, state: sd, url: c.URL()}, nil
+}
+
+func (s *monitorSetup) options(all bool, extra []string) monitor.Options {
+	return monitor.Options{Keys: s.keys, LogKey: s.logKey, Log: s.log, LogURL: s.url, State: s.state, All: all, Extra: extra}
+}
+
+// Run runs the monitor once or, with --follow, until interrupted.
+func (c *MonitorCmd) Run(g *Globals) error {
+	if c.Follow && c.Interval < time.Second {
+		return usageErrorf("use e.g. --interval 5m", "--interval %v is shorter than a second", c.Interval)
+	}
+	s, err := newMonitorSetup(&c.KeyFlags, &c.LogFlags, &c.NetFlags, c.StateDir)
+	if err != nil {
+		return err
+	}
+	ctx := g.Context()
+	if !c.Follow {
+		rep, err := monitor.Run(ctx, s.options(c.All, nil))
+		if rep != nil && (err == nil || isSecurity(err)) {
+			if werr := c.print(g, rep, true); werr != nil {
+				return werr
+			}
+		}
+		return monitorVerdict(g, rep, err)
+	}
+	fails := 0
+	for {
+		rep, err := monitor.Run(ctx, s.options(c.All, nil))
+		if ctx.Err() != nil {
+			return nil // interrupted: a clean stop
+		}
+		if rep != nil && (err == nil || isSecurity(err)) {
+			if werr := c.print(g, rep, false); werr != nil {
+				return werr
+			}
+		}
+		wait := c.Interval
+		switch {
+		case isSecurity(err):
+			return monitorVerdict(g, rep, err)
+		case err != nil:
+			fails++
+			wait = backoff(c.Interval, fails)
+			fmt.Fprintf(g.Stderr, "bintrans: monitor: %s (next try in %v)\n", oneLine(err.Error()), wait)
+		default:
+			fails = 0
+			if len(rep.Findings) > 0 {
+				fmt.Fprintf(g.Stderr, "bintrans: monitor: %d finding(s) above; still watching\n", len(rep.Findings))
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is the wait before the next run after fails consecutive failed
+// runs: the interval doubled per failure, at most an hour (or the interval,
+// when that is longer).
+func backoff(interval time.Duration, fails int) time.Duration {
+	d := interval
+	limit := max(time.Hour, interval)
+	for range min(fails, 20) {
+		d *= 2
+		if d >= limit {
+			return limit
+		}
+	}
+	return d
+}
+
+func isSecurity(err error) bool {
+	var sec *verify.SecurityError
+	return errors.As(err, &sec)
+}
+
+// monitorVerdict turns a run into the exit code and the error voice.
+func monitorVerdict(g *Globals, rep *monitor.Report, err error) error {
+	var sec *verify.SecurityError
+	var lu *verify.LogUnavailableError
+	var ce *state.CorruptError
+	switch {
+	case errors.As(err, &sec):
+		fmt.Fprintf(g.Stderr, "bintrans: %s\n", sec.Error())
+		return verificationFailed("keep both tree heads above and report them: the log showed two histories; the stored checkpoint was not replaced",
+			"SECURITY ERROR: the transparency log is inconsistent with what this monitor verified before")
+	case errors.As(err, &lu):
+		return runErrorf(err, "check --log-url and the network (--proxy)", "%v", err)
+	case errors.As(err, &ce):
+		return runErrorf(err, "", "%v", err)
+	case err != nil:
+		return runErrorf(err, "", "monitor: %v", err)
+	}
+	if len(rep.Findings) > 0 {
+		return verificationFailed("each finding above is an entry of the transparency key that no client would accept or that the log cannot prove; investigate it",
+			"%d finding(s) in the log for the transparency key", len(rep.Findings))
+	}
+	return nil
+}
+
+func (c *MonitorCmd) print(g *Globals, rep *monitor.Report, indent bool) error {
+	if c.JSON {
+		enc := json.NewEncoder(g.Stdout)
+		if indent {
+			enc.SetIndent("", "  ")
+		}
+		if err := enc.Encode(rep); err != nil {
+			return runErrorf(err, "", "writing the report: %v", err)
+		}
+		return nil
+	}
+	printMonitorReport(g.Stdout, g.Stderr, rep)
+	return nil
+}
+
+// printMonitorReport writes the human report: the tree head and its
+// consistency, one line per reported entry, findings on stderr.
+func printMonitorReport(out, errw io.Writer, rep *monitor.Report) {
+	if rep.Current != nil {
+		fmt.Fprintf(out, "log %s: tree size %d, root %s (%s)\n", rep.LogURL, rep.Current.Size, rep.Current.RootHash, rep.Current.Origin)
+		if rep.Previous != nil {
+			fmt.Fprintf(out, "consistent with the checkpoint of the previous run (tree size %d)\n", rep.Previous.Size)
+		} else {
+			fmt.Fprintln(out, "first run: checkpoint stored")
+		}
+	}
+	if len(rep.Entries) > 0 {
+		fmt.Fprintf(out, "%-10s %-20s %-16s %-64s %s\n", "INDEX", "INTEGRATED (UTC)", "KEY ID", "SHA256 OF MESSAGE (the package's hex sha256)", "UUID")
+		for _, e := range rep.Entries {
+			kid := e.KeyID
+			if e.SigKeyID != e.KeyID {
+				kid = e.SigKeyID + "!"
+			}
+			fmt.Fprintf(out, "%-10d %-20s %-16s %-64s %s\n", e.LogIndex, time.Unix(e.IntegratedTime, 0).UTC().Format("2006-01-02T15:04:05Z"), kid, e.MessageSHA256, e.UUID)
+		}
+	}
+	what := "new"
+	if len(rep.Entries) != rep.New {
+		what = fmt.Sprintf("reported (%d new)", rep.New)
+	}
+	fmt.Fprintf(out, "%d entr%s %s, %d known for key %s; %d finding(s)\n", len(rep.Entries), plural(len(rep.Entries), "y", "ies"), what, rep.Total, strings.Join(rep.KeyIDs, ", "), len(rep.Findings))
+	for _, f := range rep.Findings {
+		fmt.Fprintf(errw, "bintrans: FINDING %s: entry %d %s: %s\n", f.Kind, f.LogIndex, f.UUID, f.Detail)
+	}
+	for _, u := range rep.Vanished {
+		fmt.Fprintf(errw, "bintrans: warning: entry %s, seen by an earlier run, is no longer listed by the log's key search (it is still in the tree)\n", u)
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
