@@ -31,6 +31,7 @@ import (
 
 	"github.com/bintrans/bintrans/httpclient"
 	"github.com/bintrans/bintrans/internal/testenv"
+	"github.com/bintrans/bintrans/rebuilder/rebuildertest"
 	"github.com/bintrans/bintrans/verify"
 	"github.com/bintrans/bintrans/verify/rekor"
 )
@@ -488,4 +489,33 @@ func otherLogKeyPEM(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// TestRebuildThresholdNotMet: two fake rebuilderds (in this process, on
+// 127.0.0.1, reached from the chrooted hook) confirm pkg00 and pkg01; one
+// says BAD for pkg02. With two confirmations required, pkg02 is refused.
+func TestRebuildThresholdNotMet(t *testing.T) {
+	w := newWorld(t, 3)
+	rb1 := rebuildertest.New(t, rebuildertest.Options{})
+	rb2 := rebuildertest.New(t, rebuildertest.Options{})
+	for _, p := range w.pkgs {
+		good := rebuildertest.Package{Name: p.name, Version: p.version, Arch: "any", Status: "GOOD", SHA256: p.sha256}
+		rb1.Add(good)
+		if p.name == "pkg02" {
+			good.Status = "BAD"
+		}
+		rb2.Add(good)
+	}
+	// Confirmations from one host count once: name the second rebuilder
+	// by another host name (resolved from the sandbox's /etc/hosts).
+	w.s.InstallFile(t, "/etc/hosts", []byte("127.0.0.1 localhost rebuilder-b.test\n"), 0o644)
+	w.s.InstallFile(t, "/etc/nsswitch.conf", []byte("hosts: files dns\n"), 0o644)
+	w.set(t, "rebuilder", rb1.URL, strings.Replace(rb2.URL, "127.0.0.1", "rebuilder-b.test", 1))
+	w.set(t, "required-rebuild-confirms", "2")
+	res, got := w.install(t, w.names()...)
+	requireRefused(t, res, got, map[string]verify.Status{w.pkgs[2].filename: verify.StatusRebuildUnconfirmed})
+
+	w.set(t, "required-rebuild-confirms", "1")
+	res, got = w.install(t, w.names()...)
+	requireInstalled(t, w, res, got)
 }

@@ -80,3 +80,11 @@ func TestParseFilename(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchVerifyUncachedClaim(t *testing.T) {
+	ts := []Target{{Name: "b", Repo: "core", Filename: "b-1-1-any.pkg.tar.zst", Version: "1-1", SHA256: "cd"}}
+	b := NewBatch(ts, BatchOptions{VerifyUncachedClaim: true})
+	if len(b.Artifacts) != 1 || b.Artifacts[0].Open != nil || b.Artifacts[0].SHA256 != "cd" {
+		t.Fatalf("uncached claim: %+v", b.Artifacts)
+	}
+}
