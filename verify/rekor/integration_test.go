@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -297,5 +299,46 @@ func BenchmarkEntriesByIndex500(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/500, "µs/entry")
 		})
+	}
+}
+
+// TestRealMinisignCLIUpload logs a signature made by the minisign CLI
+// (0.11, prehashed by default) with the .pub file it wrote.
+func TestRealMinisignCLIUpload(t *testing.T) {
+	c, _ := realLog(t)
+	mini := testenv.Tool(t, "minisign")
+	dir := t.TempDir()
+	run := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(mini, args...)
+		cmd.Stdin = strings.NewReader("")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("minisign %v: %v\n%s", args, err, out)
+		}
+	}
+	pub, key, msgFile := filepath.Join(dir, "k.pub"), filepath.Join(dir, "k.key"), filepath.Join(dir, "msg")
+	run("-G", "-W", "-p", pub, "-s", key)
+	msg := randomMessage(t)
+	if err := os.WriteFile(msgFile, msg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run("-S", "-s", key, "-m", msgFile, "-t", "foo-1-1-x86_64.pkg.tar.zst")
+	tfile, err := os.ReadFile(msgFile + ".minisig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubFile, err := os.ReadFile(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	e, err := c.Upload(ctx, tfile, pubFile, msg)
+	if err != nil {
+		t.Fatalf("upload of a minisign CLI signature: %v", err)
+	}
+	checkInclusion(t, e)
+	again, err := c.Upload(ctx, tfile, pubFile, msg)
+	if err != nil || again.UUID != e.UUID {
+		t.Errorf("re-upload: %v, %v", again, err)
 	}
 }
