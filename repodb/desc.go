@@ -176,7 +176,11 @@ func parseDesc(s string) (Package, error) {
 		for {
 			v, ok := next()
 			if !ok {
-				return p, &FieldError{Field: name, Line: line, Value: cut(v), Reason: "desc ends inside the field (want an empty line after its values)", Err: ErrMalformed}
+				l := line
+				if v == "" {
+					l++ // the missing line
+				}
+				return p, &FieldError{Field: name, Line: l, Value: cut(v), Reason: "desc ends inside the field (want an empty line after its values)", Err: ErrMalformed}
 			}
 			if v == "" {
 				break

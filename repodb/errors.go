@@ -79,6 +79,9 @@ func (e *CompressionError) Error() string {
 	if e.Format != "" {
 		return fmt.Sprintf("unknown compression: %s is not a format repo-add databases use (magic % x)", e.Format, e.Magic)
 	}
+	if len(e.Magic) == 0 {
+		return "unknown compression: empty input"
+	}
 	return fmt.Sprintf("unknown compression: magic bytes % x are not gzip, zstd, xz, bzip2 or tar", e.Magic)
 }
 

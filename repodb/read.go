@@ -28,6 +28,7 @@ package repodb
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"io"
 	"os"
 	"path"
@@ -330,13 +331,11 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // drainZeros reads r to its end and fails unless every byte is zero.
 func drainZeros(r io.Reader) error {
-	var buf [32 << 10]byte
+	var buf, zero [32 << 10]byte
 	for {
 		k, err := r.Read(buf[:])
-		for _, c := range buf[:k] {
-			if c != 0 {
-				return corrupt("data after the end of the tar archive")
-			}
+		if !bytes.Equal(buf[:k], zero[:k]) {
+			return corrupt("data after the end of the tar archive")
 		}
 		if err == io.EOF {
 			return nil
