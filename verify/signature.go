@@ -190,12 +190,20 @@ func (s *Signature) Line() []byte { return s.line[:] }
 // (SigCommentMismatch). It returns the key that verified.
 func (s *Signature) Verify(keys []PublicKey, message []byte, filename string) (PublicKey, error) {
 	id := s.keyNum()
-	var key PublicKey
-	found := false
+	var (
+		key   PublicKey
+		err   error
+		found bool
+	)
+	// Normally one policy key has this id; should two share it, the
+	// signature must verify under one of them.
 	for _, k := range keys {
-		if k.keyNum == id {
-			key, found = k, true
-			break
+		if k.keyNum != id {
+			continue
+		}
+		found = true
+		if key, err = s.verifyWith(k, message, filename); err == nil {
+			return key, nil
 		}
 	}
 	if !found {
@@ -205,6 +213,10 @@ func (s *Signature) Verify(keys []PublicKey, message []byte, filename string) (P
 		}
 		return PublicKey{}, &SignatureError{Kind: SigUnknownKey, KeyID: s.KeyID(), Got: s.KeyID(), Expected: strings.Join(ids, ",")}
 	}
+	return key, err
+}
+
+func (s *Signature) verifyWith(key PublicKey, message []byte, filename string) (PublicKey, error) {
 	signed := message
 	if s.line[1] == 'D' {
 		h := blake2b.Sum512(message)

@@ -83,6 +83,19 @@ func TestSignAndVerify(t *testing.T) {
 		t.Fatalf("forged key id: %v", err)
 	}
 
+	// Two policy keys sharing a key id: the signature must verify under one.
+	opub := osk.PublicKey()
+	twin, err := ParsePublicKey(base64.StdEncoding.EncodeToString(append(append([]byte("Ed"), opub.KeyId[:]...), opub.PublicKey[:]...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, k, err := VerifySignature(tf, []PublicKey{twin, pk}, msg, fn); err != nil || k != pk {
+		t.Fatalf("twin key ids: %v %v", k, err)
+	}
+	if _, k, err := VerifySignature(forged, []PublicKey{pk, twin}, msg, fn); err != nil || k != twin {
+		t.Fatalf("twin key ids, forged: %v %v", k, err)
+	}
+
 	// Every single flipped bit of the signature line is rejected.
 	line := strings.Split(string(tf), "\n")[1]
 	raw, _ := base64.StdEncoding.DecodeString(line)
