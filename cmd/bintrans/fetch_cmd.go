@@ -1,0 +1,261 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bintrans/bintrans/fetch"
+	"github.com/bintrans/bintrans/httpclient"
+	"github.com/bintrans/bintrans/pacman"
+	"github.com/bintrans/bintrans/verify"
+)
+
+// FetchCmd is `bintrans fetch -O %o %u`, pacman's XferCommand, with the
+// original pacman-bintrans's flags:
+//
+//	XferCommand = /usr/bin/bintrans fetch -O %o %u --transparency-url https://… --pubkey RW…
+//
+// pacman runs it on the host (not through a shell, not chrooted), in the
+// download directory, once per file; %o is "<file>.part", which pacman
+// renames to the final name only when the command exits 0, and keeps (to
+// be resumed) otherwise.
+type FetchCmd struct {
+	PolicyFlags
+
+	Output          string        `short:"O" name:"output" required:"" help:"File to write: pacman's %o (<file>.part)." placeholder:"FILE"`
+	MaxDownloadSize int64         `name:"max-download-size" help:"Largest file downloaded (bytes)." default:"4294967296" placeholder:"BYTES"`
+	StallTimeout    time.Duration `name:"stall-timeout" help:"Give up on a download when no data arrived for this long." default:"60s"`
+
+	URL string `arg:"" name:"url" help:"pacman's %u: the http(s):// or file:// URL of a package, a sync database or a signature."`
+}
+
+// Run downloads URL to --output. A package (`*.pkg.tar*`) is verified by
+// the engine (signature, log inclusion, rebuilders as the policy says)
+// before Run returns nil; a refused package's file is removed, so pacman
+// has nothing to rename and reports the download as failed. Sync
+// databases and `.sig` files pass through unverified: pacman checks .sig
+// files itself, and every package a database names is verified here when
+// it is downloaded. A `.sig` the server does not have (404) exits 3 with
+// nothing written and one calm line: pacman only looks at the exit code,
+// and treats a failed optional signature (DatabaseOptional) as "no
+// signature", as with its own downloader; exiting 0 instead would make
+// pacman rename an empty file to <db>.sig and reject the database.
+//
+// Exit codes: 0 downloaded (and verified, for a package); 1 the package
+// failed verification; 2 usage or configuration error; 3 could not
+// download (the file does not exist on the server, network, proxy) or
+// could not verify (log unreachable online).
+//
+// A partial download (network error, stall) is kept for pacman's next
+// attempt, which resumes it with a Range request and verifies the whole
+// file again. When --output does not end in ".part" (used outside
+// pacman), the download goes to "<output>.part" and is renamed to
+// --output only after it passed.
+func (c *FetchCmd) Run(g *Globals) error {
+	ctx := g.Context()
+	filename, err := fetch.Filename(c.URL)
+	if err != nil {
+		return usageErrorf("pacman passes %u: an http(s):// or file:// URL ending in the file name", "%v", err)
+	}
+	if c.Output == "" {
+		return usageErrorf("use -O %o in XferCommand", "--output is empty")
+	}
+	kind := fetch.Classify(filename)
+	safeName := oneLine(filename)
+
+	// The policy is checked for every file, not only packages, so that a
+	// broken configuration shows at `pacman -Sy`, not in the middle of an
+	// upgrade. Only a package needs the engine itself (and its state lock).
+	var pol *engine
+	if kind == fetch.KindPackage {
+		if pol, err = c.build(ctx); err != nil {
+			return err
+		}
+		defer pol.Close()
+	} else if err := c.checkPolicy(); err != nil {
+		return err
+	}
+
+	hc, err := c.downloadClient()
+	if err != nil {
+		return err
+	}
+	part, final := c.Output, ""
+	if !strings.HasSuffix(c.Output, ".part") {
+		part, final = c.Output+".part", c.Output
+	}
+	opts := fetch.Options{MaxSize: c.MaxDownloadSize, StallTimeout: c.StallTimeout, Resume: kind == fetch.KindPackage}
+	res, err := fetch.Download(ctx, hc, c.URL, part, opts)
+	if err != nil {
+		return c.downloadFailed(kind, safeName, part, err)
+	}
+	if g.Verbose {
+		switch {
+		case res.Resumed > 0 && res.Resumed == res.Size:
+			fmt.Fprintf(g.Stderr, "bintrans: %s: already complete (%d bytes), not downloaded again\n", safeName, res.Size)
+		case res.Resumed > 0:
+			fmt.Fprintf(g.Stderr, "bintrans: %s: resumed at byte %d, %d bytes\n", safeName, res.Resumed, res.Size)
+		default:
+			fmt.Fprintf(g.Stderr, "bintrans: %s: downloaded %d bytes\n", safeName, res.Size)
+		}
+	}
+
+	if kind != fetch.KindPackage {
+		if g.Verbose {
+			fmt.Fprintf(g.Stderr, "bintrans: %s: %s, passed through unverified\n", safeName, kind)
+		}
+		return finish(part, final)
+	}
+
+	art := verify.Artifact{Filename: filename, Open: func() (io.ReadCloser, error) { return os.Open(part) }}
+	if name, ver, arch, ok := pacman.ParseFilename(filename); ok {
+		art.Name, art.Version, art.Arch = name, ver, arch
+	}
+	results, verr := pol.Verifier.VerifyAll(ctx, []verify.Artifact{art})
+	var r verify.Result
+	if len(results) == 1 {
+		r = results[0]
+	}
+	if verr != nil || !r.OK() {
+		// Nothing of a refused package may stay where pacman (or a later
+		// resume) would take it for a good download.
+		if derr := fetch.Discard(part); derr != nil {
+			fmt.Fprintf(g.Stderr, "bintrans: could not remove %s: %v\n", oneLine(part), derr)
+		}
+		return c.refused(g, safeName, r, verr)
+	}
+	if err := finish(part, final); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.Stderr, "bintrans: verified %s (%s)\n", safeName, verifiedHow(r))
+	return nil
+}
+
+// checkPolicy checks the settings every file needs (keys, pinned log key,
+// proxy, transparency URL, rebuilders) without opening the engine.
+func (c *FetchCmd) checkPolicy() error {
+	if _, err := c.keys(); err != nil {
+		return err
+	}
+	if _, err := c.logKey(); err != nil {
+		return err
+	}
+	hc, err := c.httpClient()
+	if err != nil {
+		return err
+	}
+	if _, err := c.signatureSource(hc, ""); err != nil {
+		return err
+	}
+	_, err = c.rebuilders(hc)
+	return err
+}
+
+// downloadClient is the one client constructor with the policy's proxy
+// rules and no overall timeout: a large package may take long; the
+// download is bounded by --stall-timeout and --max-download-size instead.
+func (c *FetchCmd) downloadClient() (*http.Client, error) {
+	o := httpclient.Options{Timeout: -1, Proxy: c.Proxy, UserAgent: "bintrans/" + version}
+	if c.BypassProxyForPkgs {
+		if c.Proxy == "" {
+			return nil, usageErrorf("drop --bypass-proxy-for-pkgs, or add --proxy URL", "--bypass-proxy-for-pkgs without --proxy")
+		}
+		o.BypassProxyFor = httpclient.IsPackageDownload
+	}
+	hc, err := httpclient.New(o)
+	if err != nil {
+		return nil, usageErrorf("use socks5h://HOST:PORT, socks5://HOST:PORT or http://HOST:PORT", "%v", err)
+	}
+	return hc, nil
+}
+
+// downloadFailed reports a failed download. A `.sig` the server does not
+// have is not an error for pacman when the signature is optional, so it
+// is said in one calm line; the partial file is removed. Other files
+// keep their partial download for a resume (a package is verified whole
+// before it is ever accepted).
+func (c *FetchCmd) downloadFailed(kind fetch.Kind, name, part string, err error) error {
+	var pe *fetch.PathError
+	if errors.As(err, &pe) {
+		return usageErrorf("pacman's %o must be a regular file (or not exist yet)", "%v", err)
+	}
+	if errors.Is(err, verify.ErrNotFound) {
+		_ = fetch.Discard(part)
+		if kind == fetch.KindSignature {
+			return &cliError{code: ExitInternal, msg: name + ": not on the server (HTTP 404); pacman skips a signature that is optional"}
+		}
+		return &cliError{code: ExitInternal, err: err, msg: fmt.Sprintf("%s: not on the server: %v", name, oneLine(err.Error())),
+			hint: "pacman tries the next Server; if every mirror lacks it, refresh the databases with 'pacman -Syy'"}
+	}
+	if kind != fetch.KindPackage {
+		_ = fetch.Discard(part)
+	}
+	var tl *httpclient.TooLargeError
+	if errors.As(err, &tl) {
+		_ = fetch.Discard(part)
+		return runErrorf(err, "raise --max-download-size if the file is really that large", "downloading %s: %v", name, oneLine(err.Error()))
+	}
+	hint := "check the network and the mirror; pacman resumes the partial download on the next attempt"
+	if c.Proxy != "" {
+		hint = "check that the proxy " + oneLine(c.Proxy) + " is up; pacman resumes the partial download on the next attempt"
+	}
+	return runErrorf(err, hint, "downloading %s: %v", name, oneLine(err.Error()))
+}
+
+// refused reports a package that did not pass, in the one voice: what
+// failed and why, then what to do.
+func (c *FetchCmd) refused(g *Globals, name string, r verify.Result, verr error) error {
+	var sec *verify.SecurityError
+	var unavailable *verify.LogUnavailableError
+	switch {
+	case errors.As(verr, &sec):
+		fmt.Fprintln(g.Stderr, verr.Error())
+		return verificationFailed("keep both tree heads above and report them; do not install until the log is explained",
+			"refused %s: the log is inconsistent", name)
+	case errors.As(verr, &unavailable):
+		return runErrorf(verr, "retry when the log is reachable, or set offline = true to verify from proof bundles only",
+			"refused %s: %v", name, oneLine(verr.Error()))
+	case verr != nil:
+		return runErrorf(verr, "", "refused %s: verification did not complete: %v", name, oneLine(verr.Error()))
+	}
+	hint := "do not install packages that are not provably in the transparency log; the download was removed"
+	if r.Status == verify.StatusRebuildUnconfirmed {
+		hint = fmt.Sprintf("fewer than %d rebuilders reproduced it; wait for the rebuilders, or lower --required-rebuild-confirms", c.RequiredRebuildConfirms)
+	}
+	return verificationFailed(hint, "refused %s: %s", name, failureReason(r))
+}
+
+// finish renames the verified download to its final name when bintrans
+// chose the ".part" name itself (final != "").
+func finish(part, final string) error {
+	if final == "" {
+		return nil
+	}
+	if err := os.Rename(part, final); err != nil {
+		return runErrorf(err, "", "%v", err)
+	}
+	return nil
+}
+
+// verifiedHow says what proved a package, for the success line.
+func verifiedHow(r verify.Result) string {
+	var how []string
+	if r.KeyID != "" {
+		how = append(how, "signed by "+r.KeyID)
+	}
+	if r.Entry != nil {
+		how = append(how, fmt.Sprintf("log index %d", r.Entry.LogIndex))
+	}
+	if v := r.Rebuild; v != nil && len(v.Confirmed) > 0 {
+		how = append(how, fmt.Sprintf("reproduced by %d rebuilder(s)", len(v.Confirmed)))
+	}
+	if len(how) == 0 {
+		return "ok"
+	}
+	return strings.Join(how, ", ")
+}
