@@ -13,4 +13,15 @@
 // that the run as a whole could not reach a trustworthy verdict: the context
 // was cancelled, the log could not be reached in online mode, or the log
 // showed two inconsistent views of itself (a *SecurityError).
+//
+// What is checked, per package: the file's sha256 (HashReader) against the
+// database; the `.t` (ParseSignature, Signature.Verify: policy key id,
+// Ed25519 signature over the 64-byte hex sha256, global signature, trusted
+// comment == file name); then the log entry (VerifyEntry): the canonical
+// rekord body binds this signature line, a policy key with the same key id
+// and sha256(message); the RFC 6962 inclusion proof; a checkpoint signed by
+// the pinned LogKey whose size and root are the proof's; the SET. Online,
+// VerifyAll also re-proves bundled entries against the current tree and
+// proves every checkpoint seen, and the stored one, consistent with the
+// log's current checkpoint (a *SecurityError otherwise).
 package verify

@@ -542,3 +542,26 @@ func TestNewVerifierRejects(t *testing.T) {
 		t.Error("online without a log accepted")
 	}
 }
+
+// TestVerifyAllOfflineStoredFork: offline, a bundle checkpoint of the same
+// size as the stored one but another root is a split view too.
+func TestVerifyAllOfflineStoredFork(t *testing.T) {
+	r := newRepo(t, 5, true)
+	f := fork(t, r, 4, "other")
+	r.store.cp = f.checkpointAt(5)
+	res, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
+	var se *SecurityError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "same tree size 5") {
+		t.Fatalf("err %v", err)
+	}
+	for _, x := range res {
+		if x.Status != StatusLogInconsistent {
+			t.Fatalf("%s: %s", x.Artifact.Filename, x.Status)
+		}
+	}
+	// The same stored head as the bundles': fine, and nothing is written offline.
+	r.store.cp = r.log.checkpointAt(5)
+	if _, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil || r.store.stores != 0 {
+		t.Fatalf("err %v, stores %d", err, r.store.stores)
+	}
+}

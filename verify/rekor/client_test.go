@@ -44,7 +44,7 @@ func serve(t *testing.T, h http.HandlerFunc) *Client {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	hc, err := httpclient.New(httpclient.Options{Timeout: 2 * time.Second})
+	hc, err := httpclient.New(httpclient.Options{Timeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
