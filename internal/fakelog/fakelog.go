@@ -9,6 +9,8 @@
 // attacker's would be: a forked or rolled-back tree still comes with
 // correctly signed checkpoints and valid proofs for what it shows.
 //
+// Search (index/retrieve) always answers from the honest index.
+//
 // Endpoints: GET/POST /api/v1/log/entries, GET /api/v1/log/entries/{uuid},
 // POST /api/v1/log/entries/retrieve, POST /api/v1/index/retrieve,
 // GET /api/v1/log, GET /api/v1/log/proof, GET /api/v1/log/publicKey.

@@ -71,7 +71,12 @@ func message(i int) []byte {
 
 func client(t testing.TB, url string, opts ...rekor.Option) *rekor.Client {
 	t.Helper()
-	hc, err := httpclient.New(httpclient.Options{Timeout: 2 * time.Second})
+	return clientWithTimeout(t, url, 20*time.Second, opts...)
+}
+
+func clientWithTimeout(t testing.TB, url string, timeout time.Duration, opts ...rekor.Option) *rekor.Client {
+	t.Helper()
+	hc, err := httpclient.New(httpclient.Options{Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	rekorverify "github.com/sigstore/rekor/pkg/verify"
 	"github.com/transparency-dev/merkle/proof"
@@ -195,7 +196,8 @@ func TestEachLie(t *testing.T) {
 		},
 		fakelog.LieHang: func(t *testing.T, ll *lyingLog) {
 			before := ll.l.Requests(fakelog.EndpointLogInfo)
-			_, err := ll.c.Checkpoint(ctx(t))
+			c := clientWithTimeout(t, ll.l.URL, 500*time.Millisecond)
+			_, err := c.Checkpoint(ctx(t))
 			var ne net.Error
 			if !errors.As(err, &ne) || !ne.Timeout() {
 				t.Errorf("hang: %v, want a timeout", err)
@@ -251,6 +253,9 @@ func TestForkWithChosenBodies(t *testing.T) {
 	got, err := ll.c.EntriesByIndex(ctx(t), []int64{12})
 	if err != nil || got[12] == nil || !bytes.Equal(got[12].Body, evil) {
 		t.Fatalf("fork entry: %v, %v", got, err)
+	}
+	if e, err := ll.c.EntryByUUID(ctx(t), ll.l.UUID(evil)); err != nil || !bytes.Equal(e.Body, evil) {
+		t.Errorf("fork entry by UUID: %v", err)
 	}
 	if ll.l.Size() != 12 {
 		t.Error("Fork changed the honest log")

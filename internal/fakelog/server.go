@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/crypto/blake2b"
 
 	"github.com/bintrans/bintrans/verify"
@@ -219,13 +220,27 @@ func (l *Log) getEntry(r *http.Request) answer {
 	leaf := id[len(id)-64:]
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	i, ok := l.byLeaf[leaf]
 	v, size, lie := l.served(EndpointEntry)
+	i, ok := l.lookup(v, leaf)
 	if !ok || i >= size {
 		return answer{code: 404}
 	}
 	e := l.renderAt(v, size, i, lie)
 	return jsonAnswer(200, map[string]entryJSON{fmt.Sprintf("%016x%s", l.TreeID, leaf): e.e})
+}
+
+// lookup finds a leaf in the served view (a fork's own entries), else
+// its index in the honest log (whose body the view may replace).
+func (l *Log) lookup(v *view, leaf string) (int64, bool) {
+	if v != l.main {
+		for i, b := range v.bodies {
+			if hex.EncodeToString(rfc6962.DefaultHasher.HashLeaf(b)) == leaf {
+				return int64(i), true
+			}
+		}
+	}
+	i, ok := l.byLeaf[leaf]
+	return i, ok
 }
 
 func (l *Log) getEntryByIndex(r *http.Request) answer {
@@ -269,7 +284,7 @@ func (l *Log) retrieve(r *http.Request) answer {
 		if !isHex(id, 64) && !isHex(id, 80) {
 			return errAnswer(400, "invalid uuid "+id)
 		}
-		if i, ok := l.byLeaf[id[len(id)-64:]]; ok && i < size {
+		if i, ok := l.lookup(v, id[len(id)-64:]); ok && i < size {
 			e := l.renderAt(v, size, i, lie)
 			out = append(out, map[string]entryJSON{e.uuid: e.e})
 		}
@@ -509,4 +524,3 @@ func isHex(s string, n int) bool {
 	_, err := hex.DecodeString(s)
 	return err == nil
 }
-
