@@ -2,6 +2,7 @@ package publish
 
 import (
 	b64std "encoding/base64"
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/jedisct1/go-minisign"
+	"golang.org/x/crypto/blake2b"
+	"golang.org/x/crypto/scrypt"
 
 	"github.com/bintrans/bintrans/internal/testenv"
 	"github.com/bintrans/bintrans/verify"
@@ -77,15 +80,44 @@ func TestReadUnencryptedMinisignKey(t *testing.T) {
 	}
 }
 
-// An encrypted -G key: the password is asked exactly once; a wrong one is a
-// KeyError that names the file and holds no key bytes. Slow (scrypt, 1 GB).
-func TestReadEncryptedMinisignKey(t *testing.T) {
-	if testing.Short() {
-		t.Skip("scrypt decryption costs ~2.4 s and 1 GB")
+// encryptCheap re-encrypts an unencrypted minisign secret key file the way
+// minisign -G does (scrypt stream XOR key number ‖ secret key ‖ BLAKE2b
+// checksum), but with libsodium's smallest limits (N=2^10), so that the
+// decryption path is tested in milliseconds.
+func encryptCheap(t *testing.T, secPath, password string) string {
+	t.Helper()
+	raw, _ := os.ReadFile(secPath)
+	lines := strings.SplitN(string(raw), "\n", 3)
+	bin, err := b64std.StdEncoding.DecodeString(lines[1])
+	if err != nil || len(bin) != 158 {
+		t.Fatalf("not a secret key: %v", err)
 	}
-	// Made once with `minisign -G` (password hunter2): generating one per
-	// test run would add another scrypt run.
-	pubPath, secPath := filepath.Join("testdata", "encrypted.pub"), filepath.Join("testdata", "encrypted.key")
+	const ops, mem = 32768, 16 << 20 // pickparams: N=2^10, r=8, p=1
+	salt := bin[6:38]
+	binary.LittleEndian.PutUint64(bin[38:], ops)
+	binary.LittleEndian.PutUint64(bin[46:], mem)
+	h, _ := blake2b.New256(nil)
+	h.Write(bin[0:2])
+	h.Write(bin[54:126])
+	copy(bin[126:158], h.Sum(nil))
+	stream, err := scrypt.Key([]byte(password), salt, 1<<10, 8, 1, 104)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range stream {
+		bin[54+i] ^= stream[i]
+	}
+	copy(bin[2:4], "Sc")
+	p := filepath.Join(t.TempDir(), "cheap.key")
+	os.WriteFile(p, []byte(lines[0]+"\n"+b64std.StdEncoding.EncodeToString(bin)+"\n"), 0o600)
+	return p
+}
+
+// An encrypted key: the password is asked exactly once; a wrong one is a
+// KeyError that names the file and holds no key bytes.
+func TestReadEncryptedKey(t *testing.T) {
+	pubPath, plain := minisignKey(t, "")
+	secPath := encryptCheap(t, plain, "hunter2")
 	raw, _ := os.ReadFile(secPath)
 	asked := 0
 	_, err := ReadSecretKey(secPath, func() (string, error) { asked++; return "wrong", nil })
@@ -109,6 +141,23 @@ func TestReadEncryptedMinisignKey(t *testing.T) {
 	}
 	if _, err := ReadSecretKey(secPath, nil); !errors.Is(err, ErrNoPassword) {
 		t.Fatalf("nil password func: %v", err)
+	}
+}
+
+// A key made by `minisign -G` itself, at minisign's real cost (about 2.4 s
+// and 1 GB; minutes under the race detector, so skipped there).
+func TestReadMinisignGKey(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("scrypt at minisign's cost: ~2.4 s and 1 GB (minutes with -race)")
+	}
+	// Made once with `minisign -G`, password hunter2.
+	pubPath, secPath := filepath.Join("testdata", "encrypted.pub"), filepath.Join("testdata", "encrypted.key")
+	sk, err := ReadSecretKey(secPath, func() (string, error) { return "hunter2", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckKeyPair(sk, readPub(t, pubPath)); err != nil {
+		t.Fatal(err)
 	}
 }
 
