@@ -383,3 +383,50 @@ func TestInclusionProofSizeAmbiguity(t *testing.T) {
 		t.Skipf("library now binds the size: %v", err)
 	}
 }
+
+func TestVerifyEntryProofAndConsistency(t *testing.T) {
+	l := newTestLog(t)
+	ps, _ := logged(t, l, 9)
+	cp, err := VerifyEntryProof(ps[3].entry, l.key)
+	if err != nil || cp.Size != 9 {
+		t.Fatalf("%v %v", cp, err)
+	}
+	e := clone(ps[3].entry)
+	e.IntegratedTime++
+	if _, err := VerifyEntryProof(e, l.key); entryErr(t, err).Step != StepSET {
+		t.Fatalf("SET: %v", err)
+	}
+	e = clone(ps[3].entry)
+	e.Verification.InclusionProof.TreeSize = 10
+	if _, err := VerifyEntryProof(e, l.key); entryErr(t, err).Field != "treeSize" {
+		t.Fatalf("treeSize: %v", err)
+	}
+
+	old, _ := l.key.VerifyCheckpoint(l.checkpointAt(4))
+	cur, _ := l.key.VerifyCheckpoint(l.checkpointAt(9))
+	p, _ := l.tree.ConsistencyProof(4, 9)
+	if err := CheckConsistency(old, cur, p, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckConsistency(cur, cur, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	var se *SecurityError
+	bad := [][]byte{append([]byte(nil), p[0]...)}
+	bad[0][0] ^= 1
+	for name, c := range map[string]func() error{
+		"rollback":   func() error { return CheckConsistency(cur, old, nil, "") },
+		"bad proof":  func() error { return CheckConsistency(old, cur, append(bad, p[1:]...), "") },
+		"no proof":   func() error { return CheckConsistency(old, cur, nil, "") },
+		"huge proof": func() error { return CheckConsistency(old, cur, make([][]byte, MaxProofHashes+1), "") },
+		"fork same size": func() error {
+			o := *cur
+			o.Root = old.Root
+			return CheckConsistency(&o, cur, nil, "")
+		},
+	} {
+		if err := c(); !errors.As(err, &se) || len(se.Old) == 0 || len(se.New) == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -537,37 +537,19 @@ func (v *Verifier) consistency(ctx context.Context, res []Result, ws []work, cur
 
 	proofs := map[int64][][]byte{} // consistency proof per old size
 	check := func(old *Checkpoint, what string) error {
-		if old.Origin != cur.Origin {
-			return &SecurityError{Reason: fmt.Sprintf("%s has origin %q, the current one %q", what, old.Origin, cur.Origin), Old: old.Text, New: cur.Text}
-		}
-		switch {
-		case old.Size > cur.Size:
-			return &SecurityError{Reason: fmt.Sprintf("ROLLBACK: %s has tree size %d, the current checkpoint only %d", what, old.Size, cur.Size), Old: old.Text, New: cur.Text}
-		case old.Size == cur.Size:
-			if !bytes.Equal(old.Root, cur.Root) {
-				return &SecurityError{Reason: fmt.Sprintf("%s and the current checkpoint have the same tree size %d but different roots", what, old.Size), Old: old.Text, New: cur.Text}
+		var p [][]byte
+		if old.Origin == cur.Origin && old.Size < cur.Size {
+			var ok bool
+			if p, ok = proofs[old.Size]; !ok {
+				var err error
+				p, err = v.log.ConsistencyProof(ctx, old.Size, cur.Size)
+				if err != nil {
+					return &LogUnavailableError{Op: fmt.Sprintf("consistency proof %d→%d", old.Size, cur.Size), Err: err}
+				}
+				proofs[old.Size] = p
 			}
-			return nil
 		}
-		p, ok := proofs[old.Size]
-		if !ok {
-			var err error
-			p, err = v.log.ConsistencyProof(ctx, old.Size, cur.Size)
-			if err != nil {
-				return &LogUnavailableError{Op: fmt.Sprintf("consistency proof %d→%d", old.Size, cur.Size), Err: err}
-			}
-			proofs[old.Size] = p
-		}
-		var err error
-		if len(p) > MaxProofHashes {
-			err = fmt.Errorf("consistency proof of %d hashes, at most %d accepted", len(p), MaxProofHashes)
-		} else {
-			err = proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(old.Size), uint64(cur.Size), p, old.Root, cur.Root)
-		}
-		if err != nil {
-			return &SecurityError{Reason: fmt.Sprintf("%s (tree size %d) is not consistent with the current checkpoint (tree size %d)", what, old.Size, cur.Size), Old: old.Text, New: cur.Text, Err: err}
-		}
-		return nil
+		return CheckConsistency(old, cur, p, what)
 	}
 	var secErr *SecurityError
 	for _, c := range cps {
@@ -608,6 +590,40 @@ func (v *Verifier) failPending(res []Result, ws []work, err error) error {
 		}
 	}
 	return err
+}
+
+// CheckConsistency proves that the verified checkpoint old is an earlier
+// (or the same) state of the log whose verified current checkpoint is cur:
+// same origin, old.Size <= cur.Size, equal roots at equal size, otherwise p
+// must be a valid RFC 6962 consistency proof from old to cur (at most
+// MaxProofHashes hashes). Any failure is a *SecurityError carrying both
+// notes; what names old in its Reason ("the stored checkpoint").
+func CheckConsistency(old, cur *Checkpoint, p [][]byte, what string) error {
+	if what == "" {
+		what = "the earlier checkpoint"
+	}
+	if old.Origin != cur.Origin {
+		return &SecurityError{Reason: fmt.Sprintf("%s has origin %q, the current one %q", what, old.Origin, cur.Origin), Old: old.Text, New: cur.Text}
+	}
+	switch {
+	case old.Size > cur.Size:
+		return &SecurityError{Reason: fmt.Sprintf("ROLLBACK: %s has tree size %d, the current checkpoint only %d", what, old.Size, cur.Size), Old: old.Text, New: cur.Text}
+	case old.Size == cur.Size:
+		if !bytes.Equal(old.Root, cur.Root) {
+			return &SecurityError{Reason: fmt.Sprintf("%s and the current checkpoint have the same tree size %d but different roots", what, old.Size), Old: old.Text, New: cur.Text}
+		}
+		return nil
+	}
+	var err error
+	if len(p) > MaxProofHashes {
+		err = fmt.Errorf("consistency proof of %d hashes, at most %d accepted", len(p), MaxProofHashes)
+	} else {
+		err = proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(old.Size), uint64(cur.Size), p, old.Root, cur.Root)
+	}
+	if err != nil {
+		return &SecurityError{Reason: fmt.Sprintf("%s (tree size %d) is not consistent with the current checkpoint (tree size %d)", what, old.Size, cur.Size), Old: old.Text, New: cur.Text, Err: err}
+	}
+	return nil
 }
 
 // offlineStoredCheck: without the log, a bundle checkpoint can still be
