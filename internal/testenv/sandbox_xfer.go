@@ -6,22 +6,30 @@ import (
 	"testing"
 )
 
-// SetOption adds `key = value` to the [options] section of the sandbox's
-// pacman.conf (e.g. XferCommand). pacman reads the first occurrence of a
-// single-valued option, so a key is set once per sandbox.
+// SetOption sets `key = value` in the [options] section of the sandbox's
+// pacman.conf (e.g. XferCommand), replacing the key's earlier lines.
 func (s *Sandbox) SetOption(t testing.TB, key, value string) {
 	t.Helper()
-	s.editSection(t, "options", func(lines []string) []string {
-		return append([]string{key + " = " + value}, lines...)
-	})
+	s.editSection(t, "options", setKey(key, value))
 }
 
-// SetRepoOption adds `key = value` to the [repo] section (e.g. SigLevel).
+// SetRepoOption sets `key = value` in the [repo] section (e.g. SigLevel),
+// replacing the key's earlier lines.
 func (s *Sandbox) SetRepoOption(t testing.TB, repo, key, value string) {
 	t.Helper()
-	s.editSection(t, repo, func(lines []string) []string {
-		return append([]string{key + " = " + value}, lines...)
-	})
+	s.editSection(t, repo, setKey(key, value))
+}
+
+func setKey(key, value string) func([]string) []string {
+	return func(lines []string) []string {
+		out := []string{key + " = " + value}
+		for _, l := range lines {
+			if k, _, _ := strings.Cut(l, "="); strings.TrimSpace(k) != key {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
 }
 
 // SetServers replaces the Server lines of the [repo] section with urls, in
