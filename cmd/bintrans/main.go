@@ -24,6 +24,8 @@ type CLI struct {
 	Globals
 
 	Version VersionCmd `cmd:"" help:"Print the version and exit."`
+	Hook    HookCmd    `cmd:"" help:"alpm PreTransaction hook (hooks/bintrans.hook): verify a whole pacman transaction; target names on stdin, non-zero exit aborts."`
+	Verify  VerifyCmd  `cmd:"" help:"Verify package files, URLs or names (resolved through pacman's sync databases) against the transparency log."`
 	Fetch   FetchCmd   `cmd:"" help:"Download one file for pacman (XferCommand = /usr/bin/bintrans fetch -O %o %u …): packages are verified before pacman sees them."`
 	Scan    ScanCmd    `cmd:"" help:"Check that every package of whole sync databases is signed and provably in the transparency log (CI reports: JSON, JUnit, GitHub)."`
 	Monitor MonitorCmd `cmd:"" help:"List every log entry signed by the transparency key, verified; incremental, with rollback and split-view detection."`
