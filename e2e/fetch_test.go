@@ -271,7 +271,7 @@ func TestFetchXferDatabaseAndSignatures(t *testing.T) {
 	if code == 0 {
 		t.Fatalf("a missing .sig exited 0: pacman would rename an empty file to core.db.sig\n%s", stderr)
 	}
-	if strings.TrimSpace(stderr) != "bintrans: core.db.sig: not on the server (HTTP 404); pacman skips a signature that is optional" {
+	if strings.TrimSpace(stderr) != "bintrans: core.db.sig: not on the mirror; pacman skips a signature that is optional" {
 		t.Errorf("a missing optional .sig should be one calm line, got:\n%s", stderr)
 	}
 	if _, err := os.Lstat(out); !errors.Is(err, os.ErrNotExist) {

@@ -187,7 +187,7 @@ func (c *FetchCmd) downloadFailed(kind fetch.Kind, name, part string, err error)
 	if errors.Is(err, verify.ErrNotFound) {
 		_ = fetch.Discard(part)
 		if kind == fetch.KindSignature {
-			return &cliError{code: ExitInternal, msg: name + ": not on the server (HTTP 404); pacman skips a signature that is optional"}
+			return &cliError{code: ExitInternal, msg: name + ": not on the mirror; pacman skips a signature that is optional"}
 		}
 		return &cliError{code: ExitInternal, err: err, msg: fmt.Sprintf("%s: not on the server: %v", name, oneLine(err.Error())),
 			hint: "pacman tries the next Server; if every mirror lacks it, refresh the databases with 'pacman -Syy'"}

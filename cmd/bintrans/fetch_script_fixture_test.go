@@ -1,0 +1,86 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/bintrans/bintrans/internal/fakelog"
+)
+
+var updateFetchFixtures = flag.Bool("update-fetch-fixtures", false, "regenerate the gen/ files of testdata/script/fetch*.txtar")
+
+// fetchFixtureFiles builds a mirror directory (packages and a sync db, no
+// .sig), keys, and `.t` files with proof bundles from a fake log (real
+// RFC 6962 proofs) for the fetch scripts. Every name starts with "gen/".
+func fetchFixtureFiles(t *testing.T) map[string][]byte {
+	log := fakelog.New(t)
+	key := newScanKey(t, 9)
+	files := map[string][]byte{
+		"gen/keys/transparency.pub": key.pk.File(),
+		"gen/keys/rekor.pem":        log.KeyPEM,
+		"gen/mirror/core.db":        []byte("not really a sync database: fetch passes databases through\n"),
+	}
+	for _, p := range []struct{ filename, status string }{
+		{"good-1.0-1-any.pkg.tar.zst", "ok"},
+		{"tampered-2.0-1-any.pkg.tar.zst", "bad-signature"},
+		{"unsigned-3.0-1-any.pkg.tar.zst", "missing-signature"},
+	} {
+		content := []byte(strings.Repeat("package file "+p.filename+"\n", 100))
+		files["gen/mirror/"+p.filename] = content
+		var s signed
+		switch p.status {
+		case "ok":
+			s = signAndLog(t, log, key, sha256Of(content), p.filename)
+		case "bad-signature": // the mirror serves other bytes than were signed
+			s = signAndLog(t, log, key, sha256Of([]byte("the published "+p.filename)), p.filename)
+		default:
+			continue
+		}
+		files["gen/sigs/"+p.filename+".t"], files["gen/sigs/"+p.filename+".t.bundle"] = s.T, s.Bundle
+	}
+	return files
+}
+
+// TestUpdateFetchScriptFixtures rewrites the gen/ files of
+// testdata/script/fetch*.txtar (run with -update-fetch-fixtures).
+func TestUpdateFetchScriptFixtures(t *testing.T) {
+	if !*updateFetchFixtures {
+		t.Skip("run with -update-fetch-fixtures to regenerate the fetch scripts' fixtures")
+	}
+	files := fetchFixtureFiles(t)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	scripts, err := filepath.Glob("testdata/script/fetch*.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range scripts {
+		a, err := txtar.ParseFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept []txtar.File
+		for _, f := range a.Files {
+			if !strings.HasPrefix(f.Name, "gen/") {
+				kept = append(kept, f)
+			}
+		}
+		for _, n := range names {
+			kept = append(kept, txtar.File{Name: n, Data: files[n]})
+		}
+		a.Files = kept
+		if err := os.WriteFile(path, txtar.Format(a), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("updated %s", path)
+	}
+}
