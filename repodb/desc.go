@@ -337,14 +337,21 @@ func checkBase64(s string) string {
 	if len(s)%4 != 0 {
 		return "not base64"
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !isAlnum(c) && c != '+' && c != '/' && !(c == '=' && i >= len(s)-2) {
+	body := strings.TrimSuffix(strings.TrimSuffix(s, "="), "=")
+	for i := 0; i < len(body); i++ {
+		if !base64Chars[body[i]] {
 			return "not base64"
 		}
 	}
 	return ""
 }
+
+var base64Chars = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" {
+		t[c] = true
+	}
+	return t
+}()
 
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'

@@ -270,10 +270,12 @@ func checkPath(name string) error {
 	if strings.HasPrefix(name, "/") {
 		return &UnsafePathError{Reason: "absolute path"}
 	}
-	for _, part := range strings.Split(name, "/") {
+	for rest := name; rest != ""; {
+		part, after, _ := strings.Cut(rest, "/")
 		if part == ".." {
 			return &UnsafePathError{Reason: `".." component`}
 		}
+		rest = after
 	}
 	if name == "" || strings.ContainsRune(name, '\\') || controlChar(name) >= 0 {
 		return ErrUnexpectedEntry
