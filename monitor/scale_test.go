@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bintrans/bintrans/httpclient"
+	"github.com/bintrans/bintrans/internal/fakelog"
 	"github.com/bintrans/bintrans/internal/testenv"
 	"github.com/bintrans/bintrans/state"
 	"github.com/bintrans/bintrans/verify"
@@ -135,3 +136,31 @@ func TestMonitorScale(t *testing.T) {
 	fi, _ := os.Stat(dir.Path(stateName(lk.ID())))
 	t.Logf("state file: %d bytes for %d entries", fi.Size(), n)
 }
+
+// TestMonitorScaleFake measures the monitor's own cost (search, batched
+// retrieve, verification, consistency, state) over
+// BINTRANS_MONITOR_SCALE_FAKE=N entries of the in-process fake log, whose
+// answers cost next to nothing: what is left is the client.
+func TestMonitorScaleFake(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("BINTRANS_MONITOR_SCALE_FAKE"))
+	if n <= 0 {
+		t.Skip("set BINTRANS_MONITOR_SCALE_FAKE=N to measure the monitor over N entries of the fake log")
+	}
+	f := newFixture(t, n)
+	for _, run := range []struct {
+		name string
+		all  bool
+	}{{"first run", false}, {"nothing new", false}, {"--all", true}} {
+		o := f.opts()
+		o.All = run.all
+		r0 := f.log.Requests(fakelogRetrieve)
+		t0 := time.Now()
+		rep := f.run(o)
+		t.Logf("%s: %d entries reported, %d known: %v wall, %d retrieve requests", run.name, len(rep.Entries), rep.Total,
+			time.Since(t0).Round(time.Millisecond), f.log.Requests(fakelogRetrieve)-r0)
+		if rep.Total != n || len(rep.Findings) != 0 {
+			t.Fatalf("total %d findings %d", rep.Total, len(rep.Findings))
+		}
+	}
+}
+const fakelogRetrieve = fakelog.EndpointRetrieve
