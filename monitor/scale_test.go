@@ -163,4 +163,5 @@ func TestMonitorScaleFake(t *testing.T) {
 		}
 	}
 }
+
 const fakelogRetrieve = fakelog.EndpointRetrieve
