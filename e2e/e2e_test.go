@@ -48,6 +48,9 @@ func TestMain(m *testing.M) {
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
+	if bench != nil {
+		os.RemoveAll(bench.dir)
+	}
 	os.Exit(code)
 }
 

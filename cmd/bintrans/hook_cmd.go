@@ -64,8 +64,11 @@ func (c *HookCmd) Run(g *Globals) error {
 	pol.Verifier.Progress = func(int, int, verify.Result) { bar.Add(1) }
 	engine, verr := pol.Verifier.VerifyAll(ctx, batch.Artifacts)
 	bar.Done()
-	if engine == nil {
+	if engine == nil { // the batch has no verdicts: every package is unverified
 		engine = make([]verify.Result, len(batch.Artifacts))
+		for i, a := range batch.Artifacts {
+			engine[i] = verify.Result{Artifact: a, Status: verify.StatusUnavailable, Err: verr}
+		}
 	}
 	results, err := batch.Results(engine)
 	if err != nil {
