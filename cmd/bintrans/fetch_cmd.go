@@ -27,6 +27,7 @@ import (
 type FetchCmd struct {
 	PolicyFlags
 
+	PacmanConf      string        `name:"pacman-conf" help:"pacman's configuration: its Server lines name the repository of a URL, for per-repository transparency URLs." default:"/etc/pacman.conf" placeholder:"FILE"`
 	Output          string        `short:"O" name:"output" required:"" help:"File to write: pacman's %o (<file>.part)." placeholder:"FILE"`
 	MaxDownloadSize int64         `name:"max-download-size" help:"Largest file downloaded (bytes)." default:"4294967296" placeholder:"BYTES"`
 	StallTimeout    time.Duration `name:"stall-timeout" help:"Give up on a download when no data arrived for this long." default:"60s"`
@@ -70,15 +71,16 @@ func (c *FetchCmd) Run(g *Globals) error {
 
 	// The policy is checked for every file, not only packages, so that a
 	// broken configuration shows at `pacman -Sy`, not in the middle of an
-	// upgrade. Only a package needs the engine itself (and its state lock).
-	var pol *engine
-	if kind == fetch.KindPackage {
-		if pol, err = c.build(ctx); err != nil {
+	// upgrade. The engine itself (and its state lock) is opened only for a
+	// package, after the download: a slow mirror must not hold the lock.
+	if err := c.checkPolicy(); err != nil {
+		return err
+	}
+	repo := ""
+	if kind == fetch.KindPackage && len(c.RepoTransparencyURL) > 0 {
+		if repo, err = c.repoOf(c.URL); err != nil {
 			return err
 		}
-		defer pol.Close()
-	} else if err := c.checkPolicy(); err != nil {
-		return err
 	}
 
 	hc, err := c.downloadClient()
@@ -112,7 +114,12 @@ func (c *FetchCmd) Run(g *Globals) error {
 		return finish(part, final)
 	}
 
-	art := verify.Artifact{Filename: filename, Open: func() (io.ReadCloser, error) { return os.Open(part) }}
+	pol, err := c.build(ctx)
+	if err != nil {
+		return err
+	}
+	defer pol.Close()
+	art := verify.Artifact{Filename: filename, Repo: repo, Open: func() (io.ReadCloser, error) { return os.Open(part) }}
 	if name, ver, arch, ok := pacman.ParseFilename(filename); ok {
 		art.Name, art.Version, art.Arch = name, ver, arch
 	}
@@ -154,6 +161,28 @@ func (c *FetchCmd) checkPolicy() error {
 	}
 	_, err = c.rebuilders(hc)
 	return err
+}
+
+// repoOf names the repository whose Server (from pacman.conf, $repo and
+// $arch substituted) the package URL is under, the longest match winning;
+// "" when none is (then --transparency-url is used). A wrong guess cannot
+// let a package through: every transparency URL is checked against the
+// same keys and log.
+func (c *FetchCmd) repoOf(rawURL string) (string, error) {
+	conf, err := pacman.ParseFile(c.PacmanConf, pacman.Limits{})
+	if err != nil {
+		return "", usageErrorf("per-repository transparency URLs need pacman's configuration to tell the repository of a URL: pass --pacman-conf FILE", "%v", err)
+	}
+	best, bestLen := "", 0
+	for _, r := range conf.Repos {
+		for _, server := range r.Servers {
+			prefix := strings.TrimRight(server, "/") + "/"
+			if strings.HasPrefix(rawURL, prefix) && len(prefix) > bestLen {
+				best, bestLen = r.Name, len(prefix)
+			}
+		}
+	}
+	return best, nil
 }
 
 // downloadClient is the one client constructor with the policy's proxy
