@@ -133,7 +133,17 @@ func (c *ScanCmd) Run(g *Globals) error {
 	}
 	defer e.Close()
 
-	arts, err := scan.Load(ctx, dbs, scan.Options{HTTP: e.http, MaxDBSize: c.MaxDBSize, Download: c.Download})
+	// Databases and packages can be large: their client has no overall
+	// timeout (--timeout is per request to the log and signature server);
+	// scan bounds each download with its own deadline, and a stalled
+	// transfer still fails.
+	nf := c.NetFlags
+	nf.Timeout = -1
+	dl, err := nf.httpClient()
+	if err != nil {
+		return err
+	}
+	arts, err := scan.Load(ctx, dbs, scan.Options{HTTP: dl, MaxDBSize: c.MaxDBSize, Download: c.Download})
 	if err != nil {
 		var h hinter
 		hint := ""
