@@ -21,7 +21,7 @@ type AuditCmd struct {
 
 // AuditVerifyChainCmd is `bintrans audit verify-chain FILE`.
 type AuditVerifyChainCmd struct {
-	File string `arg:"" placeholder:"FILE" type:"path" help:"Audit log written by bintrans sign (--audit-log)."`
+	File string `arg:"" placeholder:"FILE" help:"Audit log written by bintrans sign (--audit-log)."`
 	Head string `name:"head" placeholder:"[N:]HASH" help:"Also require the chain to end at this head (as printed by bintrans sign or an earlier verify-chain), e.g. 200:3f2a… — detects records removed from the end."`
 	JSON bool   `name:"json" help:"Print the result as JSON on stdout."`
 }
