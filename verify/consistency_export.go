@@ -2,19 +2,14 @@ package verify
 
 // Exported building blocks for a log monitor (package monitor): verifying
 // an entry found by searching the log, when no `.t` is at hand, and proving
-// one checkpoint consistent with another. The engine's own code paths
-// (verifyEntryWith, Verifier.consistency) do the same checks inline; they
-// could call these.
+// one checkpoint consistent with another. They share their checks with the
+// engine (verifyLogProof, CheckConsistency).
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/hex"
 	"fmt"
 
-	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/crypto/blake2b"
 )
 
@@ -44,28 +39,9 @@ func VerifyLogged(e *LogEntry, lk *LogKey) (*Body, *Checkpoint, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	p := e.Verification.InclusionProof
-	root, _ := hex.DecodeString(p.RootHash)
-	hashes := make([][]byte, len(p.Hashes))
-	for i, h := range p.Hashes {
-		hashes[i], _ = hex.DecodeString(h) // shape-checked hex
-	}
-	leaf := rfc6962.DefaultHasher.HashLeaf(e.Body)
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(p.LogIndex), uint64(p.TreeSize), leaf, hashes, root); err != nil {
-		return nil, nil, &EntryError{Step: StepInclusion, Field: "inclusionProof", LogIndex: p.LogIndex, TreeSize: p.TreeSize, Err: err}
-	}
-	cp, err := lk.VerifyCheckpoint([]byte(p.Checkpoint))
+	cp, err := verifyLogProof(e, lk, lk.VerifyCheckpoint)
 	if err != nil {
-		return nil, nil, &EntryError{Step: StepCheckpoint, LogIndex: p.LogIndex, TreeSize: p.TreeSize, Err: err}
-	}
-	if cp.Size != p.TreeSize {
-		return nil, nil, &EntryError{Step: StepCheckpoint, Field: "treeSize", Expected: fmt.Sprint(cp.Size), Got: fmt.Sprint(p.TreeSize), LogIndex: p.LogIndex, TreeSize: p.TreeSize}
-	}
-	if !bytes.Equal(cp.Root, root) {
-		return nil, nil, &EntryError{Step: StepCheckpoint, Field: "rootHash", Expected: hex.EncodeToString(cp.Root), Got: p.RootHash, LogIndex: p.LogIndex, TreeSize: p.TreeSize}
-	}
-	if !lk.verify(setPayload(e), e.Verification.SignedEntryTimestamp) {
-		return nil, nil, &EntryError{Step: StepSET, Field: "signedEntryTimestamp", LogIndex: e.LogIndex, TreeSize: p.TreeSize, Err: fmt.Errorf("does not verify under log key %s…", lk.ID()[:16])}
+		return nil, nil, err
 	}
 	return b, cp, nil
 }
@@ -116,31 +92,12 @@ type ConsistencyProver interface {
 // notes; a log that cannot be asked is a *LogUnavailableError. Both
 // checkpoints must already have been verified under the pinned log key.
 func ProveConsistent(ctx context.Context, log ConsistencyProver, old, cur *Checkpoint, what string) error {
-	if old.Origin != cur.Origin {
-		return &SecurityError{Reason: fmt.Sprintf("%s has origin %q, the current one %q", what, old.Origin, cur.Origin), Old: old.Text, New: cur.Text}
-	}
-	switch {
-	case old.Size > cur.Size:
-		return &SecurityError{Reason: fmt.Sprintf("ROLLBACK: %s has tree size %d, the current checkpoint only %d", what, old.Size, cur.Size), Old: old.Text, New: cur.Text}
-	case old.Size == cur.Size:
-		if !bytes.Equal(old.Root, cur.Root) {
-			return &SecurityError{Reason: fmt.Sprintf("%s and the current checkpoint have the same tree size %d but different roots", what, old.Size), Old: old.Text, New: cur.Text}
+	var p [][]byte
+	if old.Origin == cur.Origin && old.Size > 0 && old.Size < cur.Size {
+		var err error
+		if p, err = log.ConsistencyProof(ctx, old.Size, cur.Size); err != nil {
+			return &LogUnavailableError{Op: fmt.Sprintf("consistency proof %d→%d", old.Size, cur.Size), Err: err}
 		}
-		return nil
-	case old.Size == 0:
-		return nil // the empty tree is a prefix of every tree
 	}
-	p, err := log.ConsistencyProof(ctx, old.Size, cur.Size)
-	if err != nil {
-		return &LogUnavailableError{Op: fmt.Sprintf("consistency proof %d→%d", old.Size, cur.Size), Err: err}
-	}
-	if len(p) > MaxProofHashes {
-		err = fmt.Errorf("consistency proof of %d hashes, at most %d accepted", len(p), MaxProofHashes)
-	} else {
-		err = proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(old.Size), uint64(cur.Size), p, old.Root, cur.Root)
-	}
-	if err != nil {
-		return &SecurityError{Reason: fmt.Sprintf("%s (tree size %d) is not consistent with the current checkpoint (tree size %d)", what, old.Size, cur.Size), Old: old.Text, New: cur.Text, Err: err}
-	}
-	return nil
+	return CheckConsistency(old, cur, p, what)
 }

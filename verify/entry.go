@@ -41,32 +41,6 @@ func VerifyEntry(e *LogEntry, t []byte, keys []PublicKey, sha256Hex, filename st
 	return verifyEntryWith(e, s, keys, []byte(sha256Hex), lk, lk.VerifyCheckpoint)
 }
 
-// VerifyEntryProof verifies that e is in the log of lk, without a `.t`:
-// the entry is complete and bounded, its logID is lk's, its inclusion proof
-// verifies to a checkpoint signed by lk with the proof's size and root, and
-// its SET verifies. It does not look at the body: a monitor that has no
-// `.t` uses DecodeBody to read it, and must not treat the body's signature
-// as verified.
-func VerifyEntryProof(e *LogEntry, lk *LogKey) (*Checkpoint, error) {
-	if lk == nil {
-		return nil, fmt.Errorf("verify: no log key")
-	}
-	if err := CheckEntryShape(e); err != nil {
-		return nil, err
-	}
-	if e.LogID != lk.ID() {
-		return nil, &EntryError{Step: StepBundle, Field: "logID", Expected: lk.ID(), Got: e.LogID, LogIndex: e.LogIndex}
-	}
-	cp, err := verifyInclusionAndCheckpoint(e, lk.VerifyCheckpoint)
-	if err != nil {
-		return nil, err
-	}
-	if !lk.verify(setPayload(e), e.Verification.SignedEntryTimestamp) {
-		return nil, &EntryError{Step: StepSET, Field: "signedEntryTimestamp", LogIndex: e.LogIndex, TreeSize: e.Verification.InclusionProof.TreeSize, Err: fmt.Errorf("does not verify under log key %s…", lk.ID()[:16])}
-	}
-	return cp, nil
-}
-
 // verifyEntryWith is VerifyEntry for a `.t` that already verified;
 // verifyCheckpoint is lk.VerifyCheckpoint or a cache in front of it.
 func verifyEntryWith(e *LogEntry, s *Signature, keys []PublicKey, message []byte, lk *LogKey, verifyCheckpoint func([]byte) (*Checkpoint, error)) (*Checkpoint, error) {
@@ -84,6 +58,11 @@ func verifyEntryWith(e *LogEntry, s *Signature, keys []PublicKey, message []byte
 	if err := BindBody(b, s, keys, message); err != nil {
 		return nil, err
 	}
+	return verifyLogProof(e, lk, verifyCheckpoint)
+}
+
+// verifyLogProof runs steps 2 to 4 on a shape-checked entry of lk's log.
+func verifyLogProof(e *LogEntry, lk *LogKey, verifyCheckpoint func([]byte) (*Checkpoint, error)) (*Checkpoint, error) {
 	cp, err := verifyInclusionAndCheckpoint(e, verifyCheckpoint)
 	if err != nil {
 		return nil, err

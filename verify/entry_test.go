@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -384,21 +385,21 @@ func TestInclusionProofSizeAmbiguity(t *testing.T) {
 	}
 }
 
-func TestVerifyEntryProofAndConsistency(t *testing.T) {
+func TestVerifyLoggedAndConsistency(t *testing.T) {
 	l := newTestLog(t)
 	ps, _ := logged(t, l, 9)
-	cp, err := VerifyEntryProof(ps[3].entry, l.key)
-	if err != nil || cp.Size != 9 {
-		t.Fatalf("%v %v", cp, err)
+	body, cp, err := VerifyLogged(ps[3].entry, l.key)
+	if err != nil || cp.Size != 9 || body.DataSHA256 != hexOf(ps[3].sha) || !body.KeyIDMatches() || body.VerifyMessage([]byte(ps[3].sha)) != nil {
+		t.Fatalf("%v %v %v", body, cp, err)
 	}
 	e := clone(ps[3].entry)
 	e.IntegratedTime++
-	if _, err := VerifyEntryProof(e, l.key); entryErr(t, err).Step != StepSET {
+	if _, _, err := VerifyLogged(e, l.key); entryErr(t, err).Step != StepSET {
 		t.Fatalf("SET: %v", err)
 	}
 	e = clone(ps[3].entry)
 	e.Verification.InclusionProof.TreeSize = 10
-	if _, err := VerifyEntryProof(e, l.key); entryErr(t, err).Field != "treeSize" {
+	if _, _, err := VerifyLogged(e, l.key); entryErr(t, err).Field != "treeSize" {
 		t.Fatalf("treeSize: %v", err)
 	}
 
@@ -410,6 +411,14 @@ func TestVerifyEntryProofAndConsistency(t *testing.T) {
 	}
 	if err := CheckConsistency(cur, cur, nil, ""); err != nil {
 		t.Fatal(err)
+	}
+	if err := ProveConsistent(context.Background(), l, old, cur, "old"); err != nil {
+		t.Fatal(err)
+	}
+	empty := *old
+	empty.Size = 0
+	if err := ProveConsistent(context.Background(), l, &empty, cur, "empty"); err != nil {
+		t.Fatalf("empty tree: %v", err)
 	}
 	var se *SecurityError
 	bad := [][]byte{append([]byte(nil), p[0]...)}

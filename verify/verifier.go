@@ -538,7 +538,7 @@ func (v *Verifier) consistency(ctx context.Context, res []Result, ws []work, cur
 	proofs := map[int64][][]byte{} // consistency proof per old size
 	check := func(old *Checkpoint, what string) error {
 		var p [][]byte
-		if old.Origin == cur.Origin && old.Size < cur.Size {
+		if old.Origin == cur.Origin && old.Size > 0 && old.Size < cur.Size {
 			var ok bool
 			if p, ok = proofs[old.Size]; !ok {
 				var err error
