@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -141,15 +142,11 @@ func decompress(br *bufio.Reader) (*decoder, error) {
 		zr.Multistream(false) // repo-add's gzip writes one member
 		return &decoder{Reader: zr, finish: noTrailer}, nil
 	case "zstd":
-		zr, err := zstd.NewReader(br,
-			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderLowmem(true),
-			zstd.WithDecoderMaxWindow(maxZstdWindow),
-			zstd.WithDecoderMaxMemory(maxZstdWindow))
+		zr, err := getZstd(br)
 		if err != nil {
 			return nil, corrupt("zstd: " + err.Error())
 		}
-		return &decoder{Reader: zr, close: zr.Close, finish: noTrailer}, nil
+		return &decoder{Reader: zr, close: func() { putZstd(zr) }, finish: noTrailer}, nil
 	case "xz":
 		g := &xzGuard{r: br, maxDict: maxXZDict}
 		zr, err := xz.NewReader(g)
@@ -164,6 +161,30 @@ func decompress(br *bufio.Reader) (*decoder, error) {
 		return &decoder{Reader: bzip2.NewReader(br), finish: noTrailer}, nil
 	default: // tar
 		return &decoder{Reader: br, finish: noTrailer}, nil
+	}
+}
+
+// zstdPool keeps decoders (and their window buffers) between databases:
+// creating one costs more than decoding a small database.
+var zstdPool sync.Pool
+
+func getZstd(r io.Reader) (*zstd.Decoder, error) {
+	if d, ok := zstdPool.Get().(*zstd.Decoder); ok {
+		if err := d.Reset(r); err == nil {
+			return d, nil
+		}
+		d.Close()
+	}
+	return zstd.NewReader(r,
+		zstd.WithDecoderConcurrency(1), // synchronous: no goroutines
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(maxZstdWindow),
+		zstd.WithDecoderMaxMemory(maxZstdWindow))
+}
+
+func putZstd(d *zstd.Decoder) {
+	if d.Reset(nil) == nil { // drops the reference to the stream
+		zstdPool.Put(d)
 	}
 }
 

@@ -6,9 +6,11 @@ import (
 	"strconv"
 )
 
-// Sentinel causes. Every error that Walk, Read and ReadFile produce (except an
-// error returned by the caller's fn) is an *EntryError whose chain matches
-// exactly one of these with errors.Is; the typed errors below carry the
+// Sentinel causes. Every error that Walk, Read and ReadFile produce is an
+// *EntryError, except an error returned by the caller's fn (passed through
+// unchanged) and ReadFile's failure to open the file (*fs.PathError). An
+// *EntryError's chain matches one of these sentinels with errors.Is, or is
+// the caller's reader's own I/O error; the typed errors below carry the
 // evidence.
 var (
 	// ErrUnknownCompression: the stream starts with no magic bytes that

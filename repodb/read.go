@@ -82,6 +82,7 @@ func (l Limits) withDefaults() Limits {
 }
 
 // ReadFile reads the database at path (following a ".db" symlink) with Read.
+// The file is streamed, never held in memory.
 func ReadFile(path string, lim Limits) ([]Package, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/bintrans/bintrans/internal/testenv"
 	"github.com/bintrans/bintrans/repodb"
+	"github.com/bintrans/bintrans/repodb/repodbtest"
 )
 
 // realWorldPkgs is a small repository shaped like Arch's: epochs, a split
@@ -230,3 +232,45 @@ func TestSourceErrorReported(t *testing.T) {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// TestRealCompressorVariants feeds the reader what the real xz and zstd
+// tools write with settings other than repo-add's defaults: multi-block
+// and multi-threaded xz (block headers with sizes), every xz check type,
+// high zstd levels; and refuses a zstd window beyond the bound.
+func TestRealCompressorVariants(t *testing.T) {
+	var tarball bytes.Buffer
+	if err := repodbtest.Generate(&tarball, 400, repodbtest.Options{Compression: "none", Seed: 9}); err != nil {
+		t.Fatal(err)
+	}
+	compress := func(tool string, args ...string) []byte {
+		cmd := exec.Command(testenv.Tool(t, tool), args...)
+		cmd.Stdin = bytes.NewReader(tarball.Bytes()) // a pipe: the size is unknown to the tool
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s %v: %v", tool, args, err)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		tool string
+		args []string
+	}{
+		{"xz", []string{"-c", "-z", "-T2", "--block-size=65536", "-"}},
+		{"xz", []string{"-c", "-z", "--check=sha256", "-"}},
+		{"xz", []string{"-c", "-z", "--check=none", "-"}},
+		{"xz", []string{"-c", "-z", "-9e", "-"}},
+		{"zstd", []string{"-c", "-z", "-q", "-19", "-"}},
+		{"zstd", []string{"-c", "-z", "-q", "-T2", "--no-check", "-"}},
+		{"gzip", []string{"-c", "-9", "-"}},
+		{"bzip2", []string{"-c", "-1"}},
+	} {
+		if _, err := repodb.Read(bytes.NewReader(compress(tc.tool, tc.args...)), repodb.Limits{}); err != nil {
+			t.Errorf("%s %v: %v", tc.tool, tc.args, err)
+		}
+	}
+	_, err := repodb.Read(bytes.NewReader(compress("zstd", "-c", "-z", "-q", "--long=28", "-")), repodb.Limits{})
+	var le *repodb.LimitError
+	if !errors.As(err, &le) || le.Limit != "zstd window" {
+		t.Errorf("zstd --long=28: %v, want a zstd window LimitError", err)
+	}
+}
