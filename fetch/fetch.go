@@ -108,6 +108,29 @@ const (
 	DefaultStallTimeout = 60 * time.Second
 )
 
+// pacman's own limits for what it downloads itself (libalpm: 128 MiB for a
+// sync database, 16 KiB for a detached signature).
+const (
+	MaxDatabaseSize  = 128 << 20
+	MaxSignatureSize = 16 << 10
+)
+
+// MaxSize is the size limit for a file of kind k: pacman's own for
+// databases and signatures, userMax (DefaultMaxSize if <= 0) for
+// everything else and as an upper bound.
+func MaxSize(k Kind, userMax int64) int64 {
+	if userMax <= 0 {
+		userMax = DefaultMaxSize
+	}
+	switch k {
+	case KindDatabase:
+		return min(userMax, MaxDatabaseSize)
+	case KindSignature:
+		return min(userMax, MaxSignatureSize)
+	}
+	return userMax
+}
+
 // Options bound a Download.
 type Options struct {
 	// MaxSize is the largest file accepted, in bytes (DefaultMaxSize if 0).

@@ -43,6 +43,25 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+func TestMaxSize(t *testing.T) {
+	for _, c := range []struct {
+		k    Kind
+		user int64
+		want int64
+	}{
+		{KindPackage, 0, DefaultMaxSize},
+		{KindPackage, 100, 100},
+		{KindDatabase, 0, MaxDatabaseSize},
+		{KindDatabase, 100, 100},
+		{KindSignature, 0, MaxSignatureSize},
+		{KindOther, 5 << 30, 5 << 30},
+	} {
+		if got := MaxSize(c.k, c.user); got != c.want {
+			t.Errorf("MaxSize(%v, %d) = %d, want %d", c.k, c.user, got, c.want)
+		}
+	}
+}
+
 func TestFilename(t *testing.T) {
 	good := map[string]string{
 		"http://m.example/core/os/x86_64/foo-1.0-1-x86_64.pkg.tar.zst": "foo-1.0-1-x86_64.pkg.tar.zst",

@@ -21,15 +21,17 @@ import (
 //	XferCommand = /usr/bin/bintrans fetch -O %o %u --transparency-url https://… --pubkey RW…
 //
 // pacman runs it on the host (not through a shell, not chrooted), in the
-// download directory, once per file; %o is "<file>.part", which pacman
-// renames to the final name only when the command exits 0, and keeps (to
-// be resumed) otherwise.
+// download directory, once per file, one file at a time (measured with
+// pacman 6.0.2); %o is "<file>.part", which pacman renames to the final
+// name only when the command exits 0, and keeps otherwise. Per-repository
+// transparency URLs need the repository of %u: it is found among
+// pacman.conf's Server lines (--pacman-conf).
 type FetchCmd struct {
 	PolicyFlags
 
 	PacmanConf      string        `name:"pacman-conf" help:"pacman's configuration: its Server lines name the repository of a URL, for per-repository transparency URLs." default:"/etc/pacman.conf" placeholder:"FILE"`
 	Output          string        `short:"O" name:"output" required:"" help:"File to write: pacman's %o (<file>.part)." placeholder:"FILE"`
-	MaxDownloadSize int64         `name:"max-download-size" help:"Largest file downloaded (bytes)." default:"4294967296" placeholder:"BYTES"`
+	MaxDownloadSize int64         `name:"max-download-size" help:"Largest package downloaded (bytes); sync databases and signatures keep pacman's own limits (128 MiB, 16 KiB)." default:"4294967296" placeholder:"BYTES"`
 	StallTimeout    time.Duration `name:"stall-timeout" help:"Give up on a download when no data arrived for this long." default:"60s"`
 
 	URL string `arg:"" name:"url" help:"pacman's %u: the http(s):// or file:// URL of a package, a sync database or a signature."`
@@ -91,7 +93,7 @@ func (c *FetchCmd) Run(g *Globals) error {
 	if !strings.HasSuffix(c.Output, ".part") {
 		part, final = c.Output+".part", c.Output
 	}
-	opts := fetch.Options{MaxSize: c.MaxDownloadSize, StallTimeout: c.StallTimeout, Resume: kind == fetch.KindPackage}
+	opts := fetch.Options{MaxSize: fetch.MaxSize(kind, c.MaxDownloadSize), StallTimeout: c.StallTimeout, Resume: kind == fetch.KindPackage}
 	res, err := fetch.Download(ctx, hc, c.URL, part, opts)
 	if err != nil {
 		return c.downloadFailed(kind, safeName, part, err)
