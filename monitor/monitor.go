@@ -28,6 +28,7 @@
 package monitor
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -56,6 +57,8 @@ type Log interface {
 	// EntriesByUUID fetches entries in batches, keyed by leaf hash;
 	// missing ones are absent.
 	EntriesByUUID(ctx context.Context, uuids []string) (map[string]*verify.LogEntry, error)
+	// EntriesByIndex fetches entries by log index in batches (Tail).
+	EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*verify.LogEntry, error)
 	// Checkpoint returns the current signed checkpoint.
 	Checkpoint(ctx context.Context) ([]byte, error)
 	// ConsistencyProof returns the proof between two tree sizes.
@@ -83,6 +86,15 @@ type Options struct {
 	// Those found for a monitored key are reported with Indexed false;
 	// those not found, or for another key, are listed in Report.NotFound.
 	Extra []string
+	// Tail also reads every entry of the log appended since the stored
+	// checkpoint (the whole log on a first run), by index, and keeps those
+	// of a monitored key: entries the key search does not list (Rekor
+	// indexes asynchronously, and not at all when the uploader disconnects
+	// mid-request) are found too, as FindingUnindexed. It costs one
+	// request per 10 entries of the whole log: for a log dedicated to one
+	// repository, not for the public Rekor. Single-shard logs only (the
+	// checkpoint's size must be the global index range).
+	Tail bool
 	// Concurrency bounds parallel entry verification (0: NumCPU).
 	Concurrency int
 	// Now is the clock (reports); nil means time.Now.
@@ -173,6 +185,14 @@ const (
 	// FindingForeignKey: the key search returned an entry logged with a key
 	// that is not monitored.
 	FindingForeignKey FindingKind = "foreign-key"
+	// FindingUnindexed (Tail): an entry of a monitored key that the key
+	// search does not list: invisible to every monitor that relies on the
+	// index. A killed uploader leaves these; so can someone who wants an
+	// entry to go unnoticed.
+	FindingUnindexed FindingKind = "unindexed-entry"
+	// FindingMissingIndex (Tail): the log returned no entry for an index
+	// below its checkpoint's size.
+	FindingMissingIndex FindingKind = "missing-index"
 )
 
 // Finding is one problem, with the evidence.
@@ -203,6 +223,7 @@ func treeHead(c *verify.Checkpoint) *TreeHead {
 // Stats describe the work of a run.
 type Stats struct {
 	SearchResults int     `json:"search_results"`
+	Tailed        int64   `json:"tailed"`
 	Fetched       int     `json:"fetched"`
 	Seconds       float64 `json:"seconds"`
 }
@@ -354,19 +375,44 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			fetch = append(fetch, u)
 		}
 	}
+	var tailFindings []Finding
+	tailed := map[string]*verify.LogEntry{}
+	if o.Tail {
+		var err error
+		tailFindings, err = tail(ctx, o, lk, stored, listed, seen, monitored, tailed, &rep.Stats)
+		if err != nil {
+			return nil, err
+		}
+		for leaf, e := range tailed {
+			if _, dup := listed[leaf]; !dup && !extra[leaf] {
+				fetch = append(fetch, e.UUID)
+			}
+		}
+	}
 	sort.Strings(fetch)
 	if len(seen)+len(fetch) > MaxEntries {
 		return nil, fmt.Errorf("monitor: %d entries, more than the %d this version handles", len(seen)+len(fetch), MaxEntries)
 	}
 	got := map[string]*verify.LogEntry{}
-	if len(fetch) > 0 {
+	var byUUID []string
+	for _, u := range fetch {
+		if tailed[u[len(u)-64:]] == nil {
+			byUUID = append(byUUID, u)
+		}
+	}
+	if len(byUUID) > 0 {
 		var err error
-		got, err = o.Log.EntriesByUUID(ctx, fetch)
+		got, err = o.Log.EntriesByUUID(ctx, byUUID)
 		if err != nil {
-			return nil, &verify.LogUnavailableError{Op: fmt.Sprintf("retrieve %d entries", len(fetch)), Err: err}
+			return nil, &verify.LogUnavailableError{Op: fmt.Sprintf("retrieve %d entries", len(byUUID)), Err: err}
 		}
 	}
 	rep.Stats.Fetched = len(got)
+	for leaf, e := range tailed {
+		got[leaf] = e
+	}
+
+	rep.Findings = append(rep.Findings, tailFindings...)
 
 	// Verify, in parallel; results by position.
 	type outcome struct {
@@ -386,7 +432,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for i, u := range fetch {
 		g.Go(func() error {
 			leaf := u[len(u)-64:]
-			isExtra := extra[leaf]
+			_, isListed := listed[leaf]
+			isExtra := extra[leaf] || (tailed[leaf] != nil && !isListed)
 			le := got[leaf]
 			if le == nil {
 				if isExtra {
@@ -413,7 +460,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			e := &Entry{UUID: le.UUID, LogIndex: le.LogIndex, IntegratedTime: le.IntegratedTime,
 				MessageSHA256: body.DataSHA256, Key: body.Key.Base64(), KeyID: body.Key.KeyID(), SigKeyID: body.SigKeyID(),
-				Signature: base64.StdEncoding.EncodeToString(body.SigLine), Indexed: !isExtra, FirstSeen: stamp}
+				Signature: base64.StdEncoding.EncodeToString(body.SigLine), Indexed: isListed, FirstSeen: stamp}
 			if old, ok := seen[leaf]; ok && old.FirstSeen != "" {
 				e.FirstSeen = old.FirstSeen
 			}
@@ -442,6 +489,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			seen[e.leaf()] = e
 			reported = append(reported, e)
+			if tailed[e.leaf()] != nil && !e.Indexed && !wasSeen {
+				rep.Findings = append(rep.Findings, Finding{Kind: FindingUnindexed, UUID: e.UUID, LogIndex: e.LogIndex,
+					Detail: "an entry of the transparency key that the log's key search does not list: monitors relying on the index do not see it"})
+			}
 			if e.SigKeyID != e.KeyID {
 				rep.Findings = append(rep.Findings, Finding{Kind: FindingKeyIDMismatch, UUID: e.UUID, LogIndex: e.LogIndex,
 					Detail: fmt.Sprintf("the signature line names key id %s but the entry was logged with key %s: no minisign client accepts it, and anyone can log such a variant of a published signature", e.SigKeyID, e.KeyID)})
@@ -515,3 +566,74 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.Stats.Seconds = now().Sub(start).Seconds()
 	return rep, nil
 }
+
+// tailWindow is how many indexes tail asks for at once (memory bound).
+const tailWindow = 1000
+
+// tail reads the entries appended since stored (all, on a first run) by
+// index and puts those of a monitored key that are not known yet into
+// found, keyed by leaf hash. Entries are only decoded here; they are
+// verified with the others.
+func tail(ctx context.Context, o Options, lk *verify.LogKey, stored *verify.Checkpoint, listed map[string]string, seen map[string]Entry,
+	monitored func(verify.PublicKey) bool, found map[string]*verify.LogEntry, st *Stats) ([]Finding, error) {
+	text, err := o.Log.Checkpoint(ctx)
+	if err != nil {
+		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+	}
+	cur, err := lk.VerifyCheckpoint(text)
+	if err != nil {
+		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+	}
+	var from int64
+	if stored != nil && stored.Size <= cur.Size {
+		from = stored.Size // a smaller current tree fails consistency later
+	}
+	var keyLines [][]byte
+	for _, k := range o.Keys {
+		keyLines = append(keyLines, []byte(base64.StdEncoding.EncodeToString([]byte(k.Base64()))))
+	}
+	var findings []Finding
+	for lo := from; lo < cur.Size; lo += tailWindow {
+		idx := make([]int64, 0, tailWindow)
+		for i := lo; i < min(lo+tailWindow, cur.Size); i++ {
+			idx = append(idx, i)
+		}
+		m, err := o.Log.EntriesByIndex(ctx, idx)
+		if err != nil {
+			return nil, &verify.LogUnavailableError{Op: fmt.Sprintf("entries %d..%d", idx[0], idx[len(idx)-1]), Err: err}
+		}
+		st.Tailed += int64(len(idx))
+		for _, i := range idx {
+			e := m[i]
+			if e == nil {
+				findings = append(findings, Finding{Kind: FindingMissingIndex, LogIndex: i,
+					Detail: fmt.Sprintf("the log returned no entry for index %d of a tree of %d", i, cur.Size)})
+				continue
+			}
+			b, err := verify.DecodeBody(e.Body)
+			if err != nil {
+				for _, kl := range keyLines {
+					if bytesContains(e.Body, kl) {
+						findings = append(findings, Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: err.Error(), Err: err})
+					}
+				}
+				continue
+			}
+			if !monitored(b.Key) {
+				continue
+			}
+			leaf := verify.LeafHash(e.Body)
+			if _, ok := seen[leaf]; ok && !o.All {
+				continue
+			}
+			if len(e.UUID) < 64 || e.UUID[len(e.UUID)-64:] != leaf {
+				findings = append(findings, Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: "entry id is not the body's leaf hash"})
+				continue
+			}
+			found[leaf] = e
+		}
+	}
+	return findings, nil
+}
+
+func bytesContains(b, sub []byte) bool { return bytes.Contains(b, sub) }

@@ -431,3 +431,81 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+// hidingIndex is the log whose key search misses some entries (as Rekor's
+// does for an uploader killed mid-request).
+type hidingIndex struct {
+	*rekor.Client
+	hide map[string]bool // leaf hashes
+}
+
+func (h *hidingIndex) SearchByPublicKey(ctx context.Context, pub []byte) ([]string, error) {
+	all, err := h.Client.SearchByPublicKey(ctx, pub)
+	var out []string
+	for _, u := range all {
+		if !h.hide[u[len(u)-64:]] {
+			out = append(out, u)
+		}
+	}
+	return out, err
+}
+
+func TestMonitorTail(t *testing.T) {
+	f := newFixture(t, 14)
+	hidden := f.sigs[4]
+	log := &hidingIndex{Client: f.c, hide: map[string]bool{verify.LeafHash(hidden.body): true}}
+	o := f.opts()
+	o.Log = log
+	// Without --tail the unindexed entry is invisible.
+	o.State = nil
+	rep := f.run(o)
+	if rep.New != 13 || len(rep.Findings) != 0 {
+		t.Fatalf("without tail: new %d findings %v", rep.New, rep.Findings)
+	}
+	// With --tail it is found, verified and reported.
+	o = f.opts()
+	o.Log, o.Tail = log, true
+	rep = f.run(o)
+	checkEntriesTail(t, rep, f.sigs, hidden)
+	if rep.Stats.Tailed != f.log.Size() {
+		t.Errorf("tailed %d of %d", rep.Stats.Tailed, f.log.Size())
+	}
+	// The next run tails only what was appended since.
+	newer := f.add(2)
+	before := f.log.Requests(fakelog.EndpointRetrieve)
+	rep = f.run(o)
+	if rep.Stats.Tailed != 2 || rep.New != 2 || len(rep.Findings) != 0 {
+		t.Errorf("incremental tail: tailed %d new %d findings %v", rep.Stats.Tailed, rep.New, rep.Findings)
+	}
+	checkEntries(t, rep.Entries, newer)
+	if got := f.log.Requests(fakelog.EndpointRetrieve) - before; got != 1 {
+		t.Errorf("%d retrieve requests for 2 new entries (tail finds them: no UUID fetch needed)", got)
+	}
+	// A log that drops an index from its answers.
+	f.add(1)
+	f.log.SetLie(fakelog.LieStaleCheckpoint, fakelog.EndpointRetrieve)
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[FindingKind]int64{}
+	for _, fi := range rep.Findings {
+		kinds[fi.Kind] = fi.LogIndex
+	}
+	if i, ok := kinds[FindingMissingIndex]; !ok || i != f.log.Size()-1 {
+		t.Errorf("a log that withholds an index: findings %+v", rep.Findings)
+	}
+}
+
+func checkEntriesTail(t *testing.T, rep *Report, all []signed, hidden signed) {
+	t.Helper()
+	if rep.New != len(all) || len(rep.Findings) != 1 || rep.Findings[0].Kind != FindingUnindexed {
+		t.Fatalf("tail: new %d findings %+v", rep.New, rep.Findings)
+	}
+	leaf := verify.LeafHash(hidden.body)
+	for _, e := range rep.Entries {
+		if (e.UUID[len(e.UUID)-64:] == leaf) == e.Indexed {
+			t.Errorf("entry %d indexed=%v", e.LogIndex, e.Indexed)
+		}
+	}
+}

@@ -27,6 +27,7 @@ type AuditCheckCmd struct {
 	Architecture []string `name:"architecture" placeholder:"ARCH" sep:"none" help:"Architecture with --repo-url (default x86_64). Repeatable."`
 	MaxDBSize    int64    `name:"max-db-size" default:"268435456" placeholder:"BYTES" help:"Largest database accepted, as fetched (compressed)."`
 	StateDir     string   `name:"state-dir" default:"/var/lib/bintrans-monitor" placeholder:"DIR" help:"The monitor's state directory (the same as 'bintrans monitor --state-dir'): the log's entries are verified incrementally."`
+	Tail         bool     `name:"tail" help:"Monitor with --tail: also read every entry appended to the log since the last run, by index (see bintrans monitor --help)."`
 	JSON         bool     `name:"json" help:"Print the report as JSON on stdout (schema_version 1)."`
 }
 
@@ -116,7 +117,7 @@ func (c *AuditCheckCmd) Run(g *Globals) error {
 			extra = append(extra, r.UUID)
 		}
 	}
-	mrep, err := monitor.Run(ctx, s.options(false, extra))
+	mrep, err := monitor.Run(ctx, s.options(false, c.Tail, extra))
 	if err != nil {
 		return monitorVerdict(g, mrep, err)
 	}

@@ -27,6 +27,7 @@ type MonitorCmd struct {
 
 	StateDir string        `name:"state-dir" default:"/var/lib/bintrans-monitor" placeholder:"DIR" help:"Where the monitor keeps the last verified checkpoint and the entries it has seen (shared with 'bintrans audit')."`
 	All      bool          `name:"all" help:"Report (and re-fetch and re-verify) every entry, not only those new since the last run."`
+	Tail     bool          `name:"tail" help:"Also read every entry appended to the log since the last run, by index, to find entries of the key its search index misses (one request per 10 entries of the whole log: for a log dedicated to your repositories, not the public Rekor)."`
 	Follow   bool          `name:"follow" help:"Keep running: check again every --interval (longer after errors) until interrupted."`
 	Interval time.Duration `name:"interval" default:"5m" placeholder:"DURATION" help:"With --follow: time between runs."`
 	JSON     bool          `name:"json" help:"Print the report as JSON on stdout (with --follow: one JSON object per line and run)."`
@@ -47,6 +48,11 @@ entries' proofs used and with the one stored by the previous run in
 --state-dir: a log that rewrote its history is a SECURITY ERROR printing
 both tree heads. Only then is the new checkpoint stored with the entries
 seen; the next run reports only entries that are new (--all: every entry).
+
+The key search is Rekor's index, written asynchronously: an entry whose
+uploader disconnected mid-request is logged but never indexed. --tail also
+reads every entry appended since the last run by index and reports entries
+of the key that the index misses.
 
 The log holds sha256(message), not the message (the package's sha256) nor
 the file name: this is what is printed. 'bintrans audit' ties each entry to
@@ -95,8 +101,8 @@ func newMonitorSetup(k *KeyFlags, l *LogFlags, n *NetFlags, stateDir string) (*m
 	return &monitorSetup{keys: keys, logKey: lk, log: c, state: sd, url: c.URL()}, nil
 }
 
-func (s *monitorSetup) options(all bool, extra []string) monitor.Options {
-	return monitor.Options{Keys: s.keys, LogKey: s.logKey, Log: s.log, LogURL: s.url, State: s.state, All: all, Extra: extra}
+func (s *monitorSetup) options(all, tail bool, extra []string) monitor.Options {
+	return monitor.Options{Keys: s.keys, LogKey: s.logKey, Log: s.log, LogURL: s.url, State: s.state, All: all, Tail: tail, Extra: extra}
 }
 
 // Run runs the monitor once or, with --follow, until interrupted.
@@ -110,7 +116,7 @@ func (c *MonitorCmd) Run(g *Globals) error {
 	}
 	ctx := g.Context()
 	if !c.Follow {
-		rep, err := monitor.Run(ctx, s.options(c.All, nil))
+		rep, err := monitor.Run(ctx, s.options(c.All, c.Tail, nil))
 		if rep != nil && (err == nil || isSecurity(err)) {
 			if werr := c.print(g, rep, true); werr != nil {
 				return werr
@@ -120,7 +126,7 @@ func (c *MonitorCmd) Run(g *Globals) error {
 	}
 	fails := 0
 	for {
-		rep, err := monitor.Run(ctx, s.options(c.All, nil))
+		rep, err := monitor.Run(ctx, s.options(c.All, c.Tail, nil))
 		if ctx.Err() != nil {
 			return nil // interrupted: a clean stop
 		}
