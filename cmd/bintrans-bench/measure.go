@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// sample is one run of one child process.
+type sample struct {
+	Wall time.Duration
+	CPU  time.Duration // user + system of the child
+	RSS  int64         // peak resident set of the child, bytes (getrusage ru_maxrss)
+}
+
+// runSpec is a child process to measure.
+type runSpec struct {
+	Name  string
+	Args  []string
+	Stdin string
+	Env   []string // added to the environment
+	// OK lists the exit codes that count as success (default: 0).
+	OK []int
+	// Out, when set, receives stdout (otherwise discarded).
+	Out io.Writer
+}
+
+// measure runs the child once and returns its wall time, CPU time and peak
+// RSS. A child that exits with a code not in s.OK is an error carrying the
+// tail of its stderr.
+func measure(s runSpec) (sample, error) {
+	cmd := exec.Command(s.Name, s.Args...)
+	if s.Stdin != "" {
+		cmd.Stdin = strings.NewReader(s.Stdin)
+	}
+	cmd.Env = append(os.Environ(), s.Env...)
+	var stderr bytes.Buffer
+	cmd.Stdout = io.Discard
+	if s.Out != nil {
+		cmd.Stdout = s.Out
+	}
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if cmd.ProcessState == nil {
+		return sample{}, fmt.Errorf("%s: %v", s.Name, err)
+	}
+	code := cmd.ProcessState.ExitCode()
+	ok := len(s.OK) == 0 && code == 0
+	for _, c := range s.OK {
+		ok = ok || c == code
+	}
+	if !ok {
+		tail := stderr.String()
+		if len(tail) > 2000 {
+			tail = "…" + tail[len(tail)-2000:]
+		}
+		return sample{}, fmt.Errorf("%s %s: exit %d (%v)\n%s", s.Name, shortArgs(s.Args), code, err, tail)
+	}
+	out := sample{Wall: wall, CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		out.RSS = ru.Maxrss * 1024 // Linux: kilobytes
+	}
+	return out, nil
+}
+
+func shortArgs(a []string) string {
+	if len(a) > 8 {
+		return strings.Join(a[:8], " ") + fmt.Sprintf(" … (%d args)", len(a))
+	}
+	return strings.Join(a, " ")
+}
+
+// stat summarises repeated figures: median and range.
+type stat struct {
+	Med, Min, Max float64
+	N             int
+}
+
+func summarize(v []float64) stat {
+	if len(v) == 0 {
+		return stat{}
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stat{Med: med, Min: s[0], Max: s[len(s)-1], N: len(s)}
+}
+
+// format prints "med (min–max)" with the given precision and unit.
+func (s stat) format(prec int, unit string) string {
+	if s.N == 0 {
+		return "n/a"
+	}
+	if s.N == 1 {
+		return fmt.Sprintf("%.*f%s (1 run)", prec, s.Med, unit)
+	}
+	return fmt.Sprintf("%.*f%s (%.*f–%.*f)", prec, s.Med, unit, prec, s.Min, prec, s.Max)
+}
+
+func secs(d time.Duration) float64 { return d.Seconds() }
+func mib(b int64) float64          { return float64(b) / (1 << 20) }
