@@ -27,7 +27,8 @@ type config struct {
 	Bintrans, RekorCLI, LogURL, LogKey string
 	Cache, Out, Repo, Command, Note    string
 	Quick, Micro, Profiles             bool
-	Runs, RekorCLIN                    int
+	Runs, RekorCLIN, Filler            int
+	MonitorRuns                        int
 	Only, ScanSizes                    string
 }
 
@@ -78,6 +79,8 @@ func main() {
 	flag.StringVar(&c.Note, "note", "", "a line about the setup for the report")
 	flag.BoolVar(&c.Quick, "quick", false, "smoke mode: tiny sizes, one run")
 	flag.BoolVar(&c.Micro, "micro", true, "run the Go micro-benchmarks")
+	flag.IntVar(&c.Filler, "filler", -1, "extra packages signed with the main key so that the monitor has more entries (default: 10 000 entries in all; quick 5)")
+	flag.IntVar(&c.MonitorRuns, "monitor-runs", 0, "runs of the monitor figure (default 3; quick 1)")
 	flag.IntVar(&c.Runs, "runs", 0, "runs per figure (default 3, quick 1)")
 	flag.BoolVar(&c.Profiles, "profiles", true, "CPU profiles of the largest runs (a second, profiling build of bintrans)")
 	flag.IntVar(&c.RekorCLIN, "rekor-cli-n", 0, "run the old approach on the first N packages of the batch only (0: all); overheads compare per package")

@@ -107,19 +107,17 @@ func (b *bench) profiles() error {
 	if err != nil {
 		return err
 	}
-	state := filepath.Join(b.root, "state", "hook-online")
 	runs := []struct {
 		title string
 		spec  runSpec
 	}{
 		{fmt.Sprintf("hook --offline, %d packages (%.0f MB)", len(b.core.Files), float64(b.core.Bytes)/1e6), b.hookSpec(b.core, len(b.core.Files), true, "")},
-		{fmt.Sprintf("hook online, %d packages", len(b.core.Files)), b.hookSpec(b.core, len(b.core.Files), false, state)},
 		{fmt.Sprintf("hook --offline, %d small packages", len(b.small.Files)), b.hookSpec(b.small, len(b.small.Files), true, "")},
 		{fmt.Sprintf("scan --offline, %d packages", b.sz.ScanGoal), b.scanSpec(fxGoal.DB, fxGoal.Sigs, fxGoal.Pub, fxGoal.LogKey, true, "")},
 		{fmt.Sprintf("scan --offline, %d packages", largestScan), b.scanSpec(fxBig.DB, fxBig.Sigs, fxBig.Pub, fxBig.LogKey, true, "")},
 	}
 	for i, r := range runs {
-		if r.title == runs[3].title && i == 4 { // quick mode: the goal size is the largest
+		if i == len(runs)-1 && largestScan == b.sz.ScanGoal { // the goal size is the largest
 			continue
 		}
 		prof := filepath.Join(b.root, "prof-build", fmt.Sprintf("cpu-%d.pprof", i))

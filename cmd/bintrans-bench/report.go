@@ -277,8 +277,7 @@ func (r *report) markdown(c *config) string {
 	if r.memory != nil {
 		p("## 5. Memory: one %s package\n\nA sparse file (1 MiB of random data, then a hole): every byte is read and hashed, none costs disk. `bintrans verify --offline FILE`.\n\n", sizeLabel(r.bigBytes))
 		p("| command | wall s | CPU s | peak RSS MiB |\n|---|---|---|---|\n")
-		p("| bintrans verify --offline | %s | %s | %s |\n", r.memory.wall("verify-big").format(2, ""), r.memory.cpu("verify-big").format(2, ""), r.memory.rss("verify-big").format(1, ""))
-		p("| Go floor (hash only) | %s | %s | %s |\n\n", r.memory.wall("gofloor").format(2, ""), r.memory.cpu("gofloor").format(2, ""), r.memory.rss("gofloor").format(1, ""))
+		p("| bintrans verify --offline | %s | %s | %s |\n\n", r.memory.wall("verify-big").format(2, ""), r.memory.cpu("verify-big").format(2, ""), r.memory.rss("verify-big").format(1, ""))
 	}
 	if r.monitor != nil {
 		p("## Monitor (issue 9)\n\n`bintrans monitor --all --json` with an empty state dir over every entry of a key that signed %d packages, through a counting proxy: wall %s s, CPU %s s, peak RSS %s MiB.\n\n", r.monitorEntries,
