@@ -278,7 +278,10 @@ func TestFetchXferDatabaseAndSignatures(t *testing.T) {
 		t.Errorf("a 404 left %s", out)
 	}
 
-	sig := []byte("\x89\x01\x33not really a pgp signature, passed through as is")
+	// One OpenPGP signature packet (old format, tag 2, version 4); the
+	// body is not checked: pacman does that with its keyring.
+	text := "\x04 signature body, passed through as is"
+	sig := append([]byte{0x88, byte(len(text))}, text...)
 	if err := os.WriteFile(filepath.Join(fw.s.RepoDir("core"), "core.db.sig"), sig, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -300,6 +303,46 @@ func TestFetchXferDatabaseAndSignatures(t *testing.T) {
 	}
 	if _, err := os.Lstat(pkgSig); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a 404 left %s", pkgSig)
+	}
+}
+
+// TestFetchXferDisguisedPackageRefused: pacman installs whatever file a
+// database names (measured: repo-add and pacman 6.0.2 take a package
+// named evil.db or evil.sig); fetch must not pass it through unverified
+// because of its name.
+func TestFetchXferDisguisedPackageRefused(t *testing.T) {
+	fw := newFetchWorld(t, 1)
+	evil := testenv.BuildPackage(t, t.TempDir(), testenv.Pkg{Name: "evil", Version: "1.0-1",
+		Files: map[string]string{"usr/bin/backdoor": "#!/bin/sh\necho pwned\n"}})
+	b, err := os.ReadFile(evil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"evil.db", "evil.sig"} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(fw.s.RepoDir("core"), name)
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			testenv.RepoAdd(t, fw.s.RepoDB("core"), p)
+			res, got := fw.install(t, "evil")
+			t.Logf("%s", res)
+			if res.Code == 0 || got["evil"] != "" {
+				t.Fatalf("a package named %s was installed:\n%s", name, res)
+			}
+			if _, err := os.Stat(filepath.Join(fw.s.Root, "usr/bin/backdoor")); err == nil {
+				t.Error("the backdoor was installed")
+			}
+			if !lineWith(res.Stderr, "bintrans: refused "+name) {
+				t.Errorf("no refusal line for %s:\n%s", name, res.Stderr)
+			}
+			if _, err := os.Lstat(filepath.Join(fw.s.CacheDir, name+".part")); err == nil {
+				t.Errorf("%s.part left in the cache", name)
+			}
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

@@ -32,17 +32,17 @@ type Kind int
 
 // The kinds of files pacman asks an XferCommand for.
 const (
-	// KindPackage is a package file (`*.pkg.tar*`, also unknown
-	// compressions): it is verified before pacman may use it.
+	// KindPackage is a package file, and anything that is not clearly one
+	// of the others: it is verified before pacman may use it.
 	KindPackage Kind = iota
 	// KindSignature is a detached PGP signature (`*.sig`) of a package or a
-	// database: passed through; pacman checks it with its keyring.
+	// database: passed through (pacman checks it with its keyring) once
+	// CheckPassThrough found only signature packets in it.
 	KindSignature
 	// KindDatabase is a sync database (`*.db`, `*.files`, and their
-	// `.tar.*` forms): passed through; the packages it names are verified.
+	// `.tar.*` forms): passed through (the packages it names are verified
+	// when downloaded) once CheckPassThrough found no package in it.
 	KindDatabase
-	// KindOther is anything else: passed through.
-	KindOther
 )
 
 func (k Kind) String() string {
@@ -51,16 +51,16 @@ func (k Kind) String() string {
 		return "package"
 	case KindSignature:
 		return "signature"
-	case KindDatabase:
-		return "sync database"
 	default:
-		return "other file"
+		return "sync database"
 	}
 }
 
 // Classify returns the kind of the file named filename (the last path
-// segment of the URL, unescaped). It fails closed: any name containing
-// ".pkg.tar" that is not a `.sig` is a package, whatever follows.
+// segment of the URL, unescaped). It fails closed: a name that is not a
+// signature's or a database's is a package. A name is only a claim: a
+// hostile database can give a package any file name, so the content of
+// what passes through is checked too (CheckPassThrough).
 func Classify(filename string) Kind {
 	switch {
 	case strings.HasSuffix(filename, ".sig"):
@@ -71,7 +71,7 @@ func Classify(filename string) Kind {
 		strings.Contains(filename, ".db.tar") || strings.Contains(filename, ".files.tar"):
 		return KindDatabase
 	default:
-		return KindOther
+		return KindPackage
 	}
 }
 

@@ -34,7 +34,8 @@ func TestClassify(t *testing.T) {
 		"core.files.tar.zst":               KindDatabase,
 		"core.db.sig":                      KindSignature,
 		"core.files.sig":                   KindSignature,
-		"mirrorlist":                       KindOther,
+		"mirrorlist":                       KindPackage, // unknown: verified
+		"evil":                             KindPackage,
 	}
 	for name, want := range cases {
 		if got := Classify(name); got != want {
@@ -54,7 +55,7 @@ func TestMaxSize(t *testing.T) {
 		{KindDatabase, 0, MaxDatabaseSize},
 		{KindDatabase, 100, 100},
 		{KindSignature, 0, MaxSignatureSize},
-		{KindOther, 5 << 30, 5 << 30},
+		{KindPackage, 5 << 30, 5 << 30},
 	} {
 		if got := MaxSize(c.k, c.user); got != c.want {
 			t.Errorf("MaxSize(%v, %d) = %d, want %d", c.k, c.user, got, c.want)

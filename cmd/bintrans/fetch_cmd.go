@@ -41,9 +41,12 @@ type FetchCmd struct {
 // the engine (signature, log inclusion, rebuilders as the policy says)
 // before Run returns nil; a refused package's file is removed, so pacman
 // has nothing to rename and reports the download as failed. Sync
-// databases and `.sig` files pass through unverified: pacman checks .sig
+// databases and `.sig` files pass through unverified (pacman checks .sig
 // files itself, and every package a database names is verified here when
-// it is downloaded. A `.sig` the server does not have (404) exits 3 with
+// it is downloaded) once their content is known not to be a package:
+// pacman installs whatever file a database names, so a hostile mirror
+// could list a package as "evil.db" or "evil.sig" (measured: repo-add
+// and pacman 6.0.2 accept both); such a file is refused (exit 1). A `.sig` the server does not have (404) exits 3 with
 // nothing written and one calm line: pacman only looks at the exit code,
 // and treats a failed optional signature (DatabaseOptional) as "no
 // signature", as with its own downloader; exiting 0 instead would make
@@ -110,8 +113,19 @@ func (c *FetchCmd) Run(g *Globals) error {
 	}
 
 	if kind != fetch.KindPackage {
+		if err := passThrough(kind, part); err != nil {
+			if derr := fetch.Discard(part); derr != nil {
+				fmt.Fprintf(g.Stderr, "bintrans: could not remove %s: %v\n", oneLine(part), derr)
+			}
+			hint := "pacman installs whatever file a database names: a mirror serving a package under this name wants it installed unverified; use another mirror and report it"
+			var fe *fetch.FormatError
+			if errors.As(err, &fe) {
+				hint = "bintrans passes a " + kind.String() + " through only when it can tell it is not a package; check the mirror"
+			}
+			return verificationFailed(hint, "refused %s: %v", safeName, err)
+		}
 		if g.Verbose {
-			fmt.Fprintf(g.Stderr, "bintrans: %s: %s, passed through unverified\n", safeName, kind)
+			fmt.Fprintf(g.Stderr, "bintrans: %s: %s, passed through unverified (checked not to be a package)\n", safeName, kind)
 		}
 		return finish(part, final)
 	}
@@ -143,6 +157,17 @@ func (c *FetchCmd) Run(g *Globals) error {
 	}
 	fmt.Fprintf(g.Stderr, "bintrans: verified %s (%s)\n", safeName, verifiedHow(r))
 	return nil
+}
+
+// passThrough checks that the downloaded file at p, of a kind pacman gets
+// unverified, is not a package in disguise (fetch.CheckPassThrough).
+func passThrough(kind fetch.Kind, p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return fetch.CheckPassThrough(kind, f)
 }
 
 // checkPolicy checks the settings every file needs (keys, pinned log key,

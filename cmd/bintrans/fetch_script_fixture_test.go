@@ -1,12 +1,17 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/txtar"
 
@@ -24,7 +29,12 @@ func fetchFixtureFiles(t *testing.T) map[string][]byte {
 	files := map[string][]byte{
 		"gen/keys/transparency.pub": key.pk.File(),
 		"gen/keys/rekor.pem":        log.KeyPEM,
-		"gen/mirror/core.db":        []byte("not really a sync database: fetch passes databases through\n"),
+		// A sync database as repo-add writes it (gzip'ed tar of desc
+		// files), and packages under a database's and a signature's name.
+		"gen/mirror/core.db":      gzipTar(t, "good-1.0-1/desc", "%FILENAME%\ngood-1.0-1-any.pkg.tar.zst\n"),
+		"gen/mirror/evil.db":      gzipTar(t, ".PKGINFO", "pkgname = evil\n", "usr/bin/backdoor", "#!/bin/sh\n"),
+		"gen/mirror/evil.sig":     gzipTar(t, ".PKGINFO", "pkgname = evil\n", "usr/bin/backdoor", "#!/bin/sh\n"),
+		"gen/mirror/extra.db.sig": append([]byte{0x88, 12, 4}, "fake sigpk\n"...), // one OpenPGP signature packet (txtar keeps the final newline)
 	}
 	for _, p := range []struct{ filename, status string }{
 		{"good-1.0-1-any.pkg.tar.zst", "ok"},
@@ -45,6 +55,26 @@ func fetchFixtureFiles(t *testing.T) map[string][]byte {
 		files["gen/sigs/"+p.filename+".t"], files["gen/sigs/"+p.filename+".t.bundle"] = s.T, s.Bundle
 	}
 	return files
+}
+
+// gzipTar is a gzip'ed tar of the given regular files (name, content, …).
+func gzipTar(t *testing.T, files ...string) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for i := 0; i+1 < len(files); i += 2 {
+		if err := tw.WriteHeader(&tar.Header{Name: files[i], Mode: 0o644, Size: int64(len(files[i+1])), Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(tw, files[i+1])
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // TestUpdateFetchScriptFixtures rewrites the gen/ files of
