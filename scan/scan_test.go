@@ -84,6 +84,28 @@ func TestFromLocation(t *testing.T) {
 	}
 }
 
+func FuzzFromLocation(f *testing.F) {
+	for _, s := range []string{"core.db", "/srv/x/core.files", "https://m.example/a/b/extra.db", "file:///x/y.db.tar.zst", "http://[::1]:80/%2e%2e/x.db", "ftp://x/y.db", "https://x/y.db?q"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, loc string) {
+		db, err := FromLocation(loc)
+		if err != nil {
+			var le *LocationError
+			if !errors.As(err, &le) {
+				t.Fatalf("FromLocation(%q): error %T, want *LocationError", loc, err)
+			}
+			return
+		}
+		if db.URL != loc || db.Repo == "" || db.PackageBase == "" || db.Arch != "" {
+			t.Fatalf("FromLocation(%q) = %+v", loc, db)
+		}
+		if _, err := RepoName(db.Repo + ".db"); err != nil {
+			t.Fatalf("FromLocation(%q): repo %q: %v", loc, db.Repo, err)
+		}
+	})
+}
+
 func TestFromTemplate(t *testing.T) {
 	got := FromTemplate("https://m.example/$repo/os/$arch/", []string{"core", "extra"}, []string{"x86_64", "aarch64"})
 	want := []DB{

@@ -164,7 +164,8 @@ func (c *ScanCmd) Run(g *Globals) error {
 	rep := ci.Report{Tool: "bintrans", Version: version, Started: started, Mode: ci.ModeOnline, Results: results}
 	if e.policy.Offline {
 		rep.Mode = ci.ModeOffline
-	} else if runErr == nil {
+	} else if runErr == nil && rep.Failed() < len(results) {
+		// At least one package was proven against the current tree.
 		rep.Log = c.treeHead(g, e)
 	}
 	if err := c.writeReports(g, rep); err != nil {

@@ -167,6 +167,17 @@ func TestScanOnline(t *testing.T) {
 	if got := statusCounts(rep); got["ok"] != 39 || got[string(verify.StatusMissingBundle)] != 1 {
 		t.Fatalf("offline: statuses %v, want 39 ok and 1 missing-bundle", got)
 	}
+
+	// Online with an honest log again but no signature published at all:
+	// nothing was proven against the log, so the report names no tree head.
+	r.log.SetLie(fakelog.Honest)
+	if err := os.RemoveAll(filepath.Join(r.dir, "sigs")); err != nil {
+		t.Fatal(err)
+	}
+	code, rep, _, _ = r.scan(t, dbURL)
+	if code != ExitFailed || rep.Log != nil || statusCounts(rep)[string(verify.StatusMissingSignature)] != 40 {
+		t.Fatalf("no signatures: exit %d, log %+v, statuses %v", code, rep.Log, statusCounts(rep))
+	}
 }
 
 // TestScanHTTPDatabaseErrors: databases over HTTP that cannot be used stop
