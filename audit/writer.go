@@ -24,6 +24,7 @@ type Writer struct {
 
 	mu     sync.Mutex
 	f      *os.File
+	sync   *GroupSync
 	path   string
 	head   Head
 	broken error // set after a failed write: the tail may be torn
@@ -69,7 +70,7 @@ func OpenScan(path string, fn func(line int, rec Record) error) (*Writer, error)
 		}
 		return nil, err
 	}
-	return &Writer{Now: time.Now, f: f, path: path, head: head}, nil
+	return &Writer{Now: time.Now, f: f, sync: NewGroupSync(f), path: path, head: head}, nil
 }
 
 // Head returns the end of the chain: what the next record's Prev will be.
@@ -80,17 +81,20 @@ func (w *Writer) Head() Head {
 }
 
 // Append fills in rec's SchemaVersion, Prev and (if empty) Time, validates
-// it, writes it as one line with a single write and fsyncs the file before
-// returning. It returns the record as written. After a failed write the
-// Writer refuses every further Append (the file may end in a torn line that
-// a human must look at).
+// it, writes it as one line with a single write and returns once the file
+// is fsync'ed. Concurrent Appends share fsyncs (group commit); the chain
+// order is the order of the writes. It returns the record as written.
+// After a failed write or fsync the Writer refuses every further Append
+// (the file may end in a torn or lost line that a human must look at); a
+// record whose Append failed may still be in the file.
 func (w *Writer) Append(rec Record) (Record, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.broken != nil {
+		w.mu.Unlock()
 		return rec, fmt.Errorf("audit log %s: an earlier append failed: %w", w.path, w.broken)
 	}
 	if w.f == nil {
+		w.mu.Unlock()
 		return rec, fmt.Errorf("audit log %s is closed", w.path)
 	}
 	rec.SchemaVersion = SchemaVersion
@@ -99,23 +103,30 @@ func (w *Writer) Append(rec Record) (Record, error) {
 		rec.Time = w.Now().UTC().Format(time.RFC3339Nano)
 	}
 	if err := rec.Validate(); err != nil {
+		w.mu.Unlock()
 		return rec, fmt.Errorf("audit record: %w", err)
 	}
 	line, err := rec.marshal()
 	if err != nil {
+		w.mu.Unlock()
 		return rec, err
 	}
 	buf := make([]byte, 0, len(line)+1)
 	buf = append(append(buf, line...), '\n')
 	if _, err := w.f.Write(buf); err != nil {
 		w.broken = err
+		w.mu.Unlock()
 		return rec, fmt.Errorf("writing audit log %s: %w", w.path, err)
 	}
-	if err := w.f.Sync(); err != nil {
+	w.head = Head{Records: w.head.Records + 1, Hash: LineHash(line)}
+	gs := w.sync
+	w.mu.Unlock()
+	if err := gs.Sync(); err != nil {
+		w.mu.Lock()
 		w.broken = err
+		w.mu.Unlock()
 		return rec, fmt.Errorf("syncing audit log %s: %w", w.path, err)
 	}
-	w.head = Head{Records: w.head.Records + 1, Hash: LineHash(line)}
 	return rec, nil
 }
 

@@ -139,10 +139,24 @@ type Signer struct {
 	keyID   string
 	state   *stateDir
 	audit   *audit.Writer
-	// audited holds the leaf hashes of the entries the audit log records.
+	// sigDir is the signature dir, open for group-committed fsyncs of the
+	// renames into it.
+	sigDir     *os.File
+	sigDirSync *audit.GroupSync
+	// auditing holds, by leaf hash, the entries the audit log records or is
+	// recording (done closes when the record is durable).
 	auditedMu sync.Mutex
-	audited   map[string]bool
+	auditing  map[string]*auditState
 }
+
+// auditState is one entry's audit record: written (done closed, err nil),
+// being written, or failed.
+type auditState struct {
+	done chan struct{}
+	err  error
+}
+
+var recorded = func() *auditState { st := &auditState{done: make(chan struct{})}; close(st.done); return st }()
 
 // New checks the options, locks the state dir and the audit log, verifies
 // the audit chain (and that it still ends at or after the head this signer
@@ -177,7 +191,7 @@ func New(o Options) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Signer{o: o, pubFile: o.PublicKey.File(), keyID: o.PublicKey.KeyID(), state: st, audited: map[string]bool{}}
+	s := &Signer{o: o, pubFile: o.PublicKey.File(), keyID: o.PublicKey.KeyID(), state: st, auditing: map[string]*auditState{}}
 	saved, err := st.loadHead()
 	if err != nil {
 		st.close()
@@ -193,7 +207,7 @@ func New(o Options) (*Signer, error) {
 	}
 	var headErr error
 	w, err := audit.OpenScan(o.AuditLog, func(line int, rec audit.Record) error {
-		s.audited[leafOfUUID(rec.UUID)] = true
+		s.auditing[leafOfUUID(rec.UUID)] = recorded
 		if saved != nil && line == saved.Records+1 && rec.Prev != saved.Hash && headErr == nil {
 			headErr = headMismatch(absAudit, *saved, line, rec.Prev)
 		}
@@ -219,7 +233,13 @@ func New(o Options) (*Signer, error) {
 		return nil, fmt.Errorf("%s: %w (this signer's last run ended at record %d, %s; if the audit log was rotated on purpose, remove %s)",
 			o.AuditLog, headErr, saved.Records, saved.Hash, st.headPath())
 	}
-	s.audit = w
+	d, err := os.Open(o.SignatureDir)
+	if err != nil {
+		w.Close()
+		st.close()
+		return nil, err
+	}
+	s.audit, s.sigDir, s.sigDirSync = w, d, audit.NewGroupSync(d)
 	return s, nil
 }
 
@@ -243,6 +263,9 @@ func (s *Signer) Close() error {
 			errs = append(errs, err)
 		}
 		errs = append(errs, s.audit.Close())
+	}
+	if s.sigDir != nil {
+		errs = append(errs, s.sigDir.Close())
 	}
 	errs = append(errs, s.state.close())
 	return errors.Join(errs...)
@@ -422,11 +445,9 @@ func (s *Signer) signOne(ctx context.Context, stop context.CancelCauseFunc, j *j
 	if e, ok := s.published(p.Filename, p.SHA256Sum); ok {
 		c.published.Add(1)
 		// Published but not audited (e.g. a new audit log): record it.
-		if !s.isAudited(verify.LeafHash(e.Body)) {
-			if err := s.appendAudit(s.record(j), e, c); err != nil {
-				stop(err)
-				return fail(j, StageAudit, err)
-			}
+		if err := s.ensureAudited(s.record(j), e, c); err != nil {
+			stop(err)
+			return fail(j, StageAudit, err)
 		}
 		return nil
 	}
@@ -506,11 +527,9 @@ func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *i
 	if got := verify.LeafHash(e.Body); got != in.LeafHash {
 		return StageVerify, fmt.Errorf("the log's entry for %s has leaf hash %s, expected %s", r.Filename, got, in.LeafHash)
 	}
-	if !s.isAudited(in.LeafHash) {
-		if err := s.appendAudit(r, e, c); err != nil {
-			stop(err)
-			return StageAudit, err
-		}
+	if err := s.ensureAudited(r, e, c); err != nil {
+		stop(err)
+		return StageAudit, err
 	}
 	bundle, err := verify.MarshalBundle(e)
 	if err != nil {
@@ -520,8 +539,11 @@ func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *i
 	if err := writeFileAtomic(dir, r.Filename+verify.BundleSuffix, bundle, 0o644, false); err != nil {
 		return StagePublish, err
 	}
-	if err := writeFileAtomic(dir, r.Filename+verify.SignatureSuffix, in.Signature, 0o644, true); err != nil {
+	if err := writeFileAtomic(dir, r.Filename+verify.SignatureSuffix, in.Signature, 0o644, false); err != nil {
 		return StagePublish, err
+	}
+	if err := s.sigDirSync.Sync(); err != nil { // both renames durable before the intent goes
+		return StagePublish, fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	if err := s.state.removeIntent(in.LeafHash); err != nil {
 		return StagePublish, err
@@ -529,29 +551,31 @@ func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *i
 	return "", nil
 }
 
-func (s *Signer) isAudited(leaf string) bool {
-	s.auditedMu.Lock()
-	defer s.auditedMu.Unlock()
-	return s.audited[leaf]
-}
-
-// appendAudit writes the audit record for entry e (log fields from e).
-// Holding auditedMu across the append makes "check, append, mark" atomic,
-// so one entry never gets two records.
-func (s *Signer) appendAudit(r audit.Record, e *verify.LogEntry, c *counters) error {
+// ensureAudited makes sure the audit log durably records entry e (log
+// fields from e, package fields from r): it appends the record unless the
+// log already has one or another goroutine is writing it, in which case it
+// waits for that one. So one entry never gets two records, and no caller
+// returns before the record is fsync'ed.
+func (s *Signer) ensureAudited(r audit.Record, e *verify.LogEntry, c *counters) error {
 	leaf := verify.LeafHash(e.Body)
 	s.auditedMu.Lock()
-	defer s.auditedMu.Unlock()
-	if s.audited[leaf] {
-		return nil
+	if st, ok := s.auditing[leaf]; ok {
+		s.auditedMu.Unlock()
+		<-st.done
+		return st.err
 	}
+	st := &auditState{done: make(chan struct{})}
+	s.auditing[leaf] = st
+	s.auditedMu.Unlock()
+	defer close(st.done)
+
 	r.LogIndex, r.UUID, r.IntegratedTime = e.LogIndex, strings.ToLower(e.UUID), e.IntegratedTime
 	r.KeyID, r.LogURL, r.BintransVersion = s.keyID, s.o.LogURL, s.o.Version
 	r.Time = ""
 	if _, err := s.audit.Append(r); err != nil {
+		st.err = err
 		return err
 	}
-	s.audited[leaf] = true
 	c.audited.Add(1)
 	return nil
 }

@@ -161,7 +161,10 @@ func (e *env) checkAll(pkgs []repodb.Package) {
 	if len(recs) != e.log.size() || e.log.size() != len(pkgs) {
 		e.t.Errorf("%d audit records, %d log entries, %d packages", len(recs), e.log.size(), len(pkgs))
 	}
-	left, _ := os.ReadDir(filepath.Join(e.state, stateSubdir, intentsSubdir))
+	left, err := readJournal(filepath.Join(e.state, stateSubdir, journalName))
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	if len(left) != 0 {
 		e.t.Errorf("%d intents left", len(left))
 	}

@@ -1,6 +1,8 @@
 package publish
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/bintrans/bintrans/audit"
@@ -16,12 +18,14 @@ import (
 
 // The signer's part of the state dir: <state-dir>/sign/.
 const (
-	stateSubdir    = "sign"
-	intentsSubdir  = "intents"
-	lockName       = "lock"
-	maxIntentSize  = 64 << 10
-	maxIntentFiles = 1 << 20
-	maxHeadSize    = 4 << 10
+	stateSubdir = "sign"
+	journalName = "intents.jsonl"
+	lockName    = "lock"
+	// maxJournalLine bounds one journal line (an intent is about 1.5 KiB).
+	maxJournalLine = 64 << 10
+	// maxJournalLines bounds the journal read at start.
+	maxJournalLines = 4 << 20
+	maxHeadSize     = 4 << 10
 )
 
 // ErrStateLocked is returned (wrapped) when another signer uses the state dir.
@@ -38,17 +42,33 @@ type intent struct {
 	Record        audit.Record `json:"record"`
 }
 
+// journalLine is one line of the intent journal: an intent ("intent"), or
+// the note that the intent with that leaf hash is finished ("done").
+type journalLine struct {
+	Op     string  `json:"op"`
+	Leaf   string  `json:"leaf"`
+	Intent *intent `json:"intent,omitempty"`
+}
+
 var leafRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// stateDir is the signer's locked state directory.
+// stateDir is the signer's locked state directory. The intent journal is an
+// append-only JSON Lines file: an intent is appended and fsync'ed before
+// its upload (concurrent intents share fsyncs), its "done" is appended
+// without fsync (finishing an intent twice is harmless). At open the
+// journal is replayed and rewritten with only the unfinished intents.
 type stateDir struct {
-	dir  string // <state-dir>/sign
-	lock *os.File
+	dir     string // <state-dir>/sign
+	lock    *os.File
+	mu      sync.Mutex
+	journal *os.File
+	jsync   *audit.GroupSync
+	pending []*intent // unfinished intents found at open
 }
 
 func openState(root string) (*stateDir, error) {
 	dir := filepath.Join(root, stateSubdir)
-	if err := os.MkdirAll(filepath.Join(dir, intentsSubdir), 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
@@ -62,73 +82,146 @@ func openState(root string) (*stateDir, error) {
 		}
 		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}
-	return &stateDir{dir: dir, lock: f}, nil
+	s := &stateDir{dir: dir, lock: f}
+	if err := s.openJournal(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
-func (s *stateDir) close() error { return s.lock.Close() }
+func (s *stateDir) journalPath() string { return filepath.Join(s.dir, journalName) }
 
-func (s *stateDir) intentPath(leaf string) string {
-	return filepath.Join(s.dir, intentsSubdir, leaf+".json")
+// openJournal replays the journal into s.pending, rewrites it atomically
+// with only those intents, and opens it for appending.
+func (s *stateDir) openJournal() error {
+	pending, err := readJournal(s.journalPath())
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	for _, in := range pending {
+		b, err := json.Marshal(journalLine{Op: "intent", Leaf: in.LeafHash, Intent: in})
+		if err != nil {
+			return err
+		}
+		buf.Write(append(b, '\n'))
+	}
+	if err := writeFileAtomic(s.dir, journalName, buf.Bytes(), 0o600, true); err != nil {
+		return err
+	}
+	j, err := os.OpenFile(s.journalPath(), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	s.journal, s.jsync, s.pending = j, audit.NewGroupSync(j), pending
+	return nil
+}
+
+// readJournal returns the unfinished intents of the journal at path, in
+// order. A last line without newline is a torn append whose fsync never
+// returned, so its upload never started: it is ignored. Any other bad line
+// is an error naming it (a human must look: it may be the only trace of a
+// logged signature).
+func readJournal(path string) ([]*intent, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, maxJournalLine+1)
+	byLeaf := map[string]*intent{}
+	var order []string
+	for n := 1; ; n++ {
+		if n > maxJournalLines {
+			return nil, fmt.Errorf("%s: more than %d lines", path, maxJournalLines)
+		}
+		line, err := br.ReadSlice('\n')
+		if err == io.EOF {
+			break // empty, or a torn last line
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return nil, fmt.Errorf("%s:%d: line longer than %d bytes", path, n, maxJournalLine)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var jl journalLine
+		if err := json.Unmarshal(line, &jl); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		if !leafRE.MatchString(jl.Leaf) {
+			return nil, fmt.Errorf("%s:%d: malformed leaf hash", path, n)
+		}
+		switch jl.Op {
+		case "intent":
+			in := jl.Intent
+			if in == nil || in.SchemaVersion != 1 || in.LeafHash != jl.Leaf || len(in.Signature) == 0 {
+				return nil, fmt.Errorf("%s:%d: malformed intent", path, n)
+			}
+			if _, ok := byLeaf[jl.Leaf]; !ok {
+				order = append(order, jl.Leaf)
+			}
+			byLeaf[jl.Leaf] = in
+		case "done":
+			delete(byLeaf, jl.Leaf)
+		default:
+			return nil, fmt.Errorf("%s:%d: unknown op %q", path, n, jl.Op)
+		}
+	}
+	var out []*intent
+	seen := map[string]bool{}
+	for _, l := range order {
+		if in, ok := byLeaf[l]; ok && !seen[l] {
+			seen[l] = true
+			out = append(out, in)
+		}
+	}
+	return out, nil
+}
+
+func (s *stateDir) close() error {
+	var errs []error
+	if s.journal != nil {
+		errs = append(errs, s.journal.Close())
+	}
+	return errors.Join(append(errs, s.lock.Close())...)
+}
+
+// appendJournal writes one journal line with a single write.
+func (s *stateDir) appendJournal(jl journalLine) error {
+	b, err := json.Marshal(jl)
+	if err != nil {
+		return err
+	}
+	if len(b) > maxJournalLine {
+		return fmt.Errorf("journal line of %d bytes", len(b))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err = s.journal.Write(append(b, '\n'))
+	return err
 }
 
 // writeIntent records in durably before the upload.
 func (s *stateDir) writeIntent(in *intent) error {
-	b, err := json.Marshal(in)
-	if err != nil {
+	if err := s.appendJournal(journalLine{Op: "intent", Leaf: in.LeafHash, Intent: in}); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.dir, intentsSubdir), in.LeafHash+".json", b, 0o600, true)
+	return s.jsync.Sync()
 }
 
-// removeIntent forgets a finished intent. Not being durable is harmless:
-// finishing an intent twice is idempotent.
+// removeIntent notes that an intent is finished. Not being durable is
+// harmless: finishing an intent twice is idempotent.
 func (s *stateDir) removeIntent(leaf string) error {
-	err := os.Remove(s.intentPath(leaf))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
+	return s.appendJournal(journalLine{Op: "done", Leaf: leaf})
 }
 
-// intents lists the unfinished intents, bounded. A malformed intent file is
-// an error naming it (a human must look: it may be the only trace of a
-// logged signature).
-func (s *stateDir) intents() ([]*intent, error) {
-	dir := filepath.Join(s.dir, intentsSubdir)
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	names, err := d.Readdirnames(maxIntentFiles + 1)
-	d.Close()
-	if err != nil && err != io.EOF {
-		return nil, err
-	}
-	if len(names) > maxIntentFiles {
-		return nil, fmt.Errorf("%s: more than %d intent files", dir, maxIntentFiles)
-	}
-	var out []*intent
-	for _, n := range names {
-		if strings.HasPrefix(n, ".") { // temp file of a crashed writeIntent: never renamed, never uploaded
-			os.Remove(filepath.Join(dir, n))
-			continue
-		}
-		p := filepath.Join(dir, n)
-		b, err := readFileLimit(p, maxIntentSize)
-		if err != nil {
-			return nil, err
-		}
-		var in intent
-		if err := json.Unmarshal(b, &in); err != nil {
-			return nil, fmt.Errorf("intent %s: %w", p, err)
-		}
-		if in.SchemaVersion != 1 || !leafRE.MatchString(in.LeafHash) || n != in.LeafHash+".json" || len(in.Signature) == 0 {
-			return nil, fmt.Errorf("intent %s: malformed", p)
-		}
-		out = append(out, &in)
-	}
-	return out, nil
-}
+// intents returns the unfinished intents found when the state dir was opened.
+func (s *stateDir) intents() ([]*intent, error) { return s.pending, nil }
 
 // savedHead is the audit log head this signer wrote last, kept in the state
 // dir to detect records removed from (or rewritten at) the end of the audit
