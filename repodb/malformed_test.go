@@ -324,16 +324,16 @@ func TestGeneratedRoundTrip(t *testing.T) {
 		for _, files := range []bool{false, true} {
 			o := repodbtest.Options{Compression: comp, Files: files, Seed: 7}
 			var b bytes.Buffer
-			if err := repodbtest.Generate(&b, 300, o); err != nil {
+			if err := repodbtest.Generate(&b, 120, o); err != nil {
 				t.Fatal(err)
 			}
 			got, err := repodb.Read(&b, repodb.Limits{})
 			if err != nil {
 				t.Fatalf("%s files=%v: %v", comp, files, err)
 			}
-			want := byName(repodbtest.Packages(300, o))
-			if len(got) != 300 || len(want) != 300 {
-				t.Fatalf("%s: %d packages, want 300", comp, len(got))
+			want := byName(repodbtest.Packages(120, o))
+			if len(got) != 120 || len(want) != 120 {
+				t.Fatalf("%s: %d packages, want 120", comp, len(got))
 			}
 			for _, p := range got {
 				if w := want[p.Name]; !equalPkg(p, w) {
