@@ -50,7 +50,9 @@ func setupBatch(t testing.TB, n int, m batchMode, latency time.Duration) (*rebui
 	r1 := start(t, "r1.test", rebuildertest.Options{Key: priv, Latency: latency}, pkgs...)
 	r2 := start(t, "r2.test", rebuildertest.Options{Key: priv, Latency: latency}, pkgs...)
 	r3 := start(t, "r3.test", rebuildertest.Options{V0Only: true, Latency: latency}, pkgs...)
-	cfg := rebuilder.Config{ListThreshold: m.listThreshold}
+	// The budget is generous on purpose: this counts requests, and a loaded
+	// CI machine under -race must not turn a slow answer into a miss.
+	cfg := rebuilder.Config{ListThreshold: m.listThreshold, Timeout: 20 * time.Minute}
 	if m.keyed {
 		cfg.Keys = map[string][]ed25519.PublicKey{r1.url(): {pinnedKey(t, priv)}, r2.url(): {pinnedKey(t, priv)}}
 	}
