@@ -31,6 +31,7 @@ type CLI struct {
 	Monitor MonitorCmd `cmd:"" help:"List every log entry signed by the transparency key, verified; incremental, with rollback and split-view detection."`
 	Sign    SignCmd    `cmd:"" help:"Repository operator: sign every package of sync databases, log each signature in Rekor, publish .t + proof bundle, keep a hash-chained audit log (resumable)."`
 	Audit   AuditCmd   `cmd:"" help:"Auditor: check the operator's audit log (verify-chain)."`
+	Doctor  DoctorCmd  `cmd:"" help:"Check the configuration, reach the log and each rebuilder, and say what the next upgrade would check."`
 }
 
 const description = `Binary transparency for pacman.

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/bintrans/bintrans/httpclient"
+	"github.com/bintrans/bintrans/pacman"
+	"github.com/bintrans/bintrans/state"
+	"github.com/bintrans/bintrans/verify"
+	"github.com/bintrans/bintrans/verify/rekor"
+)
+
+// DoctorCmd checks the configuration the pacman hook would run with, reaches
+// every service it needs, and says what the next upgrade would do. It never
+// writes: the state directory is read, not created, and no checkpoint is
+// stored.
+type DoctorCmd struct {
+	PolicyFlags
+
+	PacmanConf       string `name:"pacman-conf" help:"pacman's configuration: its repositories are matched with the transparency URLs." default:"/etc/pacman.conf" placeholder:"FILE"`
+	UnsafeAllowLocal bool   `name:"unsafe-allow-local" help:"As for 'bintrans hook': reported, so that the relaxation is visible."`
+}
+
+// maxRebuilderProbe bounds the answer of a rebuilder to doctor's probe.
+const maxRebuilderProbe = 1 << 20
+
+// Help is shown by 'bintrans doctor --help'.
+func (DoctorCmd) Help() string {
+	return `Reads the configuration (/etc/bintrans.conf, --config or $BINTRANS_CONFIG)
+exactly as 'bintrans hook' does, then:
+  - parses the transparency keys and the pinned log key;
+  - fetches the log's current checkpoint and verifies it under the pinned key
+    (not in --offline mode), and proves it consistent with the checkpoint in
+    --state-dir, if there is one;
+  - asks each --rebuilder whether it answers;
+  - matches pacman's repositories with their transparency URLs;
+and prints what the next upgrade would check. Nothing is written.
+
+Exit codes: 0 ready; 1 the log's checkpoint does not verify or is inconsistent
+with the stored one (a wrong --log-key, or a log that lies); 2 configuration
+error; 3 the log or too many rebuilders unreachable.
+
+Examples:
+  bintrans doctor
+  bintrans doctor --config ./bintrans.conf
+  bintrans doctor --offline --pubkey-path key.pub --transparency-url https://example.org/t/`
+}
+
+// Run performs the checks in the order the hook depends on them.
+func (d *DoctorCmd) Run(g *Globals) error {
+	w := g.Stdout
+	ctx := g.Context()
+	fmt.Fprintf(w, "config:      %s\n", describeConfig(g.Config))
+
+	keys, err := d.keys()
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		fmt.Fprintf(w, "key:         %s (minisign key id)\n", k.KeyID())
+	}
+	lk, err := d.logKey()
+	if err != nil {
+		return err
+	}
+	hc, err := d.httpClient()
+	if err != nil {
+		return err
+	}
+	if _, err := d.signatureSource(hc, ""); err != nil {
+		return err
+	}
+	if _, err := d.rebuilders(hc); err != nil {
+		return err
+	}
+	if d.TransparencyURL != "" {
+		fmt.Fprintf(w, "signatures:  %s\n", d.TransparencyURL)
+	}
+	for _, spec := range d.RepoTransparencyURL {
+		repo, u, _ := strings.Cut(spec, "=")
+		fmt.Fprintf(w, "signatures:  [%s] %s\n", repo, u)
+	}
+	if d.Proxy != "" {
+		fmt.Fprintf(w, "proxy:       %s (packages: %s)\n", d.Proxy, map[bool]string{true: "direct", false: "through the proxy"}[d.BypassProxyForPkgs])
+	}
+	fmt.Fprintf(w, "log:         %s (pinned key %s)\n", d.LogURL, lk.ID()[:16])
+
+	if d.Offline {
+		fmt.Fprintln(w, "log check:   skipped (--offline: the log is never contacted)")
+	} else if err := d.checkLog(ctx, w, g.Stderr, hc, lk); err != nil {
+		return err
+	}
+	if err := d.checkRebuilders(ctx, w, hc); err != nil {
+		return err
+	}
+	d.describeRepos(w)
+	d.describeNextUpgrade(w, len(keys))
+	fmt.Fprintln(w, "ok: ready for the next upgrade")
+	return nil
+}
+
+// describeConfig says which configuration file is in effect.
+func describeConfig(path string) string {
+	if path == defaultConfigPath {
+		if env := os.Getenv("BINTRANS_CONFIG"); env != "" {
+			path = env
+		}
+	}
+	if _, err := os.Stat(path); err != nil {
+		return path + " (absent: flags and defaults only)"
+	}
+	return path + " (every key accepted)"
+}
+
+// checkLog fetches the current checkpoint, verifies it under the pinned key
+// and proves it consistent with the stored one, without storing anything.
+func (d *DoctorCmd) checkLog(ctx context.Context, w, stderr io.Writer, hc *http.Client, lk *verify.LogKey) error {
+	c, err := rekor.New(d.LogURL, hc)
+	if err != nil {
+		return usageErrorf("check --log-url", "--log-url %q: %v", d.LogURL, err)
+	}
+	text, err := c.Checkpoint(ctx)
+	if err != nil {
+		return runErrorf(err, "check the network, --proxy and --log-url; or use --offline with proof bundles",
+			"log %s unreachable: %v (the hook would refuse every package)", d.LogURL, err)
+	}
+	cur, err := lk.VerifyCheckpoint(text)
+	if err != nil {
+		return verificationFailed("check that --log-key is the key of "+d.LogURL+" (GET /api/v1/log/publicKey, compared out of band); if it is, the log is misbehaving",
+			"the log's checkpoint does not verify under the pinned log key: %v", err)
+	}
+	fmt.Fprintf(w, "log check:   checkpoint verified under the pinned key: %s size %d\n", cur.Origin, cur.Size)
+
+	old, err := storedCheckpoint(ctx, d.StateDir, lk)
+	switch {
+	case err != nil:
+		return runErrorf(err, "check --state-dir (it must be a directory only root can write)", "state directory %s: %v", d.StateDir, err)
+	case old == nil:
+		fmt.Fprintf(w, "state:       %s: no checkpoint yet (the first online run stores one)\n", d.StateDir)
+	default:
+		if err := verify.ProveConsistent(ctx, c, old, cur, "the stored checkpoint"); err != nil {
+			var se *verify.SecurityError
+			if errors.As(err, &se) {
+				fmt.Fprintln(stderr, se.Error())
+				return verificationFailed("the log shows you a different history than before: keep both tree heads above as evidence and report them",
+					"the log's current checkpoint is inconsistent with the stored one (SECURITY ERROR above)")
+			}
+			return runErrorf(err, "check the network and --log-url", "consistency proof: %v", err)
+		}
+		fmt.Fprintf(w, "state:       %s: stored checkpoint size %d, consistent with the log\n", d.StateDir, old.Size)
+	}
+	return nil
+}
+
+// storedCheckpoint reads the verified checkpoint the hook keeps, without
+// creating the state directory. nil means none yet.
+func storedCheckpoint(ctx context.Context, dir string, lk *verify.LogKey) (*verify.Checkpoint, error) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	sd, err := state.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	b, err := sd.CheckpointsFor(lk.ID()).Load(ctx)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	cp, err := lk.VerifyCheckpoint(b)
+	if err != nil {
+		return nil, fmt.Errorf("stored checkpoint: %w", err)
+	}
+	return cp, nil
+}
+
+// checkRebuilders asks each rebuilder one bounded question. It fails only
+// when fewer rebuilders answer than --required-rebuild-confirms: then every
+// package of the next upgrade would be refused.
+func (d *DoctorCmd) checkRebuilders(ctx context.Context, w io.Writer, hc *http.Client) error {
+	if len(d.Rebuilder) == 0 {
+		return nil
+	}
+	up := 0
+	for _, r := range d.Rebuilder {
+		u := strings.TrimRight(r, "/") + "/api/v0/pkgs/list?distro=archlinux&name=pacman"
+		_, err := httpclient.Get(ctx, hc, u, maxRebuilderProbe)
+		if err != nil && !errors.Is(err, verify.ErrNotFound) {
+			fmt.Fprintf(w, "rebuilder:   %s: unreachable: %s\n", r, oneLine(err.Error()))
+			continue
+		}
+		up++
+		fmt.Fprintf(w, "rebuilder:   %s: answers\n", r)
+	}
+	if up < d.RequiredRebuildConfirms {
+		return runErrorf(nil, "check the --rebuilder URLs and the network, or lower --required-rebuild-confirms",
+			"only %d of %d rebuilders answer but %d confirmations are required: the next upgrade would be refused", up, len(d.Rebuilder), d.RequiredRebuildConfirms)
+	}
+	return nil
+}
+
+// describeRepos matches pacman's repositories with transparency URLs.
+func (d *DoctorCmd) describeRepos(w io.Writer) {
+	conf, err := pacman.ParseFile(d.PacmanConf, pacman.DefaultLimits())
+	if err != nil {
+		fmt.Fprintf(w, "pacman:      %s: %s\n", d.PacmanConf, oneLine(err.Error()))
+		return
+	}
+	perRepo := map[string]string{}
+	for _, spec := range d.RepoTransparencyURL {
+		repo, u, _ := strings.Cut(spec, "=")
+		perRepo[repo] = u
+	}
+	for _, r := range conf.Repos {
+		switch u := perRepo[r.Name]; {
+		case u != "":
+			fmt.Fprintf(w, "repository:  %s: signatures from %s\n", r.Name, u)
+		case d.TransparencyURL != "":
+			fmt.Fprintf(w, "repository:  %s: signatures from %s\n", r.Name, d.TransparencyURL)
+		default:
+			fmt.Fprintf(w, "repository:  %s: no transparency URL: its packages would be refused\n", r.Name)
+		}
+	}
+}
+
+// describeNextUpgrade states the policy the hook would apply.
+func (d *DoctorCmd) describeNextUpgrade(w io.Writer, keys int) {
+	fmt.Fprintf(w, "next upgrade: every package needs a .t signed by one of %d key(s), with its trusted comment naming the file,", keys)
+	if d.Offline {
+		fmt.Fprintln(w, " and a proof bundle (.t.bundle) proving it is in the log; the log is not contacted.")
+	} else {
+		fmt.Fprintln(w, " provably in the log's current tree, consistent with the last tree seen.")
+	}
+	if d.RequiredRebuildConfirms > 0 {
+		fmt.Fprintf(w, "next upgrade: %d of %d rebuilder(s) must have reproduced each package.\n", d.RequiredRebuildConfirms, len(d.Rebuilder))
+	}
+	if d.UnsafeAllowLocal {
+		fmt.Fprintln(w, "next upgrade: UNSAFE: packages in no sync database (pacman -U FILE) pass unverified.")
+	}
+}
