@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/fetch"
 	"github.com/bintrans/bintrans/httpclient"
 	"github.com/bintrans/bintrans/pacman"
@@ -46,11 +47,13 @@ type FetchCmd struct {
 // it is downloaded) once their content is known not to be a package:
 // pacman installs whatever file a database names, so a hostile mirror
 // could list a package as "evil.db" or "evil.sig" (measured: repo-add
-// and pacman 6.0.2 accept both); such a file is refused (exit 1). A `.sig` the server does not have (404) exits 3 with
-// nothing written and one calm line: pacman only looks at the exit code,
-// and treats a failed optional signature (DatabaseOptional) as "no
-// signature", as with its own downloader; exiting 0 instead would make
-// pacman rename an empty file to <db>.sig and reject the database.
+// and pacman 6.0.2 accept both); such a file is refused (exit 1).
+//
+// A `.sig` the server does not have (404) exits 3 with nothing written
+// and one calm line: pacman only looks at the exit code, and treats a
+// failed optional signature (DatabaseOptional) as "no signature", as with
+// its own downloader; exiting 0 instead would make pacman rename an empty
+// file to <db>.sig and reject the database.
 //
 // Exit codes: 0 downloaded (and verified, for a package); 1 the package
 // failed verification; 2 usage or configuration error; 3 could not
@@ -72,7 +75,7 @@ func (c *FetchCmd) Run(g *Globals) error {
 		return usageErrorf("use -O %o in XferCommand", "--output is empty")
 	}
 	kind := fetch.Classify(filename)
-	safeName := oneLine(filename)
+	safeName := ci.OneLine(filename, 0) // from the URL: may hold terminal escapes
 
 	// The policy is checked for every file, not only packages, so that a
 	// broken configuration shows at `pacman -Sy`, not in the middle of an
