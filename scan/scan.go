@@ -26,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/bintrans/bintrans/httpclient"
 	"github.com/bintrans/bintrans/publish"
 	"github.com/bintrans/bintrans/repodb"
@@ -224,20 +226,34 @@ func (e *DBError) Hint() string {
 	return ""
 }
 
-// Load reads every database, in order, and returns one artifact per
-// package, sorted by (repo, arch, filename). Exact duplicates (the same
-// repo, arch, filename and sha256, e.g. a .db and its .files given
-// together) appear once. Any database that cannot be read fails the load
-// with a *DBError. Memory holds only the artifacts, never a whole database.
+// MaxParallelDBs bounds the databases fetched and read at once.
+const MaxParallelDBs = 4
+
+// Load reads every database (up to MaxParallelDBs at once) and returns one
+// artifact per package, sorted by (repo, arch, filename). Exact duplicates
+// (the same repo, arch, filename and sha256, e.g. a .db and its .files
+// given together) appear once. Any database that cannot be read fails the
+// load with a *DBError (the first in argument order). Memory holds only the
+// artifacts, never a whole database.
 func Load(ctx context.Context, dbs []DB, o Options) ([]verify.Artifact, error) {
 	o = o.withDefaults()
+	per := make([][]verify.Artifact, len(dbs))
+	errs := make([]error, len(dbs))
+	var g errgroup.Group
+	g.SetLimit(MaxParallelDBs)
+	for i := range dbs {
+		g.Go(func() error {
+			per[i], errs[i] = loadOne(ctx, dbs[i], o)
+			return nil
+		})
+	}
+	g.Wait()
 	var arts []verify.Artifact
-	for _, db := range dbs {
-		got, err := loadOne(ctx, db, o)
-		if err != nil {
-			return nil, err
+	for i := range dbs {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		arts = append(arts, got...)
+		arts = append(arts, per[i]...)
 	}
 	slices.SortStableFunc(arts, compareArtifacts)
 	arts = slices.CompactFunc(arts, func(a, b verify.Artifact) bool {
