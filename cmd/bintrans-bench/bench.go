@@ -233,6 +233,18 @@ func (r results) ratio(a, b string) stat {
 	return summarize(v)
 }
 
+// cpuRatio is (a's CPU ÷ ka) ÷ (b's CPU ÷ kb) round by round: on an idle
+// machine a command using k cores takes about CPU/k of wall time.
+func (r results) cpuRatio(a string, ka float64, b string, kb float64) stat {
+	var v []float64
+	for i := range r[a] {
+		if i < len(r[b]) && r[b][i].CPU > 0 {
+			v = append(v, (secs(r[a][i].CPU)/ka)/(secs(r[b][i].CPU)/kb))
+		}
+	}
+	return summarize(v)
+}
+
 // ratioPer is (a/na)/(b/nb) round by round: per-package costs of runs over
 // na and nb packages.
 func (r results) ratioPer(a string, na int, b string, nb int) stat {

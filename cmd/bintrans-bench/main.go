@@ -29,7 +29,7 @@ type config struct {
 	Quick, Micro, Profiles             bool
 	Runs, RekorCLIN, Filler            int
 	MonitorRuns                        int
-	Only, ScanSizes                    string
+	Only, ScanSizes, MicroFile         string
 }
 
 // sizes are the data set sizes of one mode.
@@ -80,6 +80,7 @@ func main() {
 	flag.BoolVar(&c.Quick, "quick", false, "smoke mode: tiny sizes, one run")
 	flag.BoolVar(&c.Micro, "micro", true, "run the Go micro-benchmarks")
 	flag.IntVar(&c.Filler, "filler", -1, "extra packages signed with the main key so that the monitor has more entries (default: 10 000 entries in all; quick 5)")
+	flag.StringVar(&c.MicroFile, "micro-file", "", "use this recorded output of the micro-benchmark command instead of running it")
 	flag.IntVar(&c.MonitorRuns, "monitor-runs", 0, "runs of the monitor figure (default 3; quick 1)")
 	flag.IntVar(&c.Runs, "runs", 0, "runs per figure (default 3, quick 1)")
 	flag.BoolVar(&c.Profiles, "profiles", true, "CPU profiles of the largest runs (a second, profiling build of bintrans)")
