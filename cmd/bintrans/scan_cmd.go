@@ -107,6 +107,9 @@ func (c *ScanCmd) Run(g *Globals) error {
 	if c.MaxDBSize <= 0 {
 		return usageErrorf("give a size in bytes", "--max-db-size must be positive")
 	}
+	if c.JUnit == "-" {
+		return usageErrorf("give a file name, e.g. --junit junit.xml", "--junit needs a file (stdout carries the human or JSON report)")
+	}
 	if c.JSON == "-" && c.GitHub {
 		return usageErrorf("write the JSON report to a file (--json report.json) when using --github", "--json - and --github both write to stdout")
 	}
