@@ -32,6 +32,8 @@ type CLI struct {
 	Sign    SignCmd    `cmd:"" help:"Repository operator: sign every package of sync databases, log each signature in Rekor, publish .t + proof bundle, keep a hash-chained audit log (resumable)."`
 	Audit   AuditCmd   `cmd:"" help:"Auditor: check the operator's audit log (verify-chain)."`
 	Doctor  DoctorCmd  `cmd:"" help:"Check the configuration, reach the log and each rebuilder, and say what the next upgrade would check."`
+	Help    HelpCmd    `cmd:"" help:"Show the help of a command: 'bintrans help scan' prints what 'bintrans scan --help' prints."`
+	Docs    DocsCmd    `cmd:"" hidden:"" help:"Write man pages and bash, zsh and fish completions generated from this command line (for packagers)."`
 }
 
 const description = `Binary transparency for pacman.
