@@ -269,6 +269,35 @@ func engineCases() []engineCase {
 		}), status: verify.StatusMalformedSignature, err: sigErr},
 		{name: "t/missing", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte { return nil }),
 			status: verify.StatusMissingSignature, err: missErr},
+		{name: "t/trusted-comment-with-trailing-space", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			tf, _ := signOnly(t, e.key, p.sha256, p.filename+" ")
+			return tf
+		}), status: verify.StatusCommentMismatch, err: sigErr, check: sigKind(verify.SigCommentMismatch)},
+		{name: "t/signed-over-uppercase-hex", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			sig, err := e.key.sk.Sign([]byte(strings.ToUpper(p.sha256)), minisignOpts(p.filename, true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sig.Encode()
+		}), status: verify.StatusBadSignature, err: sigErr, check: sigKind(verify.SigBadSignature)},
+		{name: "t/path-traversal-in-package-name", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			arts := e.artifacts()
+			arts[1].Filename = "../" + arts[1].Filename
+			return runOpts{arts: arts}, 1
+		}, status: verify.StatusUnavailable, err: (*sigsource.FilenameError)(nil)},
+		// Decision: a legacy (Ed) signature that is logged is accepted, as
+		// the seed's clients accept it.
+		{name: "t/legacy-signature-logged-accepted", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			p := e.pkgs[1]
+			sig, err := e.key.sk.Sign([]byte(p.sha256), minisignOpts(p.filename, false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tf := sig.Encode()
+			e.writeSig(t, p.filename+verify.SignatureSuffix, tf)
+			e.writeSig(t, p.filename+verify.BundleSuffix, bundleOf(t, e.logSig(t, tf, e.key.pk, p.sha256)))
+			return runOpts{offline: true}, 1 // offline: the grown log must not move the stored checkpoint
+		}, status: verify.StatusOK},
 		// Decision: CRLF line ends are accepted (same bytes under the
 		// signatures; minisign's own reader strips '\r' too).
 		{name: "t/crlf-line-ends-accepted", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {

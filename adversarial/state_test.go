@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/fakelog"
 	"github.com/bintrans/bintrans/state"
+	"github.com/bintrans/bintrans/verify"
 )
 
 // stateCase is a hostile condition of the state directory while the engine
@@ -79,6 +81,21 @@ func TestStateAdversarial(t *testing.T) {
 			}
 			return func() {}
 		}, runErr: (*state.CorruptError)(nil), unchanged: true},
+		{name: "state/checkpoint-of-another-log", during: func(t *testing.T, e *env) func() {
+			// The user switched logs (or the file was swapped): the stored
+			// checkpoint is validly signed, by a log that is not the pinned one.
+			other := fakelog.New(t)
+			for range 9 {
+				other.Add([]byte(`{"fakelog":"other log"}`))
+			}
+			if err := os.Remove(e.stateCP); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.state.Checkpoints().Store(context.Background(), other.Checkpoint()); err != nil {
+				t.Fatal(err)
+			}
+			return func() {}
+		}, runErr: (*verify.CheckpointError)(nil), unchanged: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
