@@ -204,7 +204,7 @@ func checkDatabase(r io.Reader) error {
 	default:
 		return &FormatError{Kind: KindDatabase, Reason: "not a tar archive compressed with gzip, zstd, xz or bzip2 (other formats cannot be inspected, so they are refused)"}
 	}
-	tr := tar.NewReader(&boundedReader{r: dec, left: maxScanBytes})
+	tr := tar.NewReader(bufio.NewReaderSize(&boundedReader{r: dec, left: maxScanBytes}, 64<<10))
 	for n := 0; ; n++ {
 		if n >= maxScanEntries {
 			return &FormatError{Kind: KindDatabase, Reason: fmt.Sprintf("more than %d archive entries", maxScanEntries)}
