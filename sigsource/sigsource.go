@@ -377,10 +377,12 @@ func readFile(path string, max int64) ([]byte, error) {
 	if fi.Size() > max {
 		return nil, &TooLargeError{Location: path, Limit: max}
 	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
+	// Sized from Stat: one read, no buffer growth (a scan reads 30 000 of these).
+	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
 		return nil, &FetchError{Location: path, Err: err}
 	}
+	b := buf.Bytes()
 	if int64(len(b)) > max { // grew after Stat
 		return nil, &TooLargeError{Location: path, Limit: max}
 	}

@@ -485,7 +485,9 @@ func TestNewRejects(t *testing.T) {
 
 type fixed struct{ name string }
 
-func (f fixed) Signature(context.Context, verify.Artifact) ([]byte, error) { return []byte(f.name), nil }
+func (f fixed) Signature(context.Context, verify.Artifact) ([]byte, error) {
+	return []byte(f.name), nil
+}
 func (f fixed) Bundle(context.Context, verify.Artifact) ([]byte, error) {
 	return []byte(f.name + "-bundle"), nil
 }

@@ -26,24 +26,25 @@ func ParseBundle(b []byte) (*LogEntry, error) {
 	if len(b) > MaxBundleSize {
 		return nil, &BundleError{Reason: fmt.Sprintf("%d bytes, at most %d accepted", len(b), MaxBundleSize)}
 	}
-	// First the version alone, so that a newer bundle is reported as such
-	// and not as "unknown field".
-	var probe struct {
-		SchemaVersion *int `json:"schema_version"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return nil, &BundleError{Reason: "not JSON", Err: err}
-	}
-	if probe.SchemaVersion == nil {
-		return nil, &BundleError{Reason: "no schema_version"}
-	}
-	if *probe.SchemaVersion != BundleSchemaVersion {
-		return nil, &BundleError{Reason: fmt.Sprintf("schema_version %d, this bintrans reads %d", *probe.SchemaVersion, BundleSchemaVersion)}
-	}
-	f := bundleFile{LogEntry: new(LogEntry)}
+	// One strict pass; only when it fails is the version probed on its own,
+	// so that a newer bundle is reported as such and not as "unknown field".
+	f := bundleFile{SchemaVersion: -1, LogEntry: new(LogEntry)}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
+	err := dec.Decode(&f)
+	if err != nil || f.SchemaVersion != BundleSchemaVersion {
+		var probe struct {
+			SchemaVersion *int `json:"schema_version"`
+		}
+		if perr := json.Unmarshal(b, &probe); perr != nil {
+			return nil, &BundleError{Reason: "not JSON", Err: perr}
+		}
+		if probe.SchemaVersion == nil {
+			return nil, &BundleError{Reason: "no schema_version"}
+		}
+		if *probe.SchemaVersion != BundleSchemaVersion {
+			return nil, &BundleError{Reason: fmt.Sprintf("schema_version %d, this bintrans reads %d", *probe.SchemaVersion, BundleSchemaVersion)}
+		}
 		return nil, &BundleError{Reason: "invalid bundle", Err: err}
 	}
 	if dec.More() {
