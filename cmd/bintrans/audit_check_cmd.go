@@ -20,15 +20,13 @@ type AuditCheckCmd struct {
 	LogFlags
 	NetFlags
 
-	AuditLog     string   `name:"audit-log" required:"" type:"path" placeholder:"FILE" help:"The operator's audit log (bintrans sign --audit-log)."`
-	RepoDB       []string `name:"repo-db" placeholder:"DB" sep:"none" help:"A released sync database (path, file:// or http(s):// URL): its packages must all be in the log, and logged packages are looked up in it. Repeatable."`
-	RepoURL      string   `name:"repo-url" placeholder:"URL" help:"Mirror URL template with $$repo and $$arch; the databases are <URL>/<repo>.db for each --repo-name and --architecture."`
-	RepoName     []string `name:"repo-name" placeholder:"NAME" sep:"none" help:"Repository with --repo-url. Repeatable."`
-	Architecture []string `name:"architecture" placeholder:"ARCH" sep:"none" help:"Architecture with --repo-url (default x86_64). Repeatable."`
-	MaxDBSize    int64    `name:"max-db-size" default:"268435456" placeholder:"BYTES" help:"Largest database accepted, as fetched (compressed)."`
-	StateDir     string   `name:"state-dir" default:"/var/lib/bintrans-monitor" placeholder:"DIR" help:"The monitor's state directory (the same as 'bintrans monitor --state-dir'): the log's entries are verified incrementally."`
-	Tail         bool     `name:"tail" help:"Monitor with --tail: also read every entry appended to the log since the last run, by index (see bintrans monitor --help)."`
-	JSON         bool     `name:"json" help:"Print the report as JSON on stdout (schema_version 1)."`
+	AuditLog string   `name:"audit-log" required:"" type:"path" placeholder:"FILE" help:"The operator's audit log (bintrans sign --audit-log)."`
+	RepoDB   []string `name:"repo-db" placeholder:"DB" sep:"none" help:"A released sync database (path, file:// or http(s):// URL): its packages must all be in the log, and logged packages are looked up in it. Repeatable."`
+	RepoFlags
+	MaxDBSize int64  `name:"max-db-size" default:"268435456" placeholder:"BYTES" help:"Largest database accepted, as fetched (compressed)."`
+	StateDir  string `name:"state-dir" default:"/var/lib/bintrans-monitor" placeholder:"DIR" help:"The monitor's state directory (the same as 'bintrans monitor --state-dir'): the log's entries are verified incrementally."`
+	Tail      bool   `name:"tail" help:"Monitor with --tail: also read every entry appended to the log since the last run, by index (see bintrans monitor --help)."`
+	JSON      bool   `name:"json" help:"Print the report as JSON on stdout (schema_version 1)."`
 }
 
 // Help is the long help of `bintrans audit --help`.
@@ -167,33 +165,7 @@ func (c *AuditCheckCmd) Run(g *Globals) error {
 }
 
 func (c *AuditCheckCmd) databases() ([]scan.DB, error) {
-	var dbs []scan.DB
-	for _, loc := range c.RepoDB {
-		db, err := scan.FromLocation(loc)
-		if err != nil {
-			return nil, usageErrorf("give the path or URL of a sync database such as core.db", "--repo-db: %v", err)
-		}
-		dbs = append(dbs, db)
-	}
-	switch {
-	case c.RepoURL != "":
-		if len(c.RepoName) == 0 {
-			return nil, usageErrorf("add --repo-name NAME for each repository", "--repo-url without --repo-name")
-		}
-		arches := c.Architecture
-		if len(arches) == 0 {
-			arches = []string{"x86_64"}
-		}
-		for _, n := range append(append([]string(nil), c.RepoName...), arches...) {
-			if _, err := scan.RepoName(n + ".db"); err != nil || n == "" {
-				return nil, usageErrorf("", "--repo-name/--architecture %q is not a plain name", n)
-			}
-		}
-		dbs = append(dbs, scan.FromTemplate(c.RepoURL, c.RepoName, arches)...)
-	case len(c.RepoName) > 0 || len(c.Architecture) > 0:
-		return nil, usageErrorf("add --repo-url 'https://mirror/$repo/os/$arch'", "--repo-name and --architecture need --repo-url")
-	}
-	return dbs, nil
+	return c.RepoFlags.databases("--repo-db", c.RepoDB)
 }
 
 func printAuditReport(w io.Writer, r *auditReport) {

@@ -21,16 +21,14 @@ import (
 type ScanCmd struct {
 	PolicyFlags
 
-	RepoURL      string   `name:"repo-url" placeholder:"URL" help:"Mirror URL template with $$repo and $$arch, as in a pacman.conf Server line; the databases are <URL>/<repo>.db for each --repo-name and --architecture."`
-	RepoName     []string `name:"repo-name" placeholder:"NAME" sep:"none" help:"Repository to scan with --repo-url. Repeatable."`
-	Architecture []string `name:"architecture" placeholder:"ARCH" sep:"none" help:"Architecture to scan with --repo-url (default x86_64). Repeatable."`
-	SignatureDir string   `name:"signature-dir" placeholder:"DIR" help:"Local directory holding <package>.t and <package>.t.bundle (instead of --transparency-url)."`
-	Download     bool     `name:"download" help:"Download and hash every package file (next to its database) instead of trusting the database's %SHA256SUM%; a file that differs from the database is a hash-mismatch."`
-	MaxDBSize    int64    `name:"max-db-size" default:"268435456" placeholder:"BYTES" help:"Largest database accepted, as fetched (compressed)."`
-	JSON         string   `name:"json" placeholder:"FILE|-" help:"Write the JSON report (schema_version 1, docs/report-schema.json) to FILE, or to stdout with '-'."`
-	JUnit        string   `name:"junit" placeholder:"FILE" help:"Write a JUnit XML report to FILE: one test case per package."`
-	GitHub       bool     `name:"github" help:"Print GitHub Actions annotations (::error per failed package) and append a Markdown job summary to $$GITHUB_STEP_SUMMARY when it is set."`
-	AllowMissing int      `name:"allow-missing" default:"0" placeholder:"N" help:"Explicit opt-out: exit 0 even if up to N packages have no signature at all (missing-signature), e.g. packages added since the last signing run. They are still reported."`
+	RepoFlags
+	SignatureDir string `name:"signature-dir" placeholder:"DIR" help:"Local directory holding <package>.t and <package>.t.bundle (instead of --transparency-url)."`
+	Download     bool   `name:"download" help:"Download and hash every package file (next to its database) instead of trusting the database's %SHA256SUM%; a file that differs from the database is a hash-mismatch."`
+	MaxDBSize    int64  `name:"max-db-size" default:"268435456" placeholder:"BYTES" help:"Largest database accepted, as fetched (compressed)."`
+	JSON         string `name:"json" placeholder:"FILE|-" help:"Write the JSON report (schema_version 1, docs/report-schema.json) to FILE, or to stdout with '-'."`
+	JUnit        string `name:"junit" placeholder:"FILE" help:"Write a JUnit XML report to FILE: one test case per package."`
+	GitHub       bool   `name:"github" help:"Print GitHub Actions annotations (::error per failed package) and append a Markdown job summary to $$GITHUB_STEP_SUMMARY when it is set."`
+	AllowMissing int    `name:"allow-missing" default:"0" placeholder:"N" help:"Explicit opt-out: exit 0 even if up to N packages have no signature at all (missing-signature), e.g. packages added since the last signing run. They are still reported."`
 
 	DBs []string `arg:"" optional:"" name:"db" help:"Sync database to scan: a path, file:// or http(s):// URL (core.db, extra.files, …)."`
 }
@@ -180,31 +178,9 @@ func (c *ScanCmd) Run(g *Globals) error {
 // databases lists the databases of the positional arguments and of
 // --repo-url, in the order given.
 func (c *ScanCmd) databases() ([]scan.DB, error) {
-	var dbs []scan.DB
-	for _, loc := range c.DBs {
-		db, err := scan.FromLocation(loc)
-		if err != nil {
-			return nil, usageErrorf("give the path or URL of a sync database file such as core.db or extra.files", "%v", err)
-		}
-		dbs = append(dbs, db)
-	}
-	switch {
-	case c.RepoURL != "":
-		if len(c.RepoName) == 0 {
-			return nil, usageErrorf("add --repo-name NAME for each repository, e.g. --repo-name core", "--repo-url without --repo-name")
-		}
-		arches := c.Architecture
-		if len(arches) == 0 {
-			arches = []string{"x86_64"}
-		}
-		for _, n := range append(append([]string(nil), c.RepoName...), arches...) {
-			if _, err := scan.RepoName(n + ".db"); err != nil || n == "" {
-				return nil, usageErrorf("", "--repo-name/--architecture %q is not a plain name", n)
-			}
-		}
-		dbs = append(dbs, scan.FromTemplate(c.RepoURL, c.RepoName, arches)...)
-	case len(c.RepoName) > 0 || len(c.Architecture) > 0:
-		return nil, usageErrorf("add --repo-url 'https://mirror/$repo/os/$arch', or give the databases as arguments", "--repo-name and --architecture need --repo-url")
+	dbs, err := c.RepoFlags.databases("database", c.DBs)
+	if err != nil {
+		return nil, err
 	}
 	if len(dbs) == 0 {
 		return nil, usageErrorf("give sync databases (bintrans scan core.db extra.db) or --repo-url with --repo-name", "no database to scan")
