@@ -60,12 +60,25 @@ func (e *KeyMismatchError) Error() string {
 // ReadSecretKey reads a minisign secret key file as `minisign -G` (encrypted
 // with scrypt: password asks for the password, and decrypting costs about
 // 2.4 s and 1 GB of RAM — call this once per run) or `minisign -W`
-// (unencrypted, zero checksum) writes it. It checks that the decrypted key
-// material is consistent (the Ed25519 public half derives from the seed), so
-// a corrupt unencrypted key fails here and not in the log. Errors are
-// *KeyError and never contain key material. The caller should Wipe the key
-// when done.
+// (unencrypted, zero checksum) writes it. It is OpenSecretKey followed by
+// DecryptSecretKey. Errors are *KeyError and never contain key material.
+// The caller should Wipe the key when done.
 func ReadSecretKey(path string, password PasswordFunc) (*minisign.PrivateKey, error) {
+	sk, err := OpenSecretKey(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := DecryptSecretKey(path, sk, password); err != nil {
+		return nil, err
+	}
+	return sk, nil
+}
+
+// OpenSecretKey reads and decodes a minisign secret key file (at most 4 KiB)
+// without decrypting it: cheap, so that a missing or malformed key is
+// reported before any work. An unencrypted key is also checked for
+// consistency (see DecryptSecretKey) and is ready to sign.
+func OpenSecretKey(path string) (*minisign.PrivateKey, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &KeyError{Path: path, Reason: "cannot open", Err: err}
@@ -84,28 +97,46 @@ func ReadSecretKey(path string, password PasswordFunc) (*minisign.PrivateKey, er
 		// go-minisign's messages name no key bytes.
 		return nil, &KeyError{Path: path, Reason: "not a minisign secret key", Err: err}
 	}
+	if !sk.IsEncrypted() {
+		if err := checkMaterial(path, &sk); err != nil {
+			return nil, err
+		}
+	}
+	return &sk, nil
+}
+
+// DecryptSecretKey decrypts sk (read from path) in place, asking password
+// once; a no-op for an unencrypted key. It then checks that the key
+// material is consistent (the Ed25519 public half derives from the seed),
+// so a corrupt unencrypted key (minisign -W writes no checksum) fails here
+// and not in the log. On error sk is wiped.
+func DecryptSecretKey(path string, sk *minisign.PrivateKey, password PasswordFunc) error {
 	if sk.IsEncrypted() {
 		if password == nil {
-			return nil, &KeyError{Path: path, Reason: "encrypted", Err: ErrNoPassword}
+			return &KeyError{Path: path, Reason: "encrypted", Err: ErrNoPassword}
 		}
 		pw, err := password()
 		if err != nil {
-			return nil, &KeyError{Path: path, Reason: "no password", Err: err}
+			return &KeyError{Path: path, Reason: "no password", Err: err}
 		}
 		if err := sk.Decrypt(pw); err != nil {
 			sk.Wipe()
-			return nil, &KeyError{Path: path, Reason: "cannot decrypt (wrong password?)", Err: err}
+			return &KeyError{Path: path, Reason: "cannot decrypt (wrong password?)", Err: err}
 		}
 	}
+	return checkMaterial(path, sk)
+}
+
+func checkMaterial(path string, sk *minisign.PrivateKey) error {
 	seed, pub := sk.SecretKey[:32], sk.SecretKey[32:]
 	derived := ed25519.NewKeyFromSeed(seed)
 	ok := subtle.ConstantTimeCompare(derived[32:], pub) == 1
 	clear(derived)
 	if !ok {
 		sk.Wipe()
-		return nil, &KeyError{Path: path, Reason: "corrupt key material (the public half does not match the seed)"}
+		return &KeyError{Path: path, Reason: "corrupt key material (the public half does not match the seed)"}
 	}
-	return &sk, nil
+	return nil
 }
 
 // KeyIDString formats a minisign key id as minisign prints it: the 8 key-id

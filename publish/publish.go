@@ -39,7 +39,13 @@ const DefaultJobs = 8
 // Options configure a Signer.
 type Options struct {
 	// Key signs (decrypted); PublicKey is its pair (checked by New).
+	// Instead of Key, LoadKey can supply it: it is called at most once, and
+	// only when a package needs a new signature, so a run with nothing new
+	// never decrypts the key (scrypt: seconds and 1 GB). Its error (and a
+	// key that is not PublicKey's pair) is Run's error, returned before
+	// anything is uploaded. A key from LoadKey is wiped by Close.
 	Key       *minisign.PrivateKey
+	LoadKey   func() (*minisign.PrivateKey, error)
 	PublicKey verify.PublicKey
 	// Log receives the signatures; LogKey is the log's pinned key: every
 	// entry is verified under it before anything is published. LogURL is
@@ -147,6 +153,11 @@ type Signer struct {
 	// recording (done closes when the record is durable).
 	auditedMu sync.Mutex
 	auditing  map[string]*auditState
+	// The signing key, loaded on first need.
+	keyOnce sync.Once
+	sk      *minisign.PrivateKey
+	keyErr  error
+	loaded  bool
 }
 
 // auditState is one entry's audit record: written (done closed, err nil),
@@ -163,7 +174,7 @@ var recorded = func() *auditState { st := &auditState{done: make(chan struct{})}
 // saved last time) and returns a Signer. The caller must Close it.
 func New(o Options) (*Signer, error) {
 	switch {
-	case o.Key == nil || o.Key.IsEncrypted():
+	case (o.Key == nil && o.LoadKey == nil) || (o.Key != nil && o.Key.IsEncrypted()):
 		return nil, errors.New("publish: no decrypted secret key")
 	case o.PublicKey.IsZero():
 		return nil, errors.New("publish: no public key")
@@ -172,12 +183,10 @@ func New(o Options) (*Signer, error) {
 	case o.SignatureDir == "" || o.AuditLog == "" || o.StateDir == "":
 		return nil, errors.New("publish: signature dir, audit log and state dir are required")
 	}
-	pub, err := minisign.NewPublicKey(o.PublicKey.Base64())
-	if err != nil {
-		return nil, err
-	}
-	if err := CheckKeyPair(o.Key, pub); err != nil {
-		return nil, err
+	if o.Key != nil {
+		if err := checkPair(o.Key, o.PublicKey); err != nil {
+			return nil, err
+		}
 	}
 	if o.Jobs <= 0 {
 		o.Jobs = DefaultJobs
@@ -255,6 +264,39 @@ func leafOfUUID(uuid string) string {
 	return uuid
 }
 
+func checkPair(sk *minisign.PrivateKey, pk verify.PublicKey) error {
+	pub, err := minisign.NewPublicKey(pk.Base64())
+	if err != nil {
+		return err
+	}
+	return CheckKeyPair(sk, pub)
+}
+
+// key returns the signing key, loading it on first use.
+func (s *Signer) key() (*minisign.PrivateKey, error) {
+	s.keyOnce.Do(func() {
+		if s.o.Key != nil {
+			s.sk = s.o.Key
+			return
+		}
+		sk, err := s.o.LoadKey()
+		if err == nil && (sk == nil || sk.IsEncrypted()) {
+			err = errors.New("publish: LoadKey returned no decrypted key")
+		}
+		if err == nil {
+			if err = checkPair(sk, s.o.PublicKey); err != nil {
+				sk.Wipe()
+			}
+		}
+		if err != nil {
+			s.keyErr = err
+			return
+		}
+		s.sk, s.loaded = sk, true
+	})
+	return s.sk, s.keyErr
+}
+
 // Close saves the audit head in the state dir and releases the locks.
 func (s *Signer) Close() error {
 	var errs []error
@@ -268,6 +310,9 @@ func (s *Signer) Close() error {
 		errs = append(errs, s.sigDir.Close())
 	}
 	errs = append(errs, s.state.close())
+	if s.loaded {
+		s.sk.Wipe()
+	}
 	return errors.Join(errs...)
 }
 
@@ -347,9 +392,26 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 		}
 	}
 	sum.Packages = len(jobs)
+	// Phase 2a, offline: what is already published (and audited) is done.
+	todo := make([]bool, len(jobs))
 	s.parallel(ctx, len(jobs), func(i int) {
-		jobs[i].fail = s.signOne(ctx, cancel, jobs[i], &c)
+		todo[i], jobs[i].fail = s.checkPublished(ctx, cancel, jobs[i], &c)
 	})
+	var work []*job
+	for i, j := range jobs {
+		if todo[i] {
+			work = append(work, j)
+		}
+	}
+	// Phase 2b: sign the rest; the key is needed (and decrypted) only now.
+	if len(work) > 0 && ctx.Err() == nil {
+		if _, err := s.key(); err != nil {
+			return nil, err
+		}
+		s.parallel(ctx, len(work), func(i int) {
+			work[i].fail = s.signOne(ctx, cancel, work[i], &c)
+		})
+	}
 	for _, j := range jobs {
 		if j.fail != nil {
 			sum.Failures = append(sum.Failures, *j.fail)
@@ -436,21 +498,31 @@ func (s *Signer) record(j *job) audit.Record {
 	}
 }
 
-// signOne runs the pipeline for one package.
+// checkPublished reports whether the package still needs signing; a
+// package already published is audited if the audit log lacks it (e.g. a
+// new audit log).
+func (s *Signer) checkPublished(ctx context.Context, stop context.CancelCauseFunc, j *job, c *counters) (bool, *Failure) {
+	if ctx.Err() != nil {
+		return false, fail(j, StageCanceled, context.Cause(ctx))
+	}
+	e, ok := s.published(j.pkg.Filename, j.pkg.SHA256Sum)
+	if !ok {
+		return true, nil
+	}
+	c.published.Add(1)
+	if err := s.ensureAudited(s.record(j), e, c); err != nil {
+		stop(err)
+		return false, fail(j, StageAudit, err)
+	}
+	return false, nil
+}
+
+// signOne runs the pipeline for one package that is not published.
 func (s *Signer) signOne(ctx context.Context, stop context.CancelCauseFunc, j *job, c *counters) *Failure {
 	if ctx.Err() != nil {
 		return fail(j, StageCanceled, context.Cause(ctx))
 	}
 	p := j.pkg
-	if e, ok := s.published(p.Filename, p.SHA256Sum); ok {
-		c.published.Add(1)
-		// Published but not audited (e.g. a new audit log): record it.
-		if err := s.ensureAudited(s.record(j), e, c); err != nil {
-			stop(err)
-			return fail(j, StageAudit, err)
-		}
-		return nil
-	}
 	if s.o.VerifyDownloads {
 		got, err := hashPackage(ctx, s.o.HTTP, j.src, p.Filename)
 		if err != nil {
@@ -460,7 +532,11 @@ func (s *Signer) signOne(ctx context.Context, stop context.CancelCauseFunc, j *j
 			return fail(j, StageDownload, &verify.HashMismatchError{Filename: p.Filename, Expected: p.SHA256Sum, Got: got})
 		}
 	}
-	t, err := verify.SignPackage(s.o.Key, p.SHA256Sum, p.Filename)
+	sk, err := s.key()
+	if err != nil {
+		return fail(j, StageSign, err)
+	}
+	t, err := verify.SignPackage(sk, p.SHA256Sum, p.Filename)
 	if err != nil {
 		return fail(j, StageSign, err)
 	}

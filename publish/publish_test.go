@@ -430,3 +430,47 @@ func TestExpandRepoURL(t *testing.T) {
 		}
 	}
 }
+
+// The key is decrypted only when a package needs a new signature: a run
+// with nothing new never calls LoadKey; a failing LoadKey stops the run
+// before anything is uploaded.
+func TestLazyKey(t *testing.T) {
+	e := newEnv(t, 5)
+	calls := 0
+	lazy := func(o *Options) {
+		o.Key = nil
+		o.LoadKey = func() (*minisign.PrivateKey, error) {
+			calls++
+			sk, _ := testKey(t, 1) // a fresh copy: Close wipes it
+			return sk, nil
+		}
+	}
+	if sum := e.run([]string{"core"}, lazy); sum.Signed != 5 || calls != 1 {
+		t.Fatalf("first run: %+v, LoadKey called %d times", sum, calls)
+	}
+	if sum := e.run([]string{"core"}, lazy); sum.AlreadyPublished != 5 || calls != 1 {
+		t.Fatalf("second run: %+v, LoadKey called %d times in all", sum, calls)
+	}
+
+	e2 := newEnv(t, 3)
+	wrong := errors.New("wrong password (test)")
+	s := e2.signer(func(o *Options) {
+		o.Key, o.LoadKey = nil, func() (*minisign.PrivateKey, error) { return nil, wrong }
+	})
+	_, err := s.Run(context.Background(), Sources(e2.repoURL, []string{"core"}, []string{"x86_64"}))
+	s.Close()
+	if !errors.Is(err, wrong) || e2.log.uploads != 0 {
+		t.Fatalf("Run with a failing LoadKey = %v, %d uploads", err, e2.log.uploads)
+	}
+	_, other := testKey(t, 9)
+	s = e2.signer(func(o *Options) {
+		o.Key, o.PublicKey = nil, other
+		o.LoadKey = func() (*minisign.PrivateKey, error) { sk, _ := testKey(t, 1); return sk, nil }
+	})
+	_, err = s.Run(context.Background(), Sources(e2.repoURL, []string{"core"}, []string{"x86_64"}))
+	s.Close()
+	var km *KeyMismatchError
+	if !errors.As(err, &km) || e2.log.uploads != 0 {
+		t.Fatalf("Run with a key of another pair = %v, %d uploads", err, e2.log.uploads)
+	}
+}

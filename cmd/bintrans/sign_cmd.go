@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/jedisct1/go-minisign"
 	"golang.org/x/term"
 
 	"github.com/bintrans/bintrans/internal/progress"
@@ -60,8 +61,9 @@ intent in --state-dir; the next run finishes it without ever logging a
 signature twice. Failed packages are listed on stderr; run the same command
 again to finish the job.
 
-The secret key is decrypted once per run (scrypt: about 2.4 s and 1 GB of
-RAM). Its password comes from --password-file, else $BINTRANS_PASSWORD,
+An encrypted (minisign -G) secret key is decrypted at most once per run,
+and only when a package needs a new signature (scrypt: about 2.4 s and 1 GB
+of RAM). Its password comes from --password-file, else $BINTRANS_PASSWORD,
 else a prompt on the terminal; it is never echoed, printed or logged.
 
 Examples:
@@ -110,14 +112,29 @@ func (c *SignCmd) Run(g *Globals) error {
 		auditLog = filepath.Join(c.StateDir, "audit.jsonl")
 	}
 
-	sk, err := publish.ReadSecretKey(c.SeckeyPath, c.password(g))
+	// The key file is read now (a missing or malformed key fails before any
+	// work); an encrypted key's password is obtained now too, but the key
+	// is decrypted (scrypt: seconds, 1 GB) only if a package needs a new
+	// signature.
+	sk, err := publish.OpenSecretKey(c.SeckeyPath)
 	if err != nil {
-		if errors.Is(err, publish.ErrNoPassword) {
-			return usageErrorf("give --password-file FILE, set "+passwordEnv+", or run on a terminal to be asked", "%v", err)
-		}
-		return usageErrorf("check --seckey-path and the password", "%v", err)
+		return keyUsageError(err)
 	}
-	defer sk.Wipe()
+	var loadKey func() (*minisign.PrivateKey, error)
+	if sk.IsEncrypted() {
+		pw, err := c.password(g)()
+		if err != nil {
+			return keyUsageError(&publish.KeyError{Path: c.SeckeyPath, Reason: "encrypted", Err: err})
+		}
+		enc := sk
+		sk = nil
+		loadKey = func() (*minisign.PrivateKey, error) {
+			err := publish.DecryptSecretKey(c.SeckeyPath, enc, func() (string, error) { return pw, nil })
+			return enc, err
+		}
+	} else {
+		defer sk.Wipe()
+	}
 
 	hc, err := c.httpClient()
 	if err != nil {
@@ -128,7 +145,7 @@ func (c *SignCmd) Run(g *Globals) error {
 		return usageErrorf("give the log's base URL, e.g. https://rekor.sigstore.dev", "--log-url: %v", err)
 	}
 	s, err := publish.New(publish.Options{
-		Key: sk, PublicKey: pub,
+		Key: sk, LoadKey: loadKey, PublicKey: pub,
 		Log: log, LogKey: lk, LogURL: c.LogURL,
 		SignatureDir: c.SignatureDir, AuditLog: auditLog, StateDir: c.StateDir,
 		Jobs: c.Jobs, VerifyDownloads: c.VerifyDownloads, HTTP: hc,
@@ -145,6 +162,11 @@ func (c *SignCmd) Run(g *Globals) error {
 	sum, runErr := s.Run(ctx, publish.Sources(c.RepoURL, c.RepoName, c.Architecture))
 	if err := s.Close(); err != nil && runErr == nil {
 		runErr = err
+	}
+	var ke *publish.KeyError
+	var km *publish.KeyMismatchError
+	if errors.As(runErr, &ke) || errors.As(runErr, &km) {
+		return keyUsageError(runErr)
 	}
 	if runErr != nil {
 		return runErrorf(runErr, "run the same command again to finish", "sign: %v", runErr)
@@ -181,6 +203,18 @@ func (c *SignCmd) Run(g *Globals) error {
 	}
 	return verificationFailed("the packages above were refused; nothing was published for them",
 		"%d of %d packages refused", sum.Failed, sum.Packages)
+}
+
+// keyUsageError maps a secret key problem to a usage error with a hint.
+func keyUsageError(err error) error {
+	var km *publish.KeyMismatchError
+	switch {
+	case errors.Is(err, publish.ErrNoPassword):
+		return usageErrorf("give --password-file FILE, set "+passwordEnv+", or run on a terminal to be asked", "%v", err)
+	case errors.As(err, &km):
+		return usageErrorf("--seckey-path and --pubkey-path must be one minisign key pair", "%v", err)
+	}
+	return usageErrorf("check --seckey-path and the password", "%v", err)
 }
 
 // progress draws a bar per phase on a terminal (nothing otherwise).
