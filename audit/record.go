@@ -11,6 +11,20 @@
 // Prev = GenesisPrev (64 zeros): there is no separate genesis record, so an
 // empty file is a valid, empty log.
 //
+// A record (one line in the file; wrapped here):
+//
+//	{"schema_version":1,"prev":"cb701ff1…","time":"2026-11-26T08:00:00Z",
+//	 "repo":"core","arch":"x86_64","filename":"foo-1.0-1-x86_64.pkg.tar.zst",
+//	 "name":"foo","version":"1.0-1","packager":"Alice <alice@example.org>",
+//	 "build_date":1700000000,"sha256":"<package sha256 = the signed message>",
+//	 "db_url":"https://mirror.example.org/core/os/x86_64/core.db",
+//	 "db_sha256":"<sha256 of the db as fetched>","log_url":"https://rekor.example.org",
+//	 "log_index":101,"uuid":"<entry uuid>","integrated_time":1764144000,
+//	 "key_id":"95473F2A8DFC823F","bintrans_version":"0.1.0"}
+//
+// Readers accept only this exact encoding (field order, no spaces, Go's
+// JSON escaping), so a line has one meaning for every reader.
+//
 // # What the chain proves, and what it does not
 //
 // An edited, inserted, deleted or reordered record anywhere but at the end
