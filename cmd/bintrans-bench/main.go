@@ -5,6 +5,7 @@
 //
 //	bintrans-bench -bintrans BIN -rekor-cli BIN -log-url URL -log-key PEM -cache DIR -out FILE [-quick]
 //	bintrans-bench hash FILE…   (the all-core hashing floor)
+//	bintrans-bench scan-fixture CACHE N   (generate a scan fixture ahead of time)
 //
 // Every figure is the median of -runs runs with its range; ratios are taken
 // run by run between commands measured back to back, because the machine
@@ -66,6 +67,17 @@ func logf(format string, a ...any) {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "hash" {
 		os.Exit(hashFiles(os.Args[2:]))
+	}
+	if len(os.Args) == 4 && os.Args[1] == "scan-fixture" { // bintrans-bench scan-fixture CACHE N: pre-generate
+		n, err := strconv.Atoi(os.Args[3])
+		if err == nil {
+			_, err = loadOrMakeScanFixture(os.Args[2], n)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bintrans-bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	var c config
 	flag.StringVar(&c.Bintrans, "bintrans", "", "bintrans binary to measure")

@@ -347,7 +347,7 @@ func (r *report) markdown(c *config) string {
 	if len(r.skipped) > 0 {
 		p("Not measured in this run (-only): %s.\n\n", strings.Join(r.skipped, ", "))
 	}
-	p("## How to reproduce\n\n```\n%s\n```\n\nData is generated once and cached under `${BINTRANS_CACHE:-$HOME/.cache/bintrans}/bench` (packages, dbs, keys; signatures per log tree); the local Rekor stack's data dir is cached there too, so re-runs only measure. As root the whole run is in a private network namespace (only loopback). `BENCH_QUICK=1 %s` is the smoke mode (tiny sizes, one run). Phases of this run: %s.\n", c.Command, c.Command, strings.Join(r.phases, ", "))
+	p("## How to reproduce\n\n```\n%s\n```\n\nData is generated once and cached under `${BINTRANS_CACHE:-$HOME/.cache/bintrans}/bench` (packages, dbs, keys; signatures per log tree); the local Rekor stack's data dir is cached there too, so re-runs only measure. As root the whole run is in a private network namespace (only loopback). `BENCH_QUICK=1 make bench` is the smoke mode (tiny sizes, one run, about a minute once its data is cached). The BENCH_* knobs are documented in scripts/bench. Phases of this run: %s.\n", c.Command, strings.Join(r.phases, ", "))
 	return b.String()
 }
 
