@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -76,7 +77,6 @@ func realRepo(t *testing.T, n int) string {
 	}
 	return dst
 }
-
 
 func newSignRepo(t *testing.T, n int) *signRepo {
 	t.Helper()
@@ -312,14 +312,14 @@ type faultProxy struct {
 	// down: every request fails with 503 (the log is down).
 	down atomic.Bool
 	// failAfter > 0: once that many uploads succeeded, the log goes down.
-	failAfter int64
+	failAfter atomic.Int64
 	// eatAnswers: uploads reach the log but the client gets a 502 (the
 	// log has the entry, the signer does not know).
 	eatAnswers atomic.Bool
 	// onPost runs after each successful upload with the count so far.
-	onPost func(n int64)
-	// delay slows every upload.
-	delay time.Duration
+	onPost atomic.Pointer[func(n int64)]
+	// delay slows every upload (nanoseconds).
+	delay atomic.Int64
 }
 
 func newFaultProxy(t *testing.T, target string) *faultProxy {
@@ -332,7 +332,7 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		upload := req.Method == http.MethodPost && req.URL.Path == "/api/v1/log/entries"
-		if p.down.Load() || (upload && p.failAfter > 0 && p.okPosts.Load() >= p.failAfter) {
+		if p.down.Load() || (upload && p.failAfter.Load() > 0 && p.okPosts.Load() >= p.failAfter.Load()) {
 			http.Error(w, "<html><body>503 Service Unavailable (test)</body></html>", http.StatusServiceUnavailable)
 			return
 		}
@@ -340,15 +340,15 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 			rp.ServeHTTP(w, req)
 			return
 		}
-		if p.delay > 0 {
-			time.Sleep(p.delay)
+		if d := p.delay.Load(); d > 0 {
+			time.Sleep(time.Duration(d))
 		}
 		rec := httptest.NewRecorder()
 		rp.ServeHTTP(rec, req)
 		if rec.Code == http.StatusCreated || rec.Code == http.StatusConflict {
 			n := p.okPosts.Add(1)
-			if p.onPost != nil {
-				p.onPost(n)
+			if f := p.onPost.Load(); f != nil {
+				(*f)(n)
 			}
 		}
 		if p.eatAnswers.Load() {
@@ -368,7 +368,7 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 func TestSignLogDownMidRun(t *testing.T) {
 	r := newSignRepo(t, nRealPackages)
 	p := newFaultProxy(t, r.logURL)
-	p.failAfter = 60
+	p.failAfter.Store(60)
 	res := signRunIn(t, r.args(p.srv.URL, "--json")...)
 	s := r.summary(t, res)
 	if res.code != ExitInternal || s.Failed == 0 || s.Signed < 50 || s.Signed+s.Failed != nRealPackages {
@@ -384,13 +384,14 @@ func TestSignLogDownMidRun(t *testing.T) {
 	}
 	// The log comes back, but answers get lost for a while: the entries
 	// are logged, the signer is not told.
-	p.failAfter = 0
+	p.failAfter.Store(0)
 	p.eatAnswers.Store(true)
-	p.onPost = func(n int64) {
+	eat := func(n int64) {
 		if n >= 100 {
 			p.eatAnswers.Store(false)
 		}
 	}
+	p.onPost.Store(&eat)
 	res = signRunIn(t, r.args(p.srv.URL, "--json")...)
 	if res.code == 0 {
 		t.Fatalf("run with lost answers succeeded: %s", res.stdout)
@@ -407,19 +408,27 @@ func TestSignLogDownMidRun(t *testing.T) {
 func TestSignKill9MidRun(t *testing.T) {
 	r := newSignRepo(t, nRealPackages)
 	p := newFaultProxy(t, r.logURL)
-	p.delay = 5 * time.Millisecond
+	p.delay.Store(int64(5 * time.Millisecond))
 	killed := make(chan struct{})
 	var once sync.Once
 	cmd := signChild(t, r.args(p.srv.URL, "--jobs", "8")...)
-	p.onPost = func(n int64) {
-		if n == 70 {
+	var outBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proc := cmd.Process
+	kill := func(n int64) {
+		if n >= 70 {
 			once.Do(func() {
-				cmd.Process.Signal(syscall.SIGKILL)
+				proc.Signal(syscall.SIGKILL)
 				close(killed)
 			})
 		}
 	}
-	out, err := cmd.CombinedOutput()
+	p.onPost.Store(&kill)
+	err := cmd.Wait()
+	out := outBuf.Bytes()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("signer was not killed: %v\n%s", err, out)
