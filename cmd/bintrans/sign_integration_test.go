@@ -44,18 +44,23 @@ var (
 	builtRepoErr  error
 )
 
-// realRepo builds (once per test binary) a repository of n real packages
-// with repo-add and copies it for the calling test.
+// realRepo builds a repository of n real packages with repo-add (once: it
+// is cached in the temp dir, the packages are the same bytes on every
+// build) and copies it for the calling test.
 func realRepo(t *testing.T, n int) string {
 	t.Helper()
 	testenv.Tool(t, "repo-add")
 	builtRepoOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "bintrans-sign-repo-")
+		cache := filepath.Join(os.TempDir(), fmt.Sprintf("bintrans-sign-repo-v1-%d", n))
+		if _, err := os.Stat(filepath.Join(cache, "core", "os", "x86_64", "core.db")); err == nil {
+			builtRepoDir = cache
+			return
+		}
+		dir, err := os.MkdirTemp("", "bintrans-sign-repo-build-")
 		if err != nil {
 			builtRepoErr = err
 			return
 		}
-		builtRepoDir = dir
 		repoDir := filepath.Join(dir, "core", "os", "x86_64")
 		os.MkdirAll(repoDir, 0o755)
 		var paths []string
@@ -66,6 +71,10 @@ func realRepo(t *testing.T, n int) string {
 			}))
 		}
 		testenv.RepoAdd(t, filepath.Join(repoDir, "core.db.tar.gz"), paths...)
+		if err := os.Rename(dir, cache); err != nil { // another test binary won the race
+			os.RemoveAll(dir)
+		}
+		builtRepoDir = cache
 	})
 	if builtRepoErr != nil {
 		t.Fatal(builtRepoErr)
