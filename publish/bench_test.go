@@ -23,7 +23,7 @@ import (
 
 // BenchmarkSignRekor measures sign throughput against the local Rekor stack
 // (the whole pipeline: sign, intent, upload, verify, audit, publish) for
-// 200 new packages per iteration, with 1 and 8 uploads in flight. Each
+// 200 new packages per iteration, with 1, 8 and 16 uploads in flight. Each
 // iteration uses a fresh random key, so every upload is a new entry.
 //
 //	go test -run '^$' -bench SignRekor -benchtime 3x ./publish
@@ -38,7 +38,7 @@ func BenchmarkSignRekor(b *testing.B) {
 		b.Fatal(err)
 	}
 	const n = 200
-	for _, jobs := range []int{1, 8} {
+	for _, jobs := range []int{1, 8, 16} {
 		b.Run(fmt.Sprintf("jobs=%d", jobs), func(b *testing.B) {
 			c, err := rekor.New(url, nil)
 			if err != nil {
