@@ -12,7 +12,8 @@ import (
 
 // The profiling build: bintrans as built by `make build`, plus (through
 // go build -overlay, the source tree untouched) a CPU profile written to
-// $BINTRANS_BENCH_CPUPROFILE from init to exit.
+// $BINTRANS_BENCH_CPUPROFILE from init to exit (and a heap profile to
+// $BINTRANS_BENCH_MEMPROFILE at exit).
 const profHook = `package main
 
 import (
@@ -42,6 +43,14 @@ func benchExit(code int) {
 	if benchProfile != nil {
 		pprof.StopCPUProfile()
 		benchProfile.Close()
+	}
+	// The heap as of the last garbage collection, which ran while the
+	// command's data was still live: what it kept in memory.
+	if p := os.Getenv("BINTRANS_BENCH_MEMPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
 	}
 	os.Exit(code)
 }
