@@ -133,14 +133,17 @@ func (b *bench) profiles() error {
 		os.Remove(prof)
 		s := r.spec
 		s.Name = b.profBin
-		s.Env = append(s.Env, "BINTRANS_BENCH_CPUPROFILE="+prof)
+		heap := strings.TrimSuffix(prof, ".pprof") + ".heap"
+		os.Remove(heap)
+		s.Env = append(s.Env, "BINTRANS_BENCH_CPUPROFILE="+prof, "BINTRANS_BENCH_MEMPROFILE="+heap)
 		smp, err := measure(s)
 		if err != nil {
 			return err
 		}
 		top := pprofTop(b.profBin, prof, false)
 		cum := pprofTop(b.profBin, prof, true)
-		b.rep.profiles = append(b.rep.profiles, profile{Title: r.title, Wall: smp.Wall, CPU: smp.CPU, Top: top, Cum: cum, File: prof})
+		b.rep.profiles = append(b.rep.profiles, profile{Title: r.title, Wall: smp.Wall, CPU: smp.CPU, RSS: smp.RSS,
+			Top: top, Cum: cum, Heap: pprofTop(b.profBin, heap, false, "-sample_index=inuse_space"), File: prof})
 	}
 	return nil
 }
@@ -148,12 +151,14 @@ func (b *bench) profiles() error {
 type profile struct {
 	Title     string
 	Wall, CPU time.Duration
+	RSS       int64
 	Top, Cum  string
+	Heap      string // in-use heap at the last GC before exit
 	File      string
 }
 
-func pprofTop(bin, prof string, cum bool) string {
-	args := []string{"tool", "pprof", "-top", "-nodecount=5"}
+func pprofTop(bin, prof string, cum bool, extra ...string) string {
+	args := append([]string{"tool", "pprof", "-top", "-nodecount=5"}, extra...)
 	if cum {
 		args = append(args, "-cum", "-nodecount=10")
 	}

@@ -316,9 +316,12 @@ func (r *report) markdown(c *config) string {
 		p("\n")
 	}
 	if len(r.profiles) > 0 {
-		p("## Where the time goes (CPU profiles)\n\nOne extra run each of the profiling build (bintrans plus a CPU profile from start to exit, added by `go build -overlay`; the source is untouched). `go tool pprof -top`: flat top 5, then cumulative top 10.\n\n")
+		p("## Where the time goes (CPU profiles)\n\nOne extra run each of the profiling build (bintrans plus a CPU profile from start to exit and a heap profile at exit, added by `go build -overlay`; the source is untouched). `go tool pprof -top`: flat top 5, then cumulative top 10, then the in-use heap.\n\n")
 		for _, pr := range r.profiles {
-			p("### %s\n\nwall %.2f s, CPU %.2f s\n\n```\n%s\n```\n\n```\n%s\n```\n\n", pr.Title, pr.Wall.Seconds(), pr.CPU.Seconds(), pr.Top, pr.Cum)
+			p("### %s\n\nwall %.2f s, CPU %.2f s, peak RSS %.0f MiB\n\n```\n%s\n```\n\n```\n%s\n```\n\n", pr.Title, pr.Wall.Seconds(), pr.CPU.Seconds(), mib(pr.RSS), pr.Top, pr.Cum)
+			if pr.Heap != "" {
+				p("In-use heap at the last garbage collection before exit (what the command kept), top 5:\n\n```\n%s\n```\n\n", pr.Heap)
+			}
 		}
 	}
 	if len(r.micro) > 0 || r.microErr != "" {
