@@ -253,7 +253,7 @@ func engineCases() []engineCase {
 		{name: "t/1025-bytes", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
 			pad := verify.MaxSignatureSize + 1 - len(p.t)
 			return bytes.Replace(p.t, []byte("untrusted comment: "), []byte("untrusted comment: "+strings.Repeat("x", pad)), 1)
-		}), status: verify.StatusUnavailable, err: tooLarge}, // FINDING: should be malformed-signature (docs/SECURITY.md)
+		}), status: verify.StatusMalformedSignature, err: tooLarge},
 		{name: "t/binary-garbage", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
 			b := make([]byte, 300)
 			rand.Read(b)
@@ -334,7 +334,7 @@ func engineCases() []engineCase {
 				}
 				proofOf(t, m)["hashes"] = hs
 			})
-		}), status: verify.StatusUnavailable, err: tooLarge}, // FINDING: should be bundle-invalid (docs/SECURITY.md)
+		}), status: verify.StatusBundleInvalid, err: tooLarge},
 		{name: "bundle/negative-log-index", prepare: replaceBundle(func(t *testing.T, e *env, p *pkgFile) []byte {
 			return mutateJSON(t, p.bundle, func(m map[string]any) { proofOf(t, m)["logIndex"] = -1 })
 		}), status: verify.StatusBundleInvalid, err: bundleErr},

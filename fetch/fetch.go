@@ -20,6 +20,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bintrans/bintrans/httpclient"
@@ -327,7 +328,7 @@ func (stalled) Error() string { return "stalled" }
 // write copies r into dst from offset (truncating dst there), cancelling
 // ctx with *stalled when no byte arrives for stall, and syncs the file.
 func write(ctx context.Context, cancel context.CancelCauseFunc, r io.Reader, dst string, offset int64, stall time.Duration) (int64, error) {
-	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return 0, err
 	}

@@ -78,6 +78,9 @@ func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("sigsource: %s: larger than %d bytes", e.Location, e.Limit)
 }
 
+// Unwrap makes the error verify.ErrTooLarge for the engine.
+func (e *TooLargeError) Unwrap() error { return verify.ErrTooLarge }
+
 // UnexpectedContentError is a successful answer whose body is not what a
 // transparency URL serves: an HTML page (a captive portal, a CDN's "soft
 // 404", a directory listing) where a `.t` or a bundle was expected.

@@ -28,6 +28,11 @@ const (
 // thing asked for does not exist. Any other error means "could not find out".
 var ErrNotFound = errors.New("not found")
 
+// ErrTooLarge is returned (wrapped) by a SignatureSource when the file is
+// larger than its limit (MaxSignatureSize, MaxBundleSize). Such a file is
+// malformed, not unavailable: the engine reports it so.
+var ErrTooLarge = errors.New("larger than its size limit")
+
 // Artifact is one package to verify.
 type Artifact struct {
 	// Filename is the package file name (`foo-1.0-1-x86_64.pkg.tar.zst`). It

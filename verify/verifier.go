@@ -306,8 +306,11 @@ func (v *Verifier) checkOne(ctx context.Context, a Artifact, r *Result, w *work,
 	// Signature.
 	t, err := v.src.Signature(ctx, a)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		switch {
+		case errors.Is(err, ErrNotFound):
 			err = &MissingError{What: "signature", Filename: a.Filename, Err: err}
+		case errors.Is(err, ErrTooLarge):
+			err = &SignatureError{Kind: SigMalformed, Err: err}
 		}
 		fail(r, w, err)
 		return
@@ -339,6 +342,8 @@ func (v *Verifier) checkOne(ctx context.Context, a Artifact, r *Result, w *work,
 			return
 		}
 		r.Entry, w.cp, w.bundled, w.pending = e, cp, true, true
+	case errors.Is(err, ErrTooLarge):
+		fail(r, w, &BundleError{Reason: "too large", Err: err})
 	case !errors.Is(err, ErrNotFound):
 		fail(r, w, err)
 	case v.p.Offline:
