@@ -50,6 +50,7 @@ func verificationFailed(hint, format string, args ...any) error {
 type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
 // hinter is implemented by domain errors that know what the user should do.
 type hinter interface{ Hint() string }
