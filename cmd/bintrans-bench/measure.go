@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,7 +36,24 @@ type runSpec struct {
 // RSS. A child that exits with a code not in s.OK is an error carrying the
 // tail of its stderr.
 func measure(s runSpec) (sample, error) {
-	cmd := exec.Command(s.Name, s.Args...)
+	// Peak RSS comes from GNU time when it is installed: Go starts children
+	// with vfork (CLONE_VM), and Linux counts the parent's resident set
+	// before the exec into the child's ru_maxrss, so getrusage of a child of
+	// this (large) process reports at least this process's RSS. GNU time is
+	// small and forks normally.
+	var rssFile string
+	name, args := s.Name, s.Args
+	if timeBin != "" {
+		f, err := os.CreateTemp("", "bench-rss-")
+		if err != nil {
+			return sample{}, err
+		}
+		rssFile = f.Name()
+		f.Close()
+		defer os.Remove(rssFile)
+		name, args = timeBin, append([]string{"-f", "%M", "-o", rssFile, s.Name}, s.Args...)
+	}
+	cmd := exec.Command(name, args...)
 	if s.Stdin != "" {
 		cmd.Stdin = strings.NewReader(s.Stdin)
 	}
@@ -65,11 +83,36 @@ func measure(s runSpec) (sample, error) {
 		return sample{}, fmt.Errorf("%s %s: exit %d (%v)\n%s", s.Name, shortArgs(s.Args), code, err, tail)
 	}
 	out := sample{Wall: wall, CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		out.RSS = ru.Maxrss * 1024 // Linux: kilobytes
+	if rssFile != "" {
+		b, err := os.ReadFile(rssFile)
+		if err != nil {
+			return sample{}, err
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return sample{}, fmt.Errorf("%s: no peak RSS from %s", s.Name, timeBin)
+		}
+		kb, err := strconv.ParseInt(f[len(f)-1], 10, 64)
+		if err != nil {
+			return sample{}, fmt.Errorf("%s: peak RSS %q from %s", s.Name, f[len(f)-1], timeBin)
+		}
+		out.RSS = kb * 1024
+	} else if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		out.RSS = ru.Maxrss * 1024 // Linux: kilobytes (an upper bound, see above)
 	}
 	return out, nil
 }
+
+// timeBin is GNU time (Debian package "time"), used for peak RSS; empty
+// when absent (then RSS figures are upper bounds: this process's RSS at
+// the fork, at least).
+var timeBin = func() string {
+	p, err := exec.LookPath("/usr/bin/time")
+	if err != nil {
+		return ""
+	}
+	return p
+}()
 
 func shortArgs(a []string) string {
 	if len(a) > 8 {

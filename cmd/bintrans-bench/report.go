@@ -210,6 +210,11 @@ func (r *report) markdown(c *config) string {
 	p("| CPU | %s, %d cores |\n| memory | %s |\n| system | %s, %s |\n", r.env.CPU, r.env.Cores, r.env.Mem, r.env.OS, r.env.Kernel)
 	p("| load average (1/5/15 min) | %s at start, %s at the end |\n", r.env.LoadStart, r.env.LoadEnd)
 	p("| bintrans | %s (commit %s) |\n| Go | %s |\n| openssl | %s |\n| sha256sum | %s |\n| rekor-cli | %s |\n", r.env.Bintrans, r.env.Commit, r.env.Go, r.env.OpenSSL, r.env.Sha256sum, r.env.RekorCLI)
+	rss := "GNU time's %M (`/usr/bin/time`)"
+	if timeBin == "" {
+		rss = "getrusage of the child: an upper bound (Go's vfork counts this driver's RSS; install Debian's `time` package)"
+	}
+	p("| peak RSS | %s |\n", rss)
 	p("| log | local Rekor v1.5.4 on Trillian v1.8.0 and MariaDB (scripts/rekor-stack), 10 ms sequencer interval%s |\n\n", c.Note)
 	if r.busy() {
 		p("> **The machine was busy while these numbers were taken** (load average %s on %d cores: other jobs were running). Wall times and the ratios to single-threaded openssl suffer most (parallel hashing needs idle cores); CPU times are given next to wall times, and the goals table adds projections for an idle machine from CPU time (a command keeping k cores busy takes about CPU ÷ k). CPU time itself is inflated on a crowded machine (caches, frequency), so the projections are conservative. Re-run `make bench` on a quiet machine for the true figures: the harness needs no change.\n\n", r.env.LoadStart, r.env.Cores)
