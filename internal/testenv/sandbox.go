@@ -161,10 +161,13 @@ func (s *Sandbox) Pacman(t testing.TB, env []string, args ...string) PacmanResul
 	return res
 }
 
-// Sync runs `pacman -Sy pkgs…` (refresh, then install).
+// Sync runs `pacman -Syy pkgs…` (refresh, then install). The refresh is
+// forced: a test that rewrites a db within the second of the last sync would
+// otherwise get a 304 from the mirror (Last-Modified has one-second
+// resolution) and install from the stale db.
 func (s *Sandbox) Sync(t testing.TB, env []string, pkgs ...string) PacmanResult {
 	t.Helper()
-	return s.Pacman(t, env, append([]string{"-Sy"}, pkgs...)...)
+	return s.Pacman(t, env, append([]string{"-Syy"}, pkgs...)...)
 }
 
 // Installed returns the installed packages (`pacman -Q`) as name → version.
