@@ -181,8 +181,11 @@ func (r *report) rows() []goalRow {
 	return rows
 }
 
-// busy: the load average at the start exceeded the number of cores.
-func (r *report) busy() bool { return loadNumber(r.env.LoadStart) > float64(r.env.Cores) }
+// busy: the 1-minute load average at the start or the end exceeded the
+// number of cores.
+func (r *report) busy() bool {
+	return max(loadNumber(r.env.LoadStart), loadNumber(r.env.LoadEnd)) > float64(r.env.Cores)
+}
 
 func (r *report) table() string {
 	var sb strings.Builder
@@ -217,7 +220,7 @@ func (r *report) markdown(c *config) string {
 	p("| peak RSS | %s |\n", rss)
 	p("| log | local Rekor v1.5.4 on Trillian v1.8.0 and MariaDB (scripts/rekor-stack), 10 ms sequencer interval%s |\n\n", c.Note)
 	if r.busy() {
-		p("> **The machine was busy while these numbers were taken** (load average %s on %d cores: other jobs were running). Wall times and the ratios to single-threaded openssl suffer most (parallel hashing needs idle cores); CPU times are given next to wall times, and the goals table adds projections for an idle machine from CPU time (a command keeping k cores busy takes about CPU ÷ k). CPU time itself is inflated on a crowded machine (caches, frequency), so the projections are conservative. Re-run `make bench` on a quiet machine for the true figures: the harness needs no change.\n\n", r.env.LoadStart, r.env.Cores)
+		p("> **The machine was busy while these numbers were taken** (load average %s at the start, %s at the end, on %d cores: other jobs were running). Wall times and the ratios to single-threaded openssl suffer most (parallel hashing needs idle cores); CPU times are given next to wall times, and the goals table adds projections for an idle machine from CPU time (a command keeping k cores busy takes about CPU ÷ k). CPU time itself is inflated on a crowded machine (caches, frequency), so the projections are conservative. Re-run `make bench` on a quiet machine for the true figures: the harness needs no change.\n\n", r.env.LoadStart, r.env.LoadEnd, r.env.Cores)
 	}
 	p("## Goals\n\n| figure | goal | measured: median (min–max) | |\n|---|---|---|---|\n")
 	for _, row := range r.rows() {
