@@ -5,9 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/sigstore/rekor/pkg/generated/client/entries"
 	"github.com/sigstore/rekor/pkg/generated/models"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/bintrans/bintrans/verify"
 )
@@ -34,50 +32,19 @@ func (c *Client) EntriesByUUID(ctx context.Context, uuids []string) (map[string]
 			uniq = append(uniq, u)
 		}
 	}
-	chunks := slices.Collect(slices.Chunk(uniq, MaxBatch))
-	answers := make([][]*verify.LogEntry, len(chunks))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.concurrency)
-	for ci, chunk := range chunks {
-		g.Go(func() error {
-			q := &models.SearchLogQuery{EntryUUIDs: chunk}
-			var payload []models.LogEntry
-			err := c.call(gctx, op, c.maxResponse, func(ctx context.Context) error {
-				resp, err := c.rc.Entries.SearchLogQueryContext(ctx, entries.NewSearchLogQueryParams().WithEntry(q))
-				if err != nil {
-					return err
-				}
-				payload = resp.Payload
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			if len(payload) > 2*MaxBatch {
-				return &CallError{Op: op, Err: malformed(op, "%d entries for %d uuids", len(payload), len(chunk))}
-			}
-			for _, m := range payload {
-				for k, v := range m {
-					e, err := convertEntry(op, k, v)
-					if err != nil {
-						return &CallError{Op: op, Err: err}
-					}
-					answers[ci] = append(answers[ci], e)
-				}
-			}
-			return nil
-		})
+	var queries []*models.SearchLogQuery
+	for chunk := range slices.Chunk(uniq, MaxBatch) {
+		queries = append(queries, &models.SearchLogQuery{EntryUUIDs: chunk})
 	}
-	if err := g.Wait(); err != nil {
+	answers, err := c.retrieve(ctx, op, "uuids", queries)
+	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]*verify.LogEntry, len(uniq))
-	for _, a := range answers {
-		for _, e := range a {
-			leaf := e.UUID[len(e.UUID)-64:]
-			if want[leaf] && out[leaf] == nil {
-				out[leaf] = e
-			}
+	for _, e := range answers {
+		leaf := e.UUID[len(e.UUID)-64:]
+		if want[leaf] && out[leaf] == nil {
+			out[leaf] = e
 		}
 	}
 	return out, nil

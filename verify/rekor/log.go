@@ -82,16 +82,37 @@ func (c *Client) EntriesByIndex(ctx context.Context, indexes []int64) (map[int64
 		}
 	}
 	slices.Sort(uniq)
-	chunks := slices.Collect(slices.Chunk(uniq, MaxBatch))
-	answers := make([][]*verify.LogEntry, len(chunks))
+	var queries []*models.SearchLogQuery
+	for chunk := range slices.Chunk(uniq, MaxBatch) {
+		q := &models.SearchLogQuery{LogIndexes: make([]*int64, len(chunk))}
+		for i := range chunk {
+			q.LogIndexes[i] = &chunk[i]
+		}
+		queries = append(queries, q)
+	}
+	answers, err := c.retrieve(ctx, op, "indexes", queries)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]*verify.LogEntry, len(uniq))
+	for _, e := range answers {
+		if want[e.LogIndex] && out[e.LogIndex] == nil {
+			out[e.LogIndex] = e
+		}
+	}
+	return out, nil
+}
+
+// retrieve sends each query (at most MaxBatch items) to
+// POST /api/v1/log/entries/retrieve, at most the client's concurrency in
+// flight, and returns every entry answered, converted and bounded, in query
+// order. what names the queried items in errors ("indexes", "uuids").
+func (c *Client) retrieve(ctx context.Context, op, what string, queries []*models.SearchLogQuery) ([]*verify.LogEntry, error) {
+	answers := make([][]*verify.LogEntry, len(queries))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.concurrency)
-	for ci, chunk := range chunks {
+	for qi, q := range queries {
 		g.Go(func() error {
-			q := &models.SearchLogQuery{LogIndexes: make([]*int64, len(chunk))}
-			for i := range chunk {
-				q.LogIndexes[i] = &chunk[i]
-			}
 			var payload []models.LogEntry
 			err := c.call(gctx, op, c.maxResponse, func(ctx context.Context) error {
 				resp, err := c.rc.Entries.SearchLogQueryContext(ctx, entries.NewSearchLogQueryParams().WithEntry(q))
@@ -105,7 +126,7 @@ func (c *Client) EntriesByIndex(ctx context.Context, indexes []int64) (map[int64
 				return err
 			}
 			if len(payload) > 2*MaxBatch {
-				return &CallError{Op: op, Err: malformed(op, "%d entries for %d indexes", len(payload), len(chunk))}
+				return &CallError{Op: op, Err: malformed(op, "%d entries for %d %s", len(payload), len(q.LogIndexes)+len(q.EntryUUIDs), what)}
 			}
 			for _, m := range payload {
 				for k, v := range m {
@@ -113,7 +134,7 @@ func (c *Client) EntriesByIndex(ctx context.Context, indexes []int64) (map[int64
 					if err != nil {
 						return &CallError{Op: op, Err: err}
 					}
-					answers[ci] = append(answers[ci], e)
+					answers[qi] = append(answers[qi], e)
 				}
 			}
 			return nil
@@ -122,15 +143,7 @@ func (c *Client) EntriesByIndex(ctx context.Context, indexes []int64) (map[int64
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	out := make(map[int64]*verify.LogEntry, len(uniq))
-	for _, a := range answers {
-		for _, e := range a {
-			if want[e.LogIndex] && out[e.LogIndex] == nil {
-				out[e.LogIndex] = e
-			}
-		}
-	}
-	return out, nil
+	return slices.Concat(answers...), nil
 }
 
 // SearchByHash returns the UUIDs the search index holds for the artifact
