@@ -29,13 +29,21 @@ import (
 // The scan fixtures (1 500 / 15 000 / 150 000 packages) are too large to
 // log in the local Rekor in a benchmark's time (150 000 uploads ≈ 40 min),
 // so they are logged in an in-memory log that writes exactly what Rekor
-// answers an upload: canonical rekord body, RFC 6962 inclusion proof
-// (transparency-dev/merkle) against the tree right after the entry, a
-// checkpoint signed note and a SET, both ECDSA P-256 (as internal/fakelog,
-// which the engine's tests check against Rekor's own verifier). Scan cost
-// does not depend on who computed the proofs.
+// answers: canonical rekord body, RFC 6962 inclusion proof
+// (transparency-dev/merkle), a checkpoint signed note and a SET, both ECDSA
+// P-256 (as internal/fakelog, which the engine's tests check against
+// Rekor's own verifier). Scan cost does not depend on who computed the
+// proofs.
+//
+// The repository is signed the way `bintrans sign` publishes it: in runs of
+// scanSignRun packages, each run's bundles settled on the tree at the end
+// of that run (one checkpoint per run), so a 15 000-package db carries 15
+// distinct checkpoints, as if it had grown over 15 sign runs.
 
-const scanFixtureVersion = "v1"
+const scanFixtureVersion = "v2"
+
+// scanSignRun is the number of packages per simulated sign run.
+const scanSignRun = 1000
 
 // scanFixture is a generated sync db of n packages shaped like Arch's
 // extra (repodbtest) with a .t and a bundle for each, cached in dir.
@@ -104,9 +112,22 @@ func loadOrMakeScanFixture(root string, n int) (*scanFixture, error) {
 		tree.AppendData(bodies[i])
 		roots[i] = tree.Hash()
 	}
+	// One signed checkpoint per sign run: the tree at the run's last entry.
+	runEnd := func(i int) int { return min((i/scanSignRun+1)*scanSignRun, n) }
+	checkpoints := make([]string, (n+scanSignRun-1)/scanSignRun)
+	for r := range checkpoints {
+		size := runEnd(r * scanSignRun)
+		text := fmt.Sprintf("%s\n%d\n%s\n", origin, size, base64.StdEncoding.EncodeToString(roots[size-1]))
+		d := sha256.Sum256([]byte(text))
+		cpSig, err := ecdsa.SignASN1(rand.Reader, lk, d[:])
+		if err != nil {
+			return nil, err
+		}
+		checkpoints[r] = text + "\n— rekor.local " + base64.StdEncoding.EncodeToString(append(logID[:4:4], cpSig...)) + "\n"
+	}
 	integrated := time.Now().Unix()
 	if err := parallel(n, func(i int) error {
-		size := int64(i + 1)
+		size := int64(runEnd(i))
 		proof, err := tree.InclusionProof(uint64(i), uint64(size))
 		if err != nil {
 			return err
@@ -115,13 +136,7 @@ func loadOrMakeScanFixture(root string, n int) (*scanFixture, error) {
 		for k, h := range proof {
 			hashes[k] = hex.EncodeToString(h)
 		}
-		text := fmt.Sprintf("%s\n%d\n%s\n", origin, size, base64.StdEncoding.EncodeToString(roots[i]))
-		d := sha256.Sum256([]byte(text))
-		cpSig, err := ecdsa.SignASN1(rand.Reader, lk, d[:])
-		if err != nil {
-			return err
-		}
-		cp := text + "\n— rekor.local " + base64.StdEncoding.EncodeToString(append(logID[:4:4], cpSig...)) + "\n"
+		cp := checkpoints[i/scanSignRun]
 		payload, err := json.Marshal(struct {
 			Body           string `json:"body"`
 			IntegratedTime int64  `json:"integratedTime"`
@@ -140,7 +155,7 @@ func loadOrMakeScanFixture(root string, n int) (*scanFixture, error) {
 			UUID:     fmt.Sprintf("%016x%x", treeID, rfc6962.DefaultHasher.HashLeaf(bodies[i])),
 			LogIndex: int64(i), LogID: hex.EncodeToString(logID[:]), IntegratedTime: integrated, Body: bodies[i],
 			Verification: &verify.Verification{
-				InclusionProof: &verify.InclusionProof{LogIndex: int64(i), RootHash: hex.EncodeToString(roots[i]),
+				InclusionProof: &verify.InclusionProof{LogIndex: int64(i), RootHash: hex.EncodeToString(roots[size-1]),
 					TreeSize: size, Hashes: hashes, Checkpoint: cp},
 				SignedEntryTimestamp: set,
 			},
