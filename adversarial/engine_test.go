@@ -358,13 +358,36 @@ func engineCases() []engineCase {
 			e.log.Fork(e.log.Size() - 1)
 			return runOpts{}, 0
 		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: bothHeads},
+		// The entry of the attacked (last) package lies beyond the tree the
+		// log now shows: it must share the run's verdict, not be called
+		// "not in log".
+		{name: "log/rollback-below-a-bundled-entry", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			e.log.RollbackTo(e.log.Size() - 1)
+			return runOpts{}, len(e.pkgs) - 1
+		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: reasonHas("ROLLBACK")},
+		{name: "log/fork-below-a-bundled-entry", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			e.log.Fork(e.log.Size() - 1)
+			return runOpts{}, len(e.pkgs) - 1
+		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: reasonHas("not consistent")},
+		// A consistent log that does not serve an entry its own signed tree
+		// contains (the bundle's proof + the consistency proof) contradicts
+		// itself.
+		{name: "log/consistent-tree-without-the-bundled-entry", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			return runOpts{log: hideIndexes{e.rekorClient(t, nil), map[int64]bool{e.pkgs[1].entry.LogIndex: true}}}, 1
+		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: unservedEvidence},
+		{name: "log/consistent-tree-serving-another-proof", prepare: lyingLog(fakelog.LieProofForOtherLeaf, fakelog.EndpointRetrieve),
+			status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: unservedEvidence},
 		{name: "log/bad-consistency-proof-after-growth", prepare: func(t *testing.T, e *env) (runOpts, int) {
 			e.add(t, "pkg03", "1.3-1", []byte("package 3 payload\n"))
 			e.log.SetLie(fakelog.LieBadConsistencyProof)
 			return runOpts{}, 0
 		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: bothHeads},
+		// The attacked package has no bundle: the log never showed its
+		// entry, so it is not in the log. The bundled ones are served with
+		// another key although the (honest) current tree provably holds
+		// them: the run is a SECURITY ERROR.
 		{name: "log/entry-with-another-key", prepare: withoutBundle(lyingLog(fakelog.LieOtherKey, fakelog.EndpointEntry, fakelog.EndpointRetrieve, fakelog.EndpointSearch)),
-			status: verify.StatusNotInLog, err: notInLog},
+			status: verify.StatusNotInLog, err: notInLog, runErr: secErr},
 		{name: "log/checkpoint-signed-by-another-key", prepare: lyingLog(fakelog.LieOtherSigner, fakelog.EndpointLogInfo),
 			status: verify.StatusUnavailable, err: unavail, runErr: unavail},
 		{name: "log/html-502", prepare: lyingLog(fakelog.LieHTML502), status: verify.StatusUnavailable, err: unavail, runErr: unavail},
@@ -427,6 +450,55 @@ func bothHeads(t *testing.T, _ *env, r verify.Result) {
 	if len(se.Old) == 0 || len(se.New) == 0 || bytes.Equal(se.Old, se.New) {
 		t.Errorf("security error without two distinct tree heads:\nold %q\nnew %q", se.Old, se.New)
 	}
+}
+
+// reasonHas: a SECURITY ERROR with both tree heads whose reason says want.
+func reasonHas(want string) func(*testing.T, *env, verify.Result) {
+	return func(t *testing.T, e *env, r verify.Result) {
+		bothHeads(t, e, r)
+		v, _ := asType(r.Err, secErr)
+		if se := v.(*verify.SecurityError); !strings.Contains(se.Reason, want) {
+			t.Errorf("reason %q, want %q", se.Reason, want)
+		}
+		if _, ok := asType(r.Err, notInLog); ok {
+			t.Errorf("judged alone as not in the log: %v", r.Err)
+		}
+	}
+}
+
+// unservedEvidence: the package's own SECURITY ERROR names its log index
+// and wraps the not-in-log evidence.
+func unservedEvidence(t *testing.T, e *env, r verify.Result) {
+	bothHeads(t, e, r)
+	v, _ := asType(r.Err, secErr)
+	se := v.(*verify.SecurityError)
+	var li int64 = -1
+	for _, p := range e.pkgs {
+		if p.filename == r.Artifact.Filename {
+			li = p.entry.LogIndex
+		}
+	}
+	if !strings.Contains(se.Reason, fmt.Sprintf("log index %d ", li)) {
+		t.Errorf("reason %q does not name log index %d", se.Reason, li)
+	}
+	if _, ok := asType(r.Err, notInLog); !ok {
+		t.Errorf("no not-in-log evidence in %v", r.Err)
+	}
+}
+
+// hideIndexes is a Log that does not return the given indexes from
+// EntriesByIndex (what a log hiding an entry from one client does).
+type hideIndexes struct {
+	verify.Log
+	hide map[int64]bool
+}
+
+func (h hideIndexes) EntriesByIndex(ctx context.Context, idx []int64) (map[int64]*verify.LogEntry, error) {
+	m, err := h.Log.EntriesByIndex(ctx, idx)
+	for i := range h.hide {
+		delete(m, i)
+	}
+	return m, err
 }
 
 // slowloris is a log that answers every request with headers and then one

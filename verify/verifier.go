@@ -118,6 +118,11 @@ type work struct {
 	extra   []*Checkpoint // earlier checkpoints that proved the entry (a bundle's, when re-proven)
 	bundled bool          // Entry came from a bundle (online: re-prove it)
 	pending bool          // passed every check so far
+	// unserved: online, the log served no entry, or another one, at the
+	// log index the bundle proves (reprove). The package stays pending so
+	// that its bundle's checkpoint is proven consistent with the current
+	// tree; the verdict is decided in consistency.
+	unserved *NotInLogError
 }
 
 // VerifyAll verifies a batch and returns one Result per artifact, in order.
@@ -134,11 +139,27 @@ type work struct {
 // seen, and the persisted one, consistent with it. Only then is the
 // current checkpoint stored. Rebuilders are asked once for the batch.
 //
+// A bundled entry that the log no longer serves at its index (no entry, or
+// another or altered one) is not judged alone: its bundle's checkpoint is
+// proven consistent with the current tree like every other. When that
+// fails (a rollback below the entry, a fork), the package reports that
+// *SecurityError. When it succeeds, the current tree provably contains the
+// entry (the bundle's inclusion proof plus the consistency proof), so a log
+// that does not serve it contradicts its own signed tree: that too is a
+// *SecurityError (Old: the bundle's checkpoint, New: the current one,
+// wrapping the *NotInLogError evidence), never StatusNotInLog. StatusNotInLog
+// is left for signatures whose entry the log never showed (no bundle, and
+// neither the leaf hash nor the index search finds a matching entry).
+//
 // A failed package is a Result. The returned error is non-nil only when the
 // batch as a whole has no trustworthy verdict: ctx ended, a
 // *LogUnavailableError (online mode, log unreachable: affected results are
 // StatusUnavailable), or a *SecurityError (the log contradicts itself:
-// every result that relied on it is StatusLogInconsistent).
+// every result that relied on it is StatusLogInconsistent; when several
+// contradictions are found, the one returned and given to the packages not
+// involved is chosen deterministically: the first of the checks in order
+// of checkpoint size, see consistency; an unserved entry's own error goes
+// to its package).
 func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, error) {
 	res := make([]Result, len(arts))
 	ws := make([]work, len(arts))
@@ -456,8 +477,10 @@ func (v *Verifier) online(ctx context.Context, res []Result, ws []work, cache *c
 
 // reprove re-fetches bundled entries by index and verifies their fresh
 // proofs, each against its own checkpoint (one batch can span several
-// tree sizes). A log failure is returned; a bad or missing entry fails its
-// package.
+// tree sizes). A log failure is returned. An entry the log does not serve,
+// or serves differently, leaves its package pending with w.unserved set:
+// consistency decides its verdict once the bundle's checkpoint has been
+// checked against the current tree.
 func (v *Verifier) reprove(ctx context.Context, res []Result, ws []work, idx []int, cache *checkpointCache) error {
 	byIndex := map[int64][]int{}
 	var indexes []int64
@@ -486,14 +509,14 @@ func (v *Verifier) reprove(ctx context.Context, res []Result, ws []work, idx []i
 				for _, i := range byIndex[li] {
 					// Each package index appears in exactly one chunk: no race.
 					if e == nil {
-						fail(&res[i], &ws[i], &NotInLogError{LeafHash: LeafHash(res[i].Entry.Body), SearchHash: sha256Hex(ws[i].msg),
-							Candidates: []error{fmt.Errorf("log index %d is proven by the bundle but the log returned no entry for it", li)}})
+						ws[i].unserved = &NotInLogError{LeafHash: LeafHash(res[i].Entry.Body), SearchHash: sha256Hex(ws[i].msg),
+							Candidates: []error{fmt.Errorf("log index %d is proven by the bundle but the log returned no entry for it", li)}}
 						continue
 					}
 					cp, err := verifyFresh(e, res[i].Entry, v.p.LogKey, cache)
 					if err != nil {
-						fail(&res[i], &ws[i], &NotInLogError{LeafHash: LeafHash(res[i].Entry.Body), SearchHash: sha256Hex(ws[i].msg),
-							Candidates: []error{fmt.Errorf("fresh entry at log index %d: %w", li, err)}})
+						ws[i].unserved = &NotInLogError{LeafHash: LeafHash(res[i].Entry.Body), SearchHash: sha256Hex(ws[i].msg),
+							Candidates: []error{fmt.Errorf("fresh entry at log index %d: %w", li, err)}}
 						continue
 					}
 					// Keep the bundle's checkpoint for consistency too.
@@ -507,8 +530,30 @@ func (v *Verifier) reprove(ctx context.Context, res []Result, ws []work, idx []i
 	return g.Wait()
 }
 
+// consistencyCheck is one earlier checkpoint to prove consistent with the
+// current one.
+type consistencyCheck struct {
+	old  *Checkpoint
+	what string
+}
+
+// needsProof: a consistency proof is fetched only between two sizes of the
+// same tree; every other case is decided by CheckConsistency alone.
+func needsProof(old, cur *Checkpoint) bool {
+	return old.Origin == cur.Origin && old.Size > 0 && old.Size < cur.Size
+}
+
 // consistency proves every checkpoint seen, and the stored one, consistent
-// with cur, then stores cur.
+// with cur, judges the entries the log did not serve (work.unserved), then
+// stores cur.
+//
+// Order, for a deterministic verdict whatever the timing: first the checks
+// that need no proof (another origin, a larger tree, the same size), in
+// order of size (then root; the stored checkpoint last); then every
+// distinct consistency proof is fetched concurrently (Policy.Concurrency
+// at a time, one request per old size, all cancelled on the first
+// failure: a *LogUnavailableError); then the proofs are checked in the
+// same order. The first *SecurityError in that order is the verdict.
 func (v *Verifier) consistency(ctx context.Context, res []Result, ws []work, cur *Checkpoint) error {
 	// Distinct checkpoints, smallest first.
 	seen := map[string]*Checkpoint{}
@@ -524,7 +569,15 @@ func (v *Verifier) consistency(ctx context.Context, res []Result, ws []work, cur
 	for _, c := range seen {
 		cps = append(cps, c)
 	}
-	sort.Slice(cps, func(a, b int) bool { return cps[a].Size < cps[b].Size })
+	sort.Slice(cps, func(a, b int) bool {
+		if cps[a].Size != cps[b].Size {
+			return cps[a].Size < cps[b].Size
+		}
+		if c := bytes.Compare(cps[a].Root, cps[b].Root); c != 0 {
+			return c < 0
+		}
+		return cps[a].Origin < cps[b].Origin
+	})
 
 	var stored *Checkpoint
 	if v.store != nil {
@@ -540,45 +593,46 @@ func (v *Verifier) consistency(ctx context.Context, res []Result, ws []work, cur
 		}
 	}
 
-	proofs := map[int64][][]byte{} // consistency proof per old size
-	check := func(old *Checkpoint, what string) error {
-		var p [][]byte
-		if old.Origin == cur.Origin && old.Size > 0 && old.Size < cur.Size {
-			var ok bool
-			if p, ok = proofs[old.Size]; !ok {
-				var err error
-				p, err = v.log.ConsistencyProof(ctx, old.Size, cur.Size)
-				if err != nil {
-					return &LogUnavailableError{Op: fmt.Sprintf("consistency proof %d→%d", old.Size, cur.Size), Err: err}
-				}
-				proofs[old.Size] = p
-			}
-		}
-		return CheckConsistency(old, cur, p, what)
-	}
-	var secErr *SecurityError
+	checks := make([]consistencyCheck, 0, len(cps)+1)
 	for _, c := range cps {
-		if err := check(c, "a checkpoint of an entry's inclusion proof"); err != nil {
-			if errors.As(err, &secErr) {
-				break
+		checks = append(checks, consistencyCheck{c, "a checkpoint of an entry's inclusion proof"})
+	}
+	if stored != nil {
+		checks = append(checks, consistencyCheck{stored, "the stored checkpoint"})
+	}
+
+	// 1. What needs no proof.
+	var sizes []int64
+	want := map[int64]bool{}
+	for _, c := range checks {
+		if !needsProof(c.old, cur) {
+			if err := CheckConsistency(c.old, cur, nil, c.what); err != nil {
+				return v.failPending(res, ws, err)
 			}
-			return v.failPending(res, ws, err)
+			continue
+		}
+		if !want[c.old.Size] {
+			want[c.old.Size] = true
+			sizes = append(sizes, c.old.Size)
 		}
 	}
-	if secErr == nil && stored != nil {
-		if err := check(stored, "the stored checkpoint"); err != nil {
-			if !errors.As(err, &secErr) {
+	// 2. Every distinct proof, concurrently.
+	proofs, err := v.fetchProofs(ctx, sizes, cur.Size)
+	if err != nil {
+		return v.failPending(res, ws, err)
+	}
+	// 3. The proofs, in order.
+	for _, c := range checks {
+		if needsProof(c.old, cur) {
+			if err := CheckConsistency(c.old, cur, proofs[c.old.Size], c.what); err != nil {
 				return v.failPending(res, ws, err)
 			}
 		}
 	}
-	if secErr != nil {
-		for i := range ws {
-			if ws[i].pending {
-				fail(&res[i], &ws[i], secErr)
-			}
-		}
-		return secErr
+	// 4. Every checkpoint, the bundles' included, is an earlier state of
+	// the current tree: an entry the log did not serve is in it.
+	if err := v.judgeUnserved(res, ws, cur); err != nil {
+		return err
 	}
 	if v.store != nil && (stored == nil || cur.Size > stored.Size) {
 		if err := v.store.Store(ctx, cur.Text); err != nil {
@@ -586,6 +640,71 @@ func (v *Verifier) consistency(ctx context.Context, res []Result, ws []work, cur
 		}
 	}
 	return nil
+}
+
+// fetchProofs fetches the consistency proofs from each old size to cur,
+// Policy.Concurrency at a time; the first failure cancels the others and
+// is returned as a *LogUnavailableError.
+func (v *Verifier) fetchProofs(ctx context.Context, sizes []int64, cur int64) (map[int64][][]byte, error) {
+	proofs := make([][][]byte, len(sizes))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(v.p.Concurrency)
+	for j, size := range sizes {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			p, err := v.log.ConsistencyProof(gctx, size, cur)
+			if err != nil {
+				return &LogUnavailableError{Op: fmt.Sprintf("consistency proof %d→%d", size, cur), Err: err}
+			}
+			proofs[j] = p
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		var lu *LogUnavailableError
+		if !errors.As(err, &lu) {
+			// ctx ended before the first request failed.
+			err = &LogUnavailableError{Op: "consistency proofs", Err: err}
+		}
+		return nil, err
+	}
+	m := make(map[int64][][]byte, len(sizes))
+	for j, size := range sizes {
+		m[size] = proofs[j]
+	}
+	return m, nil
+}
+
+// judgeUnserved fails, once every checkpoint has been proven consistent
+// with cur, each package whose bundled entry the log did not serve: the
+// bundle proves the leaf at its index in a tree of which cur is a later
+// state, so the log contradicts its own signed tree. Each such package
+// gets its own *SecurityError; the other pending packages, and the return
+// value, the one of the lowest log index (then the first package).
+func (v *Verifier) judgeUnserved(res []Result, ws []work, cur *Checkpoint) error {
+	var first *SecurityError
+	var firstIndex int64
+	for i := range ws {
+		if !ws[i].pending || ws[i].unserved == nil {
+			continue
+		}
+		e, bcp := res[i].Entry, ws[i].cp
+		sec := &SecurityError{
+			Reason: fmt.Sprintf("log index %d (leaf %s) is in the log: the bundle proves it in the tree of size %d, which is consistent with the current tree of size %d, yet the log serves no entry, or another one, at that index",
+				e.LogIndex, LeafHash(e.Body), bcp.Size, cur.Size),
+			Old: bcp.Text, New: cur.Text, Err: ws[i].unserved,
+		}
+		fail(&res[i], &ws[i], sec)
+		if first == nil || e.LogIndex < firstIndex {
+			first, firstIndex = sec, e.LogIndex
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return v.failPending(res, ws, first)
 }
 
 func (v *Verifier) failPending(res []Result, ws []work, err error) error {

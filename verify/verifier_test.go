@@ -452,17 +452,37 @@ func TestVerifyAllFreshEntryLies(t *testing.T) {
 		}
 		return e
 	}
+	// The bundles' checkpoint (size 4) is the current tree: the log itself
+	// proves entries 1 and 2 are in it, so serving other ones is a
+	// contradiction of its signed tree, not a missing signature.
+	stores := r.store.stores
 	res, err := r.verifier(t, Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
-	if err != nil {
-		t.Fatal(err)
+	var se *SecurityError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "log index 1 ") {
+		t.Fatalf("err %v, want the *SecurityError of log index 1 (the lowest)", err)
 	}
-	wantStatuses(t, res, map[string]Status{r.pkgs[1].filename: StatusNotInLog, r.pkgs[2].filename: StatusNotInLog})
+	wantStatuses(t, res, map[string]Status{r.pkgs[0].filename: StatusLogInconsistent, r.pkgs[1].filename: StatusLogInconsistent,
+		r.pkgs[2].filename: StatusLogInconsistent, r.pkgs[3].filename: StatusLogInconsistent})
+	// Each unserved entry carries its own evidence; the others the run's.
 	var ee *EntryError
-	if !errors.As(res[1].Err, &ee) || ee.Field != "logIndex/logID/integratedTime" {
+	var nl *NotInLogError
+	if !errors.As(res[1].Err, &se) || !strings.Contains(se.Reason, "log index 1 ") || !errors.As(res[1].Err, &nl) ||
+		!errors.As(res[1].Err, &ee) || ee.Field != "logIndex/logID/integratedTime" {
 		t.Fatalf("other integrated time: %v", res[1].Err)
 	}
-	if !errors.As(res[2].Err, &ee) || ee.Step != StepBody {
+	if !errors.As(res[2].Err, &se) || !strings.Contains(se.Reason, "log index 2 ") || !errors.As(res[2].Err, &ee) || ee.Step != StepBody {
 		t.Fatalf("another body: %v", res[2].Err)
+	}
+	for _, i := range []int{0, 3} {
+		if !errors.As(res[i].Err, &se) || !strings.Contains(se.Reason, "log index 1 ") {
+			t.Fatalf("package %d: %v, want the run's security error", i, res[i].Err)
+		}
+	}
+	if len(se.Old) == 0 || len(se.New) == 0 {
+		t.Fatal("security error without both tree heads")
+	}
+	if r.store.stores != stores {
+		t.Fatal("stored a checkpoint of a log that contradicts itself")
 	}
 }
 
