@@ -36,6 +36,16 @@ type memLog struct {
 	pem    []byte
 
 	uploads, conflicts, lookups int
+	// retrieves counts EntriesByIndex calls, checkpoints Checkpoint calls.
+	retrieves, checkpoints, proofs int
+	// failRetrieve makes EntriesByIndex, Checkpoint and ConsistencyProof
+	// fail (the log goes down before the settle).
+	failRetrieve bool
+	// lieRetrieve rewrites entries returned by EntriesByIndex only.
+	lieRetrieve func(*verify.LogEntry)
+	// beforeRetrieve runs at the start of each EntriesByIndex call
+	// (another writer logging during the settle).
+	beforeRetrieve func()
 	// failAfter > 0: uploads after that many new entries fail (log down).
 	failAfter int
 	// failLookups makes EntryByUUID fail (log unreachable).
@@ -138,10 +148,7 @@ func (l *memLog) entryLocked(i int64) *verify.LogEntry {
 		hs[j] = hex.EncodeToString(h)
 	}
 	root := l.tree.HashAt(size)
-	note := fmt.Sprintf("memlog - 1\n%d\n%s\n", size, base64.StdEncoding.EncodeToString(root))
-	der, _ := x509.MarshalPKIXPublicKey(&l.signer.PublicKey)
-	kh := sha256.Sum256(der)
-	cp := note + "\n\u2014 memlog " + base64.StdEncoding.EncodeToString(append(kh[:4:4], l.sign([]byte(note))...)) + "\n"
+	cp := l.noteLocked(size)
 	e := &verify.LogEntry{
 		UUID: "24296fb24b8ad77a" + verify.LeafHash(l.bodies[i]), LogIndex: i, LogID: l.key.ID(),
 		IntegratedTime: 1700000000 + i, Body: l.bodies[i],
@@ -160,6 +167,68 @@ func (l *memLog) entryLocked(i int64) *verify.LogEntry {
 		l.lie(e)
 	}
 	return e
+}
+
+// noteLocked is the signed checkpoint at size (re-signed on every call, as
+// Rekor does).
+func (l *memLog) noteLocked(size uint64) string {
+	root := l.tree.HashAt(size)
+	note := fmt.Sprintf("memlog - 1\n%d\n%s\n", size, base64.StdEncoding.EncodeToString(root))
+	der, _ := x509.MarshalPKIXPublicKey(&l.signer.PublicKey)
+	kh := sha256.Sum256(der)
+	return note + "\n\u2014 memlog " + base64.StdEncoding.EncodeToString(append(kh[:4:4], l.sign([]byte(note))...)) + "\n"
+}
+
+func (l *memLog) EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*verify.LogEntry, error) {
+	if f := l.beforeRetrieveHook(); f != nil {
+		f()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.retrieves++
+	if l.failRetrieve {
+		return nil, errLogDown
+	}
+	m := map[int64]*verify.LogEntry{}
+	for _, i := range indexes {
+		if i >= 0 && i < int64(len(l.bodies)) {
+			e := l.entryLocked(i)
+			if l.lieRetrieve != nil {
+				l.lieRetrieve(e)
+			}
+			m[i] = e
+		}
+	}
+	return m, nil
+}
+
+func (l *memLog) beforeRetrieveHook() func() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.beforeRetrieve
+}
+
+func (l *memLog) Checkpoint(ctx context.Context) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.checkpoints++
+	if l.failRetrieve {
+		return nil, errLogDown
+	}
+	return []byte(l.noteLocked(l.tree.Size())), nil
+}
+
+func (l *memLog) ConsistencyProof(ctx context.Context, first, last int64) ([][]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.proofs++
+	if l.failRetrieve {
+		return nil, errLogDown
+	}
+	if first <= 0 || first > last || last > int64(l.tree.Size()) {
+		return nil, fmt.Errorf("400: bad sizes %d..%d", first, last)
+	}
+	return l.tree.ConsistencyProof(uint64(first), uint64(last))
 }
 
 func (l *memLog) sign(msg []byte) []byte {

@@ -31,6 +31,15 @@ type Log interface {
 	// EntryByUUID fetches an entry by UUID or leaf hash; a missing entry is
 	// an error wrapping verify.ErrNotFound.
 	EntryByUUID(ctx context.Context, uuid string) (*verify.LogEntry, error)
+	// EntriesByIndex fetches entries by global log index, each with an
+	// inclusion proof against the log's tree at the time of the request;
+	// indexes the log does not return are absent from the map (settle).
+	EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*verify.LogEntry, error)
+	// Checkpoint returns the log's current signed checkpoint (note text).
+	Checkpoint(ctx context.Context) ([]byte, error)
+	// ConsistencyProof returns the RFC 6962 consistency proof between two
+	// tree sizes (0 < first <= last).
+	ConsistencyProof(ctx context.Context, first, last int64) ([][]byte, error)
 }
 
 // DefaultJobs is the default number of packages in flight.
@@ -71,6 +80,9 @@ type Options struct {
 	MaxDBSize int64
 	// Version is the bintrans version written into audit records.
 	Version string
+	// RefreshBundles re-proves every published bundle of the databases at
+	// the settle, not only those written by this run (see Signer.Run).
+	RefreshBundles bool
 	// Progress, when set, is called after each package (from any goroutine,
 	// serialized) with the number done and the total of the current phase.
 	Progress func(done, total int)
@@ -93,6 +105,12 @@ const (
 	StagePublish  Stage = "publish"   // the .t or bundle could not be written
 	StageCanceled Stage = "cancelled" // not attempted: the run stopped
 )
+
+// StageSettle: the package IS published (its bundle from the upload
+// verified and stays), but its entry re-fetched from the log at the settle
+// differs from the published one or does not verify: the log contradicts
+// itself. Investigate.
+const StageSettle Stage = "settle"
 
 // Failure is one package (or database) the run could not finish.
 type Failure struct {
@@ -126,6 +144,38 @@ type Summary struct {
 	// AuditHead is the audit log's head after the run.
 	AuditHead audit.Head `json:"audit_head"`
 	Seconds   float64    `json:"seconds"`
+
+	// The settle (see Signer.Run). Settled bundles were re-proven against
+	// the log's newest tree (and rewritten with that proof where needed);
+	// SettleFailed bundles keep the valid proof of their upload answer.
+	// BundleCheckpoints is the number of distinct tree heads the settled
+	// bundles carry (1 unless the log grew during the settle).
+	// SettleError is the first log or I/O error that left bundles
+	// unsettled (a warning: those bundles are valid).
+	Settled           int     `json:"settled"`
+	SettleFailed      int     `json:"settle_failed"`
+	SettleError       string  `json:"settle_error,omitempty"`
+	BundleCheckpoints int     `json:"bundle_checkpoints"`
+	SettleSeconds     float64 `json:"settle_seconds"`
+	// Checkpoint is the log's tree head this run verified, proved
+	// consistent with the one stored by the previous run, and stored.
+	Checkpoint *CheckpointSummary `json:"checkpoint,omitempty"`
+	// SecurityError is set (the full evidence) when the log was not
+	// consistent with what this signer saw before; Run then also returns
+	// the *verify.SecurityError.
+	SecurityError string `json:"security_error,omitempty"`
+	// RemovedTempFiles counts temp files of an interrupted run removed at
+	// start (from the signature dir and the state dir).
+	RemovedTempFiles int `json:"removed_temp_files"`
+	// TempFilesError is why some could not be removed (a warning).
+	TempFilesError string `json:"temp_files_error,omitempty"`
+}
+
+// CheckpointSummary is a verified tree head of the log.
+type CheckpointSummary struct {
+	Origin string `json:"origin"`
+	Size   int64  `json:"size"`
+	Root   string `json:"root"` // hex
 }
 
 // DBSummary describes one database of the run.
@@ -158,6 +208,9 @@ type Signer struct {
 	sk      *minisign.PrivateKey
 	keyErr  error
 	loaded  bool
+	// The bundles of this run, re-proven at its end.
+	settleMu sync.Mutex
+	toSettle []*settleItem
 }
 
 // auditState is one entry's audit record: written (done closed, err nil),
@@ -201,6 +254,10 @@ func New(o Options) (*Signer, error) {
 		return nil, err
 	}
 	s := &Signer{o: o, pubFile: o.PublicKey.File(), keyID: o.PublicKey.KeyID(), state: st, auditing: map[string]*auditState{}}
+	if _, err := st.loadCheckpoint(o.LogKey); err != nil {
+		st.close()
+		return nil, err
+	}
 	saved, err := st.loadHead()
 	if err != nil {
 		st.close()
@@ -342,10 +399,50 @@ type counters struct {
 // failures are in the Summary (Run's error is nil for them); an error
 // means the run could not proceed at all. Run is safe to repeat: a re-run
 // finishes what an earlier one left.
+//
+// First, temp files that an interrupted run's atomic writes left in the
+// signature dir and the state dir are removed (only names of exactly that
+// form, for the files the signer writes).
+//
+// Last, the settle: every bundle written by this run (signed or recovered;
+// with Options.RefreshBundles every published one) is re-fetched from the
+// log by index in parallel batches, must be the same entry and verify in
+// full, and is rewritten atomically with its fresh inclusion proof, so
+// that the run's bundles share the log's newest tree head (verifiers then
+// check one checkpoint signature and at most one consistency proof for the
+// whole run, instead of one per upload). The log's current checkpoint is
+// proven consistent with the one this signer stored last time (and with
+// this run's upload answers) before anything is rewritten, then stored in
+// <StateDir>/sign/checkpoint. A run that wrote nothing does not ask the log.
+//
+// The settle never removes or invalidates a published bundle. A log that
+// cannot be asked leaves the bundles as published (Summary.SettleError,
+// SettleFailed); a fresh entry that contradicts its bundle is a StageSettle
+// Failure; a log inconsistent with what this signer saw before is a
+// *verify.SecurityError returned together with the Summary, with nothing
+// rewritten and the stored checkpoint kept.
 func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 	start := time.Now()
 	sum := &Summary{SchemaVersion: 1, Failures: []Failure{}}
 	var c counters
+	s.settleMu.Lock()
+	s.toSettle = nil
+	s.settleMu.Unlock()
+
+	// Phase 0: temp files of an interrupted run (the state lock is held: no
+	// other signer writes into these directories now).
+	for _, d := range []struct {
+		dir  string
+		keep func(string) bool
+	}{{s.o.SignatureDir, sigDirTarget}, {s.state.dir, stateDirTarget}} {
+		n, err := removeStaleTemps(d.dir, d.keep)
+		sum.RemovedTempFiles += n
+		if err != nil && sum.TempFilesError == "" {
+			// Harmless leftovers: the run goes on (a broken directory
+			// fails its packages with the cause).
+			sum.TempFilesError = err.Error()
+		}
+	}
 	// A failed audit append stops the run: nothing more is uploaded that
 	// the audit log could not explain.
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -420,6 +517,20 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 	if err := s.saveHead(); err != nil {
 		return nil, err
 	}
+
+	// Phase 3: settle.
+	settleStart := time.Now()
+	var secErr error
+	if items := s.toSettle; ctx.Err() == nil {
+		secErr = s.settle(ctx, items, sum)
+		var sec *verify.SecurityError
+		if errors.As(secErr, &sec) {
+			sum.SecurityError = sec.Error()
+		}
+	} else {
+		sum.SettleFailed = len(items)
+	}
+	sum.SettleSeconds = time.Since(settleStart).Seconds()
 	sort.SliceStable(sum.Failures, func(i, j int) bool {
 		a, b := sum.Failures[i], sum.Failures[j]
 		if a.Repo != b.Repo {
@@ -437,7 +548,7 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 	sum.Failed = len(sum.Failures)
 	sum.AuditHead = s.audit.Head()
 	sum.Seconds = time.Since(start).Seconds()
-	return sum, nil
+	return sum, secErr
 }
 
 // parallel runs fn(0..n-1) with at most Jobs in flight and reports progress.
@@ -469,22 +580,28 @@ func fail(j *job, stage Stage, err error) *Failure {
 // dir and verify offline for this key, hash and log key. It returns the
 // verified entry.
 func (s *Signer) published(filename, sha string) (*verify.LogEntry, bool) {
+	e, _, ok := s.publishedT(filename, sha)
+	return e, ok
+}
+
+// publishedT is published that also returns the .t bytes.
+func (s *Signer) publishedT(filename, sha string) (*verify.LogEntry, []byte, bool) {
 	t, err := readFileLimit(filepath.Join(s.o.SignatureDir, filename+verify.SignatureSuffix), verify.MaxSignatureSize)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	b, err := readFileLimit(filepath.Join(s.o.SignatureDir, filename+verify.BundleSuffix), verify.MaxBundleSize)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	e, err := verify.ParseBundle(b)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	if _, err := verify.VerifyEntry(e, t, []verify.PublicKey{s.o.PublicKey}, sha, filename, s.o.LogKey); err != nil {
-		return nil, false
+		return nil, nil, false
 	}
-	return e, true
+	return e, t, true
 }
 
 // record builds the package part of an audit record.
@@ -505,11 +622,14 @@ func (s *Signer) checkPublished(ctx context.Context, stop context.CancelCauseFun
 	if ctx.Err() != nil {
 		return false, fail(j, StageCanceled, context.Cause(ctx))
 	}
-	e, ok := s.published(j.pkg.Filename, j.pkg.SHA256Sum)
+	e, t, ok := s.publishedT(j.pkg.Filename, j.pkg.SHA256Sum)
 	if !ok {
 		return true, nil
 	}
 	c.published.Add(1)
+	if s.o.RefreshBundles {
+		s.addSettle(&settleItem{repo: j.src.Repo, arch: j.src.Arch, filename: j.pkg.Filename, sha: j.pkg.SHA256Sum, t: t, e: e})
+	}
 	if err := s.ensureAudited(s.record(j), e, c); err != nil {
 		stop(err)
 		return false, fail(j, StageAudit, err)
@@ -621,6 +741,7 @@ func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *i
 	if err := s.sigDirSync.Sync(); err != nil { // both renames durable before the intent goes
 		return StagePublish, fmt.Errorf("syncing %s: %w", dir, err)
 	}
+	s.addSettle(&settleItem{repo: r.Repo, arch: r.Arch, filename: r.Filename, sha: r.SHA256, t: in.Signature, e: e})
 	if err := s.state.removeIntent(in.LeafHash); err != nil {
 		return StagePublish, err
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/bintrans/bintrans/audit"
+	"github.com/bintrans/bintrans/verify"
 )
 
 // The signer's part of the state dir: <state-dir>/sign/.
@@ -317,4 +318,51 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// checkpointName is the log checkpoint this signer verified last and proved
+// consistent with the one before (a signed note, as the log served it).
+const checkpointName = "checkpoint"
+
+func (s *stateDir) checkpointPath() string { return filepath.Join(s.dir, checkpointName) }
+
+// loadCheckpoint returns the stored checkpoint verified under lk, or nil
+// when there is none. A stored note that does not verify is an error: the
+// state was damaged, or the signer now points at another log.
+func (s *stateDir) loadCheckpoint(lk *verify.LogKey) (*verify.Checkpoint, error) {
+	b, err := readFileLimit(s.checkpointPath(), verify.MaxCheckpointSize)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cp, err := lk.VerifyCheckpoint(b)
+	if err != nil {
+		return nil, &StoredCheckpointError{Path: s.checkpointPath(), Err: err}
+	}
+	return cp, nil
+}
+
+// storeCheckpoint replaces the stored checkpoint atomically and durably.
+func (s *stateDir) storeCheckpoint(note []byte) error {
+	return writeFileAtomic(s.dir, checkpointName, note, 0o600, true)
+}
+
+// StoredCheckpointError: the checkpoint kept in the state dir does not
+// verify under the pinned log key.
+type StoredCheckpointError struct {
+	Path string
+	Err  error
+}
+
+func (e *StoredCheckpointError) Error() string {
+	return fmt.Sprintf("the log checkpoint stored in %s does not verify under the pinned log key: %v", e.Path, e.Err)
+}
+
+func (e *StoredCheckpointError) Unwrap() error { return e.Err }
+
+// Hint says what to do.
+func (e *StoredCheckpointError) Hint() string {
+	return "if this signer was moved to another log on purpose (new --log-url and --log-key), remove " + e.Path + "; otherwise the state dir was damaged: find out why"
 }

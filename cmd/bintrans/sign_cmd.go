@@ -34,9 +34,10 @@ type SignCmd struct {
 	SeckeyPath      string   `name:"seckey-path" required:"" placeholder:"FILE" type:"path" help:"The transparency key's minisign secret key (minisign -G, encrypted, or -W, unencrypted)."`
 	PasswordFile    string   `name:"password-file" placeholder:"FILE" type:"path" help:"File holding the secret key's password (first line). Otherwise $$BINTRANS_PASSWORD, otherwise a prompt on the terminal."`
 	AuditLog        string   `name:"audit-log" placeholder:"FILE" type:"path" help:"Hash-chained audit log, one JSON line per logged signature (default: <state-dir>/audit.jsonl). Publish it for auditors."`
-	StateDir        string   `name:"state-dir" default:"/var/lib/bintrans" placeholder:"DIR" type:"path" help:"State dir: the signer's intent journal (sign/) for crash recovery."`
+	StateDir        string   `name:"state-dir" default:"/var/lib/bintrans" placeholder:"DIR" type:"path" help:"State dir: the signer's intent journal for crash recovery and the log checkpoint it verified last (sign/)."`
 	Jobs            int      `name:"jobs" short:"j" default:"8" placeholder:"N" help:"Packages signed and uploaded in parallel."`
 	VerifyDownloads bool     `name:"verify-downloads" help:"Download and hash every package before signing it; refuse a package whose sha256 differs from the database's. By default the database's %SHA256SUM% is signed."`
+	RefreshBundles  bool     `name:"refresh-bundles" help:"Re-prove every published bundle against the log's current tree, not only this run's (one checkpoint for the whole signature dir)."`
 	JSON            bool     `name:"json" help:"Print the run's summary as JSON on stdout."`
 
 	// --log-url, --log-key: every entry is verified under the pinned log
@@ -56,7 +57,26 @@ audit log (fsync'ed), and only then publish <filename>.t and
 <filename>.t.bundle in --signature-dir (atomically).
 
 Packages whose .t and bundle already verify are skipped without touching the
-network. An interrupted run (crash, kill -9, log down, disk full) leaves an
+network.
+
+At the end of a run that published something, every bundle it wrote is
+re-fetched from the log (in parallel batches), verified in full again and
+rewritten atomically with the fresh inclusion proof ("settle"), so that
+all of the run's bundles carry one checkpoint: a verifier then checks one
+checkpoint signature and one consistency proof for the whole run instead of
+one per upload. Before anything is rewritten, the log's current checkpoint
+is proven consistent with the one this signer stored in --state-dir
+(sign/checkpoint) last time; then it replaces it. A log that cannot be
+reached at that point is a warning (the bundles stay as published, valid);
+a log that contradicts itself is an error, and nothing published is ever
+removed.
+
+--refresh-bundles settles every published bundle of the databases, not
+only this run's. Run it after a batch of runs that each published a little
+(each run's bundles carry that run's checkpoint), before a mirror re-syncs
+the whole signature dir anyway, or when the log's operator asks clients to
+move to a newer tree head: verifiers then pay for one checkpoint for the
+whole repository. An interrupted run (crash, kill -9, log down, disk full) leaves an
 intent in --state-dir; the next run finishes it without ever logging a
 signature twice. Failed packages are listed on stderr; run the same command
 again to finish the job.
@@ -79,8 +99,11 @@ Examples:
 
 Exit codes: 0 every package is signed and published; 1 a package was
 refused (hash mismatch with --verify-downloads, the same file name with two
-hashes, the log's entry does not verify); 2 usage or key error; 3 the run
-could not finish (log unreachable, I/O error): run it again.`
+hashes, the log's entry does not verify), or the log contradicted itself
+(SECURITY ERROR: its tree is not consistent with the checkpoint stored in
+--state-dir, or a re-fetched entry differs from the one published); 2 usage
+or key error; 3 the run could not finish (log unreachable, I/O error): run
+it again.`
 }
 
 // Run signs the repositories.
@@ -148,7 +171,7 @@ func (c *SignCmd) Run(g *Globals) error {
 		Key: sk, LoadKey: loadKey, PublicKey: pub,
 		Log: log, LogKey: lk, LogURL: c.LogURL,
 		SignatureDir: c.SignatureDir, AuditLog: auditLog, StateDir: c.StateDir,
-		Jobs: c.Jobs, VerifyDownloads: c.VerifyDownloads, HTTP: hc,
+		Jobs: c.Jobs, VerifyDownloads: c.VerifyDownloads, HTTP: hc, RefreshBundles: c.RefreshBundles,
 		Version:  version,
 		Progress: c.progress(g),
 	})
@@ -156,6 +179,10 @@ func (c *SignCmd) Run(g *Globals) error {
 		var km *publish.KeyMismatchError
 		if errors.As(err, &km) {
 			return usageErrorf("--seckey-path and --pubkey-path must be one minisign key pair", "%v", err)
+		}
+		var sce *publish.StoredCheckpointError
+		if errors.As(err, &sce) {
+			return runErrorf(err, sce.Hint(), "%v", err)
 		}
 		return runErrorf(err, "another bintrans sign may be running, or the audit log needs a human: run 'bintrans audit verify-chain "+auditLog+"'", "%v", err)
 	}
@@ -168,7 +195,8 @@ func (c *SignCmd) Run(g *Globals) error {
 	if errors.As(runErr, &ke) || errors.As(runErr, &km) {
 		return keyUsageError(runErr)
 	}
-	if runErr != nil {
+	var sec *verify.SecurityError
+	if runErr != nil && !errors.As(runErr, &sec) {
 		return runErrorf(runErr, "run the same command again to finish", "sign: %v", runErr)
 	}
 	for _, f := range sum.Failures {
@@ -190,6 +218,25 @@ func (c *SignCmd) Run(g *Globals) error {
 	} else {
 		fmt.Fprintf(g.Stdout, "%d packages: %d signed, %d already published, %d recovered, %d failed; audit log %s: head %d:%s (%.1fs)\n",
 			sum.Packages, sum.Signed, sum.AlreadyPublished, sum.Recovered, sum.Failed, auditLog, sum.AuditHead.Records, sum.AuditHead.Hash, sum.Seconds)
+		if sum.Checkpoint != nil {
+			fmt.Fprintf(g.Stdout, "%d bundles settled on %d tree head(s); log checkpoint %s size %d root %s stored (%.2fs)\n",
+				sum.Settled, sum.BundleCheckpoints, sum.Checkpoint.Origin, sum.Checkpoint.Size, sum.Checkpoint.Root, sum.SettleSeconds)
+		}
+	}
+	if sum.RemovedTempFiles > 0 {
+		fmt.Fprintf(g.Stderr, "bintrans: sign: removed %d temp file(s) left by an interrupted run\n", sum.RemovedTempFiles)
+	}
+	if sum.TempFilesError != "" {
+		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: temp files of an interrupted run: %s\n", oneLine(sum.TempFilesError))
+	}
+	if sum.SettleError != "" && sec == nil {
+		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: %d bundle(s) not settled, they stay as published and valid: %s\n", sum.SettleFailed, oneLine(sum.SettleError))
+	}
+	if sec != nil {
+		// The evidence, in full: both signed tree heads.
+		fmt.Fprintf(g.Stderr, "bintrans: %s\n", sec.Error())
+		return verificationFailed("keep both tree heads above and report them: the log showed two histories; everything published stays, the stored checkpoint was not replaced",
+			"SECURITY ERROR: the transparency log is inconsistent with what this signer verified before (%d packages published in this run)", sum.Signed+sum.Recovered)
 	}
 	if sum.Failed == 0 {
 		return nil
@@ -201,8 +248,14 @@ func (c *SignCmd) Run(g *Globals) error {
 				"%d of %d packages could not be signed and published", sum.Failed, sum.Packages)
 		}
 	}
-	return verificationFailed("the packages above were refused; nothing was published for them",
-		"%d of %d packages refused", sum.Failed, sum.Packages)
+	for _, f := range sum.Failures {
+		if f.Stage != publish.StageSettle {
+			return verificationFailed("the packages above were refused; nothing was published for them",
+				"%d of %d packages refused", sum.Failed, sum.Packages)
+		}
+	}
+	return verificationFailed("those packages are published, with the proof of their upload; the log's later answer for them contradicts it: keep the output and investigate the log",
+		"the log contradicts %d published bundle(s)", sum.Failed)
 }
 
 // keyUsageError maps a secret key problem to a usage error with a hint.

@@ -1,0 +1,362 @@
+package publish
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bintrans/bintrans/verify"
+)
+
+// Settling bounds.
+const (
+	// settleBatch is the number of log indexes per EntriesByIndex call (the
+	// Rekor client splits it into requests the server accepts and runs
+	// those in parallel).
+	settleBatch = 40
+	// settleRounds bounds how often entries are re-fetched when the tree
+	// grew during the settle (another writer is logging): each round
+	// re-fetches the entries whose fresh proof is at an older tree size.
+	settleRounds = 3
+)
+
+// settleItem is one bundle published (or, with RefreshBundles, found
+// published) in this run, to be re-proven against the log's newest tree.
+type settleItem struct {
+	repo, arch, filename, sha string
+	t                         []byte
+	e                         *verify.LogEntry // as published (verified)
+	// Results of the settle.
+	fresh   *verify.LogEntry   // the re-fetched entry, verified in full
+	freshCP *verify.Checkpoint // its checkpoint
+	bad     error              // the log contradicts the published entry
+	unavail error              // the log could not be asked
+}
+
+// addSettle queues a published bundle for the settle phase.
+func (s *Signer) addSettle(it *settleItem) {
+	s.settleMu.Lock()
+	s.toSettle = append(s.toSettle, it)
+	s.settleMu.Unlock()
+}
+
+// settle re-proves every queued bundle against the log's newest tree and
+// rewrites it with the fresh proof, so that one run's bundles share one
+// checkpoint; it proves the log's current checkpoint consistent with the one
+// stored by the previous run (and with the oldest and newest checkpoint of
+// this run's upload answers) and stores it.
+//
+// A published bundle is never removed or made invalid: a bundle is
+// replaced (atomically) only by a fresh entry for the same log entry that
+// verified in full, and only after the consistency proofs passed. The log
+// being unreachable leaves the bundles as they are (sum.SettleError); a
+// fresh entry that contradicts the published one is a StageSettle Failure;
+// an inconsistent log is a returned *verify.SecurityError, and then nothing
+// is rewritten or stored.
+func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) error {
+	if len(items) == 0 {
+		return nil
+	}
+	slices.SortFunc(items, func(a, b *settleItem) int { return cmp.Compare(a.e.LogIndex, b.e.LogIndex) })
+	warn := func(err error) {
+		if sum.SettleError == "" {
+			sum.SettleError = err.Error()
+		}
+	}
+
+	// 1. Fresh entries, in rounds while the tree grows under us.
+	pending := items
+	for round := 0; round < settleRounds && len(pending) > 0; round++ {
+		s.fetchFresh(ctx, pending)
+		var newest *verify.Checkpoint
+		for _, it := range items {
+			if it.freshCP != nil && (newest == nil || it.freshCP.Size > newest.Size) {
+				newest = it.freshCP
+			}
+		}
+		pending = nil
+		for _, it := range items {
+			if it.freshCP != nil && newest != nil && it.freshCP.Size < newest.Size {
+				pending = append(pending, it)
+			}
+		}
+	}
+	var settled []*settleItem
+	for _, it := range items {
+		switch {
+		case it.bad != nil:
+			sum.Failures = append(sum.Failures, Failure{Repo: it.repo, Arch: it.arch, Filename: it.filename, Stage: StageSettle,
+				Error: "published, but the log contradicts its bundle (the bundle from the upload stays): " + it.bad.Error(), Err: it.bad})
+		case it.freshCP == nil:
+			warn(it.unavail)
+		default:
+			settled = append(settled, it)
+		}
+	}
+
+	// 2. The log's current checkpoint, fetched after every entry, and the
+	// consistency of every checkpoint that matters with it (even when no
+	// fresh entry verified: a log that lies about entries may fork too).
+	stored, err := s.state.loadCheckpoint(s.o.LogKey)
+	var cur *verify.Checkpoint
+	if err == nil {
+		cur, err = s.currentCheckpoint(ctx)
+	}
+	if err == nil {
+		err = s.proveConsistent(ctx, stored, items, settled, cur)
+	}
+	var sec *verify.SecurityError
+	if errors.As(err, &sec) {
+		sum.SettleFailed = len(items)
+		return err
+	}
+	if err != nil {
+		warn(err)
+		sum.SettleFailed = len(items)
+		return nil
+	}
+
+	// 3. Rewrite, one checkpoint note per tree head: Rekor signs the
+	// checkpoint anew on every read (random ECDSA nonces), and every note
+	// here verified, so any of them can stand for its tree head.
+	notes := map[string]string{}
+	for _, it := range settled {
+		k := headKey(it.freshCP)
+		if _, ok := notes[k]; !ok {
+			notes[k] = it.fresh.Verification.InclusionProof.Checkpoint
+		}
+		it.fresh.Verification.InclusionProof.Checkpoint = notes[k]
+	}
+	written := make([]bool, len(settled))
+	errs := make([]error, len(settled))
+	var g errgroup.Group
+	g.SetLimit(s.o.Jobs)
+	for i, it := range settled {
+		if it.e.Verification.InclusionProof.Checkpoint == it.fresh.Verification.InclusionProof.Checkpoint {
+			continue // already carries that very note
+		}
+		g.Go(func() error {
+			written[i], errs[i] = s.rewriteBundle(it)
+			return nil
+		})
+	}
+	g.Wait()
+	anyWritten := false
+	for i, it := range settled {
+		if errs[i] != nil {
+			warn(fmt.Errorf("%s: %w", it.filename, errs[i]))
+			sum.SettleFailed++
+			settled[i] = nil
+			continue
+		}
+		anyWritten = anyWritten || written[i]
+	}
+	if anyWritten {
+		if err := s.sigDirSync.Sync(); err != nil {
+			// The renames happened: readers see the new bundles, which
+			// verify as the old ones did; they may not survive a crash.
+			warn(fmt.Errorf("syncing %s: %w", s.o.SignatureDir, err))
+		}
+	}
+	heads := map[string]bool{}
+	for _, it := range settled {
+		if it != nil {
+			sum.Settled++
+			heads[headKey(it.freshCP)] = true
+		}
+	}
+	sum.SettleFailed += len(items) - len(settled)
+	sum.BundleCheckpoints = len(heads)
+
+	// 4. Remember the newest consistent tree head.
+	if stored == nil || cur.Size > stored.Size {
+		if err := s.state.storeCheckpoint(cur.Text); err != nil {
+			// The next run proves consistency from the older one: sound.
+			warn(fmt.Errorf("storing the log's checkpoint: %w", err))
+		}
+	}
+	sum.Checkpoint = &CheckpointSummary{Origin: cur.Origin, Size: cur.Size, Root: fmt.Sprintf("%x", cur.Root)}
+	return nil
+}
+
+// headKey identifies a tree head (origin, size, root, extension lines).
+func headKey(c *verify.Checkpoint) string {
+	return fmt.Sprintf("%s\n%d\n%x\n%q", c.Origin, c.Size, c.Root, c.Extra)
+}
+
+// fetchFresh re-fetches items by log index in parallel batches and
+// verifies each answer: it must be the published entry (body, indexes, log
+// id, integrated time: what its SET signs) and verify in full
+// (verify.VerifyEntry). A log error leaves an item's earlier fresh entry,
+// if any, in place.
+func (s *Signer) fetchFresh(ctx context.Context, items []*settleItem) {
+	var g errgroup.Group
+	g.SetLimit(max(1, s.o.Jobs/2))
+	for lo := 0; lo < len(items); lo += settleBatch {
+		chunk := items[lo:min(lo+settleBatch, len(items))]
+		g.Go(func() error {
+			idx := make([]int64, len(chunk))
+			for i, it := range chunk {
+				idx[i] = it.e.LogIndex
+			}
+			m, err := s.o.Log.EntriesByIndex(ctx, idx)
+			if err != nil {
+				lu := &verify.LogUnavailableError{Op: fmt.Sprintf("entries by index (%d)", len(idx)), Err: err}
+				for _, it := range chunk {
+					it.unavail = lu
+				}
+				return nil
+			}
+			for _, it := range chunk {
+				it.check(m[it.e.LogIndex], s)
+			}
+			return nil
+		})
+	}
+	g.Wait()
+}
+
+// check verifies the fresh entry f for the item.
+func (it *settleItem) check(f *verify.LogEntry, s *Signer) {
+	if f == nil {
+		it.bad = fmt.Errorf("the log returned no entry at index %d, which it proved to hold (entry %s)", it.e.LogIndex, it.e.UUID)
+		return
+	}
+	if err := sameEntry(f, it.e); err != nil {
+		it.bad = fmt.Errorf("fresh entry at log index %d: %w", it.e.LogIndex, err)
+		return
+	}
+	cp, err := verify.VerifyEntry(f, it.t, []verify.PublicKey{s.o.PublicKey}, it.sha, it.filename, s.o.LogKey)
+	if err != nil {
+		it.bad = fmt.Errorf("fresh entry at log index %d does not verify: %w", it.e.LogIndex, err)
+		return
+	}
+	it.fresh, it.freshCP, it.unavail = f, cp, nil
+}
+
+// sameEntry checks that f is the entry e: same body and the fields its SET
+// signs (as the engine's re-proving does).
+func sameEntry(f, e *verify.LogEntry) error {
+	if err := verify.CheckEntryShape(f); err != nil {
+		return err
+	}
+	switch {
+	case !bytes.Equal(f.Body, e.Body):
+		return &verify.EntryError{Step: verify.StepBody, Field: "body", Expected: verify.LeafHash(e.Body), Got: verify.LeafHash(f.Body), LogIndex: f.LogIndex}
+	case f.LogIndex != e.LogIndex || f.LogID != e.LogID || f.IntegratedTime != e.IntegratedTime ||
+		f.Verification.InclusionProof.LogIndex != e.Verification.InclusionProof.LogIndex:
+		return &verify.EntryError{Step: verify.StepBundle, Field: "logIndex/logID/integratedTime",
+			Expected: fmt.Sprintf("%d/%s/%d", e.LogIndex, e.LogID, e.IntegratedTime),
+			Got:      fmt.Sprintf("%d/%s/%d", f.LogIndex, f.LogID, f.IntegratedTime), LogIndex: f.LogIndex}
+	}
+	return nil
+}
+
+// currentCheckpoint fetches and verifies the log's checkpoint.
+func (s *Signer) currentCheckpoint(ctx context.Context) (*verify.Checkpoint, error) {
+	text, err := s.o.Log.Checkpoint(ctx)
+	if err != nil {
+		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+	}
+	cp, err := s.o.LogKey.VerifyCheckpoint(text)
+	if err != nil {
+		// A note the pinned key did not sign: not a view of this log.
+		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+	}
+	return cp, nil
+}
+
+// proveConsistent proves cur consistent with the checkpoint stored by the
+// previous run, with the oldest and the newest checkpoint of this run's
+// upload answers and with every tree head the fresh entries were proven
+// against. It returns a *verify.SecurityError when the log contradicts
+// itself, a *verify.LogUnavailableError when it could not be asked.
+func (s *Signer) proveConsistent(ctx context.Context, stored *verify.Checkpoint, items, settled []*settleItem, cur *verify.Checkpoint) error {
+	type old struct {
+		cp   *verify.Checkpoint
+		what string
+	}
+	var olds []old
+	if stored != nil {
+		olds = append(olds, old{stored, "the checkpoint this signer stored in " + s.state.checkpointPath()})
+	}
+	// This run's upload answers (each verified when published): the oldest
+	// and the newest tree head.
+	lo, hi := items[0], items[0]
+	for _, it := range items {
+		if it.e.Verification.InclusionProof.TreeSize < lo.e.Verification.InclusionProof.TreeSize {
+			lo = it
+		}
+		if it.e.Verification.InclusionProof.TreeSize > hi.e.Verification.InclusionProof.TreeSize {
+			hi = it
+		}
+	}
+	for _, it := range []*settleItem{lo, hi} {
+		cp, err := s.o.LogKey.VerifyCheckpoint([]byte(it.e.Verification.InclusionProof.Checkpoint))
+		if err != nil {
+			return fmt.Errorf("the published bundle of %s: %w", it.filename, err)
+		}
+		olds = append(olds, old{cp, "the checkpoint of the bundle published for " + it.filename})
+	}
+	seen := map[string]bool{}
+	for _, it := range settled {
+		if k := headKey(it.freshCP); !seen[k] {
+			seen[k] = true
+			olds = append(olds, old{it.freshCP, fmt.Sprintf("the checkpoint of the fresh entry at log index %d", it.e.LogIndex)})
+		}
+	}
+	done := map[string]bool{}
+	errs := make([]error, len(olds))
+	var g errgroup.Group
+	g.SetLimit(4)
+	for i, o := range olds {
+		k := headKey(o.cp)
+		if done[k] {
+			continue
+		}
+		done[k] = true
+		g.Go(func() error {
+			errs[i] = verify.ProveConsistent(ctx, s.o.Log, o.cp, cur, o.what)
+			return nil
+		})
+	}
+	g.Wait()
+	// A contradiction outweighs an unreachable log.
+	var first error
+	for _, err := range errs {
+		var sec *verify.SecurityError
+		if errors.As(err, &sec) {
+			return err
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// rewriteBundle replaces the item's bundle with its fresh entry, after
+// checking that exactly the bytes to be written verify in full. It reports
+// whether it wrote. The directory is synced by the caller, once.
+func (s *Signer) rewriteBundle(it *settleItem) (bool, error) {
+	b, err := verify.MarshalBundle(it.fresh)
+	if err != nil {
+		return false, err
+	}
+	e, err := verify.ParseBundle(b)
+	if err == nil {
+		_, err = verify.VerifyEntry(e, it.t, []verify.PublicKey{s.o.PublicKey}, it.sha, it.filename, s.o.LogKey)
+	}
+	if err != nil {
+		return false, fmt.Errorf("the settled bundle does not verify, not written: %w", err)
+	}
+	if err := writeFileAtomic(s.o.SignatureDir, it.filename+verify.BundleSuffix, b, 0o644, false); err != nil {
+		return false, err
+	}
+	return true, nil
+}
