@@ -108,7 +108,9 @@ func (b *bench) prepare() error {
 	b.mainEntries = len(b.core.Files) + len(b.small.Files) + len(b.big.Files) + b.sz.Filler
 
 	// Signatures and bundles: real, from `bintrans sign` against the local
-	// log; cached per log tree and key (a new stack means signing again).
+	// log; cached per log tree and key (a new stack means signing again)
+	// and per sign output format (v2: bundles settled on one checkpoint per
+	// run; re-signing an already logged package costs a 409, not an entry).
 	if b.treeID, err = treeID(b.cfg.LogURL); err != nil {
 		return err
 	}
@@ -117,7 +119,7 @@ func (b *bench) prepare() error {
 		return err
 	}
 	kh := sha256.Sum256(pubText)
-	signed := filepath.Join(b.root, "signed", b.treeID+"-"+hex.EncodeToString(kh[:6]))
+	signed := filepath.Join(b.root, "signed", "v2-"+b.treeID+"-"+hex.EncodeToString(kh[:6]))
 	b.sigs = filepath.Join(signed, "sigs")
 	// The marker names how many packages were signed: a larger data set
 	// signs again (sign skips what is already signed and logged).
