@@ -34,7 +34,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -47,6 +47,17 @@ import (
 
 // SchemaVersion is the version of Report's JSON form.
 const SchemaVersion = 1
+
+const (
+	// MaxBatch is the most entries one retrieve request asks for (Rekor's
+	// limit).
+	MaxBatch = 10
+	// DefaultConcurrency is how many retrieve requests are in flight when
+	// Options.Concurrency is 0. A local Rekor on two cores answers 4 in
+	// flight 1.6x and 8 in flight 2.2x faster than one at a time; more do
+	// not help.
+	DefaultConcurrency = 8
+)
 
 // Log is what the monitor needs from a transparency log; *rekor.Client
 // implements it. The monitor verifies everything it returns.
@@ -95,7 +106,8 @@ type Options struct {
 	// repository, not for the public Rekor. Single-shard logs only (the
 	// checkpoint's size must be the global index range).
 	Tail bool
-	// Concurrency bounds parallel entry verification (0: NumCPU).
+	// Concurrency bounds the retrieve requests in flight, each a batch of
+	// MaxBatch entries verified as it arrives (0: DefaultConcurrency).
 	Concurrency int
 	// Now is the clock (reports); nil means time.Now.
 	Now func() time.Time
@@ -251,7 +263,13 @@ type Report struct {
 	// NotFound are Options.Extra UUIDs that are not in the log for a
 	// monitored key.
 	NotFound []string `json:"not_found"`
-	Stats    Stats    `json:"stats"`
+	// Incomplete marks a run that stopped at an error (returned with this
+	// report) after verifying a prefix of the batches it had to fetch:
+	// those entries are reported and, with the checkpoint proven
+	// consistent, remembered; Remaining entries are left for the next run.
+	Incomplete bool  `json:"incomplete,omitempty"`
+	Remaining  int   `json:"remaining,omitempty"`
+	Stats      Stats `json:"stats"`
 
 	all []Entry
 }
@@ -267,6 +285,15 @@ func (r *Report) AllEntries() []Entry { return r.all }
 // is a *verify.SecurityError (nothing is stored; the report holds what was
 // found); a log that cannot be asked is an error wrapping
 // *verify.LogUnavailableError. Findings are not errors.
+//
+// Entries are fetched MaxBatch per request, Options.Concurrency requests in
+// flight; the first failed request cancels the others. The batches
+// verified before the failed one (a prefix in UUID order; never a later
+// batch, even one that was answered) are then kept as a complete run keeps
+// them, provided the current checkpoint is still proven consistent: the
+// report (Incomplete, Remaining) comes back with the fetch error. If that
+// cannot be done, or ctx was cancelled, nothing is stored and the report is
+// nil.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	switch {
 	case len(o.Keys) == 0:
@@ -324,13 +351,29 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return false
 	}
 
-	// Search.
+	conc := o.Concurrency
+	if conc <= 0 {
+		conc = DefaultConcurrency
+	}
+	// Search, one request per key, Concurrency at a time.
+	found := make([][]string, len(o.Keys))
+	sg, sctx := errgroup.WithContext(ctx)
+	sg.SetLimit(conc)
+	for i, k := range o.Keys {
+		sg.Go(func() error {
+			uuids, err := o.Log.SearchByPublicKey(sctx, k.File())
+			if err != nil {
+				return &verify.LogUnavailableError{Op: "search by public key " + k.KeyID(), Err: err}
+			}
+			found[i] = uuids
+			return nil
+		})
+	}
+	if err := sg.Wait(); err != nil {
+		return nil, err
+	}
 	listed := map[string]string{} // leaf -> uuid as listed
-	for _, k := range o.Keys {
-		uuids, err := o.Log.SearchByPublicKey(ctx, k.File())
-		if err != nil {
-			return nil, &verify.LogUnavailableError{Op: "search by public key " + k.KeyID(), Err: err}
-		}
+	for _, uuids := range found {
 		for _, u := range uuids {
 			u = strings.ToLower(u)
 			if len(u) < 64 {
@@ -393,82 +436,97 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if len(seen)+len(fetch) > MaxEntries {
 		return nil, fmt.Errorf("monitor: %d entries, more than the %d this version handles", len(seen)+len(fetch), MaxEntries)
 	}
-	got := map[string]*verify.LogEntry{}
-	var byUUID []string
+
+	// Fetch and verify in batches of MaxBatch (one retrieve request
+	// each): first the entries tail already holds (nothing to fetch), then
+	// the others by UUID. At most Concurrency batches are in flight; each
+	// is verified as it arrives and only its small outcomes are kept, so
+	// memory does not grow with full log entries. Outcomes are taken in
+	// batch order: on an error the verified batches form a prefix.
+	var inHand, byUUID []string
 	for _, u := range fetch {
-		if tailed[u[len(u)-64:]] == nil {
+		if tailed[u[len(u)-64:]] != nil {
+			inHand = append(inHand, u)
+		} else {
 			byUUID = append(byUUID, u)
 		}
 	}
-	if len(byUUID) > 0 {
-		var err error
-		got, err = o.Log.EntriesByUUID(ctx, byUUID)
-		if err != nil {
-			return nil, &verify.LogUnavailableError{Op: fmt.Sprintf("retrieve %d entries", len(byUUID)), Err: err}
-		}
-	}
-	rep.Stats.Fetched = len(got)
-	for leaf, e := range tailed {
-		got[leaf] = e
-	}
-
-	rep.Findings = append(rep.Findings, tailFindings...)
-
-	// Verify, in parallel; results by position.
-	type outcome struct {
-		entry   *Entry
-		cp      *verify.Checkpoint
-		finding *Finding
-		absent  bool // an Extra uuid that is not a monitored entry
-	}
-	outs := make([]outcome, len(fetch))
-	conc := o.Concurrency
-	if conc <= 0 {
-		conc = runtime.NumCPU()
+	batches := slices.Collect(slices.Chunk(inHand, MaxBatch))
+	inHandBatches := len(batches)
+	for b := range slices.Chunk(byUUID, MaxBatch) {
+		batches = append(batches, b)
 	}
 	stamp := start.UTC().Format(time.RFC3339)
-	var g errgroup.Group
-	g.SetLimit(conc)
-	for i, u := range fetch {
-		g.Go(func() error {
-			leaf := u[len(u)-64:]
-			_, isListed := listed[leaf]
-			isExtra := extra[leaf] || (tailed[leaf] != nil && !isListed)
-			le := got[leaf]
-			if le == nil {
-				if isExtra {
-					outs[i].absent = true
-				} else {
-					outs[i].finding = &Finding{Kind: FindingMissingEntry, UUID: u,
-						Detail: "the key search lists this entry but the log does not return it"}
-				}
-				return nil
+	check := func(u string, le *verify.LogEntry) outcome {
+		leaf := u[len(u)-64:]
+		_, isListed := listed[leaf]
+		isExtra := extra[leaf] || (tailed[leaf] != nil && !isListed)
+		if le == nil {
+			if isExtra {
+				return outcome{absent: true}
 			}
-			body, cp, err := verify.VerifyLogged(le, lk)
-			if err != nil {
-				outs[i].finding = &Finding{Kind: FindingInvalidEntry, UUID: u, LogIndex: le.LogIndex, Detail: err.Error(), Err: err}
-				return nil
+			return outcome{finding: &Finding{Kind: FindingMissingEntry, UUID: u,
+				Detail: "the key search lists this entry but the log does not return it"}}
+		}
+		body, cp, err := verify.VerifyLogged(le, lk)
+		if err != nil {
+			return outcome{finding: &Finding{Kind: FindingInvalidEntry, UUID: u, LogIndex: le.LogIndex, Detail: err.Error(), Err: err}}
+		}
+		if !monitored(body.Key) {
+			if isExtra {
+				return outcome{absent: true}
 			}
-			if !monitored(body.Key) {
-				if isExtra {
-					outs[i].absent = true
-				} else {
-					outs[i].finding = &Finding{Kind: FindingForeignKey, UUID: u, LogIndex: le.LogIndex,
-						Detail: fmt.Sprintf("the key search returned an entry logged with key %s %s, which is not monitored", body.Key.KeyID(), body.Key.Base64())}
-				}
-				return nil
-			}
-			e := &Entry{UUID: le.UUID, LogIndex: le.LogIndex, IntegratedTime: le.IntegratedTime,
-				MessageSHA256: body.DataSHA256, Key: body.Key.Base64(), KeyID: body.Key.KeyID(), SigKeyID: body.SigKeyID(),
-				Signature: base64.StdEncoding.EncodeToString(body.SigLine), Indexed: isListed, FirstSeen: stamp}
-			if old, ok := seen[leaf]; ok && old.FirstSeen != "" {
-				e.FirstSeen = old.FirstSeen
-			}
-			outs[i].entry, outs[i].cp = e, cp
-			return nil
-		})
+			return outcome{finding: &Finding{Kind: FindingForeignKey, UUID: u, LogIndex: le.LogIndex,
+				Detail: fmt.Sprintf("the key search returned an entry logged with key %s %s, which is not monitored", body.Key.KeyID(), body.Key.Base64())}}
+		}
+		e := &Entry{UUID: le.UUID, LogIndex: le.LogIndex, IntegratedTime: le.IntegratedTime,
+			MessageSHA256: body.DataSHA256, Key: body.Key.Base64(), KeyID: body.Key.KeyID(), SigKeyID: body.SigKeyID(),
+			Signature: base64.StdEncoding.EncodeToString(body.SigLine), Indexed: isListed, FirstSeen: stamp}
+		if old, ok := seen[leaf]; ok && old.FirstSeen != "" {
+			e.FirstSeen = old.FirstSeen
+		}
+		return outcome{entry: e, cp: cp}
 	}
-	_ = g.Wait()
+	var outs []outcome // in the order of order
+	var order []string
+	done, fetchErr := inOrder(ctx, len(batches), conc, func(ctx context.Context, bi int) ([]outcome, error) {
+		b := batches[bi]
+		var got map[string]*verify.LogEntry
+		if bi >= inHandBatches {
+			var err error
+			if got, err = o.Log.EntriesByUUID(ctx, b); err != nil {
+				return nil, &verify.LogUnavailableError{Op: fmt.Sprintf("retrieve entries (batch %d of %d, %d entries)", bi+1, len(batches), len(b)), Err: err}
+			}
+		}
+		res := make([]outcome, len(b))
+		for i, u := range b {
+			leaf := u[len(u)-64:]
+			le, fetched := tailed[leaf], false
+			if le == nil {
+				le = got[leaf]
+				fetched = le != nil
+			}
+			res[i] = check(u, le)
+			res[i].fetched = fetched
+		}
+		return res, nil
+	}, func(bi int, res []outcome) error {
+		outs = append(outs, res...)
+		order = append(order, batches[bi]...)
+		return nil
+	})
+	if fetchErr != nil && (ctx.Err() != nil || done < inHandBatches) {
+		// Interrupted, or entries only tail found would be skipped by the
+		// next run's tail: keep nothing.
+		return nil, fetchErr
+	}
+	remaining := len(fetch) - len(order)
+	for _, out := range outs {
+		if out.fetched {
+			rep.Stats.Fetched++
+		}
+	}
+	rep.Findings = append(rep.Findings, tailFindings...)
 
 	// Checkpoints the entries were proven against, smallest first.
 	cps := map[string]*verify.Checkpoint{}
@@ -477,7 +535,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for i, out := range outs {
 		switch {
 		case out.absent:
-			rep.NotFound = append(rep.NotFound, fetch[i])
+			rep.NotFound = append(rep.NotFound, order[i])
 		case out.finding != nil:
 			rep.Findings = append(rep.Findings, *out.finding)
 		default:
@@ -501,13 +559,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	// The current checkpoint, fetched after every entry, and consistency.
+	// After a fetch error, the verified prefix is kept only if all of this
+	// holds; otherwise the fetch error is the run's error.
+	fail := func(err error) (*Report, error) {
+		if fetchErr != nil && !isSecurityError(err) {
+			return rep, fetchErr
+		}
+		return rep, err
+	}
 	curText, err := o.Log.Checkpoint(ctx)
 	if err != nil {
-		return rep, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+		return fail(&verify.LogUnavailableError{Op: "current checkpoint", Err: err})
 	}
 	cur, err := lk.VerifyCheckpoint(curText)
 	if err != nil {
-		return rep, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+		return fail(&verify.LogUnavailableError{Op: "current checkpoint", Err: err})
 	}
 	rep.Current = treeHead(cur)
 	olds := make([]*verify.Checkpoint, 0, len(cps))
@@ -517,12 +583,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	sort.Slice(olds, func(a, b int) bool { return olds[a].Size < olds[b].Size })
 	if stored != nil {
 		if err := verify.ProveConsistent(ctx, o.Log, stored, cur, "the checkpoint stored by the previous monitor run"); err != nil {
-			return rep, err
+			return fail(err)
 		}
 	}
 	for _, c := range olds {
 		if err := verify.ProveConsistent(ctx, o.Log, c, cur, "the checkpoint of an entry's inclusion proof"); err != nil {
-			return rep, err
+			return fail(err)
 		}
 	}
 
@@ -560,11 +626,29 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.Total = len(rep.all)
 	if o.State != nil {
 		if err := saveState(path, &stateFile{SchemaVersion: StateSchemaVersion, LogID: lk.ID(), Checkpoint: string(cur.Text), Entries: all}); err != nil {
-			return rep, fmt.Errorf("monitor: saving state: %w", err)
+			return fail(fmt.Errorf("monitor: saving state: %w", err))
 		}
 	}
 	rep.Stats.Seconds = now().Sub(start).Seconds()
+	if fetchErr != nil {
+		rep.Incomplete, rep.Remaining = true, remaining
+		return rep, fetchErr
+	}
 	return rep, nil
+}
+
+func isSecurityError(err error) bool {
+	var sec *verify.SecurityError
+	return errors.As(err, &sec)
+}
+
+// outcome is what verifying one fetched UUID gave.
+type outcome struct {
+	entry   *Entry
+	cp      *verify.Checkpoint
+	finding *Finding
+	absent  bool // an Extra uuid that is not a monitored entry
+	fetched bool // returned by the UUID retrieve (not by tail)
 }
 
 // tailWindow is how many indexes tail asks for at once (memory bound).

@@ -30,6 +30,7 @@ type MonitorCmd struct {
 	Tail     bool          `name:"tail" help:"Also read every entry appended to the log since the last run, by index, to find entries of the key its search index misses (one request per 10 entries of the whole log: for a log dedicated to your repositories, not the public Rekor)."`
 	Follow   bool          `name:"follow" help:"Keep running: check again every --interval (longer after errors) until interrupted."`
 	Interval time.Duration `name:"interval" default:"5m" placeholder:"DURATION" help:"With --follow: time between runs."`
+	Jobs     int           `name:"jobs" short:"j" default:"8" placeholder:"N" help:"Retrieve requests to the log in flight, 10 entries each, verified as they arrive (0: 8)."`
 	JSON     bool          `name:"json" help:"Print the report as JSON on stdout (with --follow: one JSON object per line and run)."`
 }
 
@@ -37,7 +38,7 @@ type MonitorCmd struct {
 func (MonitorCmd) Help() string {
 	return `Lists every entry of the transparency log signed by the transparency key(s):
 the log's index search by minisign public key, then the entries fetched in
-batches of 10. Each entry is verified under the pinned --log-key: inclusion
+batches of 10, --jobs requests in flight. Each entry is verified under the pinned --log-key: inclusion
 proof, checkpoint (signature, size, root) and signed entry timestamp; and
 its signature line's key id is compared with the key's (Rekor does not, so
 anyone can log a variant of a published signature: such entries are
@@ -48,6 +49,9 @@ entries' proofs used and with the one stored by the previous run in
 --state-dir: a log that rewrote its history is a SECURITY ERROR printing
 both tree heads. Only then is the new checkpoint stored with the entries
 seen; the next run reports only entries that are new (--all: every entry).
+When fetching fails midway, the batches verified before the failure (a
+prefix, never more) are reported and stored that way, marked incomplete,
+and the run exits 3: the next run fetches the rest.
 
 The key search is Rekor's index, written asynchronously: an entry whose
 uploader disconnected mid-request is logged but never indexed. --tail also
@@ -75,6 +79,7 @@ type monitorSetup struct {
 	log    *rekor.Client
 	state  *state.Dir
 	url    string
+	jobs   int // retrieve requests in flight (0: monitor.DefaultConcurrency)
 }
 
 func newMonitorSetup(k *KeyFlags, l *LogFlags, n *NetFlags, stateDir string) (*monitorSetup, error) {
@@ -102,7 +107,7 @@ func newMonitorSetup(k *KeyFlags, l *LogFlags, n *NetFlags, stateDir string) (*m
 }
 
 func (s *monitorSetup) options(all, tail bool, extra []string) monitor.Options {
-	return monitor.Options{Keys: s.keys, LogKey: s.logKey, Log: s.log, LogURL: s.url, State: s.state, All: all, Tail: tail, Extra: extra}
+	return monitor.Options{Keys: s.keys, LogKey: s.logKey, Log: s.log, LogURL: s.url, State: s.state, All: all, Tail: tail, Extra: extra, Concurrency: s.jobs}
 }
 
 // Run runs the monitor once or, with --follow, until interrupted.
@@ -110,14 +115,18 @@ func (c *MonitorCmd) Run(g *Globals) error {
 	if c.Follow && c.Interval < time.Second {
 		return usageErrorf("use e.g. --interval 5m", "--interval %v is shorter than a second", c.Interval)
 	}
+	if c.Jobs < 0 || c.Jobs > 256 {
+		return usageErrorf("give a value between 1 and 256 (0: the default, 8)", "--jobs %d is out of range", c.Jobs)
+	}
 	s, err := newMonitorSetup(&c.KeyFlags, &c.LogFlags, &c.NetFlags, c.StateDir)
 	if err != nil {
 		return err
 	}
+	s.jobs = c.Jobs
 	ctx := g.Context()
 	if !c.Follow {
 		rep, err := monitor.Run(ctx, s.options(c.All, c.Tail, nil))
-		if rep != nil && (err == nil || isSecurity(err)) {
+		if printable(rep, err) {
 			if werr := c.print(g, rep, true); werr != nil {
 				return werr
 			}
@@ -130,7 +139,7 @@ func (c *MonitorCmd) Run(g *Globals) error {
 		if ctx.Err() != nil {
 			return nil // interrupted: a clean stop
 		}
-		if rep != nil && (err == nil || isSecurity(err)) {
+		if printable(rep, err) {
 			if werr := c.print(g, rep, false); werr != nil {
 				return werr
 			}
@@ -172,6 +181,13 @@ func backoff(interval time.Duration, fails int) time.Duration {
 		}
 	}
 	return d
+}
+
+// printable says whether a run's report is printed: a complete run, one
+// that found the log inconsistent (the evidence), or an incomplete one whose
+// verified prefix was stored (its entries will not be reported again).
+func printable(rep *monitor.Report, err error) bool {
+	return rep != nil && (err == nil || isSecurity(err) || rep.Incomplete)
 }
 
 func isSecurity(err error) bool {
@@ -244,6 +260,9 @@ func printMonitorReport(out, errw io.Writer, rep *monitor.Report) {
 		what = fmt.Sprintf("reported (%d new)", rep.New)
 	}
 	fmt.Fprintf(out, "%d entr%s %s, %d known for key %s; %d finding(s)\n", len(rep.Entries), plural(len(rep.Entries), "y", "ies"), what, rep.Total, strings.Join(rep.KeyIDs, ", "), len(rep.Findings))
+	if rep.Incomplete {
+		fmt.Fprintf(out, "incomplete: the run stopped at an error; %d entr%s left for the next run\n", rep.Remaining, plural(rep.Remaining, "y", "ies"))
+	}
 	for _, f := range rep.Findings {
 		fmt.Fprintf(errw, "bintrans: FINDING %s: entry %d %s: %s\n", f.Kind, f.LogIndex, f.UUID, f.Detail)
 	}
