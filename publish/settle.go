@@ -15,10 +15,11 @@ import (
 
 // Settling bounds.
 const (
-	// settleBatch is the number of log indexes per EntriesByIndex call (the
-	// Rekor client splits it into requests the server accepts and runs
-	// those in parallel).
-	settleBatch = 40
+	// settleBatch is the number of log indexes per EntriesByIndex call:
+	// what one Rekor request may ask for (the server handles the indexes
+	// of a request one after another), so Options.Jobs calls in flight are
+	// Jobs requests in flight.
+	settleBatch = 10
 	// settleRounds bounds how often entries are re-fetched when the tree
 	// grew during the settle (another writer is logging): each round
 	// re-fetches the entries whose fresh proof is at an older tree size.
@@ -196,7 +197,7 @@ func headKey(c *verify.Checkpoint) string {
 // if any, in place.
 func (s *Signer) fetchFresh(ctx context.Context, items []*settleItem) {
 	var g errgroup.Group
-	g.SetLimit(max(1, s.o.Jobs/2))
+	g.SetLimit(s.o.Jobs)
 	for lo := 0; lo < len(items); lo += settleBatch {
 		chunk := items[lo:min(lo+settleBatch, len(items))]
 		g.Go(func() error {

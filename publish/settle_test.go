@@ -93,8 +93,8 @@ func TestSettleOneCheckpointPerRun(t *testing.T) {
 	if len(notes) != 1 || !sizes[60] {
 		t.Fatalf("bundles carry %d notes, sizes %v; want one note of size 60", len(notes), sizes)
 	}
-	if e.log.retrieves != 2 || e.log.checkpoints != 1 || e.log.proofs != 1 {
-		t.Errorf("settle cost %d retrieves, %d checkpoints, %d proofs; want 2, 1, 1 (from the oldest upload answer)", e.log.retrieves, e.log.checkpoints, e.log.proofs)
+	if e.log.retrieves != 6 || e.log.checkpoints != 1 || e.log.proofs != 1 {
+		t.Errorf("settle cost %d retrieves, %d checkpoints, %d proofs; want 6, 1, 1 (from the oldest upload answer)", e.log.retrieves, e.log.checkpoints, e.log.proofs)
 	}
 	if got := e.storedSize(); got != 60 || sum.Checkpoint == nil || sum.Checkpoint.Size != 60 {
 		t.Errorf("stored checkpoint size %d, summary %+v", got, sum.Checkpoint)
