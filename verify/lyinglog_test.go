@@ -260,7 +260,6 @@ func TestVerifyAllConsistentLogHidesBundledEntry(t *testing.T) {
 	}
 }
 
-
 // proofGate holds the first `want` ConsistencyProof calls until all of
 // them are in flight (a sequential engine would wait out the safety
 // timeout and never have two in flight), and records the most in flight.

@@ -112,7 +112,6 @@ func (v *Verifier) Policy() Policy { return v.p }
 
 // work is the state of one package between the phases of VerifyAll.
 type work struct {
-	sig     *Signature
 	msg     []byte
 	cp      *Checkpoint   // checkpoint the current Entry was verified against
 	extra   []*Checkpoint // earlier checkpoints that proved the entry (a bundle's, when re-proven)
@@ -150,6 +149,11 @@ type work struct {
 // wrapping the *NotInLogError evidence), never StatusNotInLog. StatusNotInLog
 // is left for signatures whose entry the log never showed (no bundle, and
 // neither the leaf hash nor the index search finds a matching entry).
+//
+// Result.Entry, when set, is the identity of the verified entry only (UUID,
+// LogIndex, LogID, IntegratedTime): its body, proofs, checkpoint and SET
+// are dropped once verified (offline at once, online after the batch-wide
+// checks), so a scan of many packages does not hold them all.
 //
 // A failed package is a Result. The returned error is non-nil only when the
 // batch as a whole has no trustworthy verdict: ctx ended, a
@@ -264,6 +268,7 @@ func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, er
 			res[i].Status, res[i].Err = StatusOK, nil
 		}
 	}
+	v.slim(res)
 	return res, runErr
 }
 
@@ -273,7 +278,31 @@ func (v *Verifier) abort(res []Result, ws []work, err error) ([]Result, error) {
 			fail(&res[i], &ws[i], fmt.Errorf("not verified: %w", err))
 		}
 	}
+	v.slim(res)
 	return res, err
+}
+
+// slim replaces every Result's entry by its identity once the batch is
+// judged.
+func (v *Verifier) slim(res []Result) {
+	for i := range res {
+		if e := res[i].Entry; e != nil && (e.Body != nil || e.Verification != nil) {
+			res[i].Entry = identity(e, v.p.LogKey)
+		}
+	}
+}
+
+// identity is what a Result keeps of a verified entry: what identifies it
+// and what reports print (UUID, log index, log id, integrated time). The
+// body, proof hashes, checkpoint and SET (about 2 KiB per entry) are
+// dropped. e.LogID equals the pinned key's id (checked by the
+// verification); the key's string is shared rather than copied.
+func identity(e *LogEntry, lk *LogKey) *LogEntry {
+	id := e.LogID
+	if lk != nil && id == lk.ID() {
+		id = lk.ID()
+	}
+	return &LogEntry{UUID: e.UUID, LogIndex: e.LogIndex, LogID: id, IntegratedTime: e.IntegratedTime}
 }
 
 func fail(r *Result, w *work, err error) {
@@ -346,7 +375,6 @@ func (v *Verifier) checkOne(ctx context.Context, a Artifact, r *Result, w *work,
 		fail(r, w, err)
 		return
 	}
-	w.sig = s
 
 	// Bundle, or the log.
 	b, err := v.src.Bundle(ctx, a)
@@ -361,6 +389,11 @@ func (v *Verifier) checkOne(ctx context.Context, a Artifact, r *Result, w *work,
 		if err != nil {
 			fail(r, w, err)
 			return
+		}
+		if v.p.Offline {
+			// Nothing later needs the body or the proofs: keep only what
+			// identifies the entry (a scan holds every Result at once).
+			e = identity(e, v.p.LogKey)
 		}
 		r.Entry, w.cp, w.bundled, w.pending = e, cp, true, true
 	case errors.Is(err, ErrTooLarge):

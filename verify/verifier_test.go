@@ -180,9 +180,56 @@ func TestVerifyAllOnlineBundles(t *testing.T) {
 	if cp.Size != 30 {
 		t.Fatalf("stored size %d, want 30", cp.Size)
 	}
-	// Fresh entries were re-proven against the current tree.
-	if res[0].Entry.Verification.InclusionProof.TreeSize != 30 {
-		t.Fatalf("entry proof at %d, want the current tree 30", res[0].Entry.Verification.InclusionProof.TreeSize)
+	// Fresh entries were fetched again (25 in batches of 10) and proven
+	// against the current tree.
+	if got := r.log.count("index"); got != 6 {
+		t.Fatalf("%d EntriesByIndex calls after two runs, want 6", got)
+	}
+	wantIdentity(t, res[0].Entry, r.pkgs[0].entry)
+}
+
+// wantIdentity: a Result keeps only the identity of its verified entry.
+func wantIdentity(t *testing.T, got, want *LogEntry) {
+	t.Helper()
+	if got == nil {
+		t.Fatal("no entry")
+	}
+	if got.UUID != want.UUID || got.LogIndex != want.LogIndex || got.LogID != want.LogID || got.IntegratedTime != want.IntegratedTime {
+		t.Fatalf("entry identity %+v, want %s/%d/%s/%d", got, want.UUID, want.LogIndex, want.LogID, want.IntegratedTime)
+	}
+	if got.Body != nil || got.Verification != nil {
+		t.Fatal("the Result keeps the entry's body and proofs")
+	}
+}
+
+// TestVerifyAllKeepsEntryIdentityOnly: offline (from the bundle) and
+// online (the fresh entry, and a bundle-less lookup), a Result holds the
+// entry's identity only, and the Progress callback offline already does.
+func TestVerifyAllKeepsEntryIdentityOnly(t *testing.T) {
+	for _, offline := range []bool{true, false} {
+		t.Run(fmt.Sprint("offline=", offline), func(t *testing.T) {
+			r := newRepo(t, 4, true)
+			if !offline {
+				delete(r.src.bundles, r.pkgs[3].filename)
+			}
+			v := r.verifier(t, Policy{Offline: offline}, nil)
+			var mu sync.Mutex
+			v.Progress = func(_, _ int, x Result) {
+				mu.Lock()
+				defer mu.Unlock()
+				if offline && x.Entry != nil && (x.Entry.Body != nil || x.Entry.Verification != nil) {
+					t.Errorf("%s: progress sees the whole entry", x.Artifact.Filename)
+				}
+			}
+			res, err := v.VerifyAll(context.Background(), r.arts(false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatuses(t, res, nil)
+			for i, x := range res {
+				wantIdentity(t, x.Entry, r.pkgs[i].entry)
+			}
+		})
 	}
 }
 
@@ -421,13 +468,6 @@ func TestVerifyAllMixedTreeSizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatuses(t, res, nil)
-	sizes := map[int64]bool{}
-	for _, x := range res {
-		sizes[x.Entry.Verification.InclusionProof.TreeSize] = true
-	}
-	if len(sizes) != 3 {
-		t.Fatalf("tree sizes %v", sizes)
-	}
 	// 10 and 11 from the fresh entries, 2 from the store (12 is current).
 	if got := r.log.count("consistency"); got != 3 {
 		t.Fatalf("%d consistency proofs, want 3", got)
