@@ -59,6 +59,11 @@ audit log (fsync'ed), and only then publish <filename>.t and
 Packages whose .t and bundle already verify are skipped without touching the
 network.
 
+An interrupted run (crash, kill -9, log down, disk full) leaves an
+intent in --state-dir; the next run finishes it without ever logging a
+signature twice. Failed packages are listed on stderr; run the same command
+again to finish the job.
+
 At the end of a run that published something, every bundle it wrote is
 re-fetched from the log (in parallel batches), verified in full again and
 rewritten atomically with the fresh inclusion proof ("settle"), so that
@@ -76,10 +81,7 @@ only this run's. Run it after a batch of runs that each published a little
 (each run's bundles carry that run's checkpoint), before a mirror re-syncs
 the whole signature dir anyway, or when the log's operator asks clients to
 move to a newer tree head: verifiers then pay for one checkpoint for the
-whole repository. An interrupted run (crash, kill -9, log down, disk full) leaves an
-intent in --state-dir; the next run finishes it without ever logging a
-signature twice. Failed packages are listed on stderr; run the same command
-again to finish the job.
+whole repository.
 
 An encrypted (minisign -G) secret key is decrypted at most once per run,
 and only when a package needs a new signature (scrypt: about 2.4 s and 1 GB
@@ -92,6 +94,12 @@ Examples:
       --repo-name core --repo-name extra --architecture x86_64 \
       --signature-dir /srv/transparency --pubkey-path /etc/bintrans/key.pub \
       --seckey-path /etc/bintrans/key.sec --password-file /run/secrets/pw \
+      --log-url https://rekor.example.org --log-key /etc/bintrans/rekor.pem
+
+  # after many small runs: re-prove every published bundle on one tree head
+  bintrans sign --refresh-bundles --repo-url '/srv/repo/$repo/os/$arch' \
+      --repo-name core --repo-name extra --signature-dir /srv/transparency \
+      --pubkey-path /etc/bintrans/key.pub --seckey-path /etc/bintrans/key.sec \
       --log-url https://rekor.example.org --log-key /etc/bintrans/rekor.pem
 
   # verify the audit log's hash chain afterwards
