@@ -60,6 +60,14 @@ func (s *Signer) addSettle(it *settleItem) {
 // an inconsistent log is a returned *verify.SecurityError, and then nothing
 // is rewritten or stored.
 func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) error {
+	// One item per file (with RefreshBundles, an intent recovered in this
+	// run is also found published).
+	seenFile := map[string]bool{}
+	items = slices.DeleteFunc(items, func(it *settleItem) bool {
+		dup := seenFile[it.filename]
+		seenFile[it.filename] = true
+		return dup
+	})
 	if len(items) == 0 {
 		return nil
 	}

@@ -357,3 +357,25 @@ func TestStaleTempFilesRemoved(t *testing.T) {
 		t.Errorf("symlink target removed: %v", err)
 	}
 }
+
+// An intent recovered in a --refresh-bundles run is also found published:
+// it is settled once.
+func TestRefreshBundlesWithRecoveredIntent(t *testing.T) {
+	e := newEnv(t, 6)
+	ro := filepath.Join(e.root, "ro")
+	if err := os.WriteFile(ro, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	s := e.signer()
+	s.o.SignatureDir = ro // every publish fails: intents stay
+	sum, err := s.Run(context.Background(), Sources(e.repoURL, []string{"core"}, []string{"x86_64"}))
+	s.Close()
+	if err != nil || sum.Failed != 6 {
+		t.Fatalf("first run: %v %+v", err, sum)
+	}
+	sum = e.run([]string{"core"}, func(o *Options) { o.RefreshBundles = true })
+	if sum.Recovered != 6 || sum.AlreadyPublished != 6 || sum.Settled != 6 || sum.SettleFailed != 0 || sum.Failed != 0 {
+		t.Fatalf("refresh run: %+v", sum)
+	}
+	e.checkAll(e.pkgs)
+}
