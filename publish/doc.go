@@ -25,4 +25,16 @@
 // finds the record by leaf hash and does not append a second one), so the
 // log never holds an entry that the audit log does not explain once a run
 // has completed, and a published `.t` always has its audit record.
+//
+// # Settle
+//
+// At the end of a run, the bundles it wrote are re-fetched from the log by
+// index (batched, parallel), checked to be the same entries, verified in
+// full and rewritten atomically with their fresh inclusion proofs, so that
+// they share one tree head; the log's current checkpoint is first proven
+// consistent with the one the signer stored in its state dir by the run
+// before, then stored. A bundle is only ever replaced by another that
+// verifies, so a crash or a failure during the settle leaves valid bundles
+// (the upload's or the fresh one) and at worst a temp file, which the next
+// run removes at its start.
 package publish
