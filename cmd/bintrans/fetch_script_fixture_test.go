@@ -6,16 +6,9 @@ import (
 	"compress/gzip"
 	"flag"
 	"io"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rogpeppe/go-internal/txtar"
-
-	"github.com/bintrans/bintrans/internal/fakelog"
 )
 
 var updateFetchFixtures = flag.Bool("update-fetch-fixtures", false, "regenerate the gen/ files of testdata/script/fetch*.txtar")
@@ -24,18 +17,13 @@ var updateFetchFixtures = flag.Bool("update-fetch-fixtures", false, "regenerate 
 // .sig), keys, and `.t` files with proof bundles from a fake log (real
 // RFC 6962 proofs) for the fetch scripts. Every name starts with "gen/".
 func fetchFixtureFiles(t *testing.T) map[string][]byte {
-	log := fakelog.New(t)
-	key := newScanKey(t, 9)
-	files := map[string][]byte{
-		"gen/keys/transparency.pub": key.pk.File(),
-		"gen/keys/rekor.pem":        log.KeyPEM,
-		// A sync database as repo-add writes it (gzip'ed tar of desc
-		// files), and packages under a database's and a signature's name.
-		"gen/mirror/core.db":      gzipTar(t, "good-1.0-1/desc", "%FILENAME%\ngood-1.0-1-any.pkg.tar.zst\n"),
-		"gen/mirror/evil.db":      gzipTar(t, ".PKGINFO", "pkgname = evil\n", "usr/bin/backdoor", "#!/bin/sh\n"),
-		"gen/mirror/evil.sig":     gzipTar(t, ".PKGINFO", "pkgname = evil\n", "usr/bin/backdoor", "#!/bin/sh\n"),
-		"gen/mirror/extra.db.sig": append([]byte{0x88, 12, 4}, "fake sigpk\n"...), // one OpenPGP signature packet (txtar keeps the final newline)
-	}
+	log, key, files := newFixtureLog(t, 9, "gen/keys/")
+	// A sync database as repo-add writes it (gzip'ed tar of desc files),
+	// and packages under a database's and a signature's name.
+	files["gen/mirror/core.db"] = gzipTar(t, "good-1.0-1/desc", "%FILENAME%\ngood-1.0-1-any.pkg.tar.zst\n")
+	files["gen/mirror/evil.db"] = gzipTar(t, ".PKGINFO", "pkgname = evil\n", "usr/bin/backdoor", "#!/bin/sh\n")
+	files["gen/mirror/evil.sig"] = gzipTar(t, ".PKGINFO", "pkgname = evil\n", "usr/bin/backdoor", "#!/bin/sh\n")
+	files["gen/mirror/extra.db.sig"] = append([]byte{0x88, 12, 4}, "fake sigpk\n"...) // one OpenPGP signature packet (txtar keeps the final newline)
 	for _, p := range []struct{ filename, status string }{
 		{"good-1.0-1-any.pkg.tar.zst", "ok"},
 		{"tampered-2.0-1-any.pkg.tar.zst", "bad-signature"},
@@ -43,16 +31,13 @@ func fetchFixtureFiles(t *testing.T) map[string][]byte {
 	} {
 		content := []byte(strings.Repeat("package file "+p.filename+"\n", 100))
 		files["gen/mirror/"+p.filename] = content
-		var s signed
+		sigs := "gen/sigs/" + p.filename
 		switch p.status {
 		case "ok":
-			s = signAndLog(t, log, key, sha256Of(content), p.filename)
+			addSigned(t, files, log, key, sigs, sha256Of(content), p.filename, true)
 		case "bad-signature": // the mirror serves other bytes than were signed
-			s = signAndLog(t, log, key, sha256Of([]byte("the published "+p.filename)), p.filename)
-		default:
-			continue
+			addSigned(t, files, log, key, sigs, sha256Of([]byte("the published "+p.filename)), p.filename, true)
 		}
-		files["gen/sigs/"+p.filename+".t"], files["gen/sigs/"+p.filename+".t.bundle"] = s.T, s.Bundle
 	}
 	return files
 }
@@ -83,34 +68,5 @@ func TestUpdateFetchScriptFixtures(t *testing.T) {
 	if !*updateFetchFixtures {
 		t.Skip("run with -update-fetch-fixtures to regenerate the fetch scripts' fixtures")
 	}
-	files := fetchFixtureFiles(t)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	scripts, err := filepath.Glob("testdata/script/fetch*.txtar")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range scripts {
-		a, err := txtar.ParseFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var kept []txtar.File
-		for _, f := range a.Files {
-			if !strings.HasPrefix(f.Name, "gen/") {
-				kept = append(kept, f)
-			}
-		}
-		for _, n := range names {
-			kept = append(kept, txtar.File{Name: n, Data: files[n]})
-		}
-		a.Files = kept
-		if err := os.WriteFile(path, txtar.Format(a), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("updated %s", path)
-	}
+	updateScriptFixtures(t, fetchFixtureFiles(t), []string{"testdata/script/fetch*.txtar"}, isGenDir, nil)
 }

@@ -1,20 +1,13 @@
 package main
 
 import (
-	"crypto/md5"
-	"encoding/hex"
 	"flag"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/txtar"
 
-	"github.com/bintrans/bintrans/internal/fakelog"
 	"github.com/bintrans/bintrans/repodb"
-	"github.com/bintrans/bintrans/repodb/repodbtest"
 )
 
 var updateScanFixtures = flag.Bool("update-scan-fixtures", false, "regenerate the fixture files of testdata/script/scan*.txtar")
@@ -60,14 +53,9 @@ var generatedPrefixes = []string{"keys/", "dbsrc/", "mirror/", "sigs/"}
 // them into databases with bsdtar), package files, `.t` files and bundles
 // logged in a fake log with real proofs, the keys.
 func scanFixtureFiles(t *testing.T) map[string][]byte {
-	log := fakelog.New(t)
-	key := newScanKey(t, 1)
+	log, key, files := newFixtureLog(t, 1, "keys/")
 	other := newScanKey(t, 2)
-	files := map[string][]byte{
-		"keys/transparency.pub": key.pk.File(),
-		"keys/other.pub":        other.pk.File(),
-		"keys/rekor.pem":        log.KeyPEM,
-	}
+	files["keys/other.pub"] = other.pk.File()
 	lists := map[string][]string{}
 	var okSigned signed
 	for _, p := range scanFixturePkgs {
@@ -78,29 +66,23 @@ func scanFixtureFiles(t *testing.T) map[string][]byte {
 		sigs := "sigs/" + fn
 		switch p.status {
 		case "ok", "missing-bundle":
-			s := signAndLog(t, log, key, sha, fn)
-			files[sigs+".t"] = s.T
+			s := addSigned(t, files, log, key, sigs, sha, fn, p.status == "ok")
 			if p.status == "ok" {
-				files[sigs+".t.bundle"] = s.Bundle
 				okSigned = s
 			}
 		case "missing-signature":
 		case "bundle-invalid":
 			// Its own, valid .t; the bundle of another package.
-			s := signAndLog(t, log, key, sha, fn)
-			files[sigs+".t"] = s.T
+			addSigned(t, files, log, key, sigs, sha, fn, false)
 			files[sigs+".t.bundle"] = okSigned.Bundle
 		case "wrong-key":
-			s := signAndLog(t, log, other, sha, fn)
-			files[sigs+".t"], files[sigs+".t.bundle"] = s.T, s.Bundle
+			addSigned(t, files, log, other, sigs, sha, fn, true)
 		case "trusted-comment-mismatch":
-			s := signAndLog(t, log, key, sha, "sed-4.8-1-x86_64.pkg.tar.zst")
-			files[sigs+".t"], files[sigs+".t.bundle"] = s.T, s.Bundle
+			addSigned(t, files, log, key, sigs, sha, "sed-4.8-1-x86_64.pkg.tar.zst", true)
 		case "bad-signature":
 			// The database claims another sha256 than the one signed (and
 			// than the file's: hash-mismatch with --download).
-			s := signAndLog(t, log, key, sha, fn)
-			files[sigs+".t"], files[sigs+".t.bundle"] = s.T, s.Bundle
+			addSigned(t, files, log, key, sigs, sha, fn, true)
 			dbSHA = sha256Of([]byte("tampered " + fn))
 		case "malformed-signature":
 			files[sigs+".t"] = []byte("untrusted comment: not a signature\nthis is not base64!\n")
@@ -109,18 +91,14 @@ func scanFixtureFiles(t *testing.T) map[string][]byte {
 		}
 		dir := p.name + "-" + p.version
 		lists[p.repo] = append(lists[p.repo], dir)
-		md5sum := md5.Sum(content)
-		files["dbsrc/"+p.repo+"/"+dir+"/desc"] = repodbtest.Desc(repodb.Package{
-			Filename: fn, Name: p.name, Base: p.name, Version: p.version, Desc: p.desc,
-			CSize: int64(len(content)), ISize: 4096, MD5Sum: hex.EncodeToString(md5sum[:]), SHA256Sum: dbSHA,
-			URL: "https://example.org/" + p.name, License: []string{"GPL-3.0-or-later"}, Arch: p.arch,
-			BuildDate: 1700000000, Packager: "bintrans tests <tests@bintrans.invalid>",
-		})
+		files["dbsrc/"+p.repo+"/"+dir+"/desc"] = fixtureDesc(repodb.Package{
+			Filename: fn, Name: p.name, Version: p.version, Desc: p.desc,
+			License: []string{"GPL-3.0-or-later"}, Arch: p.arch,
+		}, content, dbSHA)
 		files["mirror/"+p.repo+"/os/x86_64/"+fn] = content
 	}
 	for repo, dirs := range lists {
-		sort.Strings(dirs)
-		files["dbsrc/"+repo+".list"] = []byte(strings.Join(dirs, "\n") + "\n")
+		files["dbsrc/"+repo+".list"] = fixtureDBList(dirs)
 	}
 	return files
 }
@@ -132,43 +110,14 @@ func TestUpdateScanScriptFixtures(t *testing.T) {
 	if !*updateScanFixtures {
 		t.Skip("run with -update-scan-fixtures to regenerate the scan scripts' fixtures")
 	}
-	files := scanFixtureFiles(t)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	scripts, err := filepath.Glob("testdata/script/scan*.txtar")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range scripts {
-		a, err := txtar.ParseFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		owned := false
-		var kept []txtar.File
+	updateScriptFixtures(t, scanFixtureFiles(t), []string{"testdata/script/scan*.txtar"}, isGenerated, func(a *txtar.Archive) bool {
 		for _, f := range a.Files {
 			if f.Name == "keys/rekor.pem" {
-				owned = true
-			}
-			if !isGenerated(f.Name) {
-				kept = append(kept, f)
+				return true
 			}
 		}
-		if !owned {
-			continue
-		}
-		for _, n := range names {
-			kept = append(kept, txtar.File{Name: n, Data: files[n]})
-		}
-		a.Files = kept
-		if err := os.WriteFile(path, txtar.Format(a), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("updated %s", path)
-	}
+		return false
+	})
 }
 
 func isGenerated(name string) bool {
