@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/socks5test"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -59,7 +60,7 @@ func get(t *testing.T, c *http.Client, u string) (string, error) {
 func TestSOCKS5hResolvesThroughProxyAndNeverConnectsDirect(t *testing.T) {
 	target, seen := newTarget(t)
 	// "repo.invalid" cannot resolve locally (RFC 2606): only the proxy knows it.
-	socks := newSOCKSServer(t, map[string]string{"repo.invalid": "127.0.0.1"})
+	socks := socks5test.New(t, map[string]string{"repo.invalid": "127.0.0.1"})
 	c, err := New(Options{Proxy: "socks5h://" + socks.Addr()})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func TestSOCKS5hResolvesThroughProxyAndNeverConnectsDirect(t *testing.T) {
 		t.Fatalf("proxy saw %+v, want the name repo.invalid then 127.0.0.1", reqs)
 	}
 	for _, a := range seen.list() {
-		if !socks.madeConnectionFrom(a) {
+		if !socks.Outbound(a) {
 			t.Errorf("target got a connection from %s, which the proxy did not make: a direct connection", a)
 		}
 	}
@@ -91,7 +92,7 @@ func TestSOCKS5hResolvesThroughProxyAndNeverConnectsDirect(t *testing.T) {
 
 func TestSOCKS5ResolvesLocally(t *testing.T) {
 	target, seen := newTarget(t)
-	socks := newSOCKSServer(t, map[string]string{"repo.invalid": "127.0.0.1"})
+	socks := socks5test.New(t, map[string]string{"repo.invalid": "127.0.0.1"})
 	c, err := New(Options{Proxy: "socks5://" + socks.Addr()})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +105,7 @@ func TestSOCKS5ResolvesLocally(t *testing.T) {
 			t.Errorf("socks5:// sent the name %q to the proxy; want a locally resolved address", r.Host)
 		}
 	}
-	if a := seen.list(); len(a) != 1 || !socks.madeConnectionFrom(a[0]) {
+	if a := seen.list(); len(a) != 1 || !socks.Outbound(a[0]) {
 		t.Errorf("target connections %v not made by the proxy", a)
 	}
 	// A name only the proxy could resolve fails locally, before the proxy.
@@ -119,7 +120,7 @@ func TestSOCKS5ResolvesLocally(t *testing.T) {
 
 func TestBypassProxyForPackagesOnly(t *testing.T) {
 	target, seen := newTarget(t)
-	socks := newSOCKSServer(t, nil)
+	socks := socks5test.New(t, nil)
 	c, err := New(Options{Proxy: "socks5h://" + socks.Addr(), BypassProxyFor: IsPackageDownload})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +142,7 @@ func TestBypassProxyForPackagesOnly(t *testing.T) {
 			t.Fatalf("%s: %v", tc.path, err)
 		}
 		a := seen.list()[before]
-		if viaProxy := socks.madeConnectionFrom(a); viaProxy == tc.direct {
+		if viaProxy := socks.Outbound(a); viaProxy == tc.direct {
 			t.Errorf("%s: direct=%v, want %v", tc.path, !viaProxy, tc.direct)
 		}
 	}
