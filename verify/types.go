@@ -89,7 +89,10 @@ type Result struct {
 	// KeyID is the minisign key id of the signature, as minisign prints it
 	// (16 upper-case hex digits), when the `.t` could be parsed.
 	KeyID string
-	// Entry is the log entry proving inclusion, when one was verified.
+	// Entry identifies the log entry proving inclusion, when one was
+	// verified: only UUID, LogIndex, LogID and IntegratedTime are kept (the
+	// body, proofs and SET are dropped once checked, so that a scan's memory
+	// does not grow with them).
 	Entry *LogEntry
 	// Rebuild is the rebuilder verdict, when a rebuilder policy is set.
 	Rebuild *RebuildVerdict
