@@ -292,8 +292,9 @@ func (r *Report) AllEntries() []Entry { return r.all }
 // batch, even one that was answered) are then kept as a complete run keeps
 // them, provided the current checkpoint is still proven consistent: the
 // report (Incomplete, Remaining) comes back with the fetch error. If that
-// cannot be done, or ctx was cancelled, nothing is stored and the report is
-// nil.
+// cannot be done, or ctx was cancelled, nothing is stored and the fetch
+// error is returned with no report, or one not marked Incomplete (a
+// *verify.SecurityError found on the way still wins).
 func Run(ctx context.Context, o Options) (*Report, error) {
 	switch {
 	case len(o.Keys) == 0:
@@ -422,7 +423,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	tailed := map[string]*verify.LogEntry{}
 	if o.Tail {
 		var err error
-		tailFindings, err = tail(ctx, o, lk, stored, listed, seen, monitored, tailed, &rep.Stats)
+		tailFindings, err = tail(ctx, o, conc, lk, stored, seen, monitored, tailed, &rep.Stats)
 		if err != nil {
 			return nil, err
 		}
@@ -651,14 +652,12 @@ type outcome struct {
 	fetched bool // returned by the UUID retrieve (not by tail)
 }
 
-// tailWindow is how many indexes tail asks for at once (memory bound).
-const tailWindow = 1000
-
 // tail reads the entries appended since stored (all, on a first run) by
 // index and puts those of a monitored key that are not known yet into
-// found, keyed by leaf hash. Entries are only decoded here; they are
-// verified with the others.
-func tail(ctx context.Context, o Options, lk *verify.LogKey, stored *verify.Checkpoint, listed map[string]string, seen map[string]Entry,
+// found, keyed by leaf hash: MaxBatch indexes per request, conc requests
+// in flight; the first failure ends it (nothing is kept). Entries are only
+// decoded here; they are verified with the others.
+func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, stored *verify.Checkpoint, seen map[string]Entry,
 	monitored func(verify.PublicKey) bool, found map[string]*verify.LogEntry, st *Stats) ([]Finding, error) {
 	text, err := o.Log.Checkpoint(ctx)
 	if err != nil {
@@ -677,28 +676,36 @@ func tail(ctx context.Context, o Options, lk *verify.LogKey, stored *verify.Chec
 		keyLines = append(keyLines, []byte(base64.StdEncoding.EncodeToString([]byte(k.Base64()))))
 	}
 	var findings []Finding
-	for lo := from; lo < cur.Size; lo += tailWindow {
-		idx := make([]int64, 0, tailWindow)
-		for i := lo; i < min(lo+tailWindow, cur.Size); i++ {
+	// Batches of MaxBatch indexes, conc requests in flight, decoded as
+	// they arrive and taken in index order.
+	type item struct {
+		finding *Finding
+		entry   *verify.LogEntry // of a monitored key, not seen yet
+	}
+	batches := int((cur.Size - from + MaxBatch - 1) / MaxBatch)
+	_, err = inOrder(ctx, batches, conc, func(ctx context.Context, bi int) ([]item, error) {
+		lo := from + int64(bi)*MaxBatch
+		idx := make([]int64, 0, MaxBatch)
+		for i := lo; i < min(lo+MaxBatch, cur.Size); i++ {
 			idx = append(idx, i)
 		}
 		m, err := o.Log.EntriesByIndex(ctx, idx)
 		if err != nil {
 			return nil, &verify.LogUnavailableError{Op: fmt.Sprintf("entries %d..%d", idx[0], idx[len(idx)-1]), Err: err}
 		}
-		st.Tailed += int64(len(idx))
+		var items []item
 		for _, i := range idx {
 			e := m[i]
 			if e == nil {
-				findings = append(findings, Finding{Kind: FindingMissingIndex, LogIndex: i,
-					Detail: fmt.Sprintf("the log returned no entry for index %d of a tree of %d", i, cur.Size)})
+				items = append(items, item{finding: &Finding{Kind: FindingMissingIndex, LogIndex: i,
+					Detail: fmt.Sprintf("the log returned no entry for index %d of a tree of %d", i, cur.Size)}})
 				continue
 			}
 			b, err := verify.DecodeBody(e.Body)
 			if err != nil {
 				for _, kl := range keyLines {
 					if bytesContains(e.Body, kl) {
-						findings = append(findings, Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: err.Error(), Err: err})
+						items = append(items, item{finding: &Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: err.Error(), Err: err}})
 					}
 				}
 				continue
@@ -711,11 +718,25 @@ func tail(ctx context.Context, o Options, lk *verify.LogKey, stored *verify.Chec
 				continue
 			}
 			if len(e.UUID) < 64 || e.UUID[len(e.UUID)-64:] != leaf {
-				findings = append(findings, Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: "entry id is not the body's leaf hash"})
+				items = append(items, item{finding: &Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: "entry id is not the body's leaf hash"}})
 				continue
 			}
-			found[leaf] = e
+			items = append(items, item{entry: e})
 		}
+		return items, nil
+	}, func(bi int, items []item) error {
+		st.Tailed += min(MaxBatch, cur.Size-(from+int64(bi)*MaxBatch))
+		for _, it := range items {
+			if it.finding != nil {
+				findings = append(findings, *it.finding)
+			} else {
+				found[it.entry.UUID[len(it.entry.UUID)-64:]] = it.entry
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return findings, nil
 }
