@@ -252,3 +252,50 @@ func TestMonitorFailureThenFork(t *testing.T) {
 		t.Errorf("the state changed")
 	}
 }
+
+// growingLog appends an entry (of the monitored key, hidden from the key
+// search) just before it answers the second Checkpoint call of a run: the
+// log grew between the tail's checkpoint and the final one.
+type growingLog struct {
+	*hidingIndex
+	f     *fixture
+	calls int
+	grow  bool
+	added signed
+}
+
+func (g *growingLog) Checkpoint(ctx context.Context) ([]byte, error) {
+	g.calls++
+	if g.grow && g.calls == 2 {
+		g.added = g.f.key.sign(g.f.t, randSHA())
+		g.hide[verify.LeafHash(g.added.body)] = true
+		g.f.log.Add(g.added.body)
+		g.grow = false
+	}
+	return g.hidingIndex.Checkpoint(ctx)
+}
+
+// An entry appended while a --tail run works lies between the tail's
+// tree and the stored checkpoint: the next --tail run must still read it.
+func TestMonitorTailGap(t *testing.T) {
+	f := newFixture(t, 12)
+	g := &growingLog{hidingIndex: &hidingIndex{Client: f.c, hide: map[string]bool{}}, f: f, grow: true}
+	o := f.opts()
+	o.Log, o.Tail = g, true
+	first := f.run(o)
+	if first.New != 12 || len(first.Findings) != 0 || first.Current.Size != f.log.Size() || first.Stats.Tailed != f.log.Size()-1 {
+		t.Fatalf("first run: new %d findings %v size %d tailed %d", first.New, first.Findings, first.Current.Size, first.Stats.Tailed)
+	}
+	st, err := loadState(f.dir.Path(stateName(f.lk.ID())), f.lk.ID())
+	if err != nil || st.TailedTo != f.log.Size()-1 {
+		t.Fatalf("stored tailed_to %d (want %d), %v", st.TailedTo, f.log.Size()-1, err)
+	}
+	g.calls = 0
+	next := f.run(o)
+	if next.New != 1 || len(next.Findings) != 1 || next.Findings[0].Kind != FindingUnindexed || next.Findings[0].UUID != f.log.UUID(g.added.body) {
+		t.Fatalf("next run: new %d findings %+v", next.New, next.Findings)
+	}
+	if st, _ := loadState(f.dir.Path(stateName(f.lk.ID())), f.lk.ID()); st.TailedTo != 0 {
+		t.Errorf("tailed_to %d after a run that read up to its checkpoint", st.TailedTo)
+	}
+}

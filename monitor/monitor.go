@@ -421,9 +421,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	var tailFindings []Finding
 	tailed := map[string]*verify.LogEntry{}
+	// tailedTo: up to where the log was read by index; kept across runs
+	// without --tail.
+	tailedTo := st.TailedTo
 	if o.Tail {
 		var err error
-		tailFindings, err = tail(ctx, o, conc, lk, stored, seen, monitored, tailed, &rep.Stats)
+		tailFindings, tailedTo, err = tail(ctx, o, conc, lk, stored, st.TailedTo, seen, monitored, tailed, &rep.Stats)
 		if err != nil {
 			return nil, err
 		}
@@ -626,7 +629,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep.Total = len(rep.all)
 	if o.State != nil {
-		if err := saveState(path, &stateFile{SchemaVersion: StateSchemaVersion, LogID: lk.ID(), Checkpoint: string(cur.Text), Entries: all}); err != nil {
+		next := &stateFile{SchemaVersion: StateSchemaVersion, LogID: lk.ID(), Checkpoint: string(cur.Text), Entries: all}
+		if tailedTo < cur.Size {
+			// The log grew after tail took its checkpoint: the next
+			// --tail run reads from there, not from cur.
+			next.TailedTo = tailedTo
+		}
+		if err := saveState(path, next); err != nil {
 			return fail(fmt.Errorf("monitor: saving state: %w", err))
 		}
 	}
@@ -657,19 +666,22 @@ type outcome struct {
 // found, keyed by leaf hash: MaxBatch indexes per request, conc requests
 // in flight; the first failure ends it (nothing is kept). Entries are only
 // decoded here; they are verified with the others.
-func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, stored *verify.Checkpoint, seen map[string]Entry,
-	monitored func(verify.PublicKey) bool, found map[string]*verify.LogEntry, st *Stats) ([]Finding, error) {
+func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, stored *verify.Checkpoint, tailedTo int64, seen map[string]Entry,
+	monitored func(verify.PublicKey) bool, found map[string]*verify.LogEntry, st *Stats) ([]Finding, int64, error) {
 	text, err := o.Log.Checkpoint(ctx)
 	if err != nil {
-		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+		return nil, 0, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
 	}
 	cur, err := lk.VerifyCheckpoint(text)
 	if err != nil {
-		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+		return nil, 0, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
 	}
 	var from int64
 	if stored != nil && stored.Size <= cur.Size {
 		from = stored.Size // a smaller current tree fails consistency later
+		if tailedTo > 0 && tailedTo < from {
+			from = tailedTo // the previous tail stopped short of its checkpoint
+		}
 	}
 	var keyLines [][]byte
 	for _, k := range o.Keys {
@@ -736,9 +748,9 @@ func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, stored *v
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return findings, nil
+	return findings, cur.Size, nil
 }
 
 func bytesContains(b, sub []byte) bool { return bytes.Contains(b, sub) }

@@ -32,7 +32,12 @@ type stateFile struct {
 	SchemaVersion int     `json:"schema_version"`
 	LogID         string  `json:"log_id"`
 	Checkpoint    string  `json:"checkpoint"`
-	Entries       []Entry `json:"entries"`
+	// TailedTo is the tree size up to which a --tail run read every index,
+	// when it is less than the checkpoint's (the log grew between the
+	// tail's checkpoint and the stored one); the next --tail run starts
+	// there. 0: at the checkpoint's size.
+	TailedTo int64   `json:"tailed_to,omitempty"`
+	Entries  []Entry `json:"entries"`
 }
 
 // stateName is the state file's name for a log (state.Dir.Path checks it).
@@ -85,6 +90,8 @@ func decodeState(b []byte, logID string) (*stateFile, string) {
 		return nil, fmt.Sprintf("%d entries, at most %d", len(s.Entries), MaxEntries)
 	case s.Checkpoint == "" && len(s.Entries) > 0:
 		return nil, "entries without a checkpoint"
+	case s.TailedTo < 0 || (s.Checkpoint == "" && s.TailedTo != 0):
+		return nil, fmt.Sprintf("tailed_to %d", s.TailedTo)
 	}
 	seen := make(map[string]bool, len(s.Entries))
 	for i := range s.Entries {
