@@ -157,6 +157,12 @@ type Summary struct {
 	SettleError       string  `json:"settle_error,omitempty"`
 	BundleCheckpoints int     `json:"bundle_checkpoints"`
 	SettleSeconds     float64 `json:"settle_seconds"`
+	// SettleMode is how the fresh proofs were obtained: "derived" (computed
+	// from the run's own entries up to the newest tree head of its upload
+	// answers, plus other writers' entries in between), or "fetched" (every
+	// entry re-fetched from the log; --refresh-bundles, or when deriving
+	// would cost more).
+	SettleMode string `json:"settle_mode,omitempty"`
 	// Checkpoint is the log's tree head this run verified, proved
 	// consistent with the one stored by the previous run, and stored.
 	Checkpoint *CheckpointSummary `json:"checkpoint,omitempty"`

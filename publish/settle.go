@@ -78,8 +78,14 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 		}
 	}
 
-	// 1. Fresh entries, in rounds while the tree grows under us.
+	// 1. Fresh entries: derived from what the run knows (the newest tree
+	// head of its upload answers, its own leaves), or else fetched, in
+	// rounds while the tree grows under us.
 	pending := items
+	sum.SettleMode = "fetched"
+	if !s.o.RefreshBundles && s.deriveFresh(ctx, items) {
+		pending, sum.SettleMode = nil, "derived"
+	}
 	for round := 0; round < settleRounds && len(pending) > 0; round++ {
 		s.fetchFresh(ctx, pending)
 		var newest *verify.Checkpoint

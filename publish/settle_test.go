@@ -80,21 +80,22 @@ func snapshot(t *testing.T, dir string) map[string][]byte {
 
 // Without settling, each bundle carries the tree head of its own upload
 // answer (60 uploads, 60 heads). Settled, they all carry one note, the
-// log's size at the end of the run, which is stored; the settle costs
-// ceil(60/settleBatch) retrieve calls, one checkpoint and one consistency
-// proof (from the first upload answer's tree head).
+// log's size at the end of the run, which is stored. The proofs are
+// derived from the run's own entries: the settle costs one checkpoint and
+// one consistency proof (from the first upload answer's tree head), no
+// retrieve.
 func TestSettleOneCheckpointPerRun(t *testing.T) {
 	e := newEnv(t, 60)
 	sum := e.run([]string{"core"})
-	if sum.Failed != 0 || sum.Signed != 60 || sum.Settled != 60 || sum.SettleFailed != 0 || sum.BundleCheckpoints != 1 || sum.SettleError != "" {
+	if sum.Failed != 0 || sum.Signed != 60 || sum.Settled != 60 || sum.SettleFailed != 0 || sum.BundleCheckpoints != 1 || sum.SettleError != "" || sum.SettleMode != "derived" {
 		t.Fatalf("summary: %+v", sum)
 	}
 	notes, sizes := e.bundleHeads(e.pkgs)
 	if len(notes) != 1 || !sizes[60] {
 		t.Fatalf("bundles carry %d notes, sizes %v; want one note of size 60", len(notes), sizes)
 	}
-	if e.log.retrieves != 6 || e.log.checkpoints != 1 || e.log.proofs != 1 {
-		t.Errorf("settle cost %d retrieves, %d checkpoints, %d proofs; want 6, 1, 1 (from the oldest upload answer)", e.log.retrieves, e.log.checkpoints, e.log.proofs)
+	if e.log.retrieves != 0 || e.log.checkpoints != 1 || e.log.proofs != 1 {
+		t.Errorf("settle cost %d retrieves, %d checkpoints, %d proofs; want 0, 1, 1 (from the oldest upload answer)", e.log.retrieves, e.log.checkpoints, e.log.proofs)
 	}
 	if got := e.storedSize(); got != 60 || sum.Checkpoint == nil || sum.Checkpoint.Size != 60 {
 		t.Errorf("stored checkpoint size %d, summary %+v", got, sum.Checkpoint)
@@ -135,16 +136,22 @@ func TestSettleStoredCheckpointAdvances(t *testing.T) {
 	}
 }
 
-// The log grows during the settle (another writer): entries are re-fetched
-// in rounds; whatever heads remain, every bundle verifies and the stored
-// checkpoint is the newest.
+// The log grows during a fetching settle (--refresh-bundles; another
+// writer logs 3 entries while the first retrieves are answered): the
+// entries proven at older sizes are re-fetched in a second round, and all
+// end on one tree head, the newest, which is stored.
 func TestSettleWhileTheLogGrows(t *testing.T) {
 	e := newEnv(t, 100)
+	e.run([]string{"core"})
 	other := newEnv(t, 0)
 	var n atomic.Int64
 	e.log.beforeRetrieve = func() {
-		// Another signer's upload lands before each retrieve call.
-		p := repodbtest.Packages(1, repodbtest.Options{Seed: uint64(1000 + n.Add(1))})[0]
+		// Another signer's upload lands before each of the first 3 calls.
+		k := n.Add(1)
+		if k > 3 {
+			return
+		}
+		p := repodbtest.Packages(1, repodbtest.Options{Seed: uint64(1000 + k)})[0]
 		tf, err := verify.SignPackage(other.sk, p.SHA256Sum, p.Filename)
 		if err != nil {
 			t.Error(err)
@@ -154,8 +161,8 @@ func TestSettleWhileTheLogGrows(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	sum := e.run([]string{"core"})
-	if sum.Failed != 0 || sum.Settled != 100 || sum.BundleCheckpoints < 1 || sum.BundleCheckpoints > settleRounds {
+	sum := e.run([]string{"core"}, func(o *Options) { o.RefreshBundles = true })
+	if sum.Failed != 0 || sum.Settled != 100 || sum.BundleCheckpoints != 1 || sum.SettleMode != "fetched" {
 		t.Fatalf("summary: %+v", sum)
 	}
 	_, sizes := e.bundleHeads(e.pkgs)
@@ -172,10 +179,13 @@ func TestSettleWhileTheLogGrows(t *testing.T) {
 // upload answers stay (valid), nothing is stored, the run succeeds.
 func TestSettleLogDownIsAWarning(t *testing.T) {
 	e := newEnv(t, 12)
-	e.log.beforeRetrieve = func() {
-		e.log.mu.Lock()
-		e.log.failRetrieve = true
-		e.log.mu.Unlock()
+	e.log.afterAdd = func(n int) error {
+		if n == 12 { // the last upload: then the log goes down
+			e.log.mu.Lock()
+			e.log.failRetrieve = true
+			e.log.mu.Unlock()
+		}
+		return nil
 	}
 	sum := e.run([]string{"core"})
 	if sum.Failed != 0 || sum.Signed != 12 || sum.Settled != 0 || sum.SettleFailed != 12 || !strings.Contains(sum.SettleError, "unavailable") {
@@ -187,9 +197,9 @@ func TestSettleLogDownIsAWarning(t *testing.T) {
 	e.checkAll(e.pkgs)
 }
 
-// The log answers the settle with entries that are not the published ones
-// (another integrated time, a broken proof, nothing at the index): each is
-// a StageSettle failure and its bundle stays as published.
+// The log answers a fetching settle with entries that are not the
+// published ones (another integrated time, a broken proof): each is a
+// StageSettle failure and its bundle stays as published.
 func TestSettleContradictionIsAFailure(t *testing.T) {
 	for name, lie := range map[string]func(*verify.LogEntry){
 		"integrated-time": func(le *verify.LogEntry) { le.IntegratedTime++ },
@@ -199,11 +209,11 @@ func TestSettleContradictionIsAFailure(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, 8)
-			var before map[string][]byte
-			e.log.beforeRetrieve = func() { before = snapshot(t, e.sigDir) }
+			e.run([]string{"core"})
+			before := snapshot(t, e.sigDir)
 			e.log.lieRetrieve = lie
-			sum := e.run([]string{"core"})
-			if sum.Failed != 8 || sum.Signed != 8 || sum.SettleFailed != 8 || sum.Settled != 0 {
+			sum := e.run([]string{"core"}, func(o *Options) { o.RefreshBundles = true })
+			if sum.Failed != 8 || sum.AlreadyPublished != 8 || sum.SettleFailed != 8 || sum.Settled != 0 {
 				t.Fatalf("summary: %+v", sum)
 			}
 			for _, f := range sum.Failures {
@@ -378,4 +388,62 @@ func TestRefreshBundlesWithRecoveredIntent(t *testing.T) {
 		t.Fatalf("refresh run: %+v", sum)
 	}
 	e.checkAll(e.pkgs)
+}
+
+// Other writers' entries between the run's own: their bodies are fetched
+// (one retrieve per 10), the proofs still derived; one tree head.
+func TestSettleDerivedWithOtherWriters(t *testing.T) {
+	e := newEnv(t, 50)
+	other := newEnv(t, 0)
+	var foreign atomic.Int64
+	e.log.afterAdd = func(n int) error {
+		if n%10 == 0 {
+			k := foreign.Add(1)
+			p := repodbtest.Packages(1, repodbtest.Options{Seed: uint64(5000 + k)})[0]
+			tf, err := verify.SignPackage(other.sk, p.SHA256Sum, p.Filename)
+			if err != nil {
+				return err
+			}
+			_, err = e.log.Upload(context.Background(), tf, other.pub.File(), []byte(p.SHA256Sum))
+			return err
+		}
+		return nil
+	}
+	sum := e.run([]string{"core"})
+	if sum.Failed != 0 || sum.Settled != 50 || sum.BundleCheckpoints != 1 || sum.SettleMode != "derived" {
+		t.Fatalf("summary: %+v", sum)
+	}
+	if want := (int(foreign.Load()) + 9) / 10; e.log.retrieves > want+1 {
+		t.Errorf("%d retrieve calls for %d foreign entries", e.log.retrieves, foreign.Load())
+	}
+	if _, sizes := e.bundleHeads(e.pkgs); len(sizes) != 1 {
+		t.Errorf("tree heads %v", sizes)
+	}
+}
+
+// More foreign entries than the run's own: fetching the run's entries
+// costs less than deriving; every bundle is settled either way.
+func TestSettleFetchesWhenOthersDominate(t *testing.T) {
+	e := newEnv(t, 5)
+	other := newEnv(t, 0)
+	var k atomic.Int64
+	var inside atomic.Bool
+	e.log.afterAdd = func(n int) error {
+		if inside.Swap(true) {
+			return nil // the foreign uploads themselves
+		}
+		defer inside.Store(false)
+		for range 3 {
+			p := repodbtest.Packages(1, repodbtest.Options{Seed: uint64(7000 + k.Add(1))})[0]
+			tf, _ := verify.SignPackage(other.sk, p.SHA256Sum, p.Filename)
+			if _, err := e.log.Upload(context.Background(), tf, other.pub.File(), []byte(p.SHA256Sum)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	sum := e.run([]string{"core"})
+	if sum.Failed != 0 || sum.Settled != 5 || sum.SettleMode != "fetched" || sum.BundleCheckpoints != 1 {
+		t.Fatalf("summary: %+v", sum)
+	}
 }
