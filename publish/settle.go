@@ -6,6 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
@@ -147,7 +150,11 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 		}
 		it.fresh.Verification.InclusionProof.Checkpoint = notes[k]
 	}
-	written := make([]bool, len(settled))
+	// Temp files in parallel, one sync for the batch, then the renames: a
+	// crash leaves the old bundle or the new one (both valid) and at most
+	// temp files, removed by the next run.
+	dir := s.o.SignatureDir
+	tmps := make([]string, len(settled))
 	errs := make([]error, len(settled))
 	var g errgroup.Group
 	g.SetLimit(s.o.Jobs)
@@ -156,26 +163,48 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 			continue // already carries that very note
 		}
 		g.Go(func() error {
-			written[i], errs[i] = s.rewriteBundle(it)
+			tmps[i], errs[i] = s.prepareBundle(it)
 			return nil
 		})
 	}
 	g.Wait()
+	var batch []string
+	for _, tmp := range tmps {
+		if tmp != "" {
+			batch = append(batch, tmp)
+		}
+	}
+	if len(batch) > 0 {
+		if err := syncFiles(dir, batch); err != nil {
+			for i, tmp := range tmps {
+				if tmp != "" {
+					os.Remove(tmp)
+					tmps[i], errs[i] = "", fmt.Errorf("syncing the new bundles: %w", err)
+				}
+			}
+		}
+	}
 	anyWritten := false
 	for i, it := range settled {
+		if tmps[i] != "" {
+			if err := os.Rename(tmps[i], filepath.Join(dir, it.filename+verify.BundleSuffix)); err != nil {
+				os.Remove(tmps[i])
+				errs[i] = err
+			} else {
+				anyWritten = true
+			}
+		}
 		if errs[i] != nil {
 			warn(fmt.Errorf("%s: %w", it.filename, errs[i]))
 			sum.SettleFailed++
 			settled[i] = nil
-			continue
 		}
-		anyWritten = anyWritten || written[i]
 	}
 	if anyWritten {
 		if err := s.sigDirSync.Sync(); err != nil {
 			// The renames happened: readers see the new bundles, which
 			// verify as the old ones did; they may not survive a crash.
-			warn(fmt.Errorf("syncing %s: %w", s.o.SignatureDir, err))
+			warn(fmt.Errorf("syncing %s: %w", dir, err))
 		}
 	}
 	heads := map[string]bool{}
@@ -355,23 +384,25 @@ func (s *Signer) proveConsistent(ctx context.Context, stored *verify.Checkpoint,
 	return first
 }
 
-// rewriteBundle replaces the item's bundle with its fresh entry, after
-// checking that exactly the bytes to be written verify in full. It reports
-// whether it wrote. The directory is synced by the caller, once.
-func (s *Signer) rewriteBundle(it *settleItem) (bool, error) {
+// prepareBundle writes the item's fresh entry as a bundle into a temp file
+// (not synced) and returns its path. The fresh entry verified in full
+// (verify.VerifyEntry) with a note that was replaced only by another
+// verified note of the same tree head; the bytes written must parse back
+// to exactly that entry.
+func (s *Signer) prepareBundle(it *settleItem) (string, error) {
 	b, err := verify.MarshalBundle(it.fresh)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	e, err := verify.ParseBundle(b)
-	if err == nil {
-		_, err = verify.VerifyEntry(e, it.t, []verify.PublicKey{s.o.PublicKey}, it.sha, it.filename, s.o.LogKey)
-	}
 	if err != nil {
-		return false, fmt.Errorf("the settled bundle does not verify, not written: %w", err)
+		return "", fmt.Errorf("the settled bundle does not parse, not written: %w", err)
 	}
-	if err := writeFileAtomic(s.o.SignatureDir, it.filename+verify.BundleSuffix, b, 0o644, false); err != nil {
-		return false, err
+	if !reflect.DeepEqual(e, it.fresh) {
+		return "", errors.New("the settled bundle does not parse back to the verified entry, not written")
 	}
-	return true, nil
+	if cp, err := verify.ParseCheckpoint([]byte(e.Verification.InclusionProof.Checkpoint)); err != nil || headKey(cp) != headKey(it.freshCP) {
+		return "", errors.New("the settled bundle's checkpoint is not its verified tree head, not written")
+	}
+	return writeTemp(s.o.SignatureDir, it.filename+verify.BundleSuffix, b, 0o644)
 }

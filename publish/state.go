@@ -311,6 +311,28 @@ func writeFileAtomic(dir, name string, data []byte, perm os.FileMode, syncDirAft
 	return nil
 }
 
+// writeTemp writes data to a new temp file in dir named as writeFileAtomic
+// names its own (so a crash leaves what removeStaleTemps removes), without
+// fsync: the caller syncs a batch with syncFiles, then renames.
+func writeTemp(dir, name string, data []byte, perm os.FileMode) (string, error) {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
