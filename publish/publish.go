@@ -411,12 +411,16 @@ type counters struct {
 // form, for the files the signer writes).
 //
 // Last, the settle: every bundle written by this run (signed or recovered;
-// with Options.RefreshBundles every published one) is re-fetched from the
-// log by index in parallel batches, must be the same entry and verify in
-// full, and is rewritten atomically with its fresh inclusion proof, so
-// that the run's bundles share the log's newest tree head (verifiers then
-// check one checkpoint signature and at most one consistency proof for the
-// whole run, instead of one per upload). The log's current checkpoint is
+// with Options.RefreshBundles every published one) gets a fresh inclusion
+// proof that must verify in full, and is rewritten atomically with it, so
+// that the run's bundles share one tree head (verifiers then check one
+// checkpoint signature and at most one consistency proof for the whole
+// run, instead of one per upload). The proofs are derived at the newest
+// tree head of the run's upload answers from the run's own entries (other
+// writers' entries in between are fetched by index); with RefreshBundles,
+// or when other writers' entries outnumber the run's, every entry is
+// re-fetched from the log by index in parallel batches instead and must be
+// the same entry (Summary.SettleMode). The log's current checkpoint is
 // proven consistent with the one this signer stored last time (and with
 // this run's upload answers) before anything is rewritten, then stored in
 // <StateDir>/sign/checkpoint. A run that wrote nothing does not ask the log.

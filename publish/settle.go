@@ -49,9 +49,9 @@ func (s *Signer) addSettle(it *settleItem) {
 	s.settleMu.Unlock()
 }
 
-// settle re-proves every queued bundle against the log's newest tree and
-// rewrites it with the fresh proof, so that one run's bundles share one
-// checkpoint; it proves the log's current checkpoint consistent with the one
+// settle re-proves every queued bundle at one tree head (derived, see
+// deriveFresh, or fetched) and rewrites it with the fresh proof, so that
+// one run's bundles share one checkpoint; it proves the log's current checkpoint consistent with the one
 // stored by the previous run (and with the oldest and newest checkpoint of
 // this run's upload answers) and stores it.
 //

@@ -64,10 +64,11 @@ intent in --state-dir; the next run finishes it without ever logging a
 signature twice. Failed packages are listed on stderr; run the same command
 again to finish the job.
 
-At the end of a run that published something, every bundle it wrote is
-re-fetched from the log (in parallel batches), verified in full again and
-rewritten atomically with the fresh inclusion proof ("settle"), so that
-all of the run's bundles carry one checkpoint: a verifier then checks one
+At the end of a run that published something, every bundle it wrote gets
+a fresh inclusion proof at the newest tree head the run saw, is verified in
+full again and rewritten atomically ("settle"; the proofs are computed from
+the run's own entries, asking the log only for other writers' entries in
+between), so that all of the run's bundles carry one checkpoint: a verifier then checks one
 checkpoint signature and one consistency proof for the whole run instead of
 one per upload. Before anything is rewritten, the log's current checkpoint
 is proven consistent with the one this signer stored in --state-dir
@@ -77,7 +78,8 @@ a log that contradicts itself is an error, and nothing published is ever
 removed.
 
 --refresh-bundles settles every published bundle of the databases, not
-only this run's. Run it after a batch of runs that each published a little
+only this run's, on the log's current tree (each entry re-fetched from the
+log in parallel batches of 10). Run it after a batch of runs that each published a little
 (each run's bundles carry that run's checkpoint), before a mirror re-syncs
 the whole signature dir anyway, or when the log's operator asks clients to
 move to a newer tree head: verifiers then pay for one checkpoint for the
