@@ -183,7 +183,12 @@ func clean(s string) string {
 		if !unicode.IsPrint(r) {
 			continue
 		}
-		if n >= MaxSnippet {
+		// At most MaxSnippet runes, a pending space included, then "…".
+		need := 1
+		if space {
+			need = 2
+		}
+		if n+need > MaxSnippet {
 			b.WriteString("…")
 			break
 		}
