@@ -31,6 +31,9 @@ type config struct {
 	Runs, RekorCLIN, Filler            int
 	MonitorRuns                        int
 	Only, ScanSizes, MicroFile         string
+	// PausePIDs are the local log stack's processes, paused (SIGSTOP)
+	// while an offline-only phase runs.
+	PausePIDs string
 }
 
 // sizes are the data set sizes of one mode.
@@ -98,6 +101,7 @@ func main() {
 	flag.BoolVar(&c.Profiles, "profiles", true, "CPU profiles of the largest runs (a second, profiling build of bintrans)")
 	flag.IntVar(&c.RekorCLIN, "rekor-cli-n", 0, "run the old approach on the first N packages of the batch only (0: all); overheads compare per package")
 	flag.StringVar(&c.Only, "only", "", "comma-separated steps to run (data,hook,growth,scan,sign,memory,monitor,profiles,micro); data always runs")
+	flag.StringVar(&c.PausePIDs, "pause-pids", "", "space-separated PIDs of the log stack, paused (SIGSTOP/SIGCONT) while the offline scan runs: its 10 ms sequencer is not part of a scan")
 	flag.StringVar(&c.ScanSizes, "scan-sizes", "", "comma-separated scan sizes (default 1500,15000,150000; quick 100,300)")
 	flag.Parse()
 	if c.Bintrans == "" || c.LogURL == "" || c.LogKey == "" || c.Cache == "" || c.RekorCLI == "" {
