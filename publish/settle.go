@@ -1,7 +1,6 @@
 package publish
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -271,7 +270,7 @@ func (it *settleItem) check(f *verify.LogEntry, s *Signer) {
 		it.bad = fmt.Errorf("the log returned no entry at index %d, which it proved to hold (entry %s)", it.e.LogIndex, it.e.UUID)
 		return
 	}
-	if err := sameEntry(f, it.e); err != nil {
+	if err := verify.SameEntry(f, it.e); err != nil {
 		it.bad = fmt.Errorf("fresh entry at log index %d: %w", it.e.LogIndex, err)
 		return
 	}
@@ -281,24 +280,6 @@ func (it *settleItem) check(f *verify.LogEntry, s *Signer) {
 		return
 	}
 	it.fresh, it.freshCP, it.unavail = f, cp, nil
-}
-
-// sameEntry checks that f is the entry e: same body and the fields its SET
-// signs (as the engine's re-proving does).
-func sameEntry(f, e *verify.LogEntry) error {
-	if err := verify.CheckEntryShape(f); err != nil {
-		return err
-	}
-	switch {
-	case !bytes.Equal(f.Body, e.Body):
-		return &verify.EntryError{Step: verify.StepBody, Field: "body", Expected: verify.LeafHash(e.Body), Got: verify.LeafHash(f.Body), LogIndex: f.LogIndex}
-	case f.LogIndex != e.LogIndex || f.LogID != e.LogID || f.IntegratedTime != e.IntegratedTime ||
-		f.Verification.InclusionProof.LogIndex != e.Verification.InclusionProof.LogIndex:
-		return &verify.EntryError{Step: verify.StepBundle, Field: "logIndex/logID/integratedTime",
-			Expected: fmt.Sprintf("%d/%s/%d", e.LogIndex, e.LogID, e.IntegratedTime),
-			Got:      fmt.Sprintf("%d/%s/%d", f.LogIndex, f.LogID, f.IntegratedTime), LogIndex: f.LogIndex}
-	}
-	return nil
 }
 
 // currentCheckpoint fetches and verifies the log's checkpoint.

@@ -852,22 +852,34 @@ func verifyEntryCached(e *LogEntry, s *Signature, keys []PublicKey, msg []byte, 
 	return verifyEntryWith(e, s, keys, msg, lk, func(text []byte) (*Checkpoint, error) { return cache.verify(lk, text) })
 }
 
-// verifyFresh verifies an entry re-fetched from the log for a bundle entry
-// that already verified in full: it must be the same entry (body, indexes,
-// log id, integrated time: what the bundle's SET signed), and its fresh
-// inclusion proof must verify against its own checkpoint (steps 2 and 3).
-func verifyFresh(e, bundled *LogEntry, lk *LogKey, cache *checkpointCache) (*Checkpoint, error) {
-	if err := CheckEntryShape(e); err != nil {
-		return nil, err
+// SameEntry checks that fresh, an entry re-fetched from the log, is
+// well-formed and is the entry known already verified: same body, log
+// index, log id, integrated time and proof index (what known's SET
+// signed). It verifies nothing cryptographically. Errors are *EntryError
+// (or CheckEntryShape's).
+func SameEntry(fresh, known *LogEntry) error {
+	if err := CheckEntryShape(fresh); err != nil {
+		return err
 	}
 	switch {
-	case !bytes.Equal(e.Body, bundled.Body):
-		return nil, &EntryError{Step: StepBody, Field: "body", Expected: LeafHash(bundled.Body), Got: LeafHash(e.Body), LogIndex: e.LogIndex}
-	case e.LogIndex != bundled.LogIndex || e.LogID != bundled.LogID || e.IntegratedTime != bundled.IntegratedTime ||
-		e.Verification.InclusionProof.LogIndex != bundled.Verification.InclusionProof.LogIndex:
-		return nil, &EntryError{Step: StepBundle, Field: "logIndex/logID/integratedTime",
-			Expected: fmt.Sprintf("%d/%s/%d", bundled.LogIndex, bundled.LogID, bundled.IntegratedTime),
-			Got:      fmt.Sprintf("%d/%s/%d", e.LogIndex, e.LogID, e.IntegratedTime), LogIndex: e.LogIndex}
+	case !bytes.Equal(fresh.Body, known.Body):
+		return &EntryError{Step: StepBody, Field: "body", Expected: LeafHash(known.Body), Got: LeafHash(fresh.Body), LogIndex: fresh.LogIndex}
+	case fresh.LogIndex != known.LogIndex || fresh.LogID != known.LogID || fresh.IntegratedTime != known.IntegratedTime ||
+		fresh.Verification.InclusionProof.LogIndex != known.Verification.InclusionProof.LogIndex:
+		return &EntryError{Step: StepBundle, Field: "logIndex/logID/integratedTime",
+			Expected: fmt.Sprintf("%d/%s/%d", known.LogIndex, known.LogID, known.IntegratedTime),
+			Got:      fmt.Sprintf("%d/%s/%d", fresh.LogIndex, fresh.LogID, fresh.IntegratedTime), LogIndex: fresh.LogIndex}
+	}
+	return nil
+}
+
+// verifyFresh verifies an entry re-fetched from the log for a bundle entry
+// that already verified in full: it must be the same entry (SameEntry),
+// and its fresh inclusion proof must verify against its own checkpoint
+// (steps 2 and 3).
+func verifyFresh(e, bundled *LogEntry, lk *LogKey, cache *checkpointCache) (*Checkpoint, error) {
+	if err := SameEntry(e, bundled); err != nil {
+		return nil, err
 	}
 	return verifyInclusionAndCheckpoint(e, func(text []byte) (*Checkpoint, error) { return cache.verify(lk, text) })
 }
