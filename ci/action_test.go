@@ -16,7 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/bintrans/bintrans/internal/testenv"
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
 )
 
 // The composite action's metadata, as much of it as the tests check.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/repodb"
-	"github.com/bintrans/bintrans/repodb/repodbtest"
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 )
 
 // BenchmarkReadDB walks a generated 15 000-package database shaped like

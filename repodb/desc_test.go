@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/bintrans/bintrans/repodb"
-	"github.com/bintrans/bintrans/repodb/repodbtest"
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 )
 
 // equalPkg compares packages treating nil and empty slices alike.

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/bintrans/bintrans/repodb"
-	"github.com/bintrans/bintrans/repodb/repodbtest"
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/ulikunitz/xz"
 )
 

@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bintrans/bintrans/internal/testenv"
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/verify/rekor"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/jedisct1/go-minisign"
 )
 
@@ -85,7 +85,7 @@ func TestRealRekorEngine(t *testing.T) {
 	url, keyPath := testenv.Rekor(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	log, err := rekor.New(url, &http.Client{Timeout: 30 * time.Second})
+	log, err := rekorv1.New(url, &http.Client{Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func signNote(t *testing.T, k *ecdsa.PrivateKey, body string) []byte {
 func BenchmarkRealRekorOnline500(b *testing.B) {
 	url, keyPath := testenv.Rekor(b)
 	ctx := context.Background()
-	log, err := rekor.New(url, &http.Client{Timeout: 30 * time.Second})
+	log, err := rekorv1.New(url, &http.Client{Timeout: 30 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}

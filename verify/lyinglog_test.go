@@ -15,10 +15,10 @@ import (
 
 	"github.com/jedisct1/go-minisign"
 
-	"github.com/bintrans/bintrans/httpclient"
-	"github.com/bintrans/bintrans/internal/fakelog"
+	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/verify/rekor"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // These tests run the engine through the real Rekor client against
@@ -82,13 +82,13 @@ func (r *fakeRepo) add(t *testing.T, logIt bool) {
 	r.ents = append(r.ents, e)
 }
 
-func (r *fakeRepo) client(t *testing.T) *rekor.Client {
+func (r *fakeRepo) client(t *testing.T) *rekorv1.Client {
 	t.Helper()
 	hc, err := httpclient.New(httpclient.Options{Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := rekor.New(r.log.URL, hc, rekor.WithRetries(0))
+	c, err := rekorv1.New(r.log.URL, hc, rekorv1.WithRetries(0))
 	if err != nil {
 		t.Fatal(err)
 	}

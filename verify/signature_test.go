@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bintrans/bintrans/internal/testenv"
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/jedisct1/go-minisign"
 )
 

@@ -6,9 +6,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/bintrans/bintrans/audit"
-	"github.com/bintrans/bintrans/monitor"
-	"github.com/bintrans/bintrans/scan"
+	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/internal/monitor"
+	"github.com/bintrans/bintrans/internal/scan"
 )
 
 // AuditCheckCmd is `bintrans audit [check] --audit-log FILE …`: the

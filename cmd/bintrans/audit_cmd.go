@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bintrans/bintrans/audit"
+	"github.com/bintrans/bintrans/internal/audit"
 )
 
 // AuditCmd is `bintrans audit`: the auditor's checks of the operator's audit

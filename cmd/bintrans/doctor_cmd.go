@@ -9,11 +9,11 @@ import (
 	"os"
 	"strings"
 
-	"github.com/bintrans/bintrans/httpclient"
-	"github.com/bintrans/bintrans/pacman"
-	"github.com/bintrans/bintrans/state"
+	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/pacman"
+	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/verify/rekor"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // DoctorCmd checks the configuration the pacman hook would run with, reaches
@@ -121,7 +121,7 @@ func describeConfig(path string) string {
 // checkLog fetches the current checkpoint, verifies it under the pinned key
 // and proves it consistent with the stored one, without storing anything.
 func (d *DoctorCmd) checkLog(ctx context.Context, w, stderr io.Writer, hc *http.Client, lk *verify.LogKey) error {
-	c, err := rekor.New(d.LogURL, hc)
+	c, err := rekorv1.New(d.LogURL, hc)
 	if err != nil {
 		return usageErrorf("check --log-url", "--log-url %q: %v", d.LogURL, err)
 	}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/ci"
-	"github.com/bintrans/bintrans/fetch"
-	"github.com/bintrans/bintrans/httpclient"
-	"github.com/bintrans/bintrans/pacman"
+	"github.com/bintrans/bintrans/internal/fetch"
+	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/verify"
 )
 

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/bintrans/bintrans/internal/fakelog"
-	"github.com/bintrans/bintrans/internal/socks5test"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
+	"github.com/bintrans/bintrans/internal/testkit/socks5test"
 )
 
 // fetchEnv is a mirror served over HTTP (packages under /core and /extra,

@@ -7,7 +7,7 @@ import (
 
 	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/progress"
-	"github.com/bintrans/bintrans/pacman"
+	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/verify"
 )
 

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bintrans/bintrans/monitor"
-	"github.com/bintrans/bintrans/state"
+	"github.com/bintrans/bintrans/internal/monitor"
+	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/verify/rekor"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // DefaultMonitorStateDir is the monitor's (and audit's) state directory:
@@ -76,7 +76,7 @@ with 1; findings are printed and the monitor goes on; an interrupt exits 0.`
 type monitorSetup struct {
 	keys   []verify.PublicKey
 	logKey *verify.LogKey
-	log    *rekor.Client
+	log    *rekorv1.Client
 	state  *state.Dir
 	url    string
 	jobs   int // retrieve requests in flight (0: monitor.DefaultConcurrency)
@@ -95,7 +95,7 @@ func newMonitorSetup(k *KeyFlags, l *LogFlags, n *NetFlags, stateDir string) (*m
 	if err != nil {
 		return nil, err
 	}
-	c, err := rekor.New(l.LogURL, hc)
+	c, err := rekorv1.New(l.LogURL, hc)
 	if err != nil {
 		return nil, usageErrorf("check --log-url", "--log-url %q: %v", l.LogURL, err)
 	}

@@ -19,13 +19,13 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/jedisct1/go-minisign"
 
-	"github.com/bintrans/bintrans/audit"
-	"github.com/bintrans/bintrans/internal/fakelog"
-	"github.com/bintrans/bintrans/internal/testenv"
-	"github.com/bintrans/bintrans/monitor"
-	"github.com/bintrans/bintrans/publish"
+	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
+	"github.com/bintrans/bintrans/internal/monitor"
+	"github.com/bintrans/bintrans/internal/signer"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/verify/rekor"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // monitorCLI holds the commands of the monitor story (sign, audit,
@@ -222,12 +222,12 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 	}
 
 	// (2) The key used outside bintrans sign, and a key-id variant.
-	sk, err := publish.ReadSecretKey(r.sec, nil)
+	sk, err := signer.ReadSecretKey(r.sec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pubFile, _ := os.ReadFile(r.pub)
-	lc, err := rekor.New(r.logURL, nil)
+	lc, err := rekorv1.New(r.logURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

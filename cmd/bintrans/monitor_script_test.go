@@ -12,7 +12,7 @@ import (
 	"github.com/jedisct1/go-minisign"
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/bintrans/bintrans/internal/fakelog"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/verify"
 )
 

@@ -9,12 +9,12 @@ import (
 
 	"crypto/ed25519"
 
-	"github.com/bintrans/bintrans/httpclient"
-	"github.com/bintrans/bintrans/rebuilder"
-	"github.com/bintrans/bintrans/sigsource"
-	"github.com/bintrans/bintrans/state"
+	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/rebuilder"
+	"github.com/bintrans/bintrans/internal/sigsource"
+	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/verify/rekor"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // DefaultLogURL is the public sigstore Rekor (v1 API).
@@ -184,7 +184,7 @@ type engine struct {
 	Verifier *verify.Verifier
 	policy   verify.Policy
 	http     *http.Client
-	log      *rekor.Client // nil in offline mode
+	log      *rekorv1.Client // nil in offline mode
 	state    *state.Dir
 	unlock   func()
 }
@@ -271,7 +271,7 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 	var log verify.Log
 	var store verify.CheckpointStore
 	if !f.Offline {
-		c, err := rekor.New(f.LogURL, hc)
+		c, err := rekorv1.New(f.LogURL, hc)
 		if err != nil {
 			return nil, usageErrorf("check --log-url", "--log-url %q: %v", f.LogURL, err)
 		}

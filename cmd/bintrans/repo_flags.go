@@ -1,6 +1,6 @@
 package main
 
-import "github.com/bintrans/bintrans/scan"
+import "github.com/bintrans/bintrans/internal/scan"
 
 // RepoFlags name sync databases the way a pacman.conf Server line does: a
 // mirror URL template with $repo and $arch, and the repositories and

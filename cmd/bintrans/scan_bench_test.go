@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bintrans/bintrans/internal/fakelog"
-	"github.com/bintrans/bintrans/repodb/repodbtest"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 )
 
 // scanBenchFixture is a sync database of n synthetic packages shaped like

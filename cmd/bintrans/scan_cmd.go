@@ -12,7 +12,7 @@ import (
 
 	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/progress"
-	"github.com/bintrans/bintrans/scan"
+	"github.com/bintrans/bintrans/internal/scan"
 	"github.com/bintrans/bintrans/verify"
 )
 

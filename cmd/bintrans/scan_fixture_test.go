@@ -11,7 +11,7 @@ import (
 
 	"github.com/jedisct1/go-minisign"
 
-	"github.com/bintrans/bintrans/internal/fakelog"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/verify"
 )
 

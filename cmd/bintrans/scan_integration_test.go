@@ -16,13 +16,13 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/ci"
-	"github.com/bintrans/bintrans/httpclient"
-	"github.com/bintrans/bintrans/internal/testenv"
-	"github.com/bintrans/bintrans/publish"
+	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
+	"github.com/bintrans/bintrans/internal/signer"
 	"github.com/bintrans/bintrans/repodb"
-	"github.com/bintrans/bintrans/repodb/repodbtest"
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/verify/rekor"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 var updateScanGolden = flag.Bool("update-scan-golden", false, "rewrite testdata/scan_integration.*.golden")
@@ -71,7 +71,7 @@ func TestScanRealRekor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := rekor.New(logURL, hc)
+	rc, err := rekorv1.New(logURL, hc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestScanRealRekor(t *testing.T) {
 	if err := os.MkdirAll(sigDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	signer, err := publish.New(publish.Options{
+	s, err := signer.New(signer.Options{
 		Key: key.sk, PublicKey: key.pk, Log: rc, LogKey: lk, LogURL: logURL,
 		SignatureDir: sigDir, AuditLog: filepath.Join(dir, "audit.jsonl"), StateDir: filepath.Join(dir, "sign-state"),
 		HTTP: hc, Version: "test",
@@ -87,8 +87,8 @@ func TestScanRealRekor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := signer.Run(ctx, publish.Sources(filepath.Join(dir, "mirror", "$repo", "os", "$arch"), []string{"scanit"}, []string{"x86_64"}))
-	if cerr := signer.Close(); err == nil {
+	sum, err := s.Run(ctx, signer.Sources(filepath.Join(dir, "mirror", "$repo", "os", "$arch"), []string{"scanit"}, []string{"x86_64"}))
+	if cerr := s.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil || sum.Failed != 0 || sum.Signed+sum.AlreadyPublished != scanIntegrationPackages {

@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/bintrans/bintrans/ci"
-	"github.com/bintrans/bintrans/internal/fakelog"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/repodb"
-	"github.com/bintrans/bintrans/repodb/repodbtest"
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/verify"
 )
 

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/bintrans/bintrans/ci"
-	"github.com/bintrans/bintrans/internal/fakelog"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/repodb"
-	"github.com/bintrans/bintrans/repodb/repodbtest"
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 )
 
 // TestScanRealWorldShapedDBs scans databases shaped like Arch's as found in

@@ -13,9 +13,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bintrans/bintrans/internal/progress"
-	"github.com/bintrans/bintrans/publish"
+	"github.com/bintrans/bintrans/internal/signer"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/verify/rekor"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // passwordEnv is the environment variable holding the secret key's password.
@@ -149,7 +149,7 @@ func (c *SignCmd) Run(g *Globals) error {
 	// work); an encrypted key's password is obtained now too, but the key
 	// is decrypted (scrypt: seconds, 1 GB) only if a package needs a new
 	// signature.
-	sk, err := publish.OpenSecretKey(c.SeckeyPath)
+	sk, err := signer.OpenSecretKey(c.SeckeyPath)
 	if err != nil {
 		return keyUsageError(err)
 	}
@@ -157,12 +157,12 @@ func (c *SignCmd) Run(g *Globals) error {
 	if sk.IsEncrypted() {
 		pw, err := c.password(g)()
 		if err != nil {
-			return keyUsageError(&publish.KeyError{Path: c.SeckeyPath, Reason: "encrypted", Err: err})
+			return keyUsageError(&signer.KeyError{Path: c.SeckeyPath, Reason: "encrypted", Err: err})
 		}
 		enc := sk
 		sk = nil
 		loadKey = func() (*minisign.PrivateKey, error) {
-			err := publish.DecryptSecretKey(c.SeckeyPath, enc, func() (string, error) { return pw, nil })
+			err := signer.DecryptSecretKey(c.SeckeyPath, enc, func() (string, error) { return pw, nil })
 			return enc, err
 		}
 	} else {
@@ -173,11 +173,11 @@ func (c *SignCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	log, err := rekor.New(c.LogURL, hc)
+	log, err := rekorv1.New(c.LogURL, hc)
 	if err != nil {
 		return usageErrorf("give the log's base URL, e.g. https://rekor.sigstore.dev", "--log-url: %v", err)
 	}
-	s, err := publish.New(publish.Options{
+	s, err := signer.New(signer.Options{
 		Key: sk, LoadKey: loadKey, PublicKey: pub,
 		Log: log, LogKey: lk, LogURL: c.LogURL,
 		SignatureDir: c.SignatureDir, AuditLog: auditLog, StateDir: c.StateDir,
@@ -186,22 +186,22 @@ func (c *SignCmd) Run(g *Globals) error {
 		Progress: c.progress(g),
 	})
 	if err != nil {
-		var km *publish.KeyMismatchError
+		var km *signer.KeyMismatchError
 		if errors.As(err, &km) {
 			return usageErrorf("--seckey-path and --pubkey-path must be one minisign key pair", "%v", err)
 		}
-		var sce *publish.StoredCheckpointError
+		var sce *signer.StoredCheckpointError
 		if errors.As(err, &sce) {
 			return runErrorf(err, sce.Hint(), "%v", err)
 		}
 		return runErrorf(err, "another bintrans sign may be running, or the audit log needs a human: run 'bintrans audit verify-chain "+auditLog+"'", "%v", err)
 	}
-	sum, runErr := s.Run(ctx, publish.Sources(c.RepoURL, c.RepoName, c.Architecture))
+	sum, runErr := s.Run(ctx, signer.Sources(c.RepoURL, c.RepoName, c.Architecture))
 	if err := s.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
-	var ke *publish.KeyError
-	var km *publish.KeyMismatchError
+	var ke *signer.KeyError
+	var km *signer.KeyMismatchError
 	if errors.As(runErr, &ke) || errors.As(runErr, &km) {
 		return keyUsageError(runErr)
 	}
@@ -253,13 +253,13 @@ func (c *SignCmd) Run(g *Globals) error {
 	}
 	for _, f := range sum.Failures {
 		switch f.Stage {
-		case publish.StageDB, publish.StageIntent, publish.StageUpload, publish.StageAudit, publish.StagePublish, publish.StageCanceled:
+		case signer.StageDB, signer.StageIntent, signer.StageUpload, signer.StageAudit, signer.StagePublish, signer.StageCanceled:
 			return runErrorf(nil, "fix the cause above and run the same command again: it finishes the job without duplicates",
 				"%d of %d packages could not be signed and published", sum.Failed, sum.Packages)
 		}
 	}
 	for _, f := range sum.Failures {
-		if f.Stage != publish.StageSettle {
+		if f.Stage != signer.StageSettle {
 			return verificationFailed("the packages above were refused; nothing was published for them",
 				"%d of %d packages refused", sum.Failed, sum.Packages)
 		}
@@ -270,9 +270,9 @@ func (c *SignCmd) Run(g *Globals) error {
 
 // keyUsageError maps a secret key problem to a usage error with a hint.
 func keyUsageError(err error) error {
-	var km *publish.KeyMismatchError
+	var km *signer.KeyMismatchError
 	switch {
-	case errors.Is(err, publish.ErrNoPassword):
+	case errors.Is(err, signer.ErrNoPassword):
 		return usageErrorf("give --password-file FILE, set "+passwordEnv+", or run on a terminal to be asked", "%v", err)
 	case errors.As(err, &km):
 		return usageErrorf("--seckey-path and --pubkey-path must be one minisign key pair", "%v", err)
@@ -296,7 +296,7 @@ func (c *SignCmd) progress(g *Globals) func(done, total int) {
 
 // password returns the secret key's password source: --password-file, then
 // $BINTRANS_PASSWORD, then a no-echo prompt when stdin is a terminal.
-func (c *SignCmd) password(g *Globals) publish.PasswordFunc {
+func (c *SignCmd) password(g *Globals) signer.PasswordFunc {
 	return func() (string, error) {
 		if c.PasswordFile != "" {
 			b, err := readSmallFile(c.PasswordFile, maxPasswordFile)
@@ -322,7 +322,7 @@ func (c *SignCmd) password(g *Globals) publish.PasswordFunc {
 			clear(b)
 			return pw, nil
 		}
-		return "", publish.ErrNoPassword
+		return "", signer.ErrNoPassword
 	}
 }
 

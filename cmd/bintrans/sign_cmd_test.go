@@ -14,8 +14,8 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/bintrans/bintrans/audit"
-	"github.com/bintrans/bintrans/internal/testenv"
+	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
 )
 
 var testenvTool = testenv.Tool
@@ -116,9 +116,9 @@ func TestSignUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	pub, sec := keyPair(t, dir)
 	otherPub, _ := keyPair(t, t.TempDir())
-	logKey := filepath.Join("..", "..", "publish", "testdata", "encrypted.pub") // not a PEM
-	encSec := filepath.Join("..", "..", "publish", "testdata", "encrypted.key")
-	encPub := filepath.Join("..", "..", "publish", "testdata", "encrypted.pub")
+	logKey := filepath.Join("..", "..", "internal", "signer", "testdata", "encrypted.pub") // not a PEM
+	encSec := filepath.Join("..", "..", "internal", "signer", "testdata", "encrypted.key")
+	encPub := filepath.Join("..", "..", "internal", "signer", "testdata", "encrypted.pub")
 	sig := filepath.Join(dir, "sig")
 	os.MkdirAll(sig, 0o755)
 	base := func(extra ...string) []string {

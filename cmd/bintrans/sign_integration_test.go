@@ -21,12 +21,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bintrans/bintrans/audit"
-	"github.com/bintrans/bintrans/internal/testenv"
-	"github.com/bintrans/bintrans/publish"
+	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
+	"github.com/bintrans/bintrans/internal/signer"
 	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/verify/rekor"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // signRepo is a real repository (packages built with bsdtar, database with
@@ -117,9 +117,9 @@ func (r *signRepo) args(logURL string, extra ...string) []string {
 		"--log-url", logURL, "--log-key", r.logKey, "--audit-log", r.auditLog, "--state-dir", r.state}, extra...)
 }
 
-func (r *signRepo) summary(t *testing.T, res signRun) publish.Summary {
+func (r *signRepo) summary(t *testing.T, res signRun) signer.Summary {
 	t.Helper()
-	var s publish.Summary
+	var s signer.Summary
 	if err := json.Unmarshal([]byte(res.stdout), &s); err != nil {
 		t.Fatalf("--json output: %v\nstdout: %s\nstderr: %s", err, res.stdout, res.stderr)
 	}
@@ -130,7 +130,7 @@ func (r *signRepo) summary(t *testing.T, res signRun) publish.Summary {
 // public key), waiting for the asynchronous index to catch up with want.
 func (r *signRepo) logEntriesForKey(t *testing.T, want int) []string {
 	t.Helper()
-	c, err := rekor.New(r.logURL, nil)
+	c, err := rekorv1.New(r.logURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func (r *signRepo) checkComplete(t *testing.T, unindexedOK bool) {
 	if len(logged) > len(r.pkgs) || (!unindexedOK && len(logged) != len(r.pkgs)) {
 		t.Errorf("the log's index holds %d entries for the key, want exactly %d (one per package)", len(logged), len(r.pkgs))
 	}
-	lc, err := rekor.New(r.logURL, nil)
+	lc, err := rekorv1.New(r.logURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func TestSignLogDownMidRun(t *testing.T) {
 		t.Fatalf("run with the log going down: exit %d %+v", res.code, s)
 	}
 	for _, f := range s.Failures {
-		if f.Stage != publish.StageUpload {
+		if f.Stage != signer.StageUpload {
 			t.Errorf("failure %+v, want upload", f)
 		}
 	}
@@ -449,7 +449,7 @@ func TestSignKill9MidRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("re-run after kill -9: %v\n%s", err, out)
 	}
-	var s publish.Summary
+	var s signer.Summary
 	if err := json.Unmarshal(out, &s); err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +477,7 @@ func TestSignUnwritableSignatureDir(t *testing.T) {
 		t.Fatalf("exit %d %+v", res.code, s)
 	}
 	for _, f := range s.Failures {
-		if f.Stage != publish.StagePublish {
+		if f.Stage != signer.StagePublish {
 			t.Errorf("failure %+v, want publish", f)
 		}
 	}

@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bintrans/bintrans/publish"
+	"github.com/bintrans/bintrans/internal/signer"
 )
 
 // signPTY opens a pseudo-terminal pair (master, slave).
@@ -106,7 +106,7 @@ func TestPasswordSources(t *testing.T) {
 		t.Error(passwordEnv + " still set after use")
 	}
 	// Nothing, and stdin is not a terminal.
-	if _, err := (&SignCmd{}).password(g)(); !errors.Is(err, publish.ErrNoPassword) {
+	if _, err := (&SignCmd{}).password(g)(); !errors.Is(err, signer.ErrNoPassword) {
 		t.Fatalf("no source: %v", err)
 	}
 	big := filepath.Join(dir, "big")

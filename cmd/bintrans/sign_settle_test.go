@@ -20,9 +20,9 @@ import (
 
 	"github.com/jedisct1/go-minisign"
 
-	"github.com/bintrans/bintrans/internal/fakelog"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/verify/rekor"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // bundleSizes returns the distinct tree sizes of the published bundles of
@@ -154,7 +154,7 @@ func TestSignSettleRealRekor(t *testing.T) {
 
 	// The log grows (one entry by someone else); the next run re-proves
 	// everything (--refresh-bundles) and the stored checkpoint advances.
-	c, err := rekor.New(r.logURL, nil)
+	c, err := rekorv1.New(r.logURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

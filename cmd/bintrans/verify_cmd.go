@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/ci"
-	"github.com/bintrans/bintrans/httpclient"
-	"github.com/bintrans/bintrans/pacman"
+	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/verify"
 )
 

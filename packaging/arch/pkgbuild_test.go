@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bintrans/bintrans/internal/testenv"
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
 )
 
 // goCacheEnv names a Go build cache for the nobody build; default: a

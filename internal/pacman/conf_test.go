@@ -1,0 +1,327 @@
+package pacman
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
+)
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(strings.ReplaceAll(body, "@DIR@", dir)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// confCases are configurations real pacman accepts; each is checked against
+// our expectations and, when pacman-conf is installed, against pacman-conf.
+var confCases = []struct {
+	name  string
+	files map[string]string
+	want  Config // Path and Warnings are not compared
+}{
+	{
+		name:  "defaults",
+		files: map[string]string{"pacman.conf": "[options]\n"},
+		want:  Config{RootDir: "/", DBPath: "/var/lib/pacman/", CacheDirs: []string{"/var/cache/pacman/pkg/"}},
+	},
+	{
+		name: "archlinux-like",
+		files: map[string]string{
+			"pacman.conf": `#
+# comment
+[options]
+HoldPkg     = pacman glibc
+Architecture = x86_64
+CheckSpace
+ParallelDownloads = 5
+SigLevel    = Required DatabaseOptional
+LocalFileSigLevel = Optional
+
+[core]
+Include = @DIR@/pacman.d/mirrorlist
+
+[extra]
+Server = https://first.example/$repo/os/$arch
+Include = @DIR@/pacman.d/mirrorlist
+
+# [multilib]
+# Include = /etc/pacman.d/mirrorlist
+`,
+			"pacman.d/mirrorlist": "## Worldwide\nServer = https://geo.mirror.pkgbuild.com/$repo/os/$arch\n#Server = https://commented/$repo\nServer = http://m2.example/archlinux/$repo/os/$arch\n",
+		},
+		want: Config{
+			RootDir: "/", DBPath: "/var/lib/pacman/", CacheDirs: []string{"/var/cache/pacman/pkg/"},
+			Architectures: []string{"x86_64"},
+			Repos: []Repo{
+				{Name: "core", Servers: []string{"https://geo.mirror.pkgbuild.com/core/os/x86_64", "http://m2.example/archlinux/core/os/x86_64"}},
+				{Name: "extra", Servers: []string{"https://first.example/extra/os/x86_64", "https://geo.mirror.pkgbuild.com/extra/os/x86_64", "http://m2.example/archlinux/extra/os/x86_64"}},
+			},
+		},
+	},
+	{
+		name: "rootdir-cachedirs-glob-includes",
+		files: map[string]string{
+			"pacman.conf":         "[options]\r\nRootDir = /mnt/root/\nDBPath = /first/\nDBPath = /second/\nCacheDir = /c1/ /c2/\nCacheDir = /c3\nArchitecture = x86_64 i686\nFooBar = baz\nInclude = @DIR@/conf.d/*.conf\n[custom]\nServer = file:///srv/$repo/$arch # not a comment\nWeird = 1\n",
+			"conf.d/10-a.conf":    "[a]\nServer = http://a/$repo\n",
+			"conf.d/20-b.conf":    "[b]\nServer = http://b/$repo\n",
+			"conf.d/.hidden.conf": "[hidden]\nServer = http://hidden\n",
+			"conf.d/30-c.txt":     "[c]\n",
+		},
+		want: Config{
+			RootDir: "/mnt/root/", DBPath: "/first/", CacheDirs: []string{"/c1/", "/c2/", "/c3"},
+			Architectures: []string{"x86_64", "i686"},
+			Repos: []Repo{
+				{Name: "a", Servers: []string{"http://a/a"}},
+				{Name: "b", Servers: []string{"http://b/b"}},
+				{Name: "custom", Servers: []string{"file:///srv/custom/x86_64 # not a comment"}},
+			},
+		},
+	},
+	{
+		name: "rootdir-only-and-section-continues-after-include",
+		files: map[string]string{
+			"pacman.conf": "[options]\nRootDir = /r\n[a]\nInclude = @DIR@/inc\nServer = http://after\n",
+			"inc":         "[b]\nServer = http://inb\n",
+		},
+		want: Config{
+			RootDir: "/r", DBPath: "/r/var/lib/pacman/", CacheDirs: []string{"/var/cache/pacman/pkg/"},
+			Repos: []Repo{{Name: "a"}, {Name: "b", Servers: []string{"http://inb", "http://after"}}},
+		},
+	},
+}
+
+func TestParseFile(t *testing.T) {
+	for _, tc := range confCases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, tc.files)
+			got, err := ParseFile(filepath.Join(dir, "pacman.conf"), Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.Path, got.Warnings = "", nil
+			if !reflect.DeepEqual(*got, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", *got, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseFileAgreesWithPacmanConf is the differential test: Debian's
+// pacman-conf (the same parser as pacman) must see what we see.
+func TestParseFileAgreesWithPacmanConf(t *testing.T) {
+	pc := testenv.Tool(t, "pacman-conf")
+	for _, tc := range confCases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, tc.files)
+			conf := filepath.Join(dir, "pacman.conf")
+			out, err := exec.Command(pc, "--config", conf).Output()
+			if err != nil {
+				t.Fatalf("pacman-conf: %v", err)
+			}
+			ref := parsePacmanConfOutput(string(out))
+			got, err := ParseFile(conf, Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.Path, got.Warnings = "", nil
+			if len(got.Architectures) == 0 {
+				got.Architectures = nil
+			}
+			if !reflect.DeepEqual(*got, ref) {
+				t.Errorf("bintrans   %+v\npacman-conf %+v", *got, ref)
+			}
+		})
+	}
+}
+
+// parsePacmanConfOutput reads what `pacman-conf` prints: one normalised
+// "Key = Value" per value.
+func parsePacmanConfOutput(s string) Config {
+	var c Config
+	var repo *Repo
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(line, "[") {
+			name := strings.TrimSuffix(strings.TrimPrefix(line, "["), "]")
+			if name == "options" {
+				continue
+			}
+			c.Repos = append(c.Repos, Repo{Name: name})
+			repo = &c.Repos[len(c.Repos)-1]
+			continue
+		}
+		k, v, _ := strings.Cut(line, " = ")
+		switch {
+		case repo != nil && k == "Server":
+			repo.Servers = append(repo.Servers, v)
+		case repo == nil && k == "RootDir":
+			c.RootDir = v
+		case repo == nil && k == "DBPath":
+			c.DBPath = v
+		case repo == nil && k == "CacheDir":
+			c.CacheDirs = append(c.CacheDirs, v)
+		case repo == nil && k == "Architecture":
+			c.Architectures = append(c.Architectures, v)
+		}
+	}
+	return c
+}
+
+func TestParseWarnings(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"pacman.conf": "[options]\nFooBar = 1\nColor\n[]\n[local]\n[a/b]\n[x]\nServer = http://1\nBogus\n[x]\nServer = http://2\n"})
+	c, err := ParseFile(filepath.Join(dir, "pacman.conf"), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Repo{{Name: "x", Servers: []string{"http://1"}}}; !reflect.DeepEqual(c.Repos, want) {
+		t.Errorf("repos %+v, want %+v", c.Repos, want)
+	}
+	w := strings.Join(c.Warnings, "\n")
+	for _, s := range []string{":2: directive 'FooBar'", ":4: pacman cannot register a repository with an empty name", ":5: 'local'", ":6: pacman cannot register repository \"a/b\"", ":9: directive 'Bogus' in section 'x'", ":10: repository \"x\" defined twice"} {
+		if !strings.Contains(w, s) {
+			t.Errorf("warnings lack %q:\n%s", s, w)
+		}
+	}
+	if strings.Contains(w, "Color") {
+		t.Errorf("Color is a pacman option, not worth a warning:\n%s", w)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	cases := []struct {
+		name    string
+		files   map[string]string
+		lim     Limits
+		wantMsg string
+		line    int
+	}{
+		{"directive outside section", map[string]string{"pacman.conf": "# c\nCacheDir = /x\n"}, Limits{}, "All directives must belong to a section", 2},
+		{"include without value", map[string]string{"pacman.conf": "[options]\nInclude\n"}, Limits{}, "needs a value", 2},
+		{"server without value", map[string]string{"pacman.conf": "[a]\nServer\n"}, Limits{}, "needs a value", 2},
+		{"include missing file", map[string]string{"pacman.conf": "[options]\nInclude = @DIR@/nope\n"}, Limits{}, "could not be read", 0},
+		{"include glob matches nothing", map[string]string{"pacman.conf": "[options]\nInclude = @DIR@/none*.conf\n"}, Limits{}, "could not be read", 0},
+		{"include cycle", map[string]string{"pacman.conf": "[options]\nInclude = @DIR@/b\n", "b": "Include = @DIR@/pacman.conf\n"}, Limits{}, "nested deeper than 10", 0},
+		{"too many files", map[string]string{"pacman.conf": "[options]\nInclude = @DIR@/i*\n", "i1": "", "i2": "", "i3": ""}, Limits{MaxFiles: 3}, "more than 3 files", 0},
+		{"file too large", map[string]string{"pacman.conf": "[options]\n" + strings.Repeat("# filler\n", 20)}, Limits{MaxFileSize: 64}, "larger than 64 bytes", 0},
+		{"line too long", map[string]string{"pacman.conf": "[options]\nCacheDir = /" + strings.Repeat("x", 100) + "\n"}, Limits{MaxLineLen: 50}, "longer than 50 bytes", 2},
+		{"empty RootDir", map[string]string{"pacman.conf": "[options]\nRootDir =\n"}, Limits{}, "'RootDir' needs a value", 2},
+		{"empty DBPath", map[string]string{"pacman.conf": "[options]\nDBPath\n"}, Limits{}, "'DBPath' needs a value", 2},
+		{"too many cache dirs", map[string]string{"pacman.conf": "[options]\nCacheDir = /a /b /c\n"}, Limits{MaxValues: 2}, "more than 2 values", 2},
+		{"NUL byte", map[string]string{"pacman.conf": "[options]\nCacheDir = /x\x00y\n"}, Limits{}, "NUL", 0},
+		{"too many repos", map[string]string{"pacman.conf": "[a]\n[b]\n[c]\n"}, Limits{MaxRepos: 2}, "more than 2 repositories", 3},
+		{"too many servers", map[string]string{"pacman.conf": "[a]\nServer = 1\nServer = 2\nServer = 3\n"}, Limits{MaxValues: 2}, "more than 2 values", 4},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, tc.files)
+			_, err := ParseFile(filepath.Join(dir, "pacman.conf"), tc.lim)
+			var ce *ConfError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want *ConfError", err)
+			}
+			if !strings.Contains(ce.Msg, tc.wantMsg) || ce.Line != tc.line {
+				t.Errorf("err = %q (line %d), want %q at line %d", err, ce.Line, tc.wantMsg, tc.line)
+			}
+			if ce.Hint() == "" {
+				t.Error("no hint")
+			}
+		})
+	}
+}
+
+func TestInRoot(t *testing.T) {
+	c := &Config{
+		RootDir:   "/tmp/sb/root/",
+		DBPath:    "/tmp/sb/root/var/lib/pacman/",
+		CacheDirs: []string{"/elsewhere/pkg", "/tmp/sb/root/var/cache/pacman/pkg/", "/tmp/sb/rootless/pkg"},
+		Repos:     []Repo{{Name: "a"}},
+	}
+	in, err := c.InRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.RootDir != "/" || in.DBPath != "/var/lib/pacman" || !reflect.DeepEqual(in.CacheDirs, []string{"/var/cache/pacman/pkg"}) {
+		t.Errorf("InRoot = %+v", in)
+	}
+	if len(in.Warnings) != 2 {
+		t.Errorf("want 2 warnings for the cache dirs outside the root, got %q", in.Warnings)
+	}
+	if in.SyncDBPath("a") != "/var/lib/pacman/sync/a.db" {
+		t.Errorf("SyncDBPath = %s", in.SyncDBPath("a"))
+	}
+	if c.CacheDirs[0] != "/elsewhere/pkg" {
+		t.Error("InRoot modified its receiver")
+	}
+
+	c.DBPath = "/var/lib/pacman"
+	if _, err := c.InRoot(); !errors.Is(err, ErrOutsideRoot) {
+		t.Errorf("DBPath outside root: err = %v, want ErrOutsideRoot", err)
+	}
+
+	sys := &Config{RootDir: "/", DBPath: "/var/lib/pacman/", CacheDirs: []string{"/var/cache/pacman/pkg/"}}
+	in, err = sys.InRoot()
+	if err != nil || in.DBPath != "/var/lib/pacman" || in.CacheDirs[0] != "/var/cache/pacman/pkg" {
+		t.Errorf("RootDir /: %+v, %v", in, err)
+	}
+}
+
+func FuzzParseConf(f *testing.F) {
+	for _, tc := range confCases {
+		f.Add([]byte(tc.files["pacman.conf"]))
+	}
+	f.Add([]byte("[options]\nInclude = /etc/pacman.conf\n"))
+	f.Add([]byte("[options]\nInclude = /etc/pacman.d/*\n[core]\nInclude = /etc/pacman.d/mirrorlist\n"))
+	f.Add([]byte("[]\n[local]\n[a/b]\n[a]\n[a]\nServer\n"))
+	f.Add([]byte("[options]\nRootDir=/r\nDBPath\nCacheDir = \t/a /b  /c\nArchitecture = auto\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fsys := fstest.MapFS{
+			"etc/pacman.conf":         {Data: data},
+			"etc/pacman.d/mirrorlist": {Data: []byte("Server = http://m/$repo/os/$arch\n")},
+			"etc/pacman.d/again.conf": {Data: data},
+		}
+		lim := Limits{MaxFiles: 20, MaxRepos: 50, MaxValues: 200}
+		c, err := ParseFS(fsys, "/etc/pacman.conf", lim)
+		if err != nil {
+			var ce *ConfError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error is not a *ConfError: %T %v", err, err)
+			}
+			return
+		}
+		if c.DBPath == "" || c.RootDir == "" || len(c.CacheDirs) == 0 {
+			t.Fatalf("defaults missing: %+v", c)
+		}
+		if len(c.Repos) > lim.MaxRepos {
+			t.Fatalf("%d repos", len(c.Repos))
+		}
+		seen := map[string]bool{}
+		n := len(c.CacheDirs) + len(c.Architectures)
+		for _, r := range c.Repos {
+			if r.Name == "" || r.Name == "local" || strings.Contains(r.Name, "/") || seen[r.Name] {
+				t.Fatalf("repository name %q kept", r.Name)
+			}
+			seen[r.Name] = true
+			n += len(r.Servers)
+		}
+		if n > lim.MaxValues+2 {
+			t.Fatalf("%d values kept", n)
+		}
+	})
+}

@@ -1,0 +1,788 @@
+package signer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jedisct1/go-minisign"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/repodb"
+	"github.com/bintrans/bintrans/verify"
+)
+
+// Log is what the signer needs from the transparency log.
+// (*rekor.Client) satisfies it.
+type Log interface {
+	// Upload logs a rekord minisign entry of the `.t` t by the key in
+	// pubKeyFile over message, returning the new entry or, when the log
+	// answers 409 (already logged), the existing one.
+	Upload(ctx context.Context, t, pubKeyFile, message []byte) (*verify.LogEntry, error)
+	// EntryByUUID fetches an entry by UUID or leaf hash; a missing entry is
+	// an error wrapping verify.ErrNotFound.
+	EntryByUUID(ctx context.Context, uuid string) (*verify.LogEntry, error)
+	// EntriesByIndex fetches entries by global log index, each with an
+	// inclusion proof against the log's tree at the time of the request;
+	// indexes the log does not return are absent from the map (settle).
+	EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*verify.LogEntry, error)
+	// Checkpoint returns the log's current signed checkpoint (note text).
+	Checkpoint(ctx context.Context) ([]byte, error)
+	// ConsistencyProof returns the RFC 6962 consistency proof between two
+	// tree sizes (0 < first <= last).
+	ConsistencyProof(ctx context.Context, first, last int64) ([][]byte, error)
+}
+
+// DefaultJobs is the default number of packages in flight.
+const DefaultJobs = 8
+
+// Options configure a Signer.
+type Options struct {
+	// Key signs (decrypted); PublicKey is its pair (checked by New).
+	// Instead of Key, LoadKey can supply it: it is called at most once, and
+	// only when a package needs a new signature, so a run with nothing new
+	// never decrypts the key (scrypt: seconds and 1 GB). Its error (and a
+	// key that is not PublicKey's pair) is Run's error, returned before
+	// anything is uploaded. A key from LoadKey is wiped by Close.
+	Key       *minisign.PrivateKey
+	LoadKey   func() (*minisign.PrivateKey, error)
+	PublicKey verify.PublicKey
+	// Log receives the signatures; LogKey is the log's pinned key: every
+	// entry is verified under it before anything is published. LogURL is
+	// written into audit records.
+	Log    Log
+	LogKey *verify.LogKey
+	LogURL string
+	// SignatureDir receives <filename>.t and <filename>.t.bundle.
+	SignatureDir string
+	// AuditLog is the audit log's path; StateDir holds the intent journal
+	// (in <StateDir>/sign/).
+	AuditLog string
+	StateDir string
+	// Jobs bounds the packages in flight (default DefaultJobs).
+	Jobs int
+	// VerifyDownloads downloads and hashes every package before signing it,
+	// refusing a package whose hash differs from the database's.
+	VerifyDownloads bool
+	// HTTP fetches databases and packages over http(s). Requests are bounded
+	// in time by the signer's own contexts.
+	HTTP *http.Client
+	// MaxDBSize bounds a database (default DefaultMaxDBSize).
+	MaxDBSize int64
+	// Version is the bintrans version written into audit records.
+	Version string
+	// RefreshBundles re-proves every published bundle of the databases at
+	// the settle, not only those written by this run (see Signer.Run).
+	RefreshBundles bool
+	// Progress, when set, is called after each package (from any goroutine,
+	// serialized) with the number done and the total of the current phase.
+	Progress func(done, total int)
+}
+
+// Stage names where a package failed. The values appear in the JSON
+// summary: never rename one.
+type Stage string
+
+// The stages of the pipeline, in order.
+const (
+	StageDB       Stage = "db"        // the database could not be fetched or parsed
+	StageConflict Stage = "conflict"  // the same filename with two different sha256s
+	StageDownload Stage = "download"  // --verify-downloads: fetch or hash mismatch
+	StageSign     Stage = "sign"      // signing failed
+	StageIntent   Stage = "intent"    // the intent could not be recorded
+	StageUpload   Stage = "upload"    // the log refused or could not be reached
+	StageVerify   Stage = "verify"    // the log's entry does not verify: nothing published
+	StageAudit    Stage = "audit"     // the audit record could not be written
+	StagePublish  Stage = "publish"   // the .t or bundle could not be written
+	StageCanceled Stage = "cancelled" // not attempted: the run stopped
+)
+
+// StageSettle: the package IS published (its bundle from the upload
+// verified and stays), but its entry re-fetched from the log at the settle
+// differs from the published one or does not verify: the log contradicts
+// itself. Investigate.
+const StageSettle Stage = "settle"
+
+// Failure is one package (or database) the run could not finish.
+type Failure struct {
+	Repo     string `json:"repo,omitempty"`
+	Arch     string `json:"arch,omitempty"`
+	Filename string `json:"filename,omitempty"`
+	URL      string `json:"url,omitempty"` // the database, for StageDB
+	Stage    Stage  `json:"stage"`
+	Error    string `json:"error"`
+	Err      error  `json:"-"`
+}
+
+// Summary is what a run did. Counts are of distinct package files.
+type Summary struct {
+	SchemaVersion int `json:"schema_version"`
+	// Databases read, in the order given.
+	Databases []DBSummary `json:"databases"`
+	// Packages is the number of distinct package files in the databases.
+	Packages int `json:"packages"`
+	// AlreadyPublished were skipped: their .t and bundle verified offline.
+	AlreadyPublished int `json:"already_published"`
+	// Signed were signed, logged (new entry or 409), verified and published.
+	Signed int `json:"signed"`
+	// Recovered are intents of an earlier, interrupted run finished now.
+	Recovered int `json:"recovered"`
+	// AuditRecords is the number of records appended to the audit log.
+	AuditRecords int `json:"audit_records"`
+	// Failed is the number of failures (len(Failures)).
+	Failed   int       `json:"failed"`
+	Failures []Failure `json:"failures"`
+	// AuditHead is the audit log's head after the run.
+	AuditHead audit.Head `json:"audit_head"`
+	Seconds   float64    `json:"seconds"`
+
+	// The settle (see Signer.Run). Settled bundles were re-proven against
+	// the log's newest tree (and rewritten with that proof where needed);
+	// SettleFailed bundles keep the valid proof of their upload answer.
+	// BundleCheckpoints is the number of distinct tree heads the settled
+	// bundles carry (1 unless the log grew during the settle).
+	// SettleError is the first log or I/O error that left bundles
+	// unsettled (a warning: those bundles are valid).
+	Settled           int     `json:"settled"`
+	SettleFailed      int     `json:"settle_failed"`
+	SettleError       string  `json:"settle_error,omitempty"`
+	BundleCheckpoints int     `json:"bundle_checkpoints"`
+	SettleSeconds     float64 `json:"settle_seconds"`
+	// SettleMode is how the fresh proofs were obtained: "derived" (computed
+	// from the run's own entries up to the newest tree head of its upload
+	// answers, plus other writers' entries in between), or "fetched" (every
+	// entry re-fetched from the log; --refresh-bundles, or when deriving
+	// would cost more).
+	SettleMode string `json:"settle_mode,omitempty"`
+	// Checkpoint is the log's tree head this run verified, proved
+	// consistent with the one stored by the previous run, and stored.
+	Checkpoint *CheckpointSummary `json:"checkpoint,omitempty"`
+	// SecurityError is set (the full evidence) when the log was not
+	// consistent with what this signer saw before; Run then also returns
+	// the *verify.SecurityError.
+	SecurityError string `json:"security_error,omitempty"`
+	// RemovedTempFiles counts temp files of an interrupted run removed at
+	// start (from the signature dir and the state dir).
+	RemovedTempFiles int `json:"removed_temp_files"`
+	// TempFilesError is why some could not be removed (a warning).
+	TempFilesError string `json:"temp_files_error,omitempty"`
+}
+
+// CheckpointSummary is a verified tree head of the log.
+type CheckpointSummary struct {
+	Origin string `json:"origin"`
+	Size   int64  `json:"size"`
+	Root   string `json:"root"` // hex
+}
+
+// DBSummary describes one database of the run.
+type DBSummary struct {
+	Repo     string `json:"repo"`
+	Arch     string `json:"arch"`
+	URL      string `json:"url"`
+	SHA256   string `json:"sha256,omitempty"`
+	Packages int    `json:"packages"`
+}
+
+// Signer runs the signing pipeline. It holds the audit log's and the state
+// dir's locks from New to Close.
+type Signer struct {
+	o       Options
+	pubFile []byte
+	keyID   string
+	state   *stateDir
+	audit   *audit.Writer
+	// sigDir is the signature dir, open for group-committed fsyncs of the
+	// renames into it.
+	sigDir     *os.File
+	sigDirSync *audit.GroupSync
+	// auditing holds, by leaf hash, the entries the audit log records or is
+	// recording (done closes when the record is durable).
+	auditedMu sync.Mutex
+	auditing  map[string]*auditState
+	// The signing key, loaded on first need.
+	keyOnce sync.Once
+	sk      *minisign.PrivateKey
+	keyErr  error
+	loaded  bool
+	// The bundles of this run, re-proven at its end.
+	settleMu sync.Mutex
+	toSettle []*settleItem
+}
+
+// auditState is one entry's audit record: written (done closed, err nil),
+// being written, or failed.
+type auditState struct {
+	done chan struct{}
+	err  error
+}
+
+var recorded = func() *auditState { st := &auditState{done: make(chan struct{})}; close(st.done); return st }()
+
+// New checks the options, locks the state dir and the audit log, verifies
+// the audit chain (and that it still ends at or after the head this signer
+// saved last time) and returns a Signer. The caller must Close it.
+func New(o Options) (*Signer, error) {
+	switch {
+	case (o.Key == nil && o.LoadKey == nil) || (o.Key != nil && o.Key.IsEncrypted()):
+		return nil, errors.New("publish: no decrypted secret key")
+	case o.PublicKey.IsZero():
+		return nil, errors.New("publish: no public key")
+	case o.Log == nil || o.LogKey == nil:
+		return nil, errors.New("publish: no log or no pinned log key")
+	case o.SignatureDir == "" || o.AuditLog == "" || o.StateDir == "":
+		return nil, errors.New("publish: signature dir, audit log and state dir are required")
+	}
+	if o.Key != nil {
+		if err := checkPair(o.Key, o.PublicKey); err != nil {
+			return nil, err
+		}
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = DefaultJobs
+	}
+	if fi, err := os.Stat(o.SignatureDir); err != nil {
+		return nil, err
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", o.SignatureDir)
+	}
+	st, err := openState(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Signer{o: o, pubFile: o.PublicKey.File(), keyID: o.PublicKey.KeyID(), state: st, auditing: map[string]*auditState{}}
+	if _, err := st.loadCheckpoint(o.LogKey); err != nil {
+		st.close()
+		return nil, err
+	}
+	saved, err := st.loadHead()
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	absAudit, err := filepath.Abs(o.AuditLog)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	if saved != nil && saved.AuditLog != absAudit {
+		saved = nil // another audit log: nothing to compare with
+	}
+	var headErr error
+	w, err := audit.OpenScan(o.AuditLog, func(line int, rec audit.Record) error {
+		s.auditing[leafOfUUID(rec.UUID)] = recorded
+		if saved != nil && line == saved.Records+1 && rec.Prev != saved.Hash && headErr == nil {
+			headErr = headMismatch(absAudit, *saved, line, rec.Prev)
+		}
+		return nil
+	})
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	if headErr == nil && saved != nil {
+		h := w.Head()
+		switch {
+		case h.Records < saved.Records:
+			headErr = &audit.ChainError{Line: h.Records, Kind: audit.KindHeadMismatch,
+				Expected: fmt.Sprintf("at least %d records", saved.Records), Got: fmt.Sprintf("%d records", h.Records)}
+		case h.Records == saved.Records && h.Hash != saved.Hash:
+			headErr = headMismatch(absAudit, *saved, h.Records, h.Hash)
+		}
+	}
+	if headErr != nil {
+		w.Close()
+		st.close()
+		return nil, fmt.Errorf("%s: %w (this signer's last run ended at record %d, %s; if the audit log was rotated on purpose, remove %s)",
+			o.AuditLog, headErr, saved.Records, saved.Hash, st.headPath())
+	}
+	d, err := os.Open(o.SignatureDir)
+	if err != nil {
+		w.Close()
+		st.close()
+		return nil, err
+	}
+	s.audit, s.sigDir, s.sigDirSync = w, d, audit.NewGroupSync(d)
+	return s, nil
+}
+
+func headMismatch(path string, saved savedHead, line int, got string) error {
+	return &audit.ChainError{Line: line, Kind: audit.KindHeadMismatch, Expected: saved.Hash, Got: got}
+}
+
+// leafOfUUID is the 64-hex leaf hash at the end of an entry UUID.
+func leafOfUUID(uuid string) string {
+	if len(uuid) > 64 {
+		return uuid[len(uuid)-64:]
+	}
+	return uuid
+}
+
+func checkPair(sk *minisign.PrivateKey, pk verify.PublicKey) error {
+	pub, err := minisign.NewPublicKey(pk.Base64())
+	if err != nil {
+		return err
+	}
+	return CheckKeyPair(sk, pub)
+}
+
+// key returns the signing key, loading it on first use.
+func (s *Signer) key() (*minisign.PrivateKey, error) {
+	s.keyOnce.Do(func() {
+		if s.o.Key != nil {
+			s.sk = s.o.Key
+			return
+		}
+		sk, err := s.o.LoadKey()
+		if err == nil && (sk == nil || sk.IsEncrypted()) {
+			err = errors.New("publish: LoadKey returned no decrypted key")
+		}
+		if err == nil {
+			if err = checkPair(sk, s.o.PublicKey); err != nil {
+				sk.Wipe()
+			}
+		}
+		if err != nil {
+			s.keyErr = err
+			return
+		}
+		s.sk, s.loaded = sk, true
+	})
+	return s.sk, s.keyErr
+}
+
+// Close saves the audit head in the state dir and releases the locks.
+func (s *Signer) Close() error {
+	var errs []error
+	if s.audit != nil {
+		if err := s.saveHead(); err != nil {
+			errs = append(errs, err)
+		}
+		errs = append(errs, s.audit.Close())
+	}
+	if s.sigDir != nil {
+		errs = append(errs, s.sigDir.Close())
+	}
+	errs = append(errs, s.state.close())
+	if s.loaded {
+		s.sk.Wipe()
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Signer) saveHead() error {
+	abs, err := filepath.Abs(s.o.AuditLog)
+	if err != nil {
+		return err
+	}
+	return s.state.storeHead(savedHead{AuditLog: abs, Head: s.audit.Head()})
+}
+
+// job is one distinct package file to sign.
+type job struct {
+	src  Source
+	db   *DB
+	pkg  repodb.Package
+	fail *Failure
+}
+
+// counters are updated by workers.
+type counters struct {
+	published, signed, recovered, audited atomic.Int64
+}
+
+// Run finishes the intents of earlier runs, then fetches every source's
+// database and signs every package that is not already published. Package
+// failures are in the Summary (Run's error is nil for them); an error
+// means the run could not proceed at all. Run is safe to repeat: a re-run
+// finishes what an earlier one left.
+//
+// First, temp files that an interrupted run's atomic writes left in the
+// signature dir and the state dir are removed (only names of exactly that
+// form, for the files the signer writes).
+//
+// Last, the settle: every bundle written by this run (signed or recovered;
+// with Options.RefreshBundles every published one) gets a fresh inclusion
+// proof that must verify in full, and is rewritten atomically with it, so
+// that the run's bundles share one tree head (verifiers then check one
+// checkpoint signature and at most one consistency proof for the whole
+// run, instead of one per upload). The proofs are derived at the newest
+// tree head of the run's upload answers from the run's own entries (other
+// writers' entries in between are fetched by index); with RefreshBundles,
+// or when other writers' entries outnumber the run's, every entry is
+// re-fetched from the log by index in parallel batches instead and must be
+// the same entry (Summary.SettleMode). The log's current checkpoint is
+// proven consistent with the one this signer stored last time (and with
+// this run's upload answers) before anything is rewritten, then stored in
+// <StateDir>/sign/checkpoint. A run that wrote nothing does not ask the log.
+//
+// The settle never removes or invalidates a published bundle. A log that
+// cannot be asked leaves the bundles as published (Summary.SettleError,
+// SettleFailed); a fresh entry that contradicts its bundle is a StageSettle
+// Failure; a log inconsistent with what this signer saw before is a
+// *verify.SecurityError returned together with the Summary, with nothing
+// rewritten and the stored checkpoint kept.
+func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
+	start := time.Now()
+	sum := &Summary{SchemaVersion: 1, Failures: []Failure{}}
+	var c counters
+	s.settleMu.Lock()
+	s.toSettle = nil
+	s.settleMu.Unlock()
+
+	// Phase 0: temp files of an interrupted run (the state lock is held: no
+	// other signer writes into these directories now).
+	for _, d := range []struct {
+		dir  string
+		keep func(string) bool
+	}{{s.o.SignatureDir, sigDirTarget}, {s.state.dir, stateDirTarget}} {
+		n, err := removeStaleTemps(d.dir, d.keep)
+		sum.RemovedTempFiles += n
+		if err != nil && sum.TempFilesError == "" {
+			// Harmless leftovers: the run goes on (a broken directory
+			// fails its packages with the cause).
+			sum.TempFilesError = err.Error()
+		}
+	}
+	// A failed audit append stops the run: nothing more is uploaded that
+	// the audit log could not explain.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	// Phase 1: intents left by an interrupted run.
+	intents, err := s.state.intents()
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(intents, func(i, j int) bool { return intents[i].Record.Filename < intents[j].Record.Filename })
+	recFails := make([]*Failure, len(intents))
+	s.parallel(ctx, len(intents), func(i int) {
+		recFails[i] = s.recover(ctx, cancel, intents[i], &c)
+	})
+	for _, f := range recFails {
+		if f != nil {
+			sum.Failures = append(sum.Failures, *f)
+		}
+	}
+
+	// Phase 2: the databases.
+	var jobs []*job
+	seen := map[string]*job{}
+	for _, src := range sources {
+		db, err := FetchDB(ctx, s.o.HTTP, src, s.o.MaxDBSize)
+		if err != nil {
+			sum.Databases = append(sum.Databases, DBSummary{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL()})
+			sum.Failures = append(sum.Failures, Failure{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL(), Stage: StageDB, Error: err.Error(), Err: err})
+			continue
+		}
+		sum.Databases = append(sum.Databases, DBSummary{Repo: src.Repo, Arch: src.Arch, URL: db.URL, SHA256: db.SHA256, Packages: len(db.Packages)})
+		for _, p := range db.Packages {
+			if prev, ok := seen[p.Filename]; ok {
+				if prev.pkg.SHA256Sum != p.SHA256Sum {
+					err := fmt.Errorf("%s is %s in %s/%s but %s in %s/%s", p.Filename, prev.pkg.SHA256Sum, prev.src.Repo, prev.src.Arch, p.SHA256Sum, src.Repo, src.Arch)
+					sum.Failures = append(sum.Failures, Failure{Repo: src.Repo, Arch: src.Arch, Filename: p.Filename, Stage: StageConflict, Error: err.Error(), Err: err})
+				}
+				continue
+			}
+			j := &job{src: src, db: db, pkg: p}
+			seen[p.Filename] = j
+			jobs = append(jobs, j)
+		}
+	}
+	sum.Packages = len(jobs)
+	// Phase 2a, offline: what is already published (and audited) is done.
+	todo := make([]bool, len(jobs))
+	s.parallel(ctx, len(jobs), func(i int) {
+		todo[i], jobs[i].fail = s.checkPublished(ctx, cancel, jobs[i], &c)
+	})
+	var work []*job
+	for i, j := range jobs {
+		if todo[i] {
+			work = append(work, j)
+		}
+	}
+	// Phase 2b: sign the rest; the key is needed (and decrypted) only now.
+	if len(work) > 0 && ctx.Err() == nil {
+		if _, err := s.key(); err != nil {
+			return nil, err
+		}
+		s.parallel(ctx, len(work), func(i int) {
+			work[i].fail = s.signOne(ctx, cancel, work[i], &c)
+		})
+	}
+	for _, j := range jobs {
+		if j.fail != nil {
+			sum.Failures = append(sum.Failures, *j.fail)
+		}
+	}
+	if err := s.saveHead(); err != nil {
+		return nil, err
+	}
+
+	// Phase 3: settle.
+	settleStart := time.Now()
+	var secErr error
+	if items := s.toSettle; ctx.Err() == nil {
+		secErr = s.settle(ctx, items, sum)
+		var sec *verify.SecurityError
+		if errors.As(secErr, &sec) {
+			sum.SecurityError = sec.Error()
+		}
+	} else {
+		sum.SettleFailed = len(items)
+	}
+	sum.SettleSeconds = time.Since(settleStart).Seconds()
+	sort.SliceStable(sum.Failures, func(i, j int) bool {
+		a, b := sum.Failures[i], sum.Failures[j]
+		if a.Repo != b.Repo {
+			return a.Repo < b.Repo
+		}
+		if a.Arch != b.Arch {
+			return a.Arch < b.Arch
+		}
+		return a.Filename < b.Filename
+	})
+	sum.AlreadyPublished = int(c.published.Load())
+	sum.Signed = int(c.signed.Load())
+	sum.Recovered = int(c.recovered.Load())
+	sum.AuditRecords = int(c.audited.Load())
+	sum.Failed = len(sum.Failures)
+	sum.AuditHead = s.audit.Head()
+	sum.Seconds = time.Since(start).Seconds()
+	return sum, secErr
+}
+
+// parallel runs fn(0..n-1) with at most Jobs in flight and reports progress.
+func (s *Signer) parallel(ctx context.Context, n int, fn func(i int)) {
+	var g errgroup.Group
+	g.SetLimit(s.o.Jobs)
+	var mu sync.Mutex
+	done := 0
+	for i := range n {
+		g.Go(func() error {
+			fn(i)
+			if s.o.Progress != nil {
+				mu.Lock()
+				done++
+				s.o.Progress(done, n)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	g.Wait()
+}
+
+func fail(j *job, stage Stage, err error) *Failure {
+	return &Failure{Repo: j.src.Repo, Arch: j.src.Arch, Filename: j.pkg.Filename, Stage: stage, Error: err.Error(), Err: err}
+}
+
+// published reports whether filename's .t and bundle are in the signature
+// dir and verify offline for this key, hash and log key. It returns the
+// verified entry.
+func (s *Signer) published(filename, sha string) (*verify.LogEntry, bool) {
+	e, _, ok := s.publishedT(filename, sha)
+	return e, ok
+}
+
+// publishedT is published that also returns the .t bytes.
+func (s *Signer) publishedT(filename, sha string) (*verify.LogEntry, []byte, bool) {
+	t, err := readFileLimit(filepath.Join(s.o.SignatureDir, filename+verify.SignatureSuffix), verify.MaxSignatureSize)
+	if err != nil {
+		return nil, nil, false
+	}
+	b, err := readFileLimit(filepath.Join(s.o.SignatureDir, filename+verify.BundleSuffix), verify.MaxBundleSize)
+	if err != nil {
+		return nil, nil, false
+	}
+	e, err := verify.ParseBundle(b)
+	if err != nil {
+		return nil, nil, false
+	}
+	if _, err := verify.VerifyEntry(e, t, []verify.PublicKey{s.o.PublicKey}, sha, filename, s.o.LogKey); err != nil {
+		return nil, nil, false
+	}
+	return e, t, true
+}
+
+// record builds the package part of an audit record.
+func (s *Signer) record(j *job) audit.Record {
+	p := j.pkg
+	return audit.Record{
+		Repo: j.src.Repo, Arch: j.src.Arch, Filename: p.Filename, Name: p.Name, Version: p.Version,
+		Packager: p.Packager, BuildDate: p.BuildDate, SHA256: p.SHA256Sum,
+		DBURL: j.db.URL, DBSHA256: j.db.SHA256, LogURL: s.o.LogURL,
+		KeyID: s.keyID, BintransVersion: s.o.Version,
+	}
+}
+
+// checkPublished reports whether the package still needs signing; a
+// package already published is audited if the audit log lacks it (e.g. a
+// new audit log).
+func (s *Signer) checkPublished(ctx context.Context, stop context.CancelCauseFunc, j *job, c *counters) (bool, *Failure) {
+	if ctx.Err() != nil {
+		return false, fail(j, StageCanceled, context.Cause(ctx))
+	}
+	e, t, ok := s.publishedT(j.pkg.Filename, j.pkg.SHA256Sum)
+	if !ok {
+		return true, nil
+	}
+	c.published.Add(1)
+	if s.o.RefreshBundles {
+		s.addSettle(&settleItem{repo: j.src.Repo, arch: j.src.Arch, filename: j.pkg.Filename, sha: j.pkg.SHA256Sum, t: t, e: e})
+	}
+	if err := s.ensureAudited(s.record(j), e, c); err != nil {
+		stop(err)
+		return false, fail(j, StageAudit, err)
+	}
+	return false, nil
+}
+
+// signOne runs the pipeline for one package that is not published.
+func (s *Signer) signOne(ctx context.Context, stop context.CancelCauseFunc, j *job, c *counters) *Failure {
+	if ctx.Err() != nil {
+		return fail(j, StageCanceled, context.Cause(ctx))
+	}
+	p := j.pkg
+	if s.o.VerifyDownloads {
+		got, err := hashPackage(ctx, s.o.HTTP, j.src, p.Filename)
+		if err != nil {
+			return fail(j, StageDownload, err)
+		}
+		if got != p.SHA256Sum {
+			return fail(j, StageDownload, &verify.HashMismatchError{Filename: p.Filename, Expected: p.SHA256Sum, Got: got})
+		}
+	}
+	sk, err := s.key()
+	if err != nil {
+		return fail(j, StageSign, err)
+	}
+	t, err := verify.SignPackage(sk, p.SHA256Sum, p.Filename)
+	if err != nil {
+		return fail(j, StageSign, err)
+	}
+	sig, err := verify.ParseSignature(t)
+	if err != nil {
+		return fail(j, StageSign, err)
+	}
+	in := &intent{
+		SchemaVersion: 1,
+		LeafHash:      verify.LeafHash(verify.CanonicalBody(sig, s.o.PublicKey, []byte(p.SHA256Sum))),
+		Signature:     t,
+		Record:        s.record(j),
+	}
+	if err := s.state.writeIntent(in); err != nil {
+		return fail(j, StageIntent, err)
+	}
+	stage, err := s.finish(ctx, stop, in, false, c)
+	if err != nil {
+		return fail(j, stage, err)
+	}
+	c.signed.Add(1)
+	return nil
+}
+
+// recover finishes an intent of an earlier run.
+func (s *Signer) recover(ctx context.Context, stop context.CancelCauseFunc, in *intent, c *counters) *Failure {
+	r := in.Record
+	f := func(stage Stage, err error) *Failure {
+		return &Failure{Repo: r.Repo, Arch: r.Arch, Filename: r.Filename, Stage: stage, Error: "finishing an interrupted run: " + err.Error(), Err: err}
+	}
+	if ctx.Err() != nil {
+		return f(StageCanceled, context.Cause(ctx))
+	}
+	stage, err := s.finish(ctx, stop, in, true, c)
+	if err != nil {
+		return f(stage, err)
+	}
+	c.recovered.Add(1)
+	return nil
+}
+
+// finish takes an intent from upload to published. With lookup, the entry is
+// first looked up by leaf hash (an earlier run may have logged it), and only
+// uploaded when the log does not have it.
+func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *intent, lookup bool, c *counters) (Stage, error) {
+	r := in.Record
+	var e *verify.LogEntry
+	var err error
+	if lookup {
+		e, err = s.o.Log.EntryByUUID(ctx, in.LeafHash)
+		if err != nil && !errors.Is(err, verify.ErrNotFound) {
+			return StageUpload, fmt.Errorf("looking up entry %s: %w", in.LeafHash, err)
+		}
+	}
+	if e == nil {
+		e, err = s.o.Log.Upload(ctx, in.Signature, s.pubFile, []byte(r.SHA256))
+		if err != nil {
+			return StageUpload, err
+		}
+	}
+	if _, err := verify.VerifyEntry(e, in.Signature, []verify.PublicKey{s.o.PublicKey}, r.SHA256, r.Filename, s.o.LogKey); err != nil {
+		return StageVerify, fmt.Errorf("the log's entry for %s does not verify, nothing published: %w", r.Filename, err)
+	}
+	if got := verify.LeafHash(e.Body); got != in.LeafHash {
+		return StageVerify, fmt.Errorf("the log's entry for %s has leaf hash %s, expected %s", r.Filename, got, in.LeafHash)
+	}
+	if err := s.ensureAudited(r, e, c); err != nil {
+		stop(err)
+		return StageAudit, err
+	}
+	bundle, err := verify.MarshalBundle(e)
+	if err != nil {
+		return StagePublish, err
+	}
+	dir := s.o.SignatureDir
+	if err := writeFileAtomic(dir, r.Filename+verify.BundleSuffix, bundle, 0o644, false); err != nil {
+		return StagePublish, err
+	}
+	if err := writeFileAtomic(dir, r.Filename+verify.SignatureSuffix, in.Signature, 0o644, false); err != nil {
+		return StagePublish, err
+	}
+	if err := s.sigDirSync.Sync(); err != nil { // both renames durable before the intent goes
+		return StagePublish, fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	s.addSettle(&settleItem{repo: r.Repo, arch: r.Arch, filename: r.Filename, sha: r.SHA256, t: in.Signature, e: e})
+	if err := s.state.removeIntent(in.LeafHash); err != nil {
+		return StagePublish, err
+	}
+	return "", nil
+}
+
+// ensureAudited makes sure the audit log durably records entry e (log
+// fields from e, package fields from r): it appends the record unless the
+// log already has one or another goroutine is writing it, in which case it
+// waits for that one. So one entry never gets two records, and no caller
+// returns before the record is fsync'ed.
+func (s *Signer) ensureAudited(r audit.Record, e *verify.LogEntry, c *counters) error {
+	leaf := verify.LeafHash(e.Body)
+	s.auditedMu.Lock()
+	if st, ok := s.auditing[leaf]; ok {
+		s.auditedMu.Unlock()
+		<-st.done
+		return st.err
+	}
+	st := &auditState{done: make(chan struct{})}
+	s.auditing[leaf] = st
+	s.auditedMu.Unlock()
+	defer close(st.done)
+
+	r.LogIndex, r.UUID, r.IntegratedTime = e.LogIndex, strings.ToLower(e.UUID), e.IntegratedTime
+	r.KeyID, r.LogURL, r.BintransVersion = s.keyID, s.o.LogURL, s.o.Version
+	r.Time = ""
+	if _, err := s.audit.Append(r); err != nil {
+		st.err = err
+		return err
+	}
+	c.audited.Add(1)
+	return nil
+}

@@ -1,0 +1,389 @@
+package signer
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bintrans/bintrans/verify"
+)
+
+// Settling bounds.
+const (
+	// settleBatch is the number of log indexes per EntriesByIndex call:
+	// what one Rekor request may ask for (the server handles the indexes
+	// of a request one after another), so Options.Jobs calls in flight are
+	// Jobs requests in flight.
+	settleBatch = 10
+	// settleRounds bounds how often entries are re-fetched when the tree
+	// grew during the settle (another writer is logging): each round
+	// re-fetches the entries whose fresh proof is at an older tree size.
+	settleRounds = 3
+)
+
+// settleItem is one bundle published (or, with RefreshBundles, found
+// published) in this run, to be re-proven against the log's newest tree.
+type settleItem struct {
+	repo, arch, filename, sha string
+	t                         []byte
+	e                         *verify.LogEntry // as published (verified)
+	// Results of the settle.
+	fresh   *verify.LogEntry   // the re-fetched entry, verified in full
+	freshCP *verify.Checkpoint // its checkpoint
+	bad     error              // the log contradicts the published entry
+	unavail error              // the log could not be asked
+}
+
+// addSettle queues a published bundle for the settle phase.
+func (s *Signer) addSettle(it *settleItem) {
+	s.settleMu.Lock()
+	s.toSettle = append(s.toSettle, it)
+	s.settleMu.Unlock()
+}
+
+// settle re-proves every queued bundle at one tree head (derived, see
+// deriveFresh, or fetched) and rewrites it with the fresh proof, so that
+// one run's bundles share one checkpoint; it proves the log's current checkpoint consistent with the one
+// stored by the previous run (and with the oldest and newest checkpoint of
+// this run's upload answers) and stores it.
+//
+// A published bundle is never removed or made invalid: a bundle is
+// replaced (atomically) only by a fresh entry for the same log entry that
+// verified in full, and only after the consistency proofs passed. The log
+// being unreachable leaves the bundles as they are (sum.SettleError); a
+// fresh entry that contradicts the published one is a StageSettle Failure;
+// an inconsistent log is a returned *verify.SecurityError, and then nothing
+// is rewritten or stored.
+func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) error {
+	// One item per file (with RefreshBundles, an intent recovered in this
+	// run is also found published).
+	seenFile := map[string]bool{}
+	items = slices.DeleteFunc(items, func(it *settleItem) bool {
+		dup := seenFile[it.filename]
+		seenFile[it.filename] = true
+		return dup
+	})
+	if len(items) == 0 {
+		return nil
+	}
+	slices.SortFunc(items, func(a, b *settleItem) int { return cmp.Compare(a.e.LogIndex, b.e.LogIndex) })
+	warn := func(err error) {
+		if sum.SettleError == "" {
+			sum.SettleError = err.Error()
+		}
+	}
+
+	// 1. Fresh entries: derived from what the run knows (the newest tree
+	// head of its upload answers, its own leaves), or else fetched, in
+	// rounds while the tree grows under us.
+	pending := items
+	sum.SettleMode = "fetched"
+	if !s.o.RefreshBundles && s.deriveFresh(ctx, items) {
+		pending, sum.SettleMode = nil, "derived"
+	}
+	for round := 0; round < settleRounds && len(pending) > 0; round++ {
+		s.fetchFresh(ctx, pending)
+		var newest *verify.Checkpoint
+		for _, it := range items {
+			if it.freshCP != nil && (newest == nil || it.freshCP.Size > newest.Size) {
+				newest = it.freshCP
+			}
+		}
+		pending = nil
+		for _, it := range items {
+			if it.freshCP != nil && newest != nil && it.freshCP.Size < newest.Size {
+				pending = append(pending, it)
+			}
+		}
+	}
+	var settled []*settleItem
+	for _, it := range items {
+		switch {
+		case it.bad != nil:
+			sum.Failures = append(sum.Failures, Failure{Repo: it.repo, Arch: it.arch, Filename: it.filename, Stage: StageSettle,
+				Error: "published, but the log contradicts its bundle (the bundle from the upload stays): " + it.bad.Error(), Err: it.bad})
+		case it.freshCP == nil:
+			warn(it.unavail)
+		default:
+			settled = append(settled, it)
+		}
+	}
+
+	// 2. The log's current checkpoint, fetched after every entry, and the
+	// consistency of every checkpoint that matters with it (even when no
+	// fresh entry verified: a log that lies about entries may fork too).
+	stored, err := s.state.loadCheckpoint(s.o.LogKey)
+	var cur *verify.Checkpoint
+	if err == nil {
+		cur, err = s.currentCheckpoint(ctx)
+	}
+	if err == nil {
+		err = s.proveConsistent(ctx, stored, items, settled, cur)
+	}
+	var sec *verify.SecurityError
+	if errors.As(err, &sec) {
+		sum.SettleFailed = len(items)
+		return err
+	}
+	if err != nil {
+		warn(err)
+		sum.SettleFailed = len(items)
+		return nil
+	}
+
+	// 3. Rewrite, one checkpoint note per tree head: Rekor signs the
+	// checkpoint anew on every read (random ECDSA nonces), and every note
+	// here verified, so any of them can stand for its tree head.
+	notes := map[string]string{}
+	for _, it := range settled {
+		k := headKey(it.freshCP)
+		if _, ok := notes[k]; !ok {
+			notes[k] = it.fresh.Verification.InclusionProof.Checkpoint
+		}
+		it.fresh.Verification.InclusionProof.Checkpoint = notes[k]
+	}
+	// Temp files in parallel, one sync for the batch, then the renames: a
+	// crash leaves the old bundle or the new one (both valid) and at most
+	// temp files, removed by the next run.
+	dir := s.o.SignatureDir
+	tmps := make([]string, len(settled))
+	errs := make([]error, len(settled))
+	var g errgroup.Group
+	g.SetLimit(s.o.Jobs)
+	for i, it := range settled {
+		if it.e.Verification.InclusionProof.Checkpoint == it.fresh.Verification.InclusionProof.Checkpoint {
+			continue // already carries that very note
+		}
+		g.Go(func() error {
+			tmps[i], errs[i] = s.prepareBundle(it)
+			return nil
+		})
+	}
+	g.Wait()
+	var batch []string
+	for _, tmp := range tmps {
+		if tmp != "" {
+			batch = append(batch, tmp)
+		}
+	}
+	if len(batch) > 0 {
+		if err := syncFiles(dir, batch); err != nil {
+			for i, tmp := range tmps {
+				if tmp != "" {
+					os.Remove(tmp)
+					tmps[i], errs[i] = "", fmt.Errorf("syncing the new bundles: %w", err)
+				}
+			}
+		}
+	}
+	anyWritten := false
+	for i, it := range settled {
+		if tmps[i] != "" {
+			if err := os.Rename(tmps[i], filepath.Join(dir, it.filename+verify.BundleSuffix)); err != nil {
+				os.Remove(tmps[i])
+				errs[i] = err
+			} else {
+				anyWritten = true
+			}
+		}
+		if errs[i] != nil {
+			warn(fmt.Errorf("%s: %w", it.filename, errs[i]))
+			sum.SettleFailed++
+			settled[i] = nil
+		}
+	}
+	if anyWritten {
+		if err := s.sigDirSync.Sync(); err != nil {
+			// The renames happened: readers see the new bundles, which
+			// verify as the old ones did; they may not survive a crash.
+			warn(fmt.Errorf("syncing %s: %w", dir, err))
+		}
+	}
+	heads := map[string]bool{}
+	for _, it := range settled {
+		if it != nil {
+			sum.Settled++
+			heads[headKey(it.freshCP)] = true
+		}
+	}
+	sum.SettleFailed += len(items) - len(settled)
+	sum.BundleCheckpoints = len(heads)
+
+	// 4. Remember the newest consistent tree head.
+	if stored == nil || cur.Size > stored.Size {
+		if err := s.state.storeCheckpoint(cur.Text); err != nil {
+			// The next run proves consistency from the older one: sound.
+			warn(fmt.Errorf("storing the log's checkpoint: %w", err))
+		}
+	}
+	sum.Checkpoint = &CheckpointSummary{Origin: cur.Origin, Size: cur.Size, Root: fmt.Sprintf("%x", cur.Root)}
+	return nil
+}
+
+// headKey identifies a tree head (origin, size, root, extension lines).
+func headKey(c *verify.Checkpoint) string {
+	return fmt.Sprintf("%s\n%d\n%x\n%q", c.Origin, c.Size, c.Root, c.Extra)
+}
+
+// fetchFresh re-fetches items by log index in parallel batches and
+// verifies each answer: it must be the published entry (body, indexes, log
+// id, integrated time: what its SET signs) and verify in full
+// (verify.VerifyEntry). A log error leaves an item's earlier fresh entry,
+// if any, in place.
+func (s *Signer) fetchFresh(ctx context.Context, items []*settleItem) {
+	var g errgroup.Group
+	g.SetLimit(s.o.Jobs)
+	for lo := 0; lo < len(items); lo += settleBatch {
+		chunk := items[lo:min(lo+settleBatch, len(items))]
+		g.Go(func() error {
+			idx := make([]int64, len(chunk))
+			for i, it := range chunk {
+				idx[i] = it.e.LogIndex
+			}
+			m, err := s.o.Log.EntriesByIndex(ctx, idx)
+			if err != nil {
+				lu := &verify.LogUnavailableError{Op: fmt.Sprintf("entries by index (%d)", len(idx)), Err: err}
+				for _, it := range chunk {
+					it.unavail = lu
+				}
+				return nil
+			}
+			for _, it := range chunk {
+				it.check(m[it.e.LogIndex], s)
+			}
+			return nil
+		})
+	}
+	g.Wait()
+}
+
+// check verifies the fresh entry f for the item.
+func (it *settleItem) check(f *verify.LogEntry, s *Signer) {
+	if f == nil {
+		it.bad = fmt.Errorf("the log returned no entry at index %d, which it proved to hold (entry %s)", it.e.LogIndex, it.e.UUID)
+		return
+	}
+	if err := verify.SameEntry(f, it.e); err != nil {
+		it.bad = fmt.Errorf("fresh entry at log index %d: %w", it.e.LogIndex, err)
+		return
+	}
+	cp, err := verify.VerifyEntry(f, it.t, []verify.PublicKey{s.o.PublicKey}, it.sha, it.filename, s.o.LogKey)
+	if err != nil {
+		it.bad = fmt.Errorf("fresh entry at log index %d does not verify: %w", it.e.LogIndex, err)
+		return
+	}
+	it.fresh, it.freshCP, it.unavail = f, cp, nil
+}
+
+// currentCheckpoint fetches and verifies the log's checkpoint.
+func (s *Signer) currentCheckpoint(ctx context.Context) (*verify.Checkpoint, error) {
+	text, err := s.o.Log.Checkpoint(ctx)
+	if err != nil {
+		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+	}
+	cp, err := s.o.LogKey.VerifyCheckpoint(text)
+	if err != nil {
+		// A note the pinned key did not sign: not a view of this log.
+		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+	}
+	return cp, nil
+}
+
+// proveConsistent proves cur consistent with the checkpoint stored by the
+// previous run, with the oldest and the newest checkpoint of this run's
+// upload answers and with every tree head the fresh entries were proven
+// against. It returns a *verify.SecurityError when the log contradicts
+// itself, a *verify.LogUnavailableError when it could not be asked.
+func (s *Signer) proveConsistent(ctx context.Context, stored *verify.Checkpoint, items, settled []*settleItem, cur *verify.Checkpoint) error {
+	type old struct {
+		cp   *verify.Checkpoint
+		what string
+	}
+	var olds []old
+	if stored != nil {
+		olds = append(olds, old{stored, "the checkpoint this signer stored in " + s.state.checkpointPath()})
+	}
+	// This run's upload answers (each verified when published): the oldest
+	// and the newest tree head.
+	lo, hi := items[0], items[0]
+	for _, it := range items {
+		if it.e.Verification.InclusionProof.TreeSize < lo.e.Verification.InclusionProof.TreeSize {
+			lo = it
+		}
+		if it.e.Verification.InclusionProof.TreeSize > hi.e.Verification.InclusionProof.TreeSize {
+			hi = it
+		}
+	}
+	for _, it := range []*settleItem{lo, hi} {
+		cp, err := s.o.LogKey.VerifyCheckpoint([]byte(it.e.Verification.InclusionProof.Checkpoint))
+		if err != nil {
+			return fmt.Errorf("the published bundle of %s: %w", it.filename, err)
+		}
+		olds = append(olds, old{cp, "the checkpoint of the bundle published for " + it.filename})
+	}
+	seen := map[string]bool{}
+	for _, it := range settled {
+		if k := headKey(it.freshCP); !seen[k] {
+			seen[k] = true
+			olds = append(olds, old{it.freshCP, fmt.Sprintf("the checkpoint of the fresh entry at log index %d", it.e.LogIndex)})
+		}
+	}
+	done := map[string]bool{}
+	errs := make([]error, len(olds))
+	var g errgroup.Group
+	g.SetLimit(4)
+	for i, o := range olds {
+		k := headKey(o.cp)
+		if done[k] {
+			continue
+		}
+		done[k] = true
+		g.Go(func() error {
+			errs[i] = verify.ProveConsistent(ctx, s.o.Log, o.cp, cur, o.what)
+			return nil
+		})
+	}
+	g.Wait()
+	// A contradiction outweighs an unreachable log.
+	var first error
+	for _, err := range errs {
+		var sec *verify.SecurityError
+		if errors.As(err, &sec) {
+			return err
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// prepareBundle writes the item's fresh entry as a bundle into a temp file
+// (not synced) and returns its path. The fresh entry verified in full
+// (verify.VerifyEntry) with a note that was replaced only by another
+// verified note of the same tree head; the bytes written must parse back
+// to exactly that entry.
+func (s *Signer) prepareBundle(it *settleItem) (string, error) {
+	b, err := verify.MarshalBundle(it.fresh)
+	if err != nil {
+		return "", err
+	}
+	e, err := verify.ParseBundle(b)
+	if err != nil {
+		return "", fmt.Errorf("the settled bundle does not parse, not written: %w", err)
+	}
+	if !reflect.DeepEqual(e, it.fresh) {
+		return "", errors.New("the settled bundle does not parse back to the verified entry, not written")
+	}
+	if cp, err := verify.ParseCheckpoint([]byte(e.Verification.InclusionProof.Checkpoint)); err != nil || headKey(cp) != headKey(it.freshCP) {
+		return "", errors.New("the settled bundle's checkpoint is not its verified tree head, not written")
+	}
+	return writeTemp(s.o.SignatureDir, it.filename+verify.BundleSuffix, b, 0o644)
+}

@@ -1,0 +1,393 @@
+// Package sigsource finds the `.t` signature and the proof bundle of a
+// package: over http(s), in a file:// URL or in a plain directory.
+//
+// It is the one place that knows the layout of a transparency URL:
+//
+//	<base>/<package filename>.t          (verify.SignatureSuffix)
+//	<base>/<package filename>.t.bundle   (verify.BundleSuffix)
+//
+// A source only fetches bytes. It does not verify them and caches nothing:
+// what it returns is untrusted until the verify engine accepts it. Every
+// read is bounded (verify.MaxSignatureSize, verify.MaxBundleSize): a longer
+// file is a *TooLargeError, never a truncated result. A missing file is an
+// error wrapping verify.ErrNotFound; any other failure means "could not find
+// out" and must not be read as "not signed".
+package sigsource
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/verify"
+)
+
+// MaxFilenameLength is the longest package file name accepted (NAME_MAX on
+// Linux; with the `.t.bundle` suffix the file name stays a valid path
+// element on file systems with a 255-byte limit).
+const MaxFilenameLength = 255 - len(verify.BundleSuffix)
+
+// DefaultTimeout bounds one request when the caller's context has no
+// deadline, so that a client built without a timeout cannot hang a source.
+const DefaultTimeout = 60 * time.Second
+
+// FilenameError is a package file name that cannot be a key of a
+// transparency URL: empty, `.`/`..`, containing `/`, NUL or another control
+// character, or too long. Such a name never comes from a well-formed
+// repository database, so it is refused before any I/O.
+type FilenameError struct {
+	Filename string
+	Reason   string
+}
+
+func (e *FilenameError) Error() string {
+	return fmt.Sprintf("sigsource: invalid package file name %q: %s", e.Filename, e.Reason)
+}
+
+// NotFoundError is a signature or bundle that does not exist at Location.
+// It unwraps to verify.ErrNotFound.
+type NotFoundError struct {
+	Location string
+}
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("sigsource: %s: not found", e.Location) }
+
+// Unwrap returns verify.ErrNotFound.
+func (e *NotFoundError) Unwrap() error { return verify.ErrNotFound }
+
+// TooLargeError is a file longer than the limit for its kind. Nothing of it
+// is returned.
+type TooLargeError struct {
+	Location string
+	Limit    int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("sigsource: %s: larger than %d bytes", e.Location, e.Limit)
+}
+
+// Unwrap makes the error verify.ErrTooLarge for the engine.
+func (e *TooLargeError) Unwrap() error { return verify.ErrTooLarge }
+
+// UnexpectedContentError is a successful answer whose body is not what a
+// transparency URL serves: an HTML page (a captive portal, a CDN's "soft
+// 404", a directory listing) where a `.t` or a bundle was expected.
+type UnexpectedContentError struct {
+	Location    string
+	ContentType string
+	// Snippet is a short printable summary of the body (its HTML title).
+	Snippet string
+}
+
+func (e *UnexpectedContentError) Error() string {
+	s := fmt.Sprintf("sigsource: %s: got an HTML page (Content-Type %q), not a signature file", e.Location, e.ContentType)
+	if e.Snippet != "" {
+		s += ": " + e.Snippet
+	}
+	return s
+}
+
+// FetchError is a file that could not be read: a transport error, a
+// timeout, a non-2xx answer other than 404/410 (Err is then an
+// *httpclient.StatusError), or an I/O error on a local file.
+type FetchError struct {
+	Location string
+	Err      error
+}
+
+func (e *FetchError) Error() string {
+	return fmt.Sprintf("sigsource: %s: %v", e.Location, e.Err)
+}
+
+func (e *FetchError) Unwrap() error { return e.Err }
+
+// NoSourceError is an artifact of a repository for which PerRepo has no
+// source and no fallback (a configuration gap, not a missing signature).
+type NoSourceError struct {
+	Repo string
+}
+
+func (e *NoSourceError) Error() string {
+	return fmt.Sprintf("sigsource: no transparency URL configured for repository %q", e.Repo)
+}
+
+// CheckFilename returns a *FilenameError unless name is a plain file name
+// that can safely be appended to a transparency URL or a directory.
+func CheckFilename(name string) error {
+	bad := func(reason string) error { return &FilenameError{Filename: name, Reason: reason} }
+	switch {
+	case name == "":
+		return bad("empty")
+	case name == "." || name == "..":
+		return bad("not a file name")
+	case len(name) > MaxFilenameLength:
+		return bad(fmt.Sprintf("longer than %d bytes", MaxFilenameLength))
+	case strings.ContainsRune(name, '/'):
+		return bad("contains '/'")
+	case strings.ContainsRune(name, '\\'):
+		return bad("contains '\\'")
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return bad(fmt.Sprintf("contains control character %U", r))
+		}
+	}
+	return nil
+}
+
+// SignatureName is the file name of the `.t` of package file name
+// filename, checked with CheckFilename.
+func SignatureName(filename string) (string, error) {
+	if err := CheckFilename(filename); err != nil {
+		return "", err
+	}
+	return filename + verify.SignatureSuffix, nil
+}
+
+// BundleName is the file name of the proof bundle of package file name
+// filename, checked with CheckFilename.
+func BundleName(filename string) (string, error) {
+	if err := CheckFilename(filename); err != nil {
+		return "", err
+	}
+	return filename + verify.BundleSuffix, nil
+}
+
+// New returns the source for base: an "http://" or "https://" URL (fetched
+// with hc, which must be the client built by httpclient.New), a "file://"
+// URL or a plain directory path. The directory need not exist yet (files
+// in it are then missing).
+func New(base string, hc *http.Client) (verify.SignatureSource, error) {
+	if base == "" {
+		return nil, errors.New("sigsource: empty transparency URL")
+	}
+	if !strings.Contains(base, "://") {
+		return &dirSource{dir: filepath.Clean(base)}, nil
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("sigsource: transparency URL %q: %w", base, err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+		if hc == nil {
+			return nil, errors.New("sigsource: an http(s) transparency URL needs an HTTP client")
+		}
+		if u.Host == "" {
+			return nil, fmt.Errorf("sigsource: transparency URL %q has no host", base)
+		}
+		if u.Fragment != "" || u.RawQuery != "" {
+			return nil, fmt.Errorf("sigsource: transparency URL %q must not have a query or fragment", base)
+		}
+		if u.User != nil {
+			return nil, fmt.Errorf("sigsource: transparency URL %q must not carry credentials", httpclient.Redact(u))
+		}
+		return &httpSource{base: u, hc: hc}, nil
+	case "file":
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("sigsource: file URL %q names a remote host", base)
+		}
+		if u.Path == "" || !strings.HasPrefix(u.Path, "/") {
+			return nil, fmt.Errorf("sigsource: file URL %q needs an absolute path (file:///dir)", base)
+		}
+		return &dirSource{dir: filepath.Clean(u.Path)}, nil
+	default:
+		return nil, fmt.Errorf("sigsource: transparency URL %q: unsupported scheme %q (want http, https, file or a directory)", base, u.Scheme)
+	}
+}
+
+// PerRepo returns a source that serves each artifact from bySource[a.Repo],
+// or from fallback when the repository has no entry. With a nil fallback,
+// an artifact of an unlisted repository is a *NoSourceError. The map is
+// copied.
+func PerRepo(byRepo map[string]verify.SignatureSource, fallback verify.SignatureSource) verify.SignatureSource {
+	m := make(map[string]verify.SignatureSource, len(byRepo))
+	for k, v := range byRepo {
+		m[k] = v
+	}
+	return &perRepo{byRepo: m, fallback: fallback}
+}
+
+type perRepo struct {
+	byRepo   map[string]verify.SignatureSource
+	fallback verify.SignatureSource
+}
+
+func (p *perRepo) pick(a verify.Artifact) (verify.SignatureSource, error) {
+	if s, ok := p.byRepo[a.Repo]; ok && s != nil {
+		return s, nil
+	}
+	if p.fallback != nil {
+		return p.fallback, nil
+	}
+	return nil, &NoSourceError{Repo: a.Repo}
+}
+
+func (p *perRepo) Signature(ctx context.Context, a verify.Artifact) ([]byte, error) {
+	s, err := p.pick(a)
+	if err != nil {
+		return nil, err
+	}
+	return s.Signature(ctx, a)
+}
+
+func (p *perRepo) Bundle(ctx context.Context, a verify.Artifact) ([]byte, error) {
+	s, err := p.pick(a)
+	if err != nil {
+		return nil, err
+	}
+	return s.Bundle(ctx, a)
+}
+
+// ---- http(s) -------------------------------------------------------------------
+
+type httpSource struct {
+	base *url.URL
+	hc   *http.Client
+}
+
+func (s *httpSource) Signature(ctx context.Context, a verify.Artifact) ([]byte, error) {
+	name, err := SignatureName(a.Filename)
+	if err != nil {
+		return nil, err
+	}
+	return s.get(ctx, name, verify.MaxSignatureSize)
+}
+
+func (s *httpSource) Bundle(ctx context.Context, a verify.Artifact) ([]byte, error) {
+	name, err := BundleName(a.Filename)
+	if err != nil {
+		return nil, err
+	}
+	return s.get(ctx, name, verify.MaxBundleSize)
+}
+
+func (s *httpSource) get(ctx context.Context, name string, max int64) ([]byte, error) {
+	u := fileURL(s.base, name)
+	loc := httpclient.Redact(u)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, &FetchError{Location: loc, Err: err}
+	}
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return nil, &FetchError{Location: loc, Err: err}
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotFound, http.StatusGone:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection reusable
+		return nil, &NotFoundError{Location: loc}
+	}
+	if err := httpclient.CheckStatus(resp); err != nil {
+		return nil, &FetchError{Location: loc, Err: err}
+	}
+	if resp.ContentLength > max {
+		return nil, &TooLargeError{Location: loc, Limit: max}
+	}
+	b, err := httpclient.ReadAll(resp, max)
+	if err != nil {
+		var tl *httpclient.TooLargeError
+		if errors.As(err, &tl) {
+			return nil, &TooLargeError{Location: loc, Limit: max}
+		}
+		return nil, &FetchError{Location: loc, Err: err}
+	}
+	ct := resp.Header.Get("Content-Type")
+	if isHTML(ct, b) {
+		return nil, &UnexpectedContentError{Location: loc, ContentType: ct, Snippet: httpclient.Snippet("text/html", b)}
+	}
+	return b, nil
+}
+
+// fileURL is base with the path element name appended: name is escaped as
+// one path segment (a '%' or '?' in it is data, never an escape or a
+// query), and nothing is cleaned or resolved.
+func fileURL(base *url.URL, name string) *url.URL {
+	u := *base
+	u.Path = strings.TrimSuffix(base.Path, "/") + "/" + name
+	u.RawPath = strings.TrimSuffix(base.EscapedPath(), "/") + "/" + url.PathEscape(name)
+	return &u
+}
+
+// isHTML reports whether a body is a web page. Neither a `.t` (it starts
+// with "untrusted comment:") nor a bundle (JSON) ever starts with '<'.
+func isHTML(contentType string, body []byte) bool {
+	if mt, _, err := mime.ParseMediaType(contentType); err == nil && (mt == "text/html" || mt == "application/xhtml+xml") {
+		return true
+	}
+	return bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n\ufeff"), []byte("<"))
+}
+
+// ---- directories and file:// -------------------------------------------------------
+
+type dirSource struct {
+	dir string
+}
+
+func (s *dirSource) Signature(_ context.Context, a verify.Artifact) ([]byte, error) {
+	name, err := SignatureName(a.Filename)
+	if err != nil {
+		return nil, err
+	}
+	return readFile(filepath.Join(s.dir, name), verify.MaxSignatureSize)
+}
+
+func (s *dirSource) Bundle(_ context.Context, a verify.Artifact) ([]byte, error) {
+	name, err := BundleName(a.Filename)
+	if err != nil {
+		return nil, err
+	}
+	return readFile(filepath.Join(s.dir, name), verify.MaxBundleSize)
+}
+
+// readFile reads a regular file of at most max bytes. It opens with
+// O_NONBLOCK so that a FIFO planted in a signature directory cannot block
+// the read, then refuses anything that is not a regular file.
+func readFile(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, &NotFoundError{Location: path}
+		}
+		return nil, &FetchError{Location: path, Err: err}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, &FetchError{Location: path, Err: err}
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &FetchError{Location: path, Err: fmt.Errorf("not a regular file (%s)", fi.Mode().Type())}
+	}
+	if fi.Size() > max {
+		return nil, &TooLargeError{Location: path, Limit: max}
+	}
+	// Sized from Stat: one read, no buffer growth (a scan reads 30 000 of these).
+	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
+		return nil, &FetchError{Location: path, Err: err}
+	}
+	b := buf.Bytes()
+	if int64(len(b)) > max { // grew after Stat
+		return nil, &TooLargeError{Location: path, Limit: max}
+	}
+	return b, nil
+}

@@ -1,0 +1,596 @@
+package adversarial
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jedisct1/go-minisign"
+
+	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
+	"github.com/bintrans/bintrans/internal/rebuilder"
+	"github.com/bintrans/bintrans/internal/testkit/rebuildertest"
+	"github.com/bintrans/bintrans/internal/sigsource"
+	"github.com/bintrans/bintrans/verify"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+)
+
+// engineCase is one hostile input met by the engine. prepare damages a
+// fresh env (three good packages, an honest checkpoint persisted) and
+// returns the run options and the index of the package under attack.
+type engineCase struct {
+	name    string
+	prepare func(t *testing.T, e *env) (runOpts, int)
+	// status is the verdict of the attacked package.
+	status verify.Status
+	// err is a typed nil pointer that Result.Err must hold (errors.As); nil
+	// only with status ok.
+	err any
+	// runErr, when set, is the typed error VerifyAll itself must return
+	// (the run failed closed); nil means VerifyAll returns no error.
+	runErr any
+	// check, when set, inspects the evidence further.
+	check func(t *testing.T, e *env, r verify.Result)
+}
+
+var (
+	sigErr    = (*verify.SignatureError)(nil)
+	entryErr  = (*verify.EntryError)(nil)
+	bundleErr = (*verify.BundleError)(nil)
+	hashErr   = (*verify.HashMismatchError)(nil)
+	missErr   = (*verify.MissingError)(nil)
+	notInLog  = (*verify.NotInLogError)(nil)
+	secErr    = (*verify.SecurityError)(nil)
+	unavail   = (*verify.LogUnavailableError)(nil)
+	rebErr    = (*verify.RebuildError)(nil)
+	tooLarge  = (*sigsource.TooLargeError)(nil)
+)
+
+func sigKind(k verify.SignatureErrorKind) func(*testing.T, *env, verify.Result) {
+	return func(t *testing.T, _ *env, r verify.Result) {
+		v, _ := asType(r.Err, sigErr)
+		if se := v.(*verify.SignatureError); se.Kind != k {
+			t.Errorf("signature error kind %v, want %v (%v)", se.Kind, k, se)
+		}
+	}
+}
+
+func entryStep(s verify.EntryStep) func(*testing.T, *env, verify.Result) {
+	return func(t *testing.T, _ *env, r verify.Result) {
+		v, _ := asType(r.Err, entryErr)
+		if ee := v.(*verify.EntryError); ee.Step != s {
+			t.Errorf("entry error step %q, want %q (%v)", ee.Step, s, ee)
+		}
+	}
+}
+
+// tamperFile rewrites the attacked package's cached file; claim says
+// what the repository database claims: the original hash (an honest db,
+// a hostile mirror) or the new file's (a hostile mirror with its own db).
+func tamperFile(f func([]byte) []byte, dbAgrees bool) func(t *testing.T, e *env) (runOpts, int) {
+	return func(t *testing.T, e *env) (runOpts, int) {
+		p := e.pkgs[1]
+		bad := f(bytes.Clone(p.content))
+		e.write(t, p.filename, bad)
+		arts := e.artifacts()
+		if dbAgrees {
+			arts[1].SHA256 = sum(bad)
+		}
+		return runOpts{arts: arts}, 1
+	}
+}
+
+// replaceT publishes a `.t` for the attacked package built by f.
+func replaceT(f func(t *testing.T, e *env, p *pkgFile) []byte) func(t *testing.T, e *env) (runOpts, int) {
+	return func(t *testing.T, e *env) (runOpts, int) {
+		p := e.pkgs[1]
+		e.writeSig(t, p.filename+verify.SignatureSuffix, f(t, e, p))
+		return runOpts{}, 1
+	}
+}
+
+// relabel changes the algorithm bytes of a `.t`'s signature line.
+func relabel(t testing.TB, tf []byte, alg string) []byte {
+	t.Helper()
+	lines := strings.Split(string(tf), "\n")
+	raw, err := base64.StdEncoding.DecodeString(lines[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(raw, alg)
+	lines[1] = base64.StdEncoding.EncodeToString(raw)
+	return []byte(strings.Join(lines, "\n"))
+}
+
+// replaceBundle publishes a bundle for the attacked package built by f and
+// verifies offline (bundles only).
+func replaceBundle(f func(t *testing.T, e *env, p *pkgFile) []byte) func(t *testing.T, e *env) (runOpts, int) {
+	return func(t *testing.T, e *env) (runOpts, int) {
+		p := e.pkgs[1]
+		e.writeSig(t, p.filename+verify.BundleSuffix, f(t, e, p))
+		return runOpts{offline: true}, 1
+	}
+}
+
+// lyingBundle is the bundle made from what a lying log answers for the
+// attacked package's entry (the log's lie as a publisher would store it).
+func lyingBundle(lie fakelog.Lie) func(t *testing.T, e *env, p *pkgFile) []byte {
+	return func(t *testing.T, e *env, p *pkgFile) []byte {
+		e.log.SetLie(lie, fakelog.EndpointEntry)
+		defer e.log.SetLie(fakelog.Honest)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		le, err := e.rekorClient(t, nil).EntryByUUID(ctx, p.entry.UUID)
+		if err != nil {
+			t.Fatalf("lying entry (%v): %v", lie, err)
+		}
+		return bundleOf(t, le)
+	}
+}
+
+// lyingLog turns a lie on and verifies online.
+func lyingLog(lie fakelog.Lie, only ...fakelog.Endpoint) func(t *testing.T, e *env) (runOpts, int) {
+	return func(t *testing.T, e *env) (runOpts, int) {
+		e.log.SetLie(lie, only...)
+		return runOpts{}, 1
+	}
+}
+
+// withoutBundle removes the attacked package's bundle so that the engine
+// must find its entry in the log.
+func withoutBundle(f func(t *testing.T, e *env) (runOpts, int)) func(t *testing.T, e *env) (runOpts, int) {
+	return func(t *testing.T, e *env) (runOpts, int) {
+		e.writeSig(t, e.pkgs[1].filename+verify.BundleSuffix, nil)
+		return f(t, e)
+	}
+}
+
+// rebuilders serves the packages' verdicts from one fake rebuilderd with
+// fault and requires one confirmation.
+func rebuilders(fault rebuildertest.Fault, edit func(p *rebuildertest.Package), forged bool) func(t *testing.T, e *env) (runOpts, int) {
+	return func(t *testing.T, e *env) (runOpts, int) {
+		var opts rebuildertest.Options
+		if forged {
+			// The rebuilder signs attestations with a key the policy does
+			// not pin.
+			_, opts.Key, _ = ed25519.GenerateKey(rand.Reader)
+		}
+		srv := rebuildertest.New(t, opts)
+		for _, p := range e.pkgs {
+			rp := rebuildertest.Package{Name: p.name, Version: p.version, Arch: "x86_64", Status: "GOOD", Filename: p.filename, SHA256: p.sha256}
+			if p == e.pkgs[1] && edit != nil {
+				edit(&rp)
+			}
+			srv.Add(rp)
+		}
+		srv.SetFault(fault)
+		cfg := rebuilder.Config{URLs: []string{srv.URL}, Timeout: 3 * time.Second}
+		if forged {
+			pinned, _, _ := ed25519.GenerateKey(rand.Reader)
+			cfg.Keys = map[string][]ed25519.PublicKey{srv.URL: {pinned}}
+		}
+		set, err := rebuilder.New(cfg, e.hc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runOpts{rb: set, required: 1}, 1
+	}
+}
+
+// signOnly signs without logging.
+func signOnly(t testing.TB, k key, sha, comment string) ([]byte, error) {
+	t.Helper()
+	tf, err := verify.SignPackage(k.sk, sha, comment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tf, nil
+}
+
+func minisignOpts(comment string, hashed bool) minisign.SignOptions {
+	return minisign.SignOptions{TrustedComment: comment, Hashed: hashed}
+}
+
+func engineCases() []engineCase {
+	flip := func(b []byte) []byte { b[len(b)/2] ^= 0x01; return b }
+	return []engineCase{
+		// --- tampered package ---------------------------------------------
+		{name: "package/one-byte-flipped", prepare: tamperFile(flip, false), status: verify.StatusHashMismatch, err: hashErr},
+		{name: "package/one-byte-flipped-mirror-db-agrees", prepare: tamperFile(flip, true), status: verify.StatusBadSignature, err: sigErr,
+			check: sigKind(verify.SigBadSignature)},
+		{name: "package/truncated", prepare: tamperFile(func(b []byte) []byte { return b[:len(b)/2] }, false), status: verify.StatusHashMismatch, err: hashErr},
+		{name: "package/truncated-mirror-db-agrees", prepare: tamperFile(func(b []byte) []byte { return b[:len(b)/2] }, true), status: verify.StatusBadSignature, err: sigErr},
+		{name: "package/appended", prepare: tamperFile(func(b []byte) []byte { return append(b, "#!/bin/sh evil\n"...) }, false), status: verify.StatusHashMismatch, err: hashErr},
+		{name: "package/appended-mirror-db-agrees", prepare: tamperFile(func(b []byte) []byte { return append(b, "#!/bin/sh evil\n"...) }, true), status: verify.StatusBadSignature, err: sigErr},
+
+		// --- .t -----------------------------------------------------------
+		{name: "t/signed-by-another-key", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			tf, _ := signOnly(t, newKey(t), p.sha256, p.filename)
+			return tf
+		}), status: verify.StatusWrongKey, err: sigErr, check: sigKind(verify.SigUnknownKey)},
+		{name: "t/another-key-claiming-the-policy-key-id", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			k := newKey(t)
+			k.sk.KeyId = e.key.sk.KeyId
+			tf, _ := signOnly(t, k, p.sha256, p.filename)
+			return tf
+		}), status: verify.StatusBadSignature, err: sigErr, check: sigKind(verify.SigBadSignature)},
+		{name: "t/policy-key-with-wrong-key-id", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			k := e.key
+			sk := *k.sk
+			rand.Read(sk.KeyId[:])
+			k.sk = &sk
+			tf, _ := signOnly(t, k, p.sha256, p.filename)
+			return tf
+		}), status: verify.StatusWrongKey, err: sigErr, check: sigKind(verify.SigUnknownKey)},
+		{name: "t/trusted-comment-names-another-file", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			tf, _ := signOnly(t, e.key, p.sha256, "pkg01-9.9-1-x86_64.pkg.tar.zst")
+			return tf
+		}), status: verify.StatusCommentMismatch, err: sigErr, check: sigKind(verify.SigCommentMismatch)},
+		{name: "t/trusted-comment-edited", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			return bytes.Replace(p.t, []byte("trusted comment: pkg01"), []byte("trusted comment: pkg0l"), 1)
+		}), status: verify.StatusBadSignature, err: sigErr, check: sigKind(verify.SigBadGlobalSignature)},
+		{name: "t/prehashed-relabelled-legacy", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			return relabel(t, p.t, "Ed")
+		}), status: verify.StatusBadSignature, err: sigErr, check: sigKind(verify.SigBadSignature)},
+		{name: "t/legacy-relabelled-prehashed", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			sig, err := e.key.sk.Sign([]byte(p.sha256), minisignOpts(p.filename, false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return relabel(t, sig.Encode(), "ED")
+		}), status: verify.StatusBadSignature, err: sigErr, check: sigKind(verify.SigBadSignature)},
+		{name: "t/1025-bytes", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			pad := verify.MaxSignatureSize + 1 - len(p.t)
+			return bytes.Replace(p.t, []byte("untrusted comment: "), []byte("untrusted comment: "+strings.Repeat("x", pad)), 1)
+		}), status: verify.StatusMalformedSignature, err: tooLarge},
+		{name: "t/binary-garbage", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			b := make([]byte, 300)
+			rand.Read(b)
+			return b
+		}), status: verify.StatusMalformedSignature, err: sigErr, check: sigKind(verify.SigMalformed)},
+		{name: "t/empty-file", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte { return []byte{} }),
+			status: verify.StatusMalformedSignature, err: sigErr},
+		{name: "t/extra-line", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			return append(bytes.Clone(p.t), "trusted comment: pkg00-1.0-1-x86_64.pkg.tar.zst\n"...)
+		}), status: verify.StatusMalformedSignature, err: sigErr, check: sigKind(verify.SigMalformed)},
+		{name: "t/html-captive-portal", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			return []byte("<!DOCTYPE html><html><body>Please log in to the hotel wifi</body></html>\n")
+		}), status: verify.StatusMalformedSignature, err: sigErr},
+		{name: "t/missing", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte { return nil }),
+			status: verify.StatusMissingSignature, err: missErr},
+		{name: "t/trusted-comment-with-trailing-space", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			tf, _ := signOnly(t, e.key, p.sha256, p.filename+" ")
+			return tf
+		}), status: verify.StatusCommentMismatch, err: sigErr, check: sigKind(verify.SigCommentMismatch)},
+		{name: "t/signed-over-uppercase-hex", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			sig, err := e.key.sk.Sign([]byte(strings.ToUpper(p.sha256)), minisignOpts(p.filename, true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sig.Encode()
+		}), status: verify.StatusBadSignature, err: sigErr, check: sigKind(verify.SigBadSignature)},
+		{name: "t/path-traversal-in-package-name", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			arts := e.artifacts()
+			arts[1].Filename = "../" + arts[1].Filename
+			return runOpts{arts: arts}, 1
+		}, status: verify.StatusUnavailable, err: (*sigsource.FilenameError)(nil)},
+		// Decision: a legacy (Ed) signature that is logged is accepted, as
+		// the seed's clients accept it.
+		{name: "t/legacy-signature-logged-accepted", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			p := e.pkgs[1]
+			sig, err := e.key.sk.Sign([]byte(p.sha256), minisignOpts(p.filename, false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tf := sig.Encode()
+			e.writeSig(t, p.filename+verify.SignatureSuffix, tf)
+			e.writeSig(t, p.filename+verify.BundleSuffix, bundleOf(t, e.logSig(t, tf, e.key.pk, p.sha256)))
+			return runOpts{offline: true}, 1 // offline: the grown log must not move the stored checkpoint
+		}, status: verify.StatusOK},
+		// Decision: CRLF line ends are accepted (same bytes under the
+		// signatures; minisign's own reader strips '\r' too).
+		{name: "t/crlf-line-ends-accepted", prepare: replaceT(func(t *testing.T, e *env, p *pkgFile) []byte {
+			return bytes.ReplaceAll(p.t, []byte("\n"), []byte("\r\n"))
+		}), status: verify.StatusOK},
+
+		// --- proof bundle (offline) ----------------------------------------
+		{name: "bundle/inclusion-proof-for-another-leaf", prepare: replaceBundle(lyingBundle(fakelog.LieProofForOtherLeaf)),
+			status: verify.StatusBundleInvalid, err: entryErr, check: entryStep(verify.StepInclusion)},
+		{name: "bundle/tree-size-beyond-checkpoint", prepare: replaceBundle(lyingBundle(fakelog.LieProofTreeSize)),
+			status: verify.StatusBundleInvalid, err: entryErr},
+		{name: "bundle/checkpoint-signed-by-another-key", prepare: replaceBundle(lyingBundle(fakelog.LieOtherSigner)),
+			status: verify.StatusBundleInvalid, err: entryErr},
+		{name: "bundle/set-for-another-body", prepare: replaceBundle(lyingBundle(fakelog.LieSETForOtherBody)),
+			status: verify.StatusBundleInvalid, err: entryErr, check: entryStep(verify.StepSET)},
+		{name: "bundle/root-not-the-trees", prepare: replaceBundle(lyingBundle(fakelog.LieWrongRoot)),
+			status: verify.StatusBundleInvalid, err: entryErr},
+		{name: "bundle/of-another-package", prepare: replaceBundle(func(t *testing.T, e *env, p *pkgFile) []byte { return e.pkgs[0].bundle }),
+			status: verify.StatusBundleInvalid, err: entryErr, check: entryStep(verify.StepBody)},
+		{name: "bundle/129-hashes", prepare: replaceBundle(func(t *testing.T, e *env, p *pkgFile) []byte {
+			return mutateJSON(t, p.bundle, func(m map[string]any) {
+				var hs []any
+				for i := range verify.MaxProofHashes + 1 {
+					hs = append(hs, fmt.Sprintf("%064x", i))
+				}
+				proofOf(t, m)["hashes"] = hs
+			})
+		}), status: verify.StatusBundleInvalid, err: bundleErr},
+		{name: "bundle/huge-hash-list-over-64KiB", prepare: replaceBundle(func(t *testing.T, e *env, p *pkgFile) []byte {
+			return mutateJSON(t, p.bundle, func(m map[string]any) {
+				hs := make([]any, 100_000)
+				for i := range hs {
+					hs[i] = strings.Repeat("ab", 32)
+				}
+				proofOf(t, m)["hashes"] = hs
+			})
+		}), status: verify.StatusBundleInvalid, err: tooLarge},
+		{name: "bundle/negative-log-index", prepare: replaceBundle(func(t *testing.T, e *env, p *pkgFile) []byte {
+			return mutateJSON(t, p.bundle, func(m map[string]any) { proofOf(t, m)["logIndex"] = -1 })
+		}), status: verify.StatusBundleInvalid, err: bundleErr},
+		{name: "bundle/index-beyond-tree-size", prepare: replaceBundle(func(t *testing.T, e *env, p *pkgFile) []byte {
+			return mutateJSON(t, p.bundle, func(m map[string]any) { proofOf(t, m)["logIndex"] = json.Number("9223372036854775807") })
+		}), status: verify.StatusBundleInvalid, err: bundleErr},
+		{name: "bundle/int64-overflowing-tree-size", prepare: replaceBundle(func(t *testing.T, e *env, p *pkgFile) []byte {
+			return mutateJSON(t, p.bundle, func(m map[string]any) { proofOf(t, m)["treeSize"] = json.Number("18446744073709551617") })
+		}), status: verify.StatusBundleInvalid, err: bundleErr},
+		{name: "bundle/garbage", prepare: replaceBundle(func(t *testing.T, e *env, p *pkgFile) []byte { return []byte("\x00\x01{not json") }),
+			status: verify.StatusBundleInvalid, err: bundleErr},
+		{name: "bundle/missing-offline", prepare: replaceBundle(func(t *testing.T, e *env, p *pkgFile) []byte { return nil }),
+			status: verify.StatusMissingBundle, err: missErr},
+
+		// --- the log (online) ----------------------------------------------
+		{name: "log/rollback-to-older-checkpoint", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			e.log.RollbackTo(e.log.Size() - 1)
+			return runOpts{}, 0
+		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: bothHeads},
+		{name: "log/forked-tree", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			e.log.Fork(e.log.Size() - 1)
+			return runOpts{}, 0
+		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: bothHeads},
+		// The entry of the attacked (last) package lies beyond the tree the
+		// log now shows: it must share the run's verdict, not be called
+		// "not in log".
+		{name: "log/rollback-below-a-bundled-entry", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			e.log.RollbackTo(e.log.Size() - 1)
+			return runOpts{}, len(e.pkgs) - 1
+		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: reasonHas("ROLLBACK")},
+		{name: "log/fork-below-a-bundled-entry", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			e.log.Fork(e.log.Size() - 1)
+			return runOpts{}, len(e.pkgs) - 1
+		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: reasonHas("not consistent")},
+		// A consistent log that does not serve an entry its own signed tree
+		// contains (the bundle's proof + the consistency proof) contradicts
+		// itself.
+		{name: "log/consistent-tree-without-the-bundled-entry", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			return runOpts{log: hideIndexes{e.rekorClient(t, nil), map[int64]bool{e.pkgs[1].entry.LogIndex: true}}}, 1
+		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: unservedEvidence},
+		{name: "log/consistent-tree-serving-another-proof", prepare: lyingLog(fakelog.LieProofForOtherLeaf, fakelog.EndpointRetrieve),
+			status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: unservedEvidence},
+		{name: "log/bad-consistency-proof-after-growth", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			e.add(t, "pkg03", "1.3-1", []byte("package 3 payload\n"))
+			e.log.SetLie(fakelog.LieBadConsistencyProof)
+			return runOpts{}, 0
+		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: bothHeads},
+		// The attacked package has no bundle: the log never showed its
+		// entry, so it is not in the log. The bundled ones are served with
+		// another key although the (honest) current tree provably holds
+		// them: the run is a SECURITY ERROR.
+		{name: "log/entry-with-another-key", prepare: withoutBundle(lyingLog(fakelog.LieOtherKey, fakelog.EndpointEntry, fakelog.EndpointRetrieve, fakelog.EndpointSearch)),
+			status: verify.StatusNotInLog, err: notInLog, runErr: secErr},
+		{name: "log/checkpoint-signed-by-another-key", prepare: lyingLog(fakelog.LieOtherSigner, fakelog.EndpointLogInfo),
+			status: verify.StatusUnavailable, err: unavail, runErr: unavail},
+		{name: "log/html-502", prepare: lyingLog(fakelog.LieHTML502), status: verify.StatusUnavailable, err: unavail, runErr: unavail},
+		{name: "log/200-empty-body", prepare: lyingLog(fakelog.LieEmptyBody), status: verify.StatusUnavailable, err: unavail, runErr: unavail},
+		{name: "log/200-garbage", prepare: lyingLog(fakelog.LieGarbageJSON), status: verify.StatusUnavailable, err: unavail, runErr: unavail},
+		{name: "log/truncated-json", prepare: lyingLog(fakelog.LieTruncatedJSON), status: verify.StatusUnavailable, err: unavail, runErr: unavail},
+		{name: "log/100MB-response", prepare: lyingLog(fakelog.LieOversizedJSON), status: verify.StatusUnavailable, err: unavail, runErr: unavail,
+			check: func(t *testing.T, _ *env, r verify.Result) {
+				if _, ok := asType(r.Err, (*httpclient.TooLargeError)(nil)); !ok {
+					t.Errorf("not stopped by the size limit: %v", r.Err)
+				}
+			}},
+		{name: "log/hangs", prepare: lyingLog(fakelog.LieHang), status: verify.StatusUnavailable, err: unavail, runErr: unavail},
+		{name: "log/slowloris", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			return runOpts{log: slowloris(t, e)}, 0
+		}, status: verify.StatusUnavailable, err: unavail, runErr: unavail},
+		{name: "log/connection-refused", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			c, err := rekorv1.New("http://127.0.0.1:1", e.hc, rekorv1.WithRetries(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return runOpts{log: c}, 0
+		}, status: verify.StatusUnavailable, err: unavail, runErr: unavail},
+		{name: "proxy/down", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			hc, err := httpclient.New(httpclient.Options{Timeout: 5 * time.Second, Proxy: "socks5h://127.0.0.1:1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return runOpts{log: e.rekorClient(t, hc)}, 0
+		}, status: verify.StatusUnavailable, err: unavail, runErr: unavail},
+
+		// --- rebuilders (required confirmations: 1) ------------------------
+		{name: "rebuilder/says-bad", prepare: rebuilders(rebuildertest.NoFault, func(p *rebuildertest.Package) { p.Status = "BAD" }, false),
+			status: verify.StatusRebuildUnconfirmed, err: rebErr},
+		{name: "rebuilder/good-for-another-version", prepare: rebuilders(rebuildertest.NoFault, func(p *rebuildertest.Package) {
+			p.Version = "9.9-1"
+			p.Filename = ""
+		}, false), status: verify.StatusRebuildUnconfirmed, err: rebErr},
+		{name: "rebuilder/attestation-by-unpinned-key", prepare: rebuilders(rebuildertest.NoFault, nil, true),
+			status: verify.StatusRebuildUnconfirmed, err: rebErr},
+		{name: "rebuilder/hangs", prepare: rebuilders(rebuildertest.FaultHang, nil, false), status: verify.StatusRebuildUnconfirmed, err: rebErr,
+			check: unreachable},
+		{name: "rebuilder/huge-answer", prepare: rebuilders(rebuildertest.FaultHuge, nil, false), status: verify.StatusRebuildUnconfirmed, err: rebErr,
+			check: unreachable},
+		{name: "rebuilder/html-page", prepare: rebuilders(rebuildertest.FaultHTML, nil, false), status: verify.StatusRebuildUnconfirmed, err: rebErr,
+			check: unreachable},
+	}
+}
+
+func unreachable(t *testing.T, _ *env, r verify.Result) {
+	if r.Rebuild == nil || len(r.Rebuild.Unreachable) != 1 || len(r.Rebuild.Confirmed) != 0 {
+		t.Errorf("rebuilder verdict %+v, want one unreachable rebuilder", r.Rebuild)
+	}
+}
+
+// bothHeads: a SECURITY ERROR carries both signed tree heads.
+func bothHeads(t *testing.T, _ *env, r verify.Result) {
+	v, _ := asType(r.Err, secErr)
+	se := v.(*verify.SecurityError)
+	if len(se.Old) == 0 || len(se.New) == 0 || bytes.Equal(se.Old, se.New) {
+		t.Errorf("security error without two distinct tree heads:\nold %q\nnew %q", se.Old, se.New)
+	}
+}
+
+// reasonHas: a SECURITY ERROR with both tree heads whose reason says want.
+func reasonHas(want string) func(*testing.T, *env, verify.Result) {
+	return func(t *testing.T, e *env, r verify.Result) {
+		bothHeads(t, e, r)
+		v, _ := asType(r.Err, secErr)
+		if se := v.(*verify.SecurityError); !strings.Contains(se.Reason, want) {
+			t.Errorf("reason %q, want %q", se.Reason, want)
+		}
+		if _, ok := asType(r.Err, notInLog); ok {
+			t.Errorf("judged alone as not in the log: %v", r.Err)
+		}
+	}
+}
+
+// unservedEvidence: the package's own SECURITY ERROR names its log index
+// and wraps the not-in-log evidence.
+func unservedEvidence(t *testing.T, e *env, r verify.Result) {
+	bothHeads(t, e, r)
+	v, _ := asType(r.Err, secErr)
+	se := v.(*verify.SecurityError)
+	var li int64 = -1
+	for _, p := range e.pkgs {
+		if p.filename == r.Artifact.Filename {
+			li = p.entry.LogIndex
+		}
+	}
+	if !strings.Contains(se.Reason, fmt.Sprintf("log index %d ", li)) {
+		t.Errorf("reason %q does not name log index %d", se.Reason, li)
+	}
+	if _, ok := asType(r.Err, notInLog); !ok {
+		t.Errorf("no not-in-log evidence in %v", r.Err)
+	}
+}
+
+// hideIndexes is a Log that does not return the given indexes from
+// EntriesByIndex (what a log hiding an entry from one client does).
+type hideIndexes struct {
+	verify.Log
+	hide map[int64]bool
+}
+
+func (h hideIndexes) EntriesByIndex(ctx context.Context, idx []int64) (map[int64]*verify.LogEntry, error) {
+	m, err := h.Log.EntriesByIndex(ctx, idx)
+	for i := range h.hide {
+		delete(m, i)
+	}
+	return m, err
+}
+
+// slowloris is a log that answers every request with headers and then one
+// byte every 100 ms, forever.
+func slowloris(t *testing.T, e *env) verify.Log {
+	t.Helper()
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		w.Write([]byte("{"))
+		for {
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := w.Write([]byte(" ")); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(func() { close(stop); srv.Close() })
+	c, err := rekorv1.New(srv.URL, e.hc, rekorv1.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestEngineAdversarial(t *testing.T) {
+	for _, tc := range engineCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 3)
+			before, err := os.ReadFile(e.stateCP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, target := tc.prepare(t, e)
+			res, runErr := e.run(t, o)
+
+			if tc.runErr == nil && runErr != nil {
+				t.Errorf("VerifyAll: unexpected error %v", runErr)
+			}
+			if tc.runErr != nil {
+				if _, ok := asType(runErr, tc.runErr); !ok {
+					t.Errorf("VerifyAll error %v (%T), want %s", runErr, runErr, typeName(tc.runErr))
+				}
+			}
+			if len(res) != len(o.artsOr(e)) {
+				t.Fatalf("%d results for %d packages", len(res), len(o.artsOr(e)))
+			}
+			r := res[target]
+			if r.Status != tc.status {
+				t.Errorf("status %q, want %q (err %v)", r.Status, tc.status, r.Err)
+			}
+			if tc.status == verify.StatusOK {
+				if !r.OK() || r.Err != nil {
+					t.Errorf("not accepted: %v", r.Err)
+				}
+			} else {
+				if r.OK() {
+					t.Errorf("accepted")
+				}
+				if _, ok := asType(r.Err, tc.err); !ok {
+					t.Errorf("error %v (%T), want %s in its chain", r.Err, r.Err, typeName(tc.err))
+				} else if tc.check != nil {
+					tc.check(t, e, r)
+				}
+				if verify.StatusOf(r.Err) != r.Status {
+					t.Errorf("StatusOf(err) = %q, result says %q", verify.StatusOf(r.Err), r.Status)
+				}
+				t.Logf("%s: %v", r.Status, r.Err)
+			}
+			// Nothing cached: the persisted checkpoint is untouched.
+			after, err := os.ReadFile(e.stateCP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(before, after) {
+				t.Errorf("the persisted checkpoint changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+func (o runOpts) artsOr(e *env) []verify.Artifact {
+	if o.arts != nil {
+		return o.arts
+	}
+	return e.artifacts()
+}

@@ -1,5 +1,0 @@
-//go:build !race
-
-package publish
-
-const raceEnabled = false
