@@ -36,6 +36,7 @@ const (
 
 // ProofFunc returns the RFC 6962 consistency proof from oldSize to the
 // checkpoint's size (empty when oldSize is 0 or the size itself).
+// AddCheckpointAll calls it concurrently.
 type ProofFunc func(ctx context.Context, oldSize uint64) ([][32]byte, error)
 
 // Client asks witnesses to cosign checkpoints with C2SP tlog-witness
