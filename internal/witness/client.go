@@ -40,8 +40,9 @@ const (
 type ProofFunc func(ctx context.Context, oldSize uint64) ([][32]byte, error)
 
 // Client asks witnesses to cosign checkpoints with C2SP tlog-witness
-// add-checkpoint. The zero value works (with a private *http.Client);
-// bintrans commands pass the one from internal/httpclient.
+// add-checkpoint. The zero value works (a private direct *http.Client that
+// ignores the proxy environment); bintrans commands pass the one from
+// internal/httpclient.
 type Client struct {
 	HTTP        *http.Client
 	Timeout     time.Duration // per witness; zero: DefaultTimeout
@@ -172,6 +173,14 @@ func (c *Client) AddCheckpointAll(ctx context.Context, ws []Witness, cp []byte, 
 	return res
 }
 
+// defaultHTTP is the client of a zero Client: direct (the proxy
+// environment is ignored, as internal/httpclient does unless told).
+var defaultHTTP = func() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	return &http.Client{Timeout: DefaultTimeout, Transport: t}
+}()
+
 func addCheckpointBody(oldSize uint64, hashes [][32]byte, cp []byte) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "old %d\n", oldSize)
@@ -193,7 +202,7 @@ func (c *Client) post(ctx context.Context, w *Witness, body []byte) ([]byte, err
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: DefaultTimeout}
+		hc = defaultHTTP
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

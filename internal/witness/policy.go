@@ -365,3 +365,26 @@ func (p *Policy) group(name string) *Group {
 	}
 	return nil
 }
+
+// WithLogs returns a copy of p that also trusts the logs with the given
+// keys, written as on a log line (a vkey, or 64 hex digits): a witness
+// policy without log lines combined with a log key configured elsewhere
+// (bintrans's --log-key). A key already in p is an error.
+func (p *Policy) WithLogs(keys ...string) (*Policy, error) {
+	q := *p
+	q.Logs = append([]Log(nil), p.Logs...)
+	for _, k := range keys {
+		if len(q.Logs) >= MaxLogs {
+			return nil, &PolicyError{Msg: fmt.Sprintf("more than %d logs", MaxLogs)}
+		}
+		l, err := parseLogKey(k)
+		if err != nil {
+			return nil, &PolicyError{Msg: "log key: " + err.Error()}
+		}
+		if q.LogByKeyHash(l.KeyHash) != nil {
+			return nil, &PolicyError{Msg: "log key " + l.VKey + " already in the policy"}
+		}
+		q.Logs = append(q.Logs, l)
+	}
+	return &q, nil
+}

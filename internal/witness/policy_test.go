@@ -247,3 +247,26 @@ func TestDocExamplesParse(t *testing.T) {
 		}
 	}
 }
+
+func TestWithLogs(t *testing.T) {
+	p, err := Parse([]byte("witness a " + witVKey(t, "w1") + "\nquorum a\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := p.WithLogs(logVKey(t, testOrigin), rekorVKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Logs) != 0 || len(q.Logs) != 2 || q.Logs[0].Name != testOrigin || q.Witness("a") == nil {
+		t.Fatalf("%+v", q)
+	}
+	if _, err := q.VerifyCheckpoint(signedCheckpoint(t, testOrigin, 1), Options{}); err == nil || errors.Is(err, ErrLogSignature) {
+		t.Fatalf("want a quorum error after the log signature verified, got %v", err)
+	}
+	if _, err := q.WithLogs(mustVKey(t, testOrigin, pubOf(testOrigin))); err == nil {
+		t.Error("duplicate log accepted")
+	}
+	if _, err := p.WithLogs("nonsense"); err == nil {
+		t.Error("bad key accepted")
+	}
+}

@@ -6,12 +6,14 @@ import (
 	"net/http"
 )
 
-// bounded returns a client like c (nil: a private one with a 30 s
-// timeout) whose response bodies fail beyond MaxResponse bytes: sigsum-go's
-// client reads answers whole.
+// bounded returns a client like c (nil: a private direct one, proxy
+// environment ignored, 30 s timeout) whose response bodies fail beyond
+// MaxResponse bytes: sigsum-go's client reads answers whole.
 func bounded(c *http.Client) *http.Client {
 	if c == nil {
-		c = &http.Client{Timeout: DefaultRequestTimeout}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = nil
+		c = &http.Client{Timeout: DefaultRequestTimeout, Transport: t}
 	}
 	base := c.Transport
 	if base == nil {

@@ -55,7 +55,8 @@ type Config struct {
 	Policy *witness.Policy
 	// HTTP is the client for every request (internal/httpclient's in
 	// bintrans); its answers are further limited to MaxResponse bytes.
-	// Nil means a private client with a 30 s timeout.
+	// Nil means a private direct client (no proxy from the environment)
+	// with a 30 s timeout.
 	HTTP *http.Client
 	// PollDelay is the wait between add-leaf polls while a leaf is being
 	// sequenced and witnessed (zero: DefaultPollDelay; sigsum-go's own

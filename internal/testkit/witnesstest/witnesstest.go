@@ -204,6 +204,7 @@ func start(t testing.TB, w *Witness, args func(port int) []string) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t0 := time.Now()
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Dir = w.Dir
 		cmd.Stdout, cmd.Stderr = out, out
@@ -217,6 +218,7 @@ func start(t testing.TB, w *Witness, args func(port int) []string) {
 		go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(w.done)
 		if lastErr = waitPort(port, w.done, 30*time.Second); lastErr == nil {
 			w.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+			t.Logf("%s pid %d listening on %s after %v", w.Kind, w.PID, w.URL, time.Since(t0).Round(time.Millisecond))
 			t.Cleanup(w.Stop)
 			return
 		}
