@@ -136,7 +136,7 @@ func (e *QuorumError) Error() string {
 		if i == 0 {
 			sep = ": "
 		}
-		fmt.Fprintf(&b, "%sgroup %s has %d of the %d cosignatures it needs", sep, g.Group, g.Have, g.Need)
+		fmt.Fprintf(&b, "%s%s has %d of the %d cosignatures it needs", sep, g.Group, g.Have, g.Need)
 	}
 	b.WriteString(" (")
 	for i, w := range e.Witnesses {

@@ -134,7 +134,7 @@ func TestVerifyCheckpointQuorum(t *testing.T) {
 		opts  Options
 		match string
 	}{
-		{"one cosignature", withLines(cp, cosign(t, "w2", cp, now)), []Status{Missing, OK, Missing}, 0, Options{}, "group g has 1 of the 2"},
+		{"one cosignature", withLines(cp, cosign(t, "w2", cp, now)), []Status{Missing, OK, Missing}, 0, Options{}, `witness quorum "g" not met: g has 1 of the 2`},
 		{"same witness twice counts once", withLines(cp, cosign(t, "w1", cp, now), cosign(t, "w1", cp, now-1)), []Status{OK, Missing, Missing}, 0, Options{}, "w1: ok; w2: missing"},
 		{"unknown witness", withLines(cp, cosign(t, "w1", cp, now), cosign(t, "stranger", cp, now)), []Status{OK, Missing, Missing}, 1, Options{}, "1 cosignature(s) by witnesses not in the policy"},
 		{"other checkpoint", withLines(cp, cosign(t, "w1", cp, now), cosign(t, "w2", signedCheckpoint(t, testOrigin, 11), now)), []Status{OK, BadSignature, Missing}, 0, Options{}, "w2: bad signature"},
