@@ -21,7 +21,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -372,9 +371,6 @@ func Serve(t testing.TB, l *Log, interval time.Duration) *Server {
 func (s *Server) PolicyLine() string {
 	return fmt.Sprintf("log %x %s", s.Log.pub[:], s.URL)
 }
-
-// Handler serves the Sigsum log API of l (for tests that mount it).
-func Handler(l *Log) http.Handler { return server.NewLog(&server.Config{}, l) }
 
 func copyCTH(c types.CosignedTreeHead) types.CosignedTreeHead {
 	m := make(map[scrypto.Hash]types.Cosignature, len(c.Cosignatures))
