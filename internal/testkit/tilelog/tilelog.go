@@ -92,6 +92,7 @@ type Log struct {
 	lie       Lie
 	arg       uint64
 	requests  map[string]int
+	gc        bool
 }
 
 // tree is an append-only RFC 6962 tree with its entries and the stored
@@ -275,6 +276,15 @@ func (l *Log) SetLie(lie Lie, arg uint64) {
 	}
 }
 
+// CollectPartials makes the log answer 404 for a partial tile or entry
+// bundle once the full one exists, as a real tile server does after its
+// garbage collection: a client must then read the full tile.
+func (l *Log) CollectPartials(on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gc = on
+}
+
 // Requests counts the GET requests whose path starts with prefix
 // ("/tile/entries/", "/tile/0/", "/checkpoint").
 func (l *Log) Requests(prefix string) int {
@@ -363,7 +373,7 @@ func available(t *tree, level int) int64 {
 
 func (l *Log) hashTile(t *tree, tile tlog.Tile) ([]byte, bool) {
 	have := available(t, tile.L)
-	if tile.N*256+int64(tile.W) > have {
+	if tile.N*256+int64(tile.W) > have || (l.gc && tile.W < 256 && tile.N*256+256 <= have) {
 		return nil, false
 	}
 	if l.lie == LiePartialBeyond && tile.W < 256 {
@@ -381,7 +391,7 @@ func (l *Log) hashTile(t *tree, tile tlog.Tile) ([]byte, bool) {
 
 func (l *Log) entryBundle(t *tree, tile tlog.Tile) ([]byte, bool) {
 	have := available(t, -1)
-	if tile.N*256+int64(tile.W) > have {
+	if tile.N*256+int64(tile.W) > have || (l.gc && tile.W < 256 && tile.N*256+256 <= have) {
 		return nil, false
 	}
 	if l.lie == LiePartialBeyond && tile.W < 256 {
