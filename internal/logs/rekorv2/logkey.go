@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	flog "github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
@@ -34,7 +35,15 @@ type LogVerifier struct {
 	vkey    string
 	keyID   [32]byte
 	noteVer note.Verifier
+
+	// verified remembers checkpoints already verified (by their exact
+	// bytes): a run's bundles and a burst of adds share a few.
+	mu       sync.Mutex
+	verified map[string]Checkpoint
 }
+
+// maxVerifiedCheckpoints bounds LogVerifier's memo of verified checkpoints.
+const maxVerifiedCheckpoints = 256
 
 // ParseLogKey returns the verifier of the log whose Ed25519 key is
 // keyData, either a PEM "PUBLIC KEY" block (PKIX) or a signed-note
@@ -162,6 +171,27 @@ func (c *Checkpoint) String() string {
 // cosignatures) are allowed and not checked; extension lines are allowed
 // and ignored (Rekor v2 writes none). Errors are *CheckpointError.
 func (v *LogVerifier) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
+	v.mu.Lock()
+	c, ok := v.verified[string(raw)]
+	v.mu.Unlock()
+	if ok {
+		c.Raw = bytes.Clone(raw)
+		return &c, nil
+	}
+	cp, err := v.verifyCheckpoint(raw)
+	if err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	if v.verified == nil || len(v.verified) >= maxVerifiedCheckpoints {
+		v.verified = map[string]Checkpoint{}
+	}
+	v.verified[string(raw)] = *cp
+	v.mu.Unlock()
+	return cp, nil
+}
+
+func (v *LogVerifier) verifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	if len(raw) == 0 || len(raw) > MaxCheckpointSize {
 		return nil, &CheckpointError{Reason: fmt.Sprintf("%d bytes, want 1..%d", len(raw), MaxCheckpointSize)}
 	}

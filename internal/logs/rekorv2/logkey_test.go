@@ -82,7 +82,10 @@ func TestVerifyCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := lv.VerifyCheckpoint(raw)
+	if _, err := lv.VerifyCheckpoint(raw); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := lv.VerifyCheckpoint(raw) // from the memo of verified checkpoints
 	if err != nil || cp.Size != 2 || cp.Root != l.Root(2) || cp.Origin != l.Origin || !bytes.Equal(cp.Raw, raw) {
 		t.Fatalf("%v %+v", err, cp)
 	}
