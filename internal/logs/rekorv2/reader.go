@@ -32,6 +32,8 @@ const (
 	maxCachedTiles = 4096
 	// tileFetchParallel bounds the tile fetches of one proof.
 	tileFetchParallel = 8
+	// maxJobs bounds the entry bundles Entries reads at once.
+	maxJobs = 64
 )
 
 // Reader reads a Rekor v2 log's checkpoint and tiles (C2SP tlog-tiles:
@@ -478,7 +480,7 @@ func ParseEntryBundle(data []byte, max int) ([][]byte, error) {
 }
 
 // Entries returns the entries [from, to) of the tree in order, reading
-// entry bundles with up to jobs requests in flight. Every entry bundle is
+// entry bundles with up to jobs (1..64) requests in flight. Every entry bundle is
 // checked before any of its entries is yielded: its leaf hashes must be the
 // ones the authenticated hash tiles hold. At the end the root is
 // recomputed from the entries read (from the authenticated compact range at
@@ -509,7 +511,9 @@ func (t *Tree) Entries(ctx context.Context, from, to uint64, jobs int) func(yiel
 			err     error
 		}
 		first, last := from/tileWidth, (to-1)/tileWidth
-		futures := make(chan chan result, max(jobs, 1))
+		// The consumer holds one future and the channel the others: jobs
+		// bundles are read at once.
+		futures := make(chan chan result, min(max(jobs, 1), maxJobs)-1)
 		go func() {
 			defer close(futures)
 			for n := first; n <= last; n++ {
