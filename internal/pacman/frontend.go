@@ -322,3 +322,31 @@ func (f *Frontend) EffectiveConfig(lim Limits) (*Config, error) {
 	}
 	return &out, nil
 }
+
+// Request is the plan request for the transaction pacman runs with the
+// target names alpm gave the hook: the effective configuration, pacman's
+// file system, its -U files (relative ones against its working directory)
+// and URLs, and its -S repo/name targets. Targets read from stdin by
+// `pacman -U -` cannot be seen: the request says so (Request.Unknown).
+// With `pacman -S -` only the repo/name checks are lost: every sync
+// target is checked through its cached candidates anyway.
+func (f *Frontend) Request(names []string, lim Limits) (Request, error) {
+	conf, err := f.EffectiveConfig(lim)
+	if err != nil {
+		return Request{}, err
+	}
+	req := Request{Names: names, Config: conf, FS: f.Root, RepoTargets: f.Inv.RepoTargets()}
+	files, urls := f.Inv.Upgrade()
+	for _, a := range files {
+		if p, ok := join(f.Cwd, a); ok {
+			req.Local = append(req.Local, LocalTarget{Arg: a, Path: p})
+		} else {
+			req.Local = append(req.Local, LocalTarget{Arg: a, Err: fmt.Errorf("a relative path, and pacman's working directory is unknown (%v)", f.CwdErr)})
+		}
+	}
+	req.URLs = urls
+	if f.Inv.Op == cmdline.OpUpgrade && f.Inv.StdinTargets() {
+		req.Unknown = "pacman -U - (targets read from stdin)"
+	}
+	return req, nil
+}

@@ -96,8 +96,11 @@ func (c *Check) Describe() string {
 	case CheckUnknown:
 		return c.Arg
 	}
-	if c.Arg != "" {
+	switch {
+	case c.Arg != "":
 		return c.Arg
+	case c.Artifact.Repo != "" && c.Artifact.Filename != "":
+		return c.Artifact.Repo + "/" + c.Artifact.Filename
 	}
 	return strings.Join(c.Names, " ")
 }

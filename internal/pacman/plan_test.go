@@ -135,7 +135,7 @@ func TestPlanSyncCandidates(t *testing.T) {
 		"sync foo core/foo-1.0-1-any.pkg.tar.zst verify",
 		"sync foo extra/foo-2.0-1-any.pkg.tar.zst verify",
 		"sync bar extra/bar-1-1-any.pkg.tar.zst verify",
-		"name uncached uncached unavailable",
+		"name uncached core/uncached-3-1-any.pkg.tar.zst unavailable",
 		"name homemade homemade not-in-repository",
 	})
 	// The artifacts hash the first cache directory's file, and carry the
@@ -241,7 +241,7 @@ func TestPlanLocalFiles(t *testing.T) {
 		"local foo /archive/link.pkg (pacman -U) verify",
 		"local  /archive/missing.pkg (pacman -U) unavailable",
 		"unknown  rel.pkg unavailable",
-		"name bar bar unavailable",
+		"name bar extra/bar-1-1-any.pkg.tar.zst unavailable",
 		"name junkname junkname not-in-repository",
 	})
 	a := p.Checks[0].Artifact
