@@ -139,7 +139,13 @@ func InspectParent(proc string, pid int) (*Frontend, error) {
 		return fail(Unreadable, err)
 	}
 	f := &Frontend{PID: pid, Exe: exe, Inv: inv, Root: root}
-	f.Cwd, f.CwdErr = savedCwd(dir, root)
+	d, err := savedCwd(dir)
+	if err != nil {
+		f.CwdErr = err
+		return f, nil
+	}
+	defer d.Close()
+	f.Cwd, f.CwdErr = root.PathOf(d, f.rootAlias())
 	return f, nil
 }
 
@@ -165,19 +171,43 @@ func readNulList(p string, max int) ([]string, error) {
 	return strings.Split(string(b), "\x00"), nil
 }
 
-// savedCwd finds pacman's working directory as it was before
+// rootAlias is pacman's RootDir as an absolute path when it is known
+// without pacman's working directory (--root, or RootDir of a
+// configuration file named by an absolute path); "" otherwise. The hook is
+// chrooted into that directory; PathOf checks the claim.
+func (f *Frontend) rootAlias() string {
+	if f.Inv.Root != "" {
+		if path.IsAbs(f.Inv.Root) {
+			return f.Inv.Root
+		}
+		return ""
+	}
+	conf := f.Inv.Config
+	if conf == "" {
+		conf = cmdline.DefaultConfig
+	}
+	if !path.IsAbs(conf) {
+		return ""
+	}
+	_, raw, err := parseFS(f.Root, conf, "/", Limits{})
+	if err != nil || !path.IsAbs(raw.root) {
+		return ""
+	}
+	return raw.root
+}
+
+// savedCwd opens pacman's working directory as it was before
 // _alpm_run_chroot changed it to RootDir: libalpm keeps it open as an
 // O_RDONLY|O_DIRECTORY|O_CLOEXEC descriptor (L/util.c:598) while the hook
-// runs. Exactly one such descriptor must exist; its path is found inside
-// root.
-func savedCwd(dir string, root *RootFS) (string, error) {
+// runs. Exactly one such descriptor must exist.
+func savedCwd(dir string) (*os.File, error) {
 	fdDir := filepath.Join(dir, "fd")
 	ents, err := os.ReadDir(fdDir)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if len(ents) > maxFDs {
-		return "", fmt.Errorf("more than %d open files", maxFDs)
+		return nil, fmt.Errorf("more than %d open files", maxFDs)
 	}
 	var found []string
 	for _, e := range ents {
@@ -198,17 +228,12 @@ func savedCwd(dir string, root *RootFS) (string, error) {
 	}
 	switch len(found) {
 	case 0:
-		return "", errors.New("pacman holds no open directory: its working directory is unknown")
+		return nil, errors.New("pacman holds no open directory: its working directory is unknown")
 	case 1:
 	default:
-		return "", fmt.Errorf("pacman holds %d open directories (fds %s): which one is its working directory is unknown", len(found), strings.Join(found, ", "))
+		return nil, fmt.Errorf("pacman holds %d open directories (fds %s): which one is its working directory is unknown", len(found), strings.Join(found, ", "))
 	}
-	d, err := os.Open(filepath.Join(fdDir, found[0]))
-	if err != nil {
-		return "", err
-	}
-	defer d.Close()
-	return root.PathOf(d)
+	return os.Open(filepath.Join(fdDir, found[0]))
 }
 
 // fdFlags reads the "flags:" line (octal) of /proc/<pid>/fdinfo/<fd>.
@@ -228,25 +253,22 @@ func fdFlags(p string) (int, error) {
 	return 0, fmt.Errorf("%s: no flags line", p)
 }
 
-// realDir is realpath(3) of the directory p inside f.Root (relative to
-// pacman's working directory), as alpm_initialize resolves RootDir and
-// DBPath.
-func (f *Frontend) realDir(what, p string) (string, error) {
+// dirIn makes p (relative to pacman's working directory) absolute in
+// f.Root and checks that it is a directory, as alpm_initialize does for
+// RootDir and DBPath. The path is kept as written (not cleaned): opening
+// it resolves symlinks and ".." on the file system, as pacman's realpath
+// did.
+func (f *Frontend) dirIn(what, p string) (string, error) {
 	a, ok := join(f.Cwd, p)
 	if !ok {
 		return "", fmt.Errorf("%s %q is relative and pacman's working directory is unknown: %v", what, p, f.CwdErr)
 	}
-	fd, err := f.Root.openat2(a, unix.O_RDONLY|unix.O_DIRECTORY)
+	fd, err := f.Root.openat2(a, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
-	d := os.NewFile(uintptr(fd), a)
-	defer d.Close()
-	real, err := f.Root.PathOf(d)
-	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", what, a, err)
-	}
-	return real, nil
+	unix.Close(fd)
+	return a, nil
 }
 
 // EffectiveConfig is the configuration pacman runs with: its command line
@@ -301,11 +323,11 @@ func (f *Frontend) EffectiveConfig(lim Limits) (*Config, error) {
 	if root == "" {
 		root = DefaultRootDir
 	}
-	// alpm_initialize realpath()s both; they must be directories.
-	if out.RootDir, err = f.realDir("RootDir", root); err != nil {
+	// alpm_initialize needs both to be directories.
+	if out.RootDir, err = f.dirIn("RootDir", root); err != nil {
 		return nil, err
 	}
-	if out.DBPath, err = f.realDir("DBPath", dbpath); err != nil {
+	if out.DBPath, err = f.dirIn("DBPath", dbpath); err != nil {
 		return nil, err
 	}
 	dirs := append(append([]string(nil), inv.CacheDirs...), raw.cacheDirs...)

@@ -437,7 +437,9 @@ func syncEntries(fsys FileSystem, c *Config, want map[string]bool, lim repodb.Li
 		return found, nil
 	}
 	for _, r := range c.Repos {
-		p := c.SyncDBPath(r.Name)
+		// Not SyncDBPath: no lexical cleaning, the file system resolves
+		// DBPath as libalpm's realpath did.
+		p := strings.TrimSuffix(c.DBPath, "/") + "/sync/" + r.Name + ".db"
 		f, err := fsys.OpenRegular(p)
 		if IsAbsent(err) {
 			continue

@@ -191,9 +191,19 @@ const (
 // until it meets the root, naming each step by the directory entry whose
 // device and inode match, as getcwd(3) does in user space. A directory that
 // is not under the root is an error.
-func (r *RootFS) PathOf(dir *os.File) (string, error) {
-	var rootSt unix.Stat_t
+//
+// A process chrooted below the root (the hook, chrooted into pacman's
+// RootDir) cannot walk above its own root with "..": when the walk meets
+// this process's own root directory, ownRoot must be the path of that
+// directory inside the root (pacman's RootDir); it is checked (same device
+// and inode) and the walk ends there. "" means unknown: then such a
+// directory has no path.
+func (r *RootFS) PathOf(dir *os.File, ownRoot string) (string, error) {
+	var rootSt, selfSt unix.Stat_t
 	if err := unix.Fstat(int(r.root.Fd()), &rootSt); err != nil {
+		return "", err
+	}
+	if err := unix.Stat("/", &selfSt); err != nil {
 		return "", err
 	}
 	cur, err := unix.Openat(int(dir.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -202,20 +212,40 @@ func (r *RootFS) PathOf(dir *os.File) (string, error) {
 	}
 	defer func() { unix.Close(cur) }()
 	var names []string
+	suffix := func() string {
+		var b strings.Builder
+		for i := len(names) - 1; i >= 0; i-- {
+			b.WriteString("/" + names[i])
+		}
+		return b.String()
+	}
 	for range maxPathDepth {
 		var st unix.Stat_t
 		if err := unix.Fstat(cur, &st); err != nil {
 			return "", err
 		}
 		if st.Dev == rootSt.Dev && st.Ino == rootSt.Ino {
-			var b strings.Builder
-			for i := len(names) - 1; i >= 0; i-- {
-				b.WriteString("/" + names[i])
+			if p := suffix(); p != "" {
+				return p, nil
 			}
-			if b.Len() == 0 {
-				return "/", nil
+			return "/", nil
+		}
+		if st.Dev == selfSt.Dev && st.Ino == selfSt.Ino {
+			// ".." stops here for this process: name this directory by
+			// ownRoot, if ownRoot is this directory in the root.
+			if ownRoot == "" || !path.IsAbs(ownRoot) {
+				return "", fmt.Errorf("directory %s is inside this process's root directory, whose path in %s is unknown", dir.Name(), r.dir)
 			}
-			return b.String(), nil
+			var ost unix.Stat_t
+			ofd, err := r.openat2(ownRoot, unix.O_PATH|unix.O_DIRECTORY)
+			if err == nil {
+				err = unix.Fstat(ofd, &ost)
+				unix.Close(ofd)
+			}
+			if err != nil || ost.Dev != st.Dev || ost.Ino != st.Ino {
+				return "", fmt.Errorf("directory %s is inside this process's root directory, which is not %s in %s", dir.Name(), ownRoot, r.dir)
+			}
+			return strings.TrimSuffix(ownRoot, "/") + suffix(), nil
 		}
 		parent, err := unix.Openat(cur, "..", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {

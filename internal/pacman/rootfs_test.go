@@ -132,7 +132,7 @@ func TestPathOf(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := r.PathOf(d)
+		got, err := r.PathOf(d, "")
 		d.Close()
 		if err != nil || got != want {
 			t.Errorf("PathOf(%s) = %q, %v; want %q", dir, got, err, want)
@@ -143,7 +143,7 @@ func TestPathOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer outside.Close()
-	if p, err := r.PathOf(outside); err == nil {
+	if p, err := r.PathOf(outside, ""); err == nil {
 		t.Errorf("a directory outside the root got path %q", p)
 	}
 }
