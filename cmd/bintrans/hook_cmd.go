@@ -189,7 +189,7 @@ func (c *HookCmd) request(g *Globals, names []string) (pacman.Request, func(), e
 	var how string
 	switch fe2.Kind {
 	case pacman.NoProc:
-		how = "mount /proc in the root for the full check (mount --bind /proc ROOT/proc; pacstrap and arch-chroot do)"
+		how = "mount /proc in the root for the full check: mount --bind /proc ROOT/proc (pacstrap and arch-chroot do)"
 	case pacman.NotPacman:
 		how = "install with pacman for the full check"
 	default:

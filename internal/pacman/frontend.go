@@ -197,9 +197,10 @@ func (f *Frontend) rootAlias() string {
 }
 
 // savedCwd opens pacman's working directory as it was before
-// _alpm_run_chroot changed it to RootDir: libalpm keeps it open as an
-// O_RDONLY|O_DIRECTORY|O_CLOEXEC descriptor (L/util.c:598) while the hook
-// runs. Exactly one such descriptor must exist.
+// _alpm_run_chroot changed it to RootDir: libalpm keeps it open, from
+// open(".", O_RDONLY|O_CLOEXEC) (L/util.c:598), while the hook runs.
+// Exactly one such descriptor (read-only, close-on-exec, a directory) must
+// exist.
 func savedCwd(dir string) (*os.File, error) {
 	fdDir := filepath.Join(dir, "fd")
 	ents, err := os.ReadDir(fdDir)
@@ -218,7 +219,7 @@ func savedCwd(dir string) (*os.File, error) {
 		if err != nil {
 			continue // closed meanwhile
 		}
-		if flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_CLOEXEC == 0 || flags&unix.O_PATH != 0 || flags&unix.O_DIRECTORY == 0 {
+		if flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_CLOEXEC == 0 || flags&unix.O_PATH != 0 {
 			continue
 		}
 		if st, err := os.Stat(filepath.Join(fdDir, e.Name())); err != nil || !st.IsDir() {

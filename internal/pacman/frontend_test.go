@@ -17,11 +17,11 @@ import (
 
 // TestMain doubles as a stand-in pacman for TestInspectRealProc: with
 // BINTRANS_TEST_FAKE_PACMAN_CWD set it holds that directory open as
-// libalpm's _alpm_run_chroot does (O_RDONLY|O_DIRECTORY|O_CLOEXEC), moves
+// libalpm's _alpm_run_chroot does (O_RDONLY|O_CLOEXEC), moves
 // its own working directory to "/" and waits for stdin to close.
 func TestMain(m *testing.M) {
 	if dir := os.Getenv("BINTRANS_TEST_FAKE_PACMAN_CWD"); dir != "" {
-		if _, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		if _, err := unix.Open(dir, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
 			os.Exit(2)
 		}
 		if err := os.Chdir("/"); err != nil {
@@ -81,7 +81,9 @@ func (fp *fakeProc) fd(t *testing.T, n int, target string, flags int) {
 	}
 }
 
-const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC | unix.O_LARGEFILE
+// dirFlags are the flags of libalpm's saved working directory, from
+// open(".", O_RDONLY|O_CLOEXEC).
+const dirFlags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_LARGEFILE
 
 func TestInspectParentKinds(t *testing.T) {
 	kind := func(err error) FrontendErrorKind {
@@ -131,7 +133,8 @@ func TestInspectParentPacman(t *testing.T) {
 	fp.fd(t, 5, "/dev/null", unix.O_WRONLY|unix.O_CLOEXEC)
 	fp.fd(t, 6, fp.root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC) // an O_PATH fd is not the saved cwd
 	fp.fd(t, 7, cwd, dirFlags)
-	fp.fd(t, 8, fp.root, unix.O_RDONLY|unix.O_DIRECTORY) // inherited (no CLOEXEC): not libalpm's
+	fp.fd(t, 8, fp.root, unix.O_RDONLY|unix.O_DIRECTORY)    // inherited (no CLOEXEC): not libalpm's
+	fp.fd(t, 10, "/dev/null", unix.O_RDONLY|unix.O_CLOEXEC) // not a directory
 	f, err := InspectParent(fp.dir, fp.pid)
 	if err != nil {
 		t.Fatal(err)

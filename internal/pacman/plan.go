@@ -178,12 +178,8 @@ type UnknownFilesError struct {
 	Reason string
 }
 
-func (e *UnknownFilesError) Error() string {
-	if e.Arg == "" {
-		return e.Reason
-	}
-	return fmt.Sprintf("%s: %s", e.Arg, e.Reason)
-}
+// Error is the reason; the hook names Arg in front of it.
+func (e *UnknownFilesError) Error() string { return e.Reason }
 
 // Hint says how to install such a file verifiably.
 func (e *UnknownFilesError) Hint() string {
