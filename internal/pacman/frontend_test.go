@@ -301,3 +301,48 @@ func TestInspectRealProc(t *testing.T) {
 		t.Errorf("test binary as parent: %v", err)
 	}
 }
+
+// BenchmarkInspectParent: what the hook adds before verifying: reading the
+// stand-in pacman through the real /proc (identity, command line, root,
+// working directory) and its effective configuration.
+func BenchmarkInspectParent(b *testing.B) {
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	fake := filepath.Join(dir, "pacman")
+	bin, err := os.ReadFile(self)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(fake, bin, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pacman.conf"), []byte("[options]\nDBPath = "+dir+"\n[core]\n[extra]\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(fake, "--config", "pacman.conf", "-U", "./foo-1.0-1-any.pkg.tar.zst", "--cachedir", dir)
+	cmd.Env = append(os.Environ(), "BINTRANS_TEST_FAKE_PACMAN_CWD="+dir)
+	cmd.Dir = dir
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		f, err := InspectParent("/proc", cmd.Process.Pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.Request([]string{"foo"}, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
