@@ -102,6 +102,14 @@ type Config struct {
 	Warnings []string
 }
 
+// rawConf is what a configuration file itself set, before defaults: a
+// command line that sets RootDir or DBPath overrides these, and its
+// --cachedir values come before them (Frontend.EffectiveConfig).
+type rawConf struct {
+	root, dbpath string
+	cacheDirs    []string
+}
+
 // Repo is one repository section.
 type Repo struct {
 	Name string
@@ -167,11 +175,21 @@ func ParseFile(path string, lim Limits) (*Config, error) {
 // every included file from fsys, which stands for the file system root
 // ("/etc/pacman.conf" is "etc/pacman.conf" in fsys).
 func ParseFS(fsys fs.FS, name string, lim Limits) (*Config, error) {
-	p := &parser{fsys: fsys, lim: lim.withDefaults(), cfg: &Config{Path: name}}
+	c, _, err := parseFS(fsys, name, "", lim)
+	return c, err
+}
+
+// parseFS is ParseFS with the working directory against which relative
+// Include patterns are resolved ("": this process's).
+func parseFS(fsys fs.FS, name, wd string, lim Limits) (*Config, rawConf, error) {
+	p := &parser{fsys: fsys, lim: lim.withDefaults(), cfg: &Config{Path: name}, wd: wd}
 	if err := p.file(name, 0); err != nil {
-		return nil, err
+		return nil, rawConf{}, err
 	}
-	return p.finish()
+	raw := p.raw
+	raw.cacheDirs = append([]string(nil), p.cfg.CacheDirs...)
+	c, err := p.finish()
+	return c, raw, err
 }
 
 type parser struct {
@@ -186,6 +204,8 @@ type parser struct {
 
 	rootSet, dbSet bool
 	archs          []string
+	wd             string // for relative Includes; "" = os.Getwd
+	raw            rawConf
 }
 
 func (p *parser) warnf(file string, line int, format string, args ...any) {
@@ -306,7 +326,10 @@ func (p *parser) startSection(file string, n int, name string) error {
 
 func (p *parser) include(file string, n int, pattern string, depth int) error {
 	if !path.IsAbs(pattern) {
-		wd, err := os.Getwd()
+		wd, err := p.wd, error(nil)
+		if wd == "" {
+			wd, err = os.Getwd()
+		}
 		if err != nil {
 			return &ConfError{File: file, Line: n, Msg: "relative Include without a working directory", Err: err}
 		}
@@ -384,10 +407,12 @@ func (p *parser) option(file string, n int, key, value string, hasValue bool) er
 	case "RootDir":
 		if !p.rootSet {
 			p.cfg.RootDir, p.rootSet = value, true
+			p.raw.root = value
 		}
 	case "DBPath":
 		if !p.dbSet {
 			p.cfg.DBPath, p.dbSet = value, true
+			p.raw.dbpath = value
 		}
 	case "CacheDir":
 		return p.addValues(file, n, &p.cfg.CacheDirs, value)

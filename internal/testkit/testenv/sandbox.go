@@ -30,6 +30,15 @@ import (
 // failed"; a PreTransaction hook with AbortOnFail that exits non-zero
 // aborts with "failed to run transaction hooks" and installs nothing.)
 //
+// /proc: a real root has /proc mounted (pacstrap and arch-chroot mount it
+// too), and the bintrans hook reads its parent, pacman, through it. Every
+// program the sandbox runs (Pacman, Run) therefore runs in a private mount
+// namespace (unshare --mount --propagation private) in which /proc is
+// bind-mounted into Root (and into every directory of ProcRoots): the mount
+// exists only in that namespace and disappears with its last process, so
+// nothing leaks into the host's mount table, whatever happens to the test.
+// NoProc runs them without it (a chroot without /proc).
+//
 // pacman needs uid 0 (it chroots); without it the test is skipped, or
 // fails under CI.
 type Sandbox struct {
@@ -48,9 +57,15 @@ type Sandbox struct {
 	URL string
 	// Repos are the repository names, in pacman.conf order.
 	Repos []string
+	// NoProc runs programs without /proc in the root (default: with).
+	NoProc bool
+	// ProcRoots are further directories that get /proc (e.g. another
+	// RootDir given with pacman --root).
+	ProcRoots []string
 
 	pacman string
 	server *httptest.Server
+	mux    *http.ServeMux
 }
 
 // ConfInRoot is where a hook running inside the sandbox finds pacman.conf.
@@ -83,12 +98,14 @@ func NewSandbox(t testing.TB, repos ...string) *Sandbox {
 	s.Conf = filepath.Join(s.Root, "etc", "pacman.conf")
 	s.DBPath = filepath.Join(s.Root, "var", "lib", "pacman")
 	s.CacheDir = filepath.Join(s.Root, "var", "cache", "pacman", "pkg")
-	for _, d := range []string{filepath.Dir(s.Conf), s.DBPath, s.CacheDir, s.GPGDir, s.HookDir, s.WWW} {
+	for _, d := range []string{filepath.Dir(s.Conf), s.DBPath, s.CacheDir, s.GPGDir, s.HookDir, s.WWW, filepath.Join(s.Root, "proc")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s.server = httptest.NewServer(http.FileServer(http.Dir(s.WWW)))
+	s.mux = http.NewServeMux()
+	s.mux.Handle("/", http.FileServer(http.Dir(s.WWW)))
+	s.server = httptest.NewServer(s.mux)
 	t.Cleanup(s.server.Close)
 	s.URL = s.server.URL
 
@@ -116,6 +133,11 @@ SigLevel = Never
 	return s
 }
 
+// Handle serves h at pattern (http.ServeMux syntax) on the sandbox's
+// server, next to the files of WWW: e.g. a download with a
+// Content-Disposition header.
+func (s *Sandbox) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
 // RepoDir is the served directory of repository name (packages and db).
 func (s *Sandbox) RepoDir(name string) string { return filepath.Join(s.WWW, name) }
 
@@ -142,10 +164,45 @@ func (r PacmanResult) String() string {
 // to hooks. Only a failure to start pacman fails the test.
 func (s *Sandbox) Pacman(t testing.TB, env []string, args ...string) PacmanResult {
 	t.Helper()
+	return s.PacmanWith(t, RunOptions{Env: env}, args...)
+}
+
+// RunOptions vary how a program runs in the sandbox.
+type RunOptions struct {
+	Env   []string  // KEY=VALUE added to the environment
+	Dir   string    // working directory ("" : the test's)
+	Stdin io.Reader // nil: empty
+}
+
+// PacmanWith is Pacman with a working directory or stdin.
+func (s *Sandbox) PacmanWith(t testing.TB, o RunOptions, args ...string) PacmanResult {
+	t.Helper()
 	full := append([]string{"--config", s.Conf, "--noconfirm", "--color", "never"}, args...)
-	cmd := exec.Command(s.pacman, full...)
-	cmd.Env = append(append(os.Environ(), "LC_ALL=C", "LANG=C"), env...)
-	cmd.Stdin = nil
+	res := s.Run(t, o, s.pacman, full...)
+	res.Args = args
+	return res
+}
+
+// Run runs program with args the way Pacman runs pacman: in the C locale,
+// in a private mount namespace with /proc in the root (unless NoProc).
+// Only a failure to start it fails the test.
+func (s *Sandbox) Run(t testing.TB, o RunOptions, program string, args ...string) PacmanResult {
+	t.Helper()
+	argv := append([]string{program}, args...)
+	if !s.NoProc {
+		// mount(8) inside the new namespace, then exec: the program is the
+		// direct child of this test, as pacman is of a shell.
+		pre := []string{Tool(t, "unshare"), "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+			`for r; do shift; [ "$r" = -- ] && break; mkdir -p "$r/proc" && mount --bind /proc "$r/proc" || exit 125; done; exec "$@"`,
+			"sh", s.Root}
+		Tool(t, "mount")
+		pre = append(append(pre, s.ProcRoots...), "--")
+		argv = append(pre, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(append(os.Environ(), "LC_ALL=C", "LANG=C"), o.Env...)
+	cmd.Dir = o.Dir
+	cmd.Stdin = o.Stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -155,8 +212,11 @@ func (s *Sandbox) Pacman(t testing.TB, env []string, args ...string) PacmanResul
 	case err == nil:
 	case errors.As(err, &ee):
 		res.Code = ee.ExitCode()
+		if res.Code == 125 && !s.NoProc && strings.Contains(res.Stderr, "mount") {
+			t.Fatalf("testenv: cannot mount /proc in the sandbox root: %s", res.Stderr)
+		}
 	default:
-		t.Fatalf("running pacman: %v", err)
+		t.Fatalf("running %s: %v", program, err)
 	}
 	return res
 }

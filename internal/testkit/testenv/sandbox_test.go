@@ -101,3 +101,44 @@ target=foo
 		t.Errorf("Exec outside the root: %s", res)
 	}
 }
+
+// TestSandboxProc: a hook sees /proc in the root, its parent is pacman and
+// its command line is pacman's; the mount is private to the transaction
+// (the host's mount table never shows it). With NoProc there is no /proc.
+func TestSandboxProc(t *testing.T) {
+	s := sandboxWithRepo(t)
+	s.InstallHostProgram(t, "/bin/sh")
+	s.InstallHostProgram(t, "/bin/cat")
+	s.InstallFile(t, "/usr/bin/probe", []byte(`#!/bin/sh
+if [ -r /proc/$PPID/cmdline ]; then cat /proc/$PPID/cmdline > /hook.cmdline; else echo none > /hook.cmdline; fi
+`), 0o755)
+	s.InstallHook(t, "probe", "[Trigger]\nOperation = Install\nType = Package\nTarget = *\n[Action]\nWhen = PreTransaction\nExec = /usr/bin/probe\n")
+	if res := s.Sync(t, nil, "foo"); res.Code != 0 {
+		t.Fatal(res)
+	}
+	b, err := os.ReadFile(filepath.Join(s.Root, "hook.cmdline"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.ReplaceAll(string(b), "\x00", " "), "pacman --config "+s.Conf+" --noconfirm --color never -Syy foo "; !strings.HasSuffix(got, want) {
+		t.Errorf("the hook read %q from its parent's cmdline, want …%q", got, want)
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mounts), s.Root) {
+		t.Errorf("the sandbox's /proc mount leaked into the test's mount namespace:\n%s", mounts)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.Root, "proc")); len(ents) != 0 {
+		t.Errorf("%s/proc is not empty outside the transaction", s.Root)
+	}
+
+	s.NoProc = true
+	if res := s.Pacman(t, nil, "-S", "bar"); res.Code != 0 {
+		t.Fatal(res)
+	}
+	if b, _ := os.ReadFile(filepath.Join(s.Root, "hook.cmdline")); string(b) != "none\n" {
+		t.Errorf("NoProc: the hook saw %q", b)
+	}
+}

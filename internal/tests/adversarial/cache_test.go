@@ -64,6 +64,7 @@ func TestCacheAdversarial(t *testing.T) {
 				}
 				lim := old
 				lim.Cur = 64 << 10
+				drainTestLog()
 				if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
 					t.Skipf("setrlimit: %v", err)
 				}

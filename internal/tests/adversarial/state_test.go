@@ -45,6 +45,7 @@ func TestStateAdversarial(t *testing.T) {
 			}
 			lim := old
 			lim.Cur = 64
+			drainTestLog()
 			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
 				t.Skipf("setrlimit: %v", err)
 			}

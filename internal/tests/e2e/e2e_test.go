@@ -470,12 +470,23 @@ func TestLogUnreachableOnlineFailsClosed(t *testing.T) {
 }
 
 // TestLocalPackageRefused: `pacman -U` of a file that is in no sync db.
+// The hook reads pacman's command line and verifies the file as itself:
+// nobody signed it. Without /proc in the root (strict mode) it cannot see
+// the file, and refuses the name: in no sync database.
 func TestLocalPackageRefused(t *testing.T) {
 	w := newWorld(t, 1)
 	local := testenv.BuildPackage(t, t.TempDir(), testenv.Pkg{Name: "homemade", Version: "1-1"})
 	res := w.s.Pacman(t, nil, "-U", local)
 	got := w.s.Installed(t)
+	requireRefused(t, res, got, map[string]verify.Status{local + " (pacman -U)": verify.StatusMissingSignature})
+
+	w.s.NoProc = true
+	res = w.s.Pacman(t, nil, "-U", local)
+	got = w.s.Installed(t)
 	requireRefused(t, res, got, map[string]verify.Status{"homemade": verify.StatusNotInRepository})
+	if !strings.Contains(res.Stdout+res.Stderr, "bintrans: notice: strict mode: /proc is not mounted inside RootDir") {
+		t.Errorf("no strict-mode notice:\n%s", res)
+	}
 }
 
 func encodeB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
