@@ -174,6 +174,10 @@ type Case struct {
 	Accept bool
 	// Why says what the case exercises.
 	Why string
+	// Evil, for a database case, is the %FILENAME% libalpm itself takes
+	// for package foo from it (checked against the real libalpm): the
+	// proof that the case is an attack, not only an oddity.
+	Evil string
 }
 
 // Compressions are the compressions repo-add writes (and repodb reads).
