@@ -4,9 +4,10 @@
 //
 // Why not archive/tar: pacman reads sync databases and packages with
 // libarchive, and on many constructs libarchive and Go disagree on what the
-// entries are (measured, /work/notes/pacman-libarchive.md §E): a pax "path"
-// next to a GNU long name, a header whose magic is "ustar" plus a sixth
-// byte other than NUL (Go: V7, prefix ignored; libarchive: prefix used), a
+// entries are (measured with libarchive 3.6.2 and Go 1.26; see
+// docs/SECURITY.md, "Parser differentials"): a pax "path" next to a GNU
+// long name, a header whose magic is "ustar" plus a sixth byte other than
+// NUL (Go: V7, prefix ignored; libarchive: prefix used), a
 // regular file whose name ends in "/" (libarchive: a directory whose body
 // is read as further headers; Go: skipped), a single zero block followed
 // by entries (libarchive: the end; Go: an error), GNU.sparse.name, 'X' and

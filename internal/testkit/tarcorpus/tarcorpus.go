@@ -3,8 +3,8 @@
 // repodb and internal/fetch against the real libarchive and libalpm
 // (internal/testkit/laoracle), and for their fuzz seed corpora.
 //
-// Every construct of the measured libarchive/Go disagreement table
-// (/work/notes/pacman-libarchive.md §E) is here, and more: stacked
+// Every construct of the measured libarchive/Go disagreement table (issue
+// 16; docs/SECURITY.md, "Parser differentials") is here, and more: stacked
 // extension headers in both orders, non-standard magics with a prefix,
 // trailing-slash regular entries and directories whose bodies smuggle
 // headers, a single zero block followed by entries, signed and malformed
