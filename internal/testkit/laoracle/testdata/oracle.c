@@ -5,7 +5,7 @@
  *
  * It reads requests from stdin, each a line followed by <len> bytes of
  * input, which it writes to a file in its own temporary directory (removed
- * when stdin ends), and answers each on stdout with records ending in
+ * with everything libalpm created in it when stdin ends), and answers each on stdout with records ending in
  * "END <0|1>" (1: libalpm would refuse the input):
  *
  *   A <len>             walk the input exactly as libalpm opens
@@ -39,6 +39,7 @@
 #include <alpm.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,6 +268,11 @@ static int save(const char *path, size_t len) {
 	return fclose(f) == 0 && len == 0 ? 0 : -1;
 }
 
+static int rm(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+	(void)st; (void)flag; (void)ftw;
+	return remove(path);
+}
+
 int main(void) {
 	char dir[] = "/tmp/bintrans-laoracle-XXXXXX", input[64], sync[64], db[80];
 	char *line = NULL;
@@ -295,8 +301,7 @@ int main(void) {
 		printf("END %d\n", bad);
 		fflush(stdout);
 	}
-	rmdir(sync);
-	rmdir(dir);
+	nftw(dir, rm, 16, FTW_DEPTH | FTW_PHYS); /* libalpm leaves local/ behind */
 	free(line);
 	return 0;
 }
