@@ -37,6 +37,11 @@ var (
 	ErrDirMismatch = errors.New("directory does not match package")
 	// ErrMissingDesc: a package directory without a desc file.
 	ErrMissingDesc = errors.New("directory without desc")
+	// ErrTarFormat: a tar construct that repo-add does not write and that
+	// tar readers may read differently (extension headers, non-standard
+	// magic or numbers, ambiguous names, …): refused so that what bintrans
+	// reads is what libalpm reads. See *TarError.
+	ErrTarFormat = errors.New("tar construct refused")
 
 	// The causes of a *FieldError (ParseDesc).
 
@@ -154,13 +159,38 @@ func (e *DirMismatchError) Error() string {
 
 func (e *DirMismatchError) Is(target error) bool { return target == ErrDirMismatch }
 
-// FieldError reports a problem with one field of a desc file. Field is the
-// field name without the percent signs ("" for a syntax error outside any
-// field), Line the 1-based line of the offending text (0 for a missing
-// field), Value the offending value (cut to 120 bytes), Reason a short
+// TarError reports the tar framing of a database: a construct refused by
+// the strict tar reader (errors.Is ErrTarFormat), or a damaged archive
+// (Corrupt: bad header checksum, truncated, data after the end marker;
+// errors.Is ErrCorrupt). Offset is the byte of the decompressed stream at
+// fault.
+type TarError struct {
+	Offset  int64
+	Reason  string
+	Corrupt bool
+}
+
+func (e *TarError) Error() string {
+	return "tar at byte " + strconv.FormatInt(e.Offset, 10) + ": " + e.Reason
+}
+
+// Is reports ErrCorrupt or ErrTarFormat.
+func (e *TarError) Is(target error) bool {
+	if e.Corrupt {
+		return target == ErrCorrupt
+	}
+	return target == ErrTarFormat
+}
+
+// FieldError reports a problem with one field of a desc file, or of the
+// files list of a .files database (File "files"). Field is the field name
+// without the percent signs ("" for a syntax error outside any field),
+// Line the 1-based line of the offending text (0 for a missing field),
+// Value the offending value (cut to 120 bytes), Reason a short
 // explanation, and Err one of ErrMissingField, ErrUnknownField,
 // ErrDuplicateField, ErrMalformed.
 type FieldError struct {
+	File   string // "" for desc, "files"
 	Field  string
 	Line   int
 	Value  string
@@ -173,10 +203,14 @@ func (e *FieldError) Error() string {
 	if e.Field != "" {
 		s = "%" + e.Field + "%: " + s
 	}
+	file := e.File
+	if file == "" {
+		file = "desc"
+	}
 	if e.Line > 0 {
-		s = "desc line " + strconv.Itoa(e.Line) + ": " + s
+		s = file + " line " + strconv.Itoa(e.Line) + ": " + s
 	} else {
-		s = "desc: " + s
+		s = file + ": " + s
 	}
 	if e.Reason != "" {
 		s += ": " + e.Reason

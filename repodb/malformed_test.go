@@ -11,8 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
+	"github.com/bintrans/bintrans/internal/testkit/tarcorpus"
+	"github.com/bintrans/bintrans/repodb"
 	"github.com/ulikunitz/xz"
 )
 
@@ -248,6 +249,33 @@ func TestMalformedArchives(t *testing.T) {
 			return b
 		}(), entry: "a-1-1/desc", is: repodb.ErrCorrupt},
 		{name: "truncated tar header", data: gz(t, valid[:700]), entry: "a-1-1/", is: repodb.ErrCorrupt},
+		// libalpm reads every desc key from a files member (bypass B7).
+		{name: "files carrying desc keys", data: gz(t, tarOf(t, cat(pkgEnts("a", "1-1", "a.pkg"), []ent{fileEnt("a-1-1/files", "%FILENAME%\nevil.pkg\n\n")})...)),
+			entry: "a-1-1/files", is: repodb.ErrUnknownField, check: func(t *testing.T, err error) {
+				var fe *repodb.FieldError
+				if !errors.As(err, &fe) || fe.File != "files" || fe.Field != "FILENAME" || fe.Line != 1 {
+					t.Errorf("want FieldError{files, FILENAME, line 1}, got %#v", fe)
+				}
+			}},
+		{name: "files list then keys", data: gz(t, tarOf(t, cat(pkgEnts("a", "1-1", "a.pkg"), []ent{fileEnt("a-1-1/files", "%FILES%\nusr/\n\n%SHA256SUM%\n"+goodSHA+"\n")})...)),
+			entry: "a-1-1/files", is: repodb.ErrMalformed, check: func(t *testing.T, err error) {
+				var fe *repodb.FieldError
+				if !errors.As(err, &fe) || fe.File != "files" || fe.Line != 3 {
+					t.Errorf("want FieldError{files, line 3}, got %#v", fe)
+				}
+			}},
+		// Tar constructs readers disagree on (issue 16, bypass 1).
+		{name: "GNU long name", data: gz(t, tarcorpus.Cat(tarcorpus.Ext('L', "././@LongLink", []byte("a-1-1/desc\x00")), tarcorpus.File("b-1-1/desc", desc("b", "1-1", "b.pkg")), tarcorpus.End())),
+			entry: "././@LongLink", is: repodb.ErrEntryType, check: wantType("GNU long name")},
+		{name: "pax path differs from the header", data: gz(t, tarcorpus.Cat(tarcorpus.Pax("path", "a-6.6-1/desc"), tarcorpus.File("a-1-1/desc", desc("a", "1-1", "a.pkg")), tarcorpus.End())),
+			entry: "a-1-1/desc", is: repodb.ErrTarFormat, check: func(t *testing.T, err error) {
+				var te *repodb.TarError
+				if !errors.As(err, &te) || te.Offset != 0 || !strings.Contains(te.Reason, `pax path "a-6.6-1/desc"`) || errors.Is(err, repodb.ErrCorrupt) {
+					t.Errorf("want TarError at 0 naming the pax path, got %#v", te)
+				}
+			}},
+		{name: "entry behind one zero block", data: gz(t, tarcorpus.Cat(valid[:1536], make([]byte, 512), tarcorpus.File("b-1-1/desc", desc("b", "1-1", "b.pkg")), tarcorpus.End())),
+			entry: "a-1-1/desc", is: repodb.ErrCorrupt},
 		{name: "truncated tar content", data: gz(t, valid[:1100]), entry: "a-1-1/desc", is: repodb.ErrCorrupt},
 	}
 	for _, tc := range cases {

@@ -1,21 +1,37 @@
 // Package repodb reads pacman sync databases (core.db, extra.files, …) as
-// Debian's repo-add (pacman 6.0.2) writes them, strictly and within bounds.
+// Debian's repo-add (pacman 6.0.2) writes them, strictly and within bounds,
+// and only when libalpm would read the same packages from them.
 //
 // A database is a tar archive, compressed with gzip, zstd, xz or bzip2 or
 // not at all; the format is sniffed from the magic bytes, never from the file
 // name (the ".db" name is a symlink to any of them). It holds one directory
 // NAME-VERSION/ per package with a desc file, and in a ".files" database also
-// a files list, which is skipped unread.
+// a files list.
+//
+// What libalpm does with a database (be_sync.c, measured with pacman
+// 6.0.2): it takes a package's name and version from the member's
+// directory name, reads the "desc", "depends" and "files" members of that
+// directory and accepts every key in each, the last one winning; a second
+// directory with the same package name merges into the first package. So a
+// genuine desc followed by a "files" member carrying %FILENAME% and
+// %SHA256SUM% makes pacman install a file no desc names (verified). repodb
+// therefore accepts only databases where libalpm's reading and its own
+// cannot differ: the tar archive is read by internal/ustar, which refuses
+// every construct tar readers disagree on; a "files" member is "%FILES%"
+// and non-empty lines only (no empty line after which libalpm would read
+// keys again); a "depends" member (repo-add stopped writing it in pacman
+// 4.2) is refused; every directory is NAME-VERSION of the one desc in it,
+// and package names are unique.
 //
 // What is checked: everything ParseDesc checks, plus the archive shape
 // (only directories and regular files, only "DIR/", "DIR/desc" and
 // "DIR/files", no absolute or ".." paths, DIR = NAME-VERSION, every DIR has a
-// desc), uniqueness of tar entries, package names and filenames, the
-// compressed stream's own checksum, that nothing but zero padding follows
-// the tar end, and the bounds of Limits. What is trusted: the values
-// themselves; a sync database is only as authentic as its source (callers
-// verify packages against %SHA256SUM% and the transparency log, not the
-// other way round).
+// desc), the files lists, uniqueness of tar entries, package names and
+// filenames, the compressed stream's own checksum, that nothing but zero
+// padding follows the tar end, and the bounds of Limits. What is trusted:
+// the values themselves; a sync database is only as authentic as its
+// source (callers verify packages against %SHA256SUM% and the transparency
+// log, not the other way round).
 //
 // Decided leniencies, each where repo-add versions differ: %PGPSIG% is
 // optional (pacman 6.1's repo-add omits it unless --include-sigs); the
@@ -26,13 +42,15 @@
 package repodb
 
 import (
-	"archive/tar"
 	"bufio"
-	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
+
+	"github.com/bintrans/bintrans/internal/ustar"
 )
 
 // Limits bounds what a database may contain. Zero fields take the value of
@@ -131,6 +149,7 @@ type walker struct {
 	names   map[string]string // package name → its desc entry
 	files   map[string]string // package filename → its desc entry
 	buf     []byte
+	fbuf    []byte // files lists are streamed through it
 }
 
 const (
@@ -151,23 +170,22 @@ func (w *walker) run(r io.Reader) error {
 	}
 	defer dec.Close()
 	cr := &countingReader{r: dec, max: w.lim.MaxTotalSize}
-	tr := tar.NewReader(cr)
+	// The tar reader checks, past the end marker, that only zero padding
+	// follows (bsdtar fills the last 10 KiB record) to the end of the
+	// decompressed stream, whose checksum the decompressor verifies on
+	// the way.
+	tr := ustar.NewReader(bufio.NewReaderSize(cr, 64<<10), ustar.Limits{MaxEntries: w.lim.MaxEntries, MaxTotalSize: w.lim.MaxTotalSize})
 	w.entries = make(map[string]uint8)
 	w.names = make(map[string]string)
 	w.files = make(map[string]string)
 
-	var n int64
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return w.fail(w.last, streamErr(err))
-		}
-		n++
-		if n > w.lim.MaxEntries {
-			return w.fail(hdr.Name, &LimitError{Limit: "MaxEntries", Max: w.lim.MaxEntries, Got: n})
+			return w.tarFail(err)
 		}
 		w.last = hdr.Name
 		if err := w.entry(tr, hdr); err != nil {
@@ -179,33 +197,49 @@ func (w *walker) run(r io.Reader) error {
 			return w.fail(dir+"/", ErrMissingDesc)
 		}
 	}
-	// Past the tar end: only zero padding (bsdtar fills the last 10 KiB
-	// record), then the end of the compressed stream, whose checksum the
-	// decompressor verifies on the way.
-	if err := drainZeros(cr); err != nil {
-		return w.fail(w.last, err)
-	}
 	if err := dec.finish(); err != nil {
 		return w.fail(w.last, err)
 	}
 	return nil
 }
 
-func (w *walker) entry(tr *tar.Reader, hdr *tar.Header) error {
+// tarFail turns an error of the tar reader into an *EntryError.
+func (w *walker) tarFail(err error) error {
+	var te *ustar.Error
+	if !errors.As(err, &te) {
+		return w.fail(w.last, streamErr(err))
+	}
+	entry := te.Entry
+	if entry == "" {
+		entry = w.last
+	}
+	var le *ustar.LimitError
+	switch {
+	case errors.As(te.Err, &le):
+		return w.fail(entry, &LimitError{Limit: le.Limit, Max: le.Max, Got: le.Got})
+	case errors.Is(te.Err, ustar.ErrType):
+		return w.fail(entry, &EntryTypeError{Typeflag: te.Typeflag, Type: ustar.TypeName(te.Typeflag)})
+	case errors.Is(te.Err, ustar.ErrUnsafeName):
+		return w.fail(entry, &UnsafePathError{Reason: te.Reason})
+	case errors.Is(te.Err, ustar.ErrTruncated), errors.Is(te.Err, ustar.ErrTrailingData), errors.Is(te.Err, ustar.ErrChecksum):
+		return w.fail(entry, &TarError{Offset: te.Offset, Reason: te.Reason, Corrupt: true})
+	case errors.Is(te.Err, ustar.ErrHeader), errors.Is(te.Err, ustar.ErrExtension), errors.Is(te.Err, ustar.ErrName):
+		return w.fail(entry, &TarError{Offset: te.Offset, Reason: te.Reason})
+	}
+	return w.fail(entry, streamErr(te.Err)) // the decompressor's or the source's
+}
+
+func (w *walker) entry(tr *ustar.Reader, hdr ustar.Header) error {
 	name := hdr.Name
 	if err := checkPath(name); err != nil {
 		return w.fail(name, err)
 	}
-	switch hdr.Typeflag {
-	case tar.TypeDir:
+	if hdr.Typeflag == ustar.TypeDir { // the only other type ustar returns is a regular file
 		dir := strings.TrimSuffix(name, "/")
 		if strings.Contains(dir, "/") || dir == "" || dir == "." {
 			return w.fail(name, ErrUnexpectedEntry)
 		}
 		return w.mark(name, dir, entryDir)
-	case tar.TypeReg: // archive/tar reports the legacy TypeRegA as TypeReg
-	default:
-		return w.fail(name, &EntryTypeError{Typeflag: hdr.Typeflag, Type: typeName(hdr.Typeflag)})
 	}
 	dir, file := path.Split(name)
 	dir = strings.TrimSuffix(dir, "/")
@@ -217,7 +251,19 @@ func (w *walker) entry(tr *tar.Reader, hdr *tar.Header) error {
 		if hdr.Size > w.lim.MaxFilesSize {
 			return w.fail(name, &LimitError{Limit: "MaxFilesSize", Max: w.lim.MaxFilesSize, Got: hdr.Size})
 		}
-		return w.mark(name, dir, entryFiles) // content skipped by tr.Next
+		if err := w.mark(name, dir, entryFiles); err != nil {
+			return err
+		}
+		if w.fbuf == nil {
+			w.fbuf = make([]byte, 32<<10)
+		}
+		if err := checkFilesList(tr, w.fbuf); err != nil {
+			if _, ok := err.(*FieldError); ok {
+				return w.fail(name, err)
+			}
+			return w.tarFail(err)
+		}
+		return nil
 	case "desc":
 	default:
 		return w.fail(name, ErrUnexpectedEntry)
@@ -233,7 +279,7 @@ func (w *walker) entry(tr *tar.Reader, hdr *tar.Header) error {
 	}
 	b := w.buf[:hdr.Size]
 	if _, err := io.ReadFull(tr, b); err != nil {
-		return w.fail(name, streamErr(err))
+		return w.tarFail(err)
 	}
 	p, err := ParseDesc(b)
 	if err != nil {
@@ -284,28 +330,6 @@ func checkPath(name string) error {
 	return nil
 }
 
-func typeName(t byte) string {
-	switch t {
-	case tar.TypeSymlink:
-		return "symlink"
-	case tar.TypeLink:
-		return "hard link"
-	case tar.TypeChar:
-		return "character device"
-	case tar.TypeBlock:
-		return "block device"
-	case tar.TypeFifo:
-		return "fifo"
-	case tar.TypeCont:
-		return "contiguous file"
-	case tar.TypeXGlobalHeader:
-		return "pax global header"
-	case tar.TypeGNUSparse:
-		return "sparse file"
-	}
-	return "unknown"
-}
-
 // countingReader fails once more than max bytes were read through it.
 type countingReader struct {
 	r   io.Reader
@@ -332,19 +356,74 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return k, err
 }
 
-// drainZeros reads r to its end and fails unless every byte is zero.
-func drainZeros(r io.Reader) error {
-	var buf, zero [32 << 10]byte
+// maxLine is libalpm's longest line in a sync database member
+// (_alpm_archive_fgets with buf.max_line_size = 512 KiB, be_sync.c): a
+// longer one fails pacman's reading of the database.
+const maxLine = 512<<10 - 1
+
+// checkFilesList reads the content of a "files" member from r and accepts
+// exactly what repo-add writes there: "%FILES%", then one package path per
+// line, each line non-empty, without control characters, ending in a
+// newline. libalpm reads the member with the desc parser: the file list
+// ends at the first empty line (or the end), and every key after it counts,
+// so anything else could override %FILENAME% or %SHA256SUM% behind the
+// desc's back (bypass B7).
+func checkFilesList(r io.Reader, buf []byte) error {
+	var head []byte // the first line, up to 64 bytes
+	inHead := true
+	line, col := 1, 0
 	for {
-		k, err := r.Read(buf[:])
-		if !bytes.Equal(buf[:k], zero[:k]) {
-			return corrupt("data after the end of the tar archive")
+		n, err := r.Read(buf)
+		for _, c := range buf[:n] {
+			if inHead {
+				if c != '\n' {
+					if head = append(head, c); len(head) > 64 {
+						return filesHeadError(head)
+					}
+					continue
+				}
+				if string(head) != "%FILES%" {
+					return filesHeadError(head)
+				}
+				inHead = false
+				continue
+			}
+			switch {
+			case c == '\n':
+				if col == 0 {
+					return &FieldError{File: "files", Field: "FILES", Line: line + 1, Reason: "empty line: libalpm ends the file list there and reads what follows as desc keys", Err: ErrMalformed}
+				}
+				line++
+				col = 0
+			case c < 0x20 || c == 0x7f:
+				return &FieldError{File: "files", Field: "FILES", Line: line + 1, Reason: "control character " + strconv.QuoteRune(rune(c)) + " in a file name", Err: ErrMalformed}
+			default:
+				col++
+				if col > maxLine {
+					return &FieldError{File: "files", Field: "FILES", Line: line + 1, Reason: "line longer than libalpm reads (512 KiB)", Err: ErrMalformed}
+				}
+			}
 		}
 		if err == io.EOF {
-			return nil
+			break
 		}
 		if err != nil {
-			return streamErr(err)
+			return err
 		}
 	}
+	if inHead {
+		return filesHeadError(head)
+	}
+	if col != 0 {
+		return &FieldError{File: "files", Field: "FILES", Line: line + 1, Reason: "missing newline at the end", Err: ErrMalformed}
+	}
+	return nil
+}
+
+func filesHeadError(b []byte) error {
+	l := string(b)
+	if len(l) >= 3 && l[0] == '%' && l[len(l)-1] == '%' {
+		return &FieldError{File: "files", Field: cut(l[1 : len(l)-1]), Line: 1, Reason: "a files list starts with %FILES%: libalpm would read any desc key here", Err: ErrUnknownField}
+	}
+	return &FieldError{File: "files", Line: 1, Value: cut(l), Reason: "want %FILES% on the first line", Err: ErrMalformed}
 }

@@ -45,9 +45,13 @@ type FetchCmd struct {
 // databases and `.sig` files pass through unverified (pacman checks .sig
 // files itself, and every package a database names is verified here when
 // it is downloaded) once their content is known not to be a package:
-// pacman installs whatever file a database names, so a hostile mirror
-// could list a package as "evil.db" or "evil.sig" (measured: repo-add
-// and pacman 6.0.2 accept both); such a file is refused (exit 1).
+// pacman installs whatever file a database names, in any format libarchive
+// reads, so a hostile mirror could list a package as "evil.db" or
+// "evil.sig" (measured: repo-add and pacman 6.0.2 accept both). A database
+// passes only when it reads completely as a strict sync database, a
+// signature only when it is OpenPGP signature packets in which no
+// libarchive reader finds an archive (fetch.CheckPassThrough); anything
+// else is refused (exit 1).
 //
 // A `.sig` the server does not have (404) exits 3 with nothing written
 // and one calm line: pacman only looks at the exit code, and treats a
@@ -123,7 +127,7 @@ func (c *FetchCmd) Run(g *Globals) error {
 			hint := "pacman installs whatever file a database names: a mirror serving a package under this name wants it installed unverified; use another mirror and report it"
 			var fe *fetch.FormatError
 			if errors.As(err, &fe) {
-				hint = "bintrans passes a " + kind.String() + " through only when it can tell it is not a package; check the mirror"
+				hint = "bintrans passes a " + kind.String() + " through only when it reads exactly as one repo-add or gpg writes (pacman could load anything else as a package); check the mirror, or report the file if the mirror is genuine"
 			}
 			return verificationFailed(hint, "refused %s: %v", safeName, err)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"flag"
@@ -9,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/bintrans/bintrans/internal/testkit/tarcorpus"
 )
 
 var updateFetchFixtures = flag.Bool("update-fetch-fixtures", false, "regenerate the gen/ files of testdata/script/fetch*.txtar")
@@ -18,9 +23,12 @@ var updateFetchFixtures = flag.Bool("update-fetch-fixtures", false, "regenerate 
 // RFC 6962 proofs) for the fetch scripts. Every name starts with "gen/".
 func fetchFixtureFiles(t *testing.T) map[string][]byte {
 	log, key, files := newFixtureLog(t, 9, "gen/keys/")
-	// A sync database as repo-add writes it (gzip'ed tar of desc files),
-	// and packages under a database's and a signature's name.
-	files["gen/mirror/core.db"] = gzipTar(t, "good-1.0-1/desc", "%FILENAME%\ngood-1.0-1-any.pkg.tar.zst\n")
+	// A sync database as repo-add writes it (a zstd'ed tar of desc files),
+	// a two-faced one (issue 16), packages under a database's and a
+	// signature's name, and a signature packet with a zip inside.
+	files["gen/mirror/core.db"] = newlineZstdTar(t, "good-1.0-1/desc", tarcorpus.Desc("good", "1.0-1"))
+	files["gen/mirror/twofaced.db"] = newlineZstdTar(t, "", string(dbCaseData(t, "pax-path-then-L")))
+	files["gen/mirror/zip.sig"] = zipSignature(t)
 	files["gen/mirror/evil.db"] = gzipTar(t, ".PKGINFO", "pkgname = evil\n", "usr/bin/backdoor", "#!/bin/sh\n")
 	files["gen/mirror/evil.sig"] = gzipTar(t, ".PKGINFO", "pkgname = evil\n", "usr/bin/backdoor", "#!/bin/sh\n")
 	files["gen/mirror/extra.db.sig"] = append([]byte{0x88, 12, 4}, "fake sigpk\n"...) // one OpenPGP signature packet (txtar keeps the final newline)
@@ -60,6 +68,66 @@ func gzipTar(t *testing.T, files ...string) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// newlineZstdTar is a zstd'ed tar of the given regular files (name,
+// content, …), or of the raw tar given with an empty name, whose last
+// byte is a newline: txtar adds a newline to a file that lacks one, and a
+// strict database reader refuses data after the compressed stream. The
+// zstd frame's checksum is varied through a zero block of padding added
+// to the tar (harmless: only zeros follow the end marker).
+func newlineZstdTar(t *testing.T, files ...string) []byte {
+	var raw []byte
+	if files[0] == "" {
+		raw = []byte(files[1])
+	} else {
+		raw = tarcorpus.Cat(tarcorpus.File(files[0], files[1]), tarcorpus.End())
+	}
+	for i := 0; i < 4096; i++ {
+		var buf bytes.Buffer
+		zw, err := zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zw.Write(raw)
+		zw.Write(make([]byte, 512*i))
+		zw.Close()
+		if b := buf.Bytes(); b[len(b)-1] == '\n' {
+			return b
+		}
+	}
+	t.Fatal("no zstd frame ends in a newline")
+	return nil
+}
+
+func dbCaseData(t *testing.T, name string) []byte {
+	for _, c := range tarcorpus.DBCases() {
+		if c.Name == name {
+			return c.Data
+		}
+	}
+	t.Fatalf("no tarcorpus db case %q", name)
+	return nil
+}
+
+// zipSignature is one OpenPGP signature packet whose body, after the
+// version byte, is a zip archive holding a .PKGINFO: libarchive (and so
+// pacman) reads it as a package. The zip comment ends the file with a
+// newline, as txtar wants.
+func zipSignature(t *testing.T) []byte {
+	var z bytes.Buffer
+	zw := zip.NewWriter(&z)
+	w, err := zw.Create(".PKGINFO")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "pkgname = evil\npkgver = 1.0-1\n")
+	zw.SetComment("evil\n")
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	body := append([]byte{4}, z.Bytes()...)
+	return append([]byte{0x89, byte(len(body) >> 8), byte(len(body))}, body...)
 }
 
 // TestUpdateFetchScriptFixtures rewrites the gen/ files of

@@ -38,11 +38,13 @@ const (
 	KindPackage Kind = iota
 	// KindSignature is a detached PGP signature (`*.sig`) of a package or a
 	// database: passed through (pacman checks it with its keyring) once
-	// CheckPassThrough found only signature packets in it.
+	// CheckPassThrough found only signature packets in it, none of which
+	// libarchive could read as an archive.
 	KindSignature
 	// KindDatabase is a sync database (`*.db`, `*.files`, and their
 	// `.tar.*` forms): passed through (the packages it names are verified
-	// when downloaded) once CheckPassThrough found no package in it.
+	// when downloaded) once CheckPassThrough read it completely as a
+	// strict sync database.
 	KindDatabase
 )
 

@@ -1,11 +1,14 @@
 package fetch
 
 import (
-	"archive/tar"
 	"bytes"
+	"errors"
 	"path"
 	"strconv"
 	"testing"
+
+	"github.com/bintrans/bintrans/internal/testkit/tarcorpus"
+	"github.com/bintrans/bintrans/internal/ustar"
 )
 
 // FuzzParseContentRange checks that the Content-Range parsers never panic
@@ -56,28 +59,36 @@ func FuzzCheckSignature(f *testing.F) {
 	})
 }
 
-// FuzzCheckDatabase: the bounded decompress-and-walk never panics, and
-// never accepts an archive whose tar has a .PKGINFO entry.
+// FuzzCheckDatabase: the check never panics, fails only with its typed
+// errors, and never accepts an archive whose tar holds package metadata
+// (the differential property against libarchive itself is
+// FuzzPassThroughLibarchive).
 func FuzzCheckDatabase(f *testing.F) {
-	f.Add(tarOf(f, "foo-1.0-1/desc", "%FILENAME%\nfoo\n"))
-	f.Add(tarOf(f, ".PKGINFO", "pkgname = x\n"))
-	f.Add(compressed(f, "gzip", tarOf(f, "a/desc", "x")))
-	f.Add(compressed(f, "zstd", tarOf(f, "a/desc", "x")))
-	f.Add(compressed(f, "xz", tarOf(f, "a/desc", "x")))
+	for _, c := range tarcorpus.DBCases() {
+		f.Add(c.Data)
+	}
+	f.Add(pkgTar())
+	f.Add(strictDB(f, "gzip", false))
+	f.Add(strictDB(f, "zstd", true))
+	f.Add(strictDB(f, "xz", false))
 	f.Add([]byte("BZh91AY&SY"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		err := CheckPassThrough(KindDatabase, bytes.NewReader(b))
-		if err != nil {
+		var fe *FormatError
+		var de *DisguisedPackageError
+		if err != nil && !errors.As(err, &fe) && !errors.As(err, &de) {
+			t.Fatalf("error %T: %v", err, err)
+		}
+		if err != nil || !bytes.Contains(b[:min(len(b), 512)], []byte("ustar")) {
 			return
 		}
-		// Accepted: a plain tar among them must not hold .PKGINFO.
-		tr := tar.NewReader(bytes.NewReader(b))
+		r := ustar.NewReader(bytes.NewReader(b), ustar.Limits{})
 		for {
-			h, err := tr.Next()
+			h, err := r.Next()
 			if err != nil {
 				return
 			}
-			if path.Clean("/"+h.Name) == "/.PKGINFO" {
+			if packageMetadata[path.Base(h.Name)] {
 				t.Fatalf("accepted a tar with %q", h.Name)
 			}
 		}

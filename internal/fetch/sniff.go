@@ -1,41 +1,47 @@
 package fetch
 
 import (
-	"archive/tar"
-	"bufio"
 	"bytes"
-	"compress/bzip2"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"path"
+	"strings"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/bintrans/bintrans/repodb"
 )
 
 // Why pass-through files are inspected: pacman (measured with 6.0.2, and
 // repo-add accepts it) installs whatever file a sync database's
-// %FILENAME% names, whatever the name: a hostile mirror can list a
-// package as "evil.db" or "evil.sig". A downloader that decided by the
-// name alone (as the original pacman-bintrans did) would let it through
-// unverified. So a file is passed through only when its content cannot be
-// loaded by pacman as a package: a database must be a tar (plain, gzip,
-// zstd, xz or bzip2) without a ".PKGINFO" entry, which libalpm needs to
-// load a package; a signature must be OpenPGP signature packets and
-// nothing else.
+// %FILENAME% names, whatever the name, and libalpm opens packages and
+// databases alike with every libarchive format and filter
+// (archive_read_support_format_all + filter_all): a package repacked as
+// zip, cpio, 7z, iso9660, gnutar or v7 tar installs, under any name. A
+// hostile mirror can list a package as "evil.db" or "evil.sig"; a
+// downloader that decided by the name alone (as the original
+// pacman-bintrans did) would let it through unverified, and so would one
+// that searched the content for a package with a reader other than
+// libarchive. So the rule is positive, and fails closed:
+//
+//   - a database is passed through only when it reads completely as a
+//     strict sync database (repodb: one of the compressions repo-add
+//     writes, the tar subset internal/ustar accepts, only NAME-VERSION/desc
+//     and files members). Such a file holds no .PKGINFO member for any tar
+//     reader, and no other libarchive format outbids a valid ustar header
+//     (tar bids 106, the others at most 64);
+//   - a signature is passed through only when it is OpenPGP signature
+//     packets filling the file exactly and nothing in it makes a libarchive
+//     reader bid (see checkNotArchive).
 
 // Bounds of CheckPassThrough.
 const (
 	maxScanBytes   = 2 << 30 // decompressed database stream (extra.files: a few hundred MiB)
 	maxScanEntries = 1_000_000
-	maxZstdWindow  = 32 << 20
-	maxXZDict      = 64 << 20
 )
 
-// DisguisedPackageError is a file with a database or signature name whose
-// content is a package (it has a ".PKGINFO" entry).
+// DisguisedPackageError is a file with a database name whose content is a
+// package (its archive holds package metadata such as ".PKGINFO").
 type DisguisedPackageError struct {
 	Kind  Kind
 	Entry string // the archive entry that makes it a package
@@ -46,8 +52,9 @@ func (e *DisguisedPackageError) Error() string {
 }
 
 // FormatError is a pass-through file whose content is not what its name
-// says: not an OpenPGP signature, or not a tar archive in a compression
-// bintrans can inspect (so it cannot rule out a package).
+// says: not a strict sync database, or not OpenPGP signature packets
+// only, or signature packets that a libarchive reader would also take for
+// an archive. pacman could load such a file as a package, so it is refused.
 type FormatError struct {
 	Kind   Kind
 	Reason string
@@ -58,11 +65,11 @@ func (e *FormatError) Error() string {
 }
 
 // CheckPassThrough inspects r, the content of a file of kind k that is
-// about to be handed to pacman unverified. It returns nil when pacman
-// cannot load it as a package, a *DisguisedPackageError when it can, and a
-// *FormatError when the content is not what the kind promises (fail
-// closed). A KindPackage file is never passed through: it is an error to
-// ask.
+// about to be handed to pacman unverified. It returns nil when the content
+// is what the kind says in the strict sense above, a *DisguisedPackageError
+// when a database's archive holds package metadata, and a *FormatError for
+// anything else (fail closed). A KindPackage file is never passed through:
+// it is an error to ask.
 func CheckPassThrough(k Kind, r io.Reader) error {
 	switch k {
 	case KindSignature:
@@ -74,6 +81,9 @@ func CheckPassThrough(k Kind, r io.Reader) error {
 			return &FormatError{Kind: k, Reason: fmt.Sprintf("larger than %d bytes", MaxSignatureSize)}
 		}
 		if err := checkSignaturePackets(b); err != nil {
+			return &FormatError{Kind: k, Reason: err.Error()}
+		}
+		if err := checkNotArchive(b); err != nil {
 			return &FormatError{Kind: k, Reason: err.Error()}
 		}
 		return nil
@@ -166,82 +176,109 @@ func checkSignaturePackets(b []byte) error {
 	return nil
 }
 
-// checkDatabase decompresses r (plain tar, gzip, zstd, xz or bzip2,
-// sniffed from the magic bytes) and walks the tar, bounded, looking for
-// the ".PKGINFO" entry every package has.
+// checkDatabase reads r completely as a strict sync database.
 func checkDatabase(r io.Reader) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, err := br.Peek(512)
-	if err != nil && !errors.Is(err, io.EOF) {
+	lim := repodb.DefaultLimits()
+	lim.MaxTotalSize, lim.MaxEntries = maxScanBytes, maxScanEntries
+	err := repodb.Walk(r, lim, func(repodb.Package) error { return nil })
+	if err == nil {
+		return nil
+	}
+	var ee *repodb.EntryError
+	if errors.As(err, &ee) && errors.Is(err, repodb.ErrUnexpectedEntry) && packageMetadata[path.Base(ee.Entry)] {
+		return &DisguisedPackageError{Kind: KindDatabase, Entry: ee.Entry}
+	}
+	if !errors.As(err, &ee) { // the file could not be read
 		return err
 	}
-	var dec io.Reader
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		z, err := gzip.NewReader(br)
-		if err != nil {
-			return &FormatError{Kind: KindDatabase, Reason: "gzip: " + err.Error()}
-		}
-		defer z.Close()
-		dec = z
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		z, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return &FormatError{Kind: KindDatabase, Reason: "zstd: " + err.Error()}
-		}
-		defer z.Close()
-		dec = z
-	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		z, err := xz.ReaderConfig{DictCap: maxXZDict}.NewReader(br)
-		if err != nil {
-			return &FormatError{Kind: KindDatabase, Reason: "xz: " + err.Error()}
-		}
-		dec = z
-	case bytes.HasPrefix(head, []byte("BZh")):
-		dec = bzip2.NewReader(br)
-	case len(head) >= 262 && bytes.Equal(head[257:262], []byte("ustar")):
-		dec = br
-	default:
-		return &FormatError{Kind: KindDatabase, Reason: "not a tar archive compressed with gzip, zstd, xz or bzip2 (other formats cannot be inspected, so they are refused)"}
-	}
-	tr := tar.NewReader(bufio.NewReaderSize(&boundedReader{r: dec, left: maxScanBytes}, 64<<10))
-	for n := 0; ; n++ {
-		if n >= maxScanEntries {
-			return &FormatError{Kind: KindDatabase, Reason: fmt.Sprintf("more than %d archive entries", maxScanEntries)}
-		}
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if errors.Is(err, errScanLimit) {
-			return &FormatError{Kind: KindDatabase, Reason: fmt.Sprintf("decompresses to more than %d bytes", int64(maxScanBytes))}
-		}
-		if err != nil {
-			return &FormatError{Kind: KindDatabase, Reason: "archive: " + err.Error()}
-		}
-		if name := path.Clean("/" + h.Name); name == "/.PKGINFO" {
-			return &DisguisedPackageError{Kind: KindDatabase, Entry: h.Name}
-		}
-	}
+	return &FormatError{Kind: KindDatabase, Reason: strings.TrimPrefix(err.Error(), "repodb: ")}
 }
 
-var errScanLimit = errors.New("scan limit")
+// packageMetadata are the members makepkg puts at the top of a package.
+var packageMetadata = map[string]bool{".PKGINFO": true, ".BUILDINFO": true, ".MTREE": true, ".INSTALL": true, ".CHANGELOG": true}
 
-// boundedReader fails with errScanLimit once more than left bytes were
-// read (a decompression bomb), instead of truncating silently.
-type boundedReader struct {
-	r    io.Reader
-	left int64
+// checkNotArchive refuses signature packets in which a libarchive reader
+// would find an archive. libalpm opens every file it loads with all of
+// libarchive's filters and formats, and the highest bidder reads it; the
+// content of a signature packet after its version byte is not checked by
+// anyone before pacman loads the file, so it can carry an archive. What
+// libarchive 3.6.2 bids on (archive_read_support_{filter,format}_*.c),
+// given that the first byte is a signature packet header (0x88-0x8a old
+// format, 0xc2 new format):
+//
+//   - the seekable zip reader searches the last 16 KiB of the file (all of
+//     a signature) for an end-of-central-directory record "PK\x05\x06" and
+//     reads a zip from the central directory before it, wherever it is:
+//     refused when those four bytes occur anywhere;
+//   - the tar reader takes any first 512-byte block whose checksum field
+//     holds octal digits, spaces and NULs only and matches its unsigned or
+//     signed byte sum (a V7 header needs no magic): refused when the first
+//     block passes that test;
+//   - the raw LZMA filter bids on a first byte up to 224 (every packet
+//     header) followed by a little-endian dictionary size from its list;
+//     "0x8a 00 00 01 00" is both an old-format packet of 256 bytes and an
+//     LZMA stream with a 64 KiB dictionary: refused when bytes 1-4 are one
+//     of those sizes;
+//   - the uu filter needs a "begin " line preceded by ASCII lines only, and
+//     mtree ASCII or "#mtree" from the first byte: a packet header byte is
+//     neither; iso9660 needs 32 KiB, more than a signature may have; every
+//     other filter and format (gzip, bzip2, xz, zstd, lz4, lzip, lzop,
+//     lrzip, grzip, compress, rpm, ar, cpio, 7z, cab, lha, rar, xar, warc,
+//     streaming zip) needs its magic at offset 0, which a packet header
+//     byte is not (lzop's 0x89 "LZO" would be a 19 546-byte packet, over
+//     the limit), or an "MZ"/ELF executable header there.
+//
+// The differential test (sniff_oracle_test.go) holds each of these against
+// the real libarchive.
+func checkNotArchive(b []byte) error {
+	if i := bytes.Index(b, []byte("PK\x05\x06")); i >= 0 {
+		return fmt.Errorf("holds a zip end-of-central-directory record at byte %d: libarchive would read a zip archive from it", i)
+	}
+	if len(b) >= 512 && tarChecksumOK(b[:512]) {
+		return errors.New("its first 512 bytes are a valid tar header: libarchive would read it as a tar archive")
+	}
+	if len(b) >= 14 && b[0] <= 224 && lzmaDictSizes[binary.LittleEndian.Uint32(b[1:5])] {
+		return errors.New("its first bytes are a raw LZMA stream header: libarchive would decompress it")
+	}
+	return nil
 }
 
-func (b *boundedReader) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		return 0, errScanLimit
+// lzmaDictSizes are the dictionary sizes libarchive's raw LZMA bidder
+// accepts whatever the other header bytes (lzma_bidder_bid; the sizes it
+// accepts only with a first byte of 0x5d or 0x5e cannot follow a packet
+// header).
+var lzmaDictSizes = func() map[uint32]bool {
+	m := map[uint32]bool{}
+	for s := uint32(1 << 12); s <= 1<<27; s <<= 1 {
+		m[s] = true
 	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
+	return m
+}()
+
+// tarChecksumOK is libarchive's test of a tar header block (checksum() in
+// archive_read_support_format_tar.c).
+func tarChecksumOK(h []byte) bool {
+	for _, c := range h[148:156] {
+		if c != ' ' && c != 0 && (c < '0' || c > '7') {
+			return false
+		}
 	}
-	n, err := b.r.Read(p)
-	b.left -= int64(n)
-	return n, err
+	f := h[148:156]
+	i := 0
+	for i < len(f) && (f[i] == ' ' || f[i] == '\t') {
+		i++
+	}
+	var sum int64
+	for ; i < len(f) && f[i] >= '0' && f[i] <= '7'; i++ {
+		sum = sum<<3 | int64(f[i]-'0')
+	}
+	var u, s int64
+	for i, c := range h {
+		if i >= 148 && i < 156 {
+			c = ' '
+		}
+		u += int64(c)
+		s += int64(int8(c))
+	}
+	return sum == u || sum == s
 }

@@ -1,105 +1,131 @@
 package fetch
 
 import (
-	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/ulikunitz/xz/lzma"
 
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
+	"github.com/bintrans/bintrans/internal/testkit/tarcorpus"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
 )
 
-// tarOf is a tar archive with the given regular files (name → content).
-func tarOf(t testing.TB, files ...string) []byte {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for i := 0; i+1 < len(files); i += 2 {
-		if err := tw.WriteHeader(&tar.Header{Name: files[i], Mode: 0o644, Size: int64(len(files[i+1])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(tw, files[i+1])
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+// pkgTar is a minimal package as a plain tar: what libalpm needs to load
+// one (.PKGINFO) and a payload.
+func pkgTar() []byte {
+	return tarcorpus.Cat(tarcorpus.File(".PKGINFO", "pkgname = evil\npkgver = 1.0-1\narch = any\nsize = 10\n"),
+		tarcorpus.Dir("usr/"), tarcorpus.Dir("usr/bin/"), tarcorpus.File("usr/bin/backdoor", "#!/bin/sh\necho pwned\n"), tarcorpus.End())
 }
 
-func compressed(t testing.TB, how string, b []byte) []byte {
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	var err error
-	switch how {
-	case "plain":
-		return b
-	case "gzip":
-		w = gzip.NewWriter(&buf)
-	case "zstd":
-		w, err = zstd.NewWriter(&buf)
-	case "xz":
-		w, err = xz.NewWriter(&buf)
+// strictDB is a database as repo-add writes it, compressed with how.
+func strictDB(t testing.TB, how string, files bool) []byte {
+	t.Helper()
+	if how == "bzip2" {
+		var b bytes.Buffer
+		if err := repodbtest.Generate(&b, 3, repodbtest.Options{Compression: "none", Files: files, NoPGPSig: true}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := tarcorpus.Compress(b.Bytes(), "bzip2")
+		if err != nil {
+			t.Skip(err)
+		}
+		return out
 	}
+	var b bytes.Buffer
+	if err := repodbtest.Generate(&b, 3, repodbtest.Options{Compression: how, Files: files, NoPGPSig: true}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func compress(t testing.TB, b []byte, how string) []byte {
+	t.Helper()
+	out, err := tarcorpus.Compress(b, how)
 	if err != nil {
-		t.Fatal(err)
+		t.Skip(err)
 	}
-	w.Write(b)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return out
 }
 
 func TestCheckDatabase(t *testing.T) {
-	db := tarOf(t, "foo-1.0-1/desc", "%FILENAME%\nfoo-1.0-1-any.pkg.tar.zst\n", "foo-1.0-1/files", "%FILES%\nusr/\n")
-	pkg := tarOf(t, ".BUILDINFO", "x", ".MTREE", "x", ".PKGINFO", "pkgname = evil\n", "usr/bin/backdoor", "#!/bin/sh\n")
-	dotSlash := tarOf(t, "./.PKGINFO", "pkgname = evil\n")
-	for _, how := range []string{"plain", "gzip", "zstd", "xz"} {
-		if err := CheckPassThrough(KindDatabase, bytes.NewReader(compressed(t, how, db))); err != nil {
-			t.Errorf("%s database: %v", how, err)
-		}
-		for name, p := range map[string][]byte{"package": pkg, "./.PKGINFO": dotSlash} {
-			var de *DisguisedPackageError
-			if err := CheckPassThrough(KindDatabase, bytes.NewReader(compressed(t, how, p))); !errors.As(err, &de) {
-				t.Errorf("%s %s: %v, want *DisguisedPackageError", how, name, err)
+	for _, how := range tarcorpus.Compressions {
+		for _, files := range []bool{false, true} {
+			if err := CheckPassThrough(KindDatabase, bytes.NewReader(strictDB(t, how, files))); err != nil {
+				t.Errorf("%s files=%v: %v", how, files, err)
 			}
 		}
+		var de *DisguisedPackageError
+		if err := CheckPassThrough(KindDatabase, bytes.NewReader(compress(t, pkgTar(), how))); !errors.As(err, &de) || de.Entry != ".PKGINFO" {
+			t.Errorf("%s package: %v, want *DisguisedPackageError for .PKGINFO", how, err)
+		}
 	}
+	// Anything that is not a strict sync database is refused, whatever
+	// it is: libalpm reads every libarchive format.
+	var zipped bytes.Buffer
+	zw := zip.NewWriter(&zipped)
+	w, _ := zw.Create(".PKGINFO")
+	io.WriteString(w, "pkgname = evil\n")
+	zw.Close()
 	for name, b := range map[string][]byte{
-		"lz4":       append([]byte{0x04, 0x22, 0x4d, 0x18}, make([]byte, 100)...),
-		"zip":       []byte("PK\x03\x04 a zip archive libarchive could read"),
-		"text":      []byte("not an archive"),
-		"empty":     nil,
-		"truncated": compressed(t, "gzip", pkg)[:40],
+		"zip":                 zipped.Bytes(),
+		"lz4":                 append([]byte{0x04, 0x22, 0x4d, 0x18}, make([]byte, 100)...),
+		"text":                []byte("not an archive"),
+		"empty":               nil,
+		"./.PKGINFO":          compress(t, tarcorpus.Cat(tarcorpus.File("./.PKGINFO", "pkgname = evil\n"), tarcorpus.End()), "gzip"),
+		"gnu tar package":     tarcorpus.Cat(tarcorpus.FileH(tarcorpus.Hdr{Name: ".PKGINFO", Magic: "ustar ", Version: " \x00"}, "pkgname = evil\n"), tarcorpus.End()),
+		"truncated":           compress(t, pkgTar(), "gzip")[:40],
+		"b7 files override":   compress(t, tarcorpus.DBCases()[7].Data, "zstd"),
+		"two-faced pax and L": compress(t, dbCase(t, "pax-path-then-L"), "gzip"),
 	} {
 		var fe *FormatError
 		if err := CheckPassThrough(KindDatabase, bytes.NewReader(b)); !errors.As(err, &fe) {
 			t.Errorf("%s: %v, want *FormatError", name, err)
+		} else {
+			t.Logf("%s: %v", name, err)
 		}
 	}
 }
 
-// TestCheckDatabaseRealTools: a repo-add database passes; a real package
-// (bsdtar + zstd, as makepkg builds it) under a database name does not.
+func dbCase(t testing.TB, name string) []byte {
+	for _, c := range tarcorpus.DBCases() {
+		if c.Name == name {
+			return c.Data
+		}
+	}
+	t.Fatalf("no db case %q", name)
+	return nil
+}
+
+// TestCheckDatabaseRealTools: databases written by repo-add pass, in every
+// compression, .db and .files; a real package (bsdtar + zstd, as makepkg
+// builds it) under a database name does not.
 func TestCheckDatabaseRealTools(t *testing.T) {
 	dir := t.TempDir()
 	p := testenv.BuildPackage(t, dir, testenv.Pkg{Name: "evil", Version: "1.0-1", Files: map[string]string{"usr/bin/backdoor": "x"}})
-	dbPath := filepath.Join(dir, "core.db.tar.gz")
-	testenv.RepoAdd(t, dbPath, p)
-	f, err := os.Open(dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := CheckPassThrough(KindDatabase, f); err != nil {
-		t.Errorf("repo-add's database: %v", err)
+	for _, ext := range []string{".tar.gz", ".tar.zst", ".tar.xz", ".tar.bz2", ".tar"} {
+		sub := filepath.Join(dir, strings.ReplaceAll(ext, ".", "_"))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		testenv.RepoAdd(t, filepath.Join(sub, "core.db"+ext), p)
+		for _, name := range []string{"core.db", "core.files"} {
+			f, err := os.Open(filepath.Join(sub, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := CheckPassThrough(KindDatabase, f); err != nil {
+				t.Errorf("repo-add's %s (%s): %v", name, ext, err)
+			}
+			f.Close()
+		}
 	}
 	g, err := os.Open(p)
 	if err != nil {
@@ -107,7 +133,7 @@ func TestCheckDatabaseRealTools(t *testing.T) {
 	}
 	defer g.Close()
 	var de *DisguisedPackageError
-	if err := CheckPassThrough(KindDatabase, g); !errors.As(err, &de) || de.Entry != ".PKGINFO" {
+	if err := CheckPassThrough(KindDatabase, g); !errors.As(err, &de) || !packageMetadata[de.Entry] {
 		t.Errorf("a package named like a database: %v", err)
 	}
 	g.Seek(0, io.SeekStart)
@@ -117,12 +143,72 @@ func TestCheckDatabaseRealTools(t *testing.T) {
 	}
 }
 
-func TestBoundedReader(t *testing.T) {
-	b := &boundedReader{r: bytes.NewReader(make([]byte, 100)), left: 10}
-	n, err := io.Copy(io.Discard, b)
-	if n != 10 || !errors.Is(err, errScanLimit) {
-		t.Errorf("read %d, %v", n, err)
+// sigPacket wraps body in one old-format signature packet with a 2-byte
+// length (what gpg writes): 0x89, length, then body (whose first byte is
+// the signature version).
+func sigPacket(body []byte) []byte {
+	return append([]byte{0x89, byte(len(body) >> 8), byte(len(body))}, body...)
+}
+
+// zipInSignature is a signature packet whose body, after the version
+// byte, is a zip archive of a package: libarchive's seekable zip reader
+// finds its end-of-central-directory record at the end of the file.
+func zipInSignature(t testing.TB) []byte {
+	t.Helper()
+	var z bytes.Buffer
+	zw := zip.NewWriter(&z)
+	for _, f := range [][2]string{{".PKGINFO", "pkgname = evil\npkgver = 1.0-1\narch = any\nsize = 10\n"}, {"usr/bin/backdoor", "#!/bin/sh\necho pwned\n"}} {
+		w, err := zw.Create(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, f[1])
 	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return sigPacket(append([]byte{4}, z.Bytes()...))
+}
+
+// tarInSignature is one signature packet that is also a tar archive of a
+// package: the packet header (0x89, length, version 4) is the name of a
+// first, empty entry, and the checksums are valid.
+func tarInSignature(t testing.TB) []byte {
+	t.Helper()
+	rest := pkgTar()
+	n := 512 + len(rest) - 3 // the packet's length
+	first := tarcorpus.Hdr{Name: string([]byte{0x89, byte(n >> 8), byte(n), 4})}.Block()
+	return append(first, rest...)
+}
+
+// lzmaInSignature is one old-format signature packet with a 4-byte length
+// whose header is also a raw LZMA stream header: 0x8a (LZMA properties
+// lc=3 lp=0 pb=3) and 00 00 01 00 (length 256 to OpenPGP, a 64 KiB
+// dictionary to LZMA), then the version byte 4, which is the low byte of
+// the LZMA stream's size, and the compressed package.
+func lzmaInSignature(t testing.TB) []byte {
+	t.Helper()
+	data := pkgTar()
+	data = append(data, make([]byte, (4-len(data)%256+256)%256)...) // size ≡ 4 (the version) mod 256
+	for dict := 1 << 16; dict <= 1<<21; dict <<= 1 {
+		var out bytes.Buffer
+		w, err := lzma.WriterConfig{Properties: &lzma.Properties{LC: 3, LP: 0, PB: 3}, DictCap: dict, Size: int64(len(data))}.NewWriter(&out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b := out.Bytes()
+		plen := dict >> 8
+		if b[0] != 0x8a || b[5] != 4 || len(b) > 5+plen {
+			continue
+		}
+		return append(b, make([]byte, 5+plen-len(b))...)
+	}
+	t.Fatal("the package does not compress into a signature-sized LZMA stream")
+	return nil
 }
 
 func TestCheckSignature(t *testing.T) {
@@ -142,6 +228,7 @@ func TestCheckSignature(t *testing.T) {
 		"version 3":        {0x88, 2, 3, 0},
 		"version 6 (v6)":   {0xc2, 2, 6, 0},
 		"exactly the size": append([]byte{0x89, 0x3f, 0xfd}, body(MaxSignatureSize-3)...),
+		"PK without EOCD":  append([]byte{0x88, 10, 4, 'P', 'K', 3, 4}, bytes.Repeat([]byte{0x42}, 5)...),
 	}
 	for name, b := range good {
 		if err := CheckPassThrough(KindSignature, bytes.NewReader(b)); err != nil {
@@ -163,11 +250,22 @@ func TestCheckSignature(t *testing.T) {
 		"partial length":    append([]byte{0xc2, 224}, body(1)...),
 		"indeterminate":     append([]byte{0x8b}, body(10)...),
 		"too large":         append([]byte{0x8a, 0, 0, 0x40, 0}, body(MaxSignatureSize)...),
+		// Signature packets on the outside, an archive to libarchive.
+		"zip inside":  zipInSignature(t),
+		"tar header":  tarInSignature(t),
+		"lzma header": lzmaInSignature(t),
 	}
 	for name, b := range bad {
 		var fe *FormatError
 		if err := CheckPassThrough(KindSignature, bytes.NewReader(b)); !errors.As(err, &fe) {
 			t.Errorf("%s: %v, want *FormatError", name, err)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+	for name, b := range map[string][]byte{"zip inside": zipInSignature(t), "tar header": tarInSignature(t), "lzma header": lzmaInSignature(t)} {
+		if err := checkSignaturePackets(b); err != nil {
+			t.Errorf("%s is not even a valid packet sequence (%v): the case proves nothing", name, err)
 		}
 	}
 	if err := CheckPassThrough(KindPackage, bytes.NewReader(nil)); err == nil {
@@ -189,11 +287,12 @@ func TestCheckSignatureRealGPG(t *testing.T) {
 	}
 	run("--quick-gen-key", "one <one@bintrans.invalid>", "ed25519", "sign", "never")
 	run("--quick-gen-key", "two <two@bintrans.invalid>", "rsa2048", "sign", "never")
+	run("--quick-gen-key", "three <three@bintrans.invalid>", "rsa4096", "sign", "never")
 	data := filepath.Join(home, "core.db")
 	if err := os.WriteFile(data, []byte("a database"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for name, signers := range map[string][]string{"ed25519": {"one"}, "two signers": {"one", "two"}} {
+	for name, signers := range map[string][]string{"ed25519": {"one"}, "two signers": {"one", "two"}, "rsa4096": {"three"}} {
 		sig := filepath.Join(home, name+".sig")
 		args := []string{"--detach-sign", "--output", sig}
 		for _, s := range signers {

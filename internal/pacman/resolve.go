@@ -52,8 +52,30 @@ func (e *DBError) Error() string {
 
 func (e *DBError) Unwrap() error { return e.Err }
 
-// Hint says what to do about an unreadable sync database.
-func (e *DBError) Hint() string { return "refresh the databases with 'pacman -Sy' and retry" }
+// Hint says what to do about an unreadable sync database. A database that
+// was read but holds what repo-add never writes (a construct tar readers
+// disagree on, desc keys outside desc, duplicate packages, …) may show
+// libalpm other packages than bintrans: that is a mirror to distrust, not
+// a download to retry.
+func (e *DBError) Hint() string {
+	if isContentError(e.Err) {
+		return "this database is not what repo-add writes, and pacman may read other packages from it than bintrans does: refresh it from a mirror you trust ('pacman -Syy') and report this one"
+	}
+	return "refresh the databases with 'pacman -Sy' and retry"
+}
+
+// isContentError reports a refusal of what the database says, as opposed
+// to a failure to read it.
+func isContentError(err error) bool {
+	for _, s := range []error{repodb.ErrTarFormat, repodb.ErrUnsafePath, repodb.ErrEntryType, repodb.ErrUnexpectedEntry,
+		repodb.ErrDuplicate, repodb.ErrDirMismatch, repodb.ErrMissingDesc, repodb.ErrMissingField, repodb.ErrUnknownField,
+		repodb.ErrDuplicateField, repodb.ErrMalformed} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
 
 // Resolve maps package names to sync database entries and cached files, the
 // way pacman chose them: the repositories are searched in configuration

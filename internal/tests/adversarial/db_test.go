@@ -42,8 +42,7 @@ func dbArchive(t testing.TB, ents []tarEntry) []byte {
 		}
 		h.Size = int64(len(e.body))
 		if e.body == nil && e.size > 0 {
-			h.Size = e.size
-			h.Format = tar.FormatGNU
+			h.Size = e.size // ustar holds up to 8 GiB
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
