@@ -1,7 +1,6 @@
 package pacman
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
 	"compress/bzip2"
@@ -13,6 +12,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/bintrans/bintrans/internal/ustar"
 )
 
 // Bounds of ReadPkgInfo. makepkg writes .BUILDINFO, .MTREE and .PKGINFO
@@ -40,8 +41,9 @@ type PkgInfo struct {
 // The hook uses it only to learn which target name a `pacman -U` file
 // stands for: the file is verified as itself whatever it says, and a name
 // it gets wrong is checked against the sync databases instead (stricter).
-// It reads with Go's archive/tar, which is not libarchive (the strict tar
-// reader of branch tarstrict is meant to replace it, behind this function).
+// It reads with the strict tar reader (internal/ustar): what it accepts,
+// libarchive reads the same way; anything else is an error, and the file
+// is then only verified as itself.
 func ReadPkgInfo(r io.Reader) (PkgInfo, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(6)
@@ -71,7 +73,7 @@ func ReadPkgInfo(r io.Reader) (PkgInfo, error) {
 	case bytes.HasPrefix(head, []byte("BZh")):
 		dec = bzip2.NewReader(br)
 	}
-	tr := tar.NewReader(io.LimitReader(dec, pkgInfoMaxStream))
+	tr := ustar.NewReader(io.LimitReader(dec, pkgInfoMaxStream), ustar.Limits{})
 	for i := 0; i < pkgInfoMaxEntries; i++ {
 		h, err := tr.Next()
 		if err != nil {
@@ -80,14 +82,14 @@ func ReadPkgInfo(r io.Reader) (PkgInfo, error) {
 			}
 			return PkgInfo{}, fmt.Errorf("reading the package archive: %w", err)
 		}
-		name := strings.TrimPrefix(h.Name, "./")
+		name := h.Name
 		if name != ".PKGINFO" {
 			if !strings.HasPrefix(name, ".") {
 				break // past the metadata
 			}
 			continue
 		}
-		if h.Typeflag != tar.TypeReg || h.Size > pkgInfoMaxSize {
+		if h.Typeflag != ustar.TypeReg || h.Size > pkgInfoMaxSize {
 			return PkgInfo{}, fmt.Errorf(".PKGINFO is not a regular file of at most %d bytes", pkgInfoMaxSize)
 		}
 		b, err := io.ReadAll(io.LimitReader(tr, pkgInfoMaxSize))
