@@ -35,7 +35,11 @@ type Policy struct {
 	// LogKey is the pinned key of the transparency log. Required.
 	LogKey *LogKey
 	// Offline: verify from proof bundles only; never ask the log. A package
-	// without a bundle is StatusMissingBundle. Online (false): also find
+	// without a bundle is StatusMissingBundle. The batch's bundle
+	// checkpoints are compared with each other and with the stored one
+	// (read, never written): the same origin and size with another root is
+	// a *SecurityError; other sizes cannot be compared without the log
+	// (see offlineChecks). Online (false): also find
 	// bundle-less signatures in the log, re-prove every inclusion against
 	// the log's current tree and check that tree's consistency with every
 	// checkpoint seen and with the persisted one.
@@ -243,7 +247,7 @@ func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, er
 			}
 		}
 	} else if v.p.Offline {
-		runErr = v.offlineStoredCheck(ctx, res, ws)
+		runErr = v.offlineChecks(ctx, res, ws)
 	} else {
 		runErr = v.online(ctx, res, ws, cache)
 	}
@@ -783,34 +787,96 @@ func CheckConsistency(old, cur *Checkpoint, p [][]byte, what string) error {
 	return nil
 }
 
-// offlineStoredCheck: without the log, a bundle checkpoint can still be
-// compared with the stored one when both have the same origin and size.
-func (v *Verifier) offlineStoredCheck(ctx context.Context, res []Result, ws []work) error {
-	if v.store == nil {
-		return nil
+// offlineChecks is what can be checked of the batch's checkpoints without
+// the log: two signed tree heads of the same origin and size must have the
+// same root, among the bundles of the batch and against the stored
+// checkpoint. A contradiction is a *SecurityError (every pending package
+// fails with it), found in a deterministic order: by tree size, the stored
+// checkpoint first at its size, then by root.
+//
+// Checkpoints of different sizes cannot be proven consistent without a
+// consistency proof, which only the log serves: offline, a bundle whose
+// tree is smaller than the stored one (an older proof) or larger (a newer
+// one) passes. A fork at any size other than the stored one and the
+// batch's own is therefore not detected offline (docs/SECURITY.md).
+//
+// The stored checkpoint is read, never written: an unusable one (the file
+// is corrupt, or does not verify under the pinned log key) fails the run
+// as it does online.
+func (v *Verifier) offlineChecks(ctx context.Context, res []Result, ws []work) error {
+	type head struct {
+		cp    *Checkpoint
+		label string
 	}
-	text, err := v.store.Load(ctx)
-	if err != nil || len(text) == 0 {
-		return nil // offline: the stored checkpoint is an optional extra check
+	var heads []head
+	if v.store != nil {
+		text, err := v.store.Load(ctx)
+		if err != nil {
+			return v.failPending(res, ws, fmt.Errorf("load stored checkpoint: %w", err))
+		}
+		if len(text) > 0 {
+			stored, err := v.p.LogKey.VerifyCheckpoint(text)
+			if err != nil {
+				return v.failPending(res, ws, fmt.Errorf("stored checkpoint does not verify under the pinned log key (state corrupted or log key changed): %w", err))
+			}
+			heads = append(heads, head{stored, "stored signed tree head"})
+		}
 	}
-	stored, err := v.p.LogKey.VerifyCheckpoint(text)
-	if err != nil {
-		return nil
-	}
+	seen := map[string]bool{}
 	for i := range ws {
-		c := ws[i].cp
-		if !ws[i].pending || c.Origin != stored.Origin || c.Size != stored.Size || bytes.Equal(c.Root, stored.Root) {
+		if !ws[i].pending || ws[i].cp == nil {
 			continue
 		}
-		sec := &SecurityError{Reason: fmt.Sprintf("a bundle's checkpoint and the stored checkpoint have the same tree size %d but different roots", c.Size), Old: stored.Text, New: c.Text}
-		for j := range ws {
-			if ws[j].pending {
-				fail(&res[j], &ws[j], sec)
-			}
+		c := ws[i].cp
+		k := fmt.Sprintf("%s\n%d\n%x", c.Origin, c.Size, c.Root)
+		if seen[k] {
+			continue
 		}
-		return sec
+		seen[k] = true
+		heads = append(heads, head{c, "signed tree head in the proof bundle of " + res[i].Artifact.Filename})
 	}
-	return nil
+	// Stable: the stored head (appended first) stays first at its size.
+	sort.SliceStable(heads, func(a, b int) bool {
+		x, y := heads[a].cp, heads[b].cp
+		if x.Origin != y.Origin {
+			return x.Origin < y.Origin
+		}
+		if x.Size != y.Size {
+			return x.Size < y.Size
+		}
+		if (heads[a].label == "stored signed tree head") != (heads[b].label == "stored signed tree head") {
+			return heads[a].label == "stored signed tree head"
+		}
+		return bytes.Compare(x.Root, y.Root) < 0
+	})
+	var first *SecurityError
+	for a := 0; a < len(heads) && first == nil; a++ {
+		for b := a + 1; b < len(heads); b++ {
+			x, y := heads[a].cp, heads[b].cp
+			if x.Origin != y.Origin || x.Size != y.Size {
+				break
+			}
+			if bytes.Equal(x.Root, y.Root) {
+				continue
+			}
+			what := "two proof bundles' checkpoints"
+			if heads[a].label == "stored signed tree head" {
+				what = "a proof bundle's checkpoint and the stored checkpoint"
+			}
+			first = &SecurityError{
+				Reason:   fmt.Sprintf("%s have the same tree size %d but different roots (offline: found without asking the log)", what, x.Size),
+				Old:      x.Text,
+				New:      y.Text,
+				OldLabel: heads[a].label,
+				NewLabel: heads[b].label,
+			}
+			break
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return v.failPending(res, ws, first)
 }
 
 // checkpointCache remembers checkpoint notes that verified in this run

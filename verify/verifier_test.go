@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -623,5 +624,109 @@ func TestVerifyAllOfflineStoredFork(t *testing.T) {
 	r.store.cp = r.log.checkpointAt(5)
 	if _, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil || r.store.stores != 0 {
 		t.Fatalf("err %v, stores %d", err, r.store.stores)
+	}
+}
+
+// TestVerifyAllOfflineBatchFork: offline, with nothing stored, two bundles
+// of one batch whose checkpoints have the same size and different roots
+// are a split view: every package fails, the evidence names both bundles.
+func TestVerifyAllOfflineBatchFork(t *testing.T) {
+	r := newRepo(t, 5, true)
+	f := fork(t, r, 4, "other")
+	b, err := MarshalBundle(f.entryAt(0, 5)) // the same entry, proven in the fork
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.src.bundles[r.pkgs[0].filename] = b
+	res, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
+	var se *SecurityError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "two proof bundles' checkpoints have the same tree size 5 but different roots") {
+		t.Fatalf("err %v", err)
+	}
+	msg := se.Error()
+	if strings.Count(msg, "signed tree head in the proof bundle of pkg") != 2 || bytes.Equal(se.Old, se.New) {
+		t.Fatalf("evidence does not name both bundles:\n%s", msg)
+	}
+	for _, x := range res {
+		if x.Status != StatusLogInconsistent {
+			t.Fatalf("%s: %s", x.Artifact.Filename, x.Status)
+		}
+	}
+	if len(r.log.calls)+len(f.calls) != 0 || r.store.stores != 0 {
+		t.Fatalf("offline run asked the log (%v %v) or stored (%d)", r.log.calls, f.calls, r.store.stores)
+	}
+}
+
+// TestVerifyAllOfflineOtherSizes: offline cannot compare checkpoints of
+// different sizes. A bundle older than the stored checkpoint is normal and
+// passes; so does one from a fork larger than anything stored — the
+// documented limit of offline mode — and the same batch online is a
+// SECURITY ERROR.
+func TestVerifyAllOfflineOtherSizes(t *testing.T) {
+	r := newRepo(t, 5, true)
+	for i := 5; i < 7; i++ {
+		p := newPkg(t, r.sk, i)
+		r.log.addSigned(t, p.t, r.pk, p.sha)
+	}
+	r.store.cp = r.log.checkpointAt(7)
+	if res, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil {
+		t.Fatalf("bundles (size 5) older than the stored checkpoint (size 7): %v", err)
+	} else {
+		wantStatuses(t, res, nil)
+	}
+
+	f := fork(t, r, 4, "x", "yy", "zzz", "wwww") // size 8, beyond the stored 7
+	b, err := MarshalBundle(f.entryAt(0, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.src.bundles[r.pkgs[0].filename] = b
+	if _, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil {
+		t.Fatalf("offline compared checkpoints of different sizes: %v", err)
+	}
+	var se *SecurityError
+	if _, err := r.verifier(t, Policy{}, nil).VerifyAll(context.Background(), r.arts(false)); !errors.As(err, &se) {
+		t.Fatalf("online: err %v, want *SecurityError", err)
+	}
+}
+
+// failingStore is a CheckpointStore whose Load fails.
+type failingStore struct{ err error }
+
+func (s failingStore) Load(context.Context) ([]byte, error) { return nil, s.err }
+func (s failingStore) Store(context.Context, []byte) error  { return errors.New("not expected") }
+
+// TestVerifyAllOfflineUnusableStore: a stored checkpoint that cannot be
+// read, or does not verify under the pinned log key, fails the offline run
+// (as online): it is not skipped.
+func TestVerifyAllOfflineUnusableStore(t *testing.T) {
+	r := newRepo(t, 3, true)
+	pol := Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key, Offline: true}
+	v, err := NewVerifier(pol, r.src, nil, failingStore{errors.New("disk on fire")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.VerifyAll(context.Background(), r.arts(false))
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("err %v", err)
+	}
+	for _, x := range res {
+		if x.OK() {
+			t.Fatalf("%s accepted with an unreadable store", x.Artifact.Filename)
+		}
+	}
+
+	other := newTestLog(t)
+	other.add([]byte("another log"))
+	r.store.cp = other.checkpointAt(1)
+	res, err = r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
+	var ce *CheckpointError
+	if !errors.As(err, &ce) {
+		t.Fatalf("stored checkpoint of another log: err %v", err)
+	}
+	for _, x := range res {
+		if x.OK() {
+			t.Fatalf("%s accepted with a stored checkpoint of another log", x.Artifact.Filename)
+		}
 	}
 }

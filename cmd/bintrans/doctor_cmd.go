@@ -10,10 +10,10 @@ import (
 	"strings"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // DoctorCmd checks the configuration the pacman hook would run with, reaches
@@ -93,6 +93,15 @@ func (d *DoctorCmd) Run(g *Globals) error {
 
 	if d.Offline {
 		fmt.Fprintln(w, "log check:   skipped (--offline: the log is never contacted)")
+		old, err := storedCheckpoint(ctx, d.StateDir, lk)
+		switch {
+		case err != nil:
+			return runErrorf(err, "check --state-dir (it must be a directory only root can write)", "state directory %s: %v", d.StateDir, err)
+		case old == nil:
+			fmt.Fprintf(w, "state:       %s: no checkpoint (offline compares the bundles' tree heads with each other only)\n", d.StateDir)
+		default:
+			fmt.Fprintf(w, "state:       %s: stored checkpoint size %d (offline: a bundle's tree head of that size must match it)\n", d.StateDir, old.Size)
+		}
 	} else if err := d.checkLog(ctx, w, g.Stderr, hc, lk); err != nil {
 		return err
 	}
@@ -161,10 +170,7 @@ func (d *DoctorCmd) checkLog(ctx context.Context, w, stderr io.Writer, hc *http.
 // storedCheckpoint reads the verified checkpoint the hook keeps, without
 // creating the state directory. nil means none yet.
 func storedCheckpoint(ctx context.Context, dir string, lk *verify.LogKey) (*verify.Checkpoint, error) {
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	sd, err := state.Open(dir)
+	sd, err := state.OpenReadOnly(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -10,11 +10,11 @@ import (
 	"crypto/ed25519"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/rebuilder"
 	"github.com/bintrans/bintrans/internal/sigsource"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // DefaultLogURL is the public sigstore Rekor (v1 API).
@@ -174,8 +174,8 @@ type PolicyFlags struct {
 
 	TransparencyURL     string   `help:"Where <package>.t and <package>.t.bundle are published (http(s)://, file:// or a directory)." placeholder:"URL"`
 	RepoTransparencyURL []string `help:"Per-repository transparency URL (in the config: 'transparency-url = URL' in a [repo NAME] section). Repeatable." placeholder:"REPO=URL" sep:"none"`
-	Offline             bool     `help:"Verify from proof bundles only; never contact the log (nobody learns what you install)."`
-	StateDir            string   `help:"Where the last verified log checkpoint is kept (rollback and split-view detection)." default:"/var/lib/bintrans" placeholder:"DIR"`
+	Offline             bool     `help:"Verify from proof bundles only; never contact the log (nobody learns what you install). The bundles' checkpoints are compared with each other and with the one stored in --state-dir (read only): the same tree size with another root is a SECURITY ERROR. Forks at other sizes need the log: run online now and then."`
+	StateDir            string   `help:"Where the last verified log checkpoint is kept (rollback and split-view detection). Online runs lock and update it; offline runs only read it (a missing directory is fine)." default:"/var/lib/bintrans" placeholder:"DIR"`
 	Jobs                int      `help:"Packages verified in parallel (0: twice the number of CPUs)." default:"0" placeholder:"N"`
 }
 
@@ -269,7 +269,6 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 		RequiredRebuildConfirms: f.RequiredRebuildConfirms,
 	}
 	var log verify.Log
-	var store verify.CheckpointStore
 	if !f.Offline {
 		c, err := rekorv1.New(f.LogURL, hc)
 		if err != nil {
@@ -281,14 +280,23 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 			return nil, runErrorf(err, "create it (as root: install -d -m 0700 "+f.StateDir+") or pass --state-dir DIR", "state directory: %v", err)
 		}
 		e.state = sd
-		store = sd.CheckpointsFor(lk.ID())
+	} else {
+		// Offline reads the stored checkpoint (a bundle's tree head of the
+		// same size must match it) but never writes or locks: it works on a
+		// read-only state directory, and a missing one is an empty state.
+		sd, err := state.OpenReadOnly(f.StateDir)
+		if err != nil {
+			return nil, runErrorf(err, "fix the directory's owner and mode (chmod 0700, chown root), or pass --state-dir DIR", "state directory: %v", err)
+		}
+		e.state = sd
 	}
+	store := e.state.CheckpointsFor(lk.ID())
 	v, err := verify.NewVerifier(e.policy, src, log, store, rb)
 	if err != nil {
 		return nil, usageErrorf("", "%v", err)
 	}
 	e.Verifier = v
-	if e.state != nil {
+	if !e.state.ReadOnly() {
 		// One run at a time per state directory: concurrent hooks must not
 		// race on the checkpoint (a lost update could hide a rollback).
 		unlock, err := e.state.Lock(ctx)
