@@ -76,7 +76,8 @@ func (d *DoctorCmd) Run(g *Globals) error {
 	if _, err := d.signatureSource(hc, ""); err != nil {
 		return err
 	}
-	if _, err := d.rebuilders(hc); err != nil {
+	rbs, err := d.rebuilders(ctx, hc)
+	if err != nil {
 		return err
 	}
 	if d.TransparencyURL != "" {
@@ -104,6 +105,14 @@ func (d *DoctorCmd) Run(g *Globals) error {
 		}
 	} else if err := d.checkLog(ctx, w, g.Stderr, hc, lk); err != nil {
 		return err
+	}
+	if rbs != nil {
+		for _, m := range rbs.Merged() {
+			fmt.Fprintf(w, "rebuilder:   %s: counted once\n", oneLine(m))
+		}
+		for _, u := range rbs.Unjudged() {
+			fmt.Fprintf(w, "rebuilder:   %s\n", oneLine(u))
+		}
 	}
 	if err := d.checkRebuilders(ctx, w, hc); err != nil {
 		return err

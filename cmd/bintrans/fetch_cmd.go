@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -81,7 +82,7 @@ func (c *FetchCmd) Run(g *Globals) error {
 	// broken configuration shows at `pacman -Sy`, not in the middle of an
 	// upgrade. The engine itself (and its state lock) is opened only for a
 	// package, after the download: a slow mirror must not hold the lock.
-	if err := c.checkPolicy(); err != nil {
+	if err := c.checkPolicy(ctx); err != nil {
 		return err
 	}
 	repo := ""
@@ -175,7 +176,7 @@ func passThrough(kind fetch.Kind, p string) error {
 
 // checkPolicy checks the settings every file needs (keys, pinned log key,
 // proxy, transparency URL, rebuilders) without opening the engine.
-func (c *FetchCmd) checkPolicy() error {
+func (c *FetchCmd) checkPolicy(ctx context.Context) error {
 	if _, err := c.keys(); err != nil {
 		return err
 	}
@@ -189,7 +190,7 @@ func (c *FetchCmd) checkPolicy() error {
 	if _, err := c.signatureSource(hc, ""); err != nil {
 		return err
 	}
-	_, err = c.rebuilders(hc)
+	_, err = c.rebuilders(ctx, hc)
 	return err
 }
 

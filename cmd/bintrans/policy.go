@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -118,34 +118,36 @@ func (f *NetFlags) httpClient() (*http.Client, error) {
 
 // RebuilderFlags are the rebuilder policy.
 type RebuilderFlags struct {
-	Rebuilder               []string `help:"rebuilderd instance to ask whether a package was reproduced. Repeatable." placeholder:"URL" sep:"none"`
-	RequiredRebuildConfirms int      `help:"How many rebuilders must have reproduced a package (0: do not ask)." default:"0" placeholder:"N"`
+	Rebuilder               []string `help:"rebuilderd instance to ask whether a package was reproduced. Repeatable. URLs of one rebuilder count once: the same host (compared without case, trailing dot, default port or path; internationalized names as punycode) or, without --proxy, hosts whose addresses overlap when bintrans starts (a name and its IP address). A rebuilder whose host does not resolve then is not counted (its independence cannot be judged)." placeholder:"URL" sep:"none"`
+	RequiredRebuildConfirms int      `help:"How many independent rebuilders must have reproduced a package (0: do not ask). More than the independent --rebuilder hosts is refused." default:"0" placeholder:"N"`
 	RebuilderKey            []string `help:"Pin a rebuilder's attestation key: only signed attestations naming the package's sha256 count. Repeatable." placeholder:"URL=PEM-FILE" sep:"none"`
 }
 
 // rebuilders builds the rebuilder set, or nil when none is configured.
-func (f *RebuilderFlags) rebuilders(hc *http.Client) (verify.Rebuilders, error) {
+// Rebuilders that are one machine (see rebuilder's Independence) count
+// once; a threshold above the number of independent rebuilders is refused
+// (exit 2) naming the URLs that count together. Without a proxy, hosts
+// are resolved here (bounded by rebuilder.DefaultResolveTimeout and ctx);
+// through a proxy, which resolves names itself, they are compared by name
+// only: a local lookup would leak them.
+func (f *PolicyFlags) rebuilders(ctx context.Context, hc *http.Client) (*rebuilder.Set, error) {
 	if f.RequiredRebuildConfirms < 0 {
 		return nil, usageErrorf("", "--required-rebuild-confirms must be 0 or more")
-	}
-	// Confirmations from several URLs of one host count once.
-	hosts := map[string]bool{}
-	for _, r := range f.Rebuilder {
-		if u, err := url.Parse(r); err == nil {
-			hosts[strings.ToLower(u.Hostname())] = true
-		}
-	}
-	if f.RequiredRebuildConfirms > len(hosts) {
-		return nil, usageErrorf("add --rebuilder URL for each independent rebuilder, or lower --required-rebuild-confirms",
-			"--required-rebuild-confirms %d but the --rebuilder URLs name only %d distinct hosts (one host counts once): no package could ever pass", f.RequiredRebuildConfirms, len(hosts))
 	}
 	if len(f.Rebuilder) == 0 {
 		if len(f.RebuilderKey) > 0 {
 			return nil, usageErrorf("add the matching --rebuilder URL", "--rebuilder-key without --rebuilder")
 		}
+		if f.RequiredRebuildConfirms > 0 {
+			return nil, usageErrorf("add --rebuilder URL for each independent rebuilder, or lower --required-rebuild-confirms",
+				"--required-rebuild-confirms %d but no --rebuilder is configured: no package could ever pass", f.RequiredRebuildConfirms)
+		}
 		return nil, nil
 	}
 	cfg := rebuilder.Config{URLs: f.Rebuilder, Keys: map[string][]ed25519.PublicKey{}}
+	if f.Proxy == "" {
+		cfg.Resolver = net.DefaultResolver
+	}
 	for _, spec := range f.RebuilderKey {
 		u, file, err := rebuilder.ParseKeyFlag(spec)
 		if err != nil {
@@ -157,9 +159,18 @@ func (f *RebuilderFlags) rebuilders(hc *http.Client) (verify.Rebuilders, error) 
 		}
 		cfg.Keys[u] = append(cfg.Keys[u], k)
 	}
-	set, err := rebuilder.New(cfg, hc)
+	set, err := rebuilder.NewContext(ctx, cfg, hc)
 	if err != nil {
 		return nil, usageErrorf("check the --rebuilder URLs", "%v", err)
+	}
+	if n := set.Independent(); f.RequiredRebuildConfirms > n {
+		why := ""
+		if m := set.Merged(); len(m) > 0 {
+			why = ": " + strings.Join(m, "; ")
+		}
+		return nil, usageErrorf("add --rebuilder URL for each independent rebuilder (another machine, another operator), or lower --required-rebuild-confirms",
+			"--required-rebuild-confirms %d but the %d --rebuilder URL(s) are only %d independent rebuilder(s)%s: no package could ever pass",
+			f.RequiredRebuildConfirms, len(f.Rebuilder), n, why)
 	}
 	return set, nil
 }
@@ -256,9 +267,13 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 	if err != nil {
 		return nil, err
 	}
-	rb, err := f.rebuilders(hc)
+	set, err := f.rebuilders(ctx, hc)
 	if err != nil {
 		return nil, err
+	}
+	var rb verify.Rebuilders
+	if set != nil {
+		rb = set
 	}
 	e := &engine{http: hc}
 	e.policy = verify.Policy{
