@@ -160,9 +160,12 @@ type work struct {
 // checks), so a scan of many packages does not hold them all.
 //
 // A failed package is a Result. The returned error is non-nil only when the
-// batch as a whole has no trustworthy verdict: ctx ended, a
+// batch as a whole has no trustworthy verdict: ctx ended (the error is
+// context.Cause(ctx): a run deadline's own error, say), a
 // *LogUnavailableError (online mode, log unreachable: affected results are
-// StatusUnavailable), or a *SecurityError (the log contradicts itself:
+// StatusUnavailable; the first one met by any package cancels the lookups
+// of all the others, and every package not judged by then is "not
+// verified: <that error>"), or a *SecurityError (the log contradicts itself:
 // every result that relied on it is StatusLogInconsistent; when several
 // contradictions are found, the one returned and given to the packages not
 // involved is chosen deterministically: the first of the checks in order
@@ -174,37 +177,54 @@ func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, er
 	cache := &checkpointCache{m: map[string]*Checkpoint{}}
 	var done atomic.Int64
 
-	g, gctx := errgroup.WithContext(ctx)
+	// The batch context ends with the run's (deadline, interrupt) or with
+	// the first fatal log error: one package finding the log unavailable
+	// stops the lookups of all the others, whose answers could no longer
+	// make the run succeed.
+	bctx, cancelBatch := context.WithCancelCause(ctx)
+	defer cancelBatch(nil)
+	var g errgroup.Group
 	g.SetLimit(v.p.Concurrency)
 	for i := range arts {
 		res[i].Artifact = arts[i]
 	}
 	for i := range arts {
 		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err
+			if bctx.Err() != nil {
+				return nil // judged below: not verified, with the cause
 			}
 			start := time.Now()
-			v.checkOne(gctx, arts[i], &res[i], &ws[i], cache)
+			v.checkOne(bctx, arts[i], &res[i], &ws[i], cache)
 			res[i].Duration = time.Since(start)
+			var lu *LogUnavailableError
+			if !v.p.Offline && errors.As(res[i].Err, &lu) && bctx.Err() == nil {
+				cancelBatch(lu)
+			}
 			if v.Progress != nil {
 				n := done.Add(1)
 				v.progMu.Lock()
 				v.Progress(int(n), len(arts), res[i])
 				v.progMu.Unlock()
 			}
-			return gctx.Err()
+			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return v.abort(res, ws, err)
+	_ = g.Wait() // every package records its own outcome
+	if ctx.Err() != nil {
+		return v.abort(res, ws, context.Cause(ctx))
 	}
-	if err := ctx.Err(); err != nil {
-		return v.abort(res, ws, err)
+	if bctx.Err() != nil {
+		// The first fatal log error: the package that met it keeps it,
+		// every other one not judged yet (or cut short) is unverified
+		// with that cause.
+		return v.abort(res, ws, context.Cause(bctx))
 	}
 
 	// Rebuilders run alongside the batch-wide log checks, for the packages
 	// whose signature (and bundle or lookup) verified.
+	// They are cancelled when those checks fail the run.
+	rbCtx, cancelRebuilders := context.WithCancel(ctx)
+	defer cancelRebuilders()
 	var rbDone chan struct{}
 	var verdicts []*RebuildVerdict
 	if v.rb != nil && v.p.RequiredRebuildConfirms > 0 {
@@ -225,7 +245,7 @@ func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, er
 			if len(idx) == 0 {
 				return
 			}
-			got := v.rb.Verdicts(ctx, rbArts, sums)
+			got := v.rb.Verdicts(rbCtx, rbArts, sums)
 			for j, i := range idx {
 				var vd RebuildVerdict // a missing verdict confirms nothing
 				if j < len(got) {
@@ -237,19 +257,13 @@ func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, er
 	}
 
 	var runErr error
-	if unavail := firstUnavailable(res); unavail != nil && !v.p.Offline {
-		// The log failed during the per-package lookups: nothing pending can
-		// be proven against the current tree either.
-		runErr = unavail
-		for i := range ws {
-			if ws[i].pending {
-				fail(&res[i], &ws[i], unavail)
-			}
-		}
-	} else if v.p.Offline {
+	if v.p.Offline {
 		runErr = v.offlineChecks(ctx, res, ws)
 	} else {
 		runErr = v.online(ctx, res, ws, cache)
+	}
+	if runErr != nil {
+		cancelRebuilders()
 	}
 	if rbDone != nil {
 		<-rbDone
@@ -264,8 +278,11 @@ func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, er
 			}
 		}
 	}
-	if runErr == nil {
-		runErr = ctx.Err()
+	var sec *SecurityError
+	if ctx.Err() != nil && !errors.As(runErr, &sec) {
+		// The run's deadline or an interrupt, not the log, cut it short
+		// (the log's evidence of a fork is kept whatever happened after).
+		return v.abort(res, ws, context.Cause(ctx))
 	}
 	for i := range ws {
 		if ws[i].pending {
@@ -276,14 +293,21 @@ func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, er
 	return res, runErr
 }
 
-func (v *Verifier) abort(res []Result, ws []work, err error) ([]Result, error) {
+// abort ends a run that was cut short by cause (the run's context, or the
+// first fatal log error): every package not judged yet, still pending, or
+// whose own check failed only because of the cancellation is unverified,
+// "not verified: <cause>". The package whose error is the cause keeps it.
+func (v *Verifier) abort(res []Result, ws []work, cause error) ([]Result, error) {
 	for i := range res {
-		if res[i].Status == "" || ws[i].pending {
-			fail(&res[i], &ws[i], fmt.Errorf("not verified: %w", err))
+		err := res[i].Err
+		cut := err != nil && err != cause &&
+			(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, cause))
+		if res[i].Status == "" || ws[i].pending || cut {
+			fail(&res[i], &ws[i], fmt.Errorf("not verified: %w", cause))
 		}
 	}
 	v.slim(res)
-	return res, err
+	return res, cause
 }
 
 // slim replaces every Result's entry by its identity once the batch is
@@ -313,16 +337,6 @@ func fail(r *Result, w *work, err error) {
 	w.pending = false
 	r.Err = err
 	r.Status = StatusOf(err)
-}
-
-func firstUnavailable(res []Result) *LogUnavailableError {
-	for i := range res {
-		var le *LogUnavailableError
-		if errors.As(res[i].Err, &le) {
-			return le
-		}
-	}
-	return nil
 }
 
 // checkOne runs the per-package checks. On success it leaves w.pending set

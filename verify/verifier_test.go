@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jedisct1/go-minisign"
 )
@@ -728,5 +729,115 @@ func TestVerifyAllOfflineUnusableStore(t *testing.T) {
 		if x.OK() {
 			t.Fatalf("%s accepted with a stored checkpoint of another log", x.Artifact.Filename)
 		}
+	}
+}
+
+// trickleLog answers every entry lookup after delay with an error, as a
+// log that never answers within the client's per-request timeout does;
+// it counts the lookups and notes when one ended because ctx did.
+type trickleLog struct {
+	Log
+	delay     time.Duration
+	mu        sync.Mutex
+	lookups   int
+	cancelled int
+}
+
+func (l *trickleLog) EntryByUUID(ctx context.Context, uuid string) (*LogEntry, error) {
+	l.mu.Lock()
+	l.lookups++
+	l.mu.Unlock()
+	t := time.NewTimer(l.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil, fmt.Errorf("GET entry %s: timeout awaiting response headers", uuid[:8])
+	case <-ctx.Done():
+		l.mu.Lock()
+		l.cancelled++
+		l.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// TestVerifyAllCancelsOnFirstLogFailure: per-request timeouts do not add
+// up. The first package that finds the log unavailable ends the lookups
+// of the batch: 16 packages at 2 at a time take one timeout, not eight,
+// and every other package is unverified with that cause.
+func TestVerifyAllCancelsOnFirstLogFailure(t *testing.T) {
+	r := newRepo(t, 16, false)
+	const delay = 400 * time.Millisecond
+	lg := &trickleLog{Log: r.log, delay: delay}
+	v, err := NewVerifier(Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key, Concurrency: 2}, r.src, lg, r.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res, err := v.VerifyAll(context.Background(), r.arts(false))
+	took := time.Since(start)
+	var lu *LogUnavailableError
+	if !errors.As(err, &lu) {
+		t.Fatalf("err %v, want *LogUnavailableError", err)
+	}
+	if took > 4*delay {
+		t.Errorf("took %v for 16 packages at 2 at a time with a %v log timeout: the first failure did not cancel the batch", took, delay)
+	}
+	if lg.lookups > 2 {
+		t.Errorf("%d lookups started, want at most 2 (the first failure stops the batch)", lg.lookups)
+	}
+	// The packages whose lookups timed out (the two in flight, when both
+	// ran out at once) carry their own failure; every other one is
+	// unverified with the first.
+	own, cut := 0, 0
+	for _, x := range res {
+		if x.Status != StatusUnavailable {
+			t.Errorf("%s: %s (%v), want unavailable", x.Artifact.Filename, x.Status, x.Err)
+		}
+		var mine *LogUnavailableError
+		switch {
+		case errors.As(x.Err, &mine) && mine == lu && !strings.HasPrefix(x.Err.Error(), "not verified"):
+			own++
+		case errors.As(x.Err, &mine) && strings.Contains(mine.Error(), "timeout awaiting") && !strings.HasPrefix(x.Err.Error(), "not verified"):
+			own++ // timed out on its own, at the same moment
+		case strings.HasPrefix(x.Err.Error(), "not verified: transparency log unavailable") && errors.Is(x.Err, lu):
+			cut++
+		default:
+			t.Errorf("%s: %v, want its own timeout or \"not verified: <the first failure>\"", x.Artifact.Filename, x.Err)
+		}
+	}
+	if own < 1 || own > 2 || own+cut != len(res) {
+		t.Errorf("%d packages with their own failure, %d unverified with the first one", own, cut)
+	}
+	t.Logf("16 packages, 2 at a time, %v per-request timeout: %v, %d lookups", delay, took.Round(time.Millisecond), lg.lookups)
+}
+
+// runDeadline is the cause a command gives its run's context.
+type runDeadline struct{}
+
+func (runDeadline) Error() string { return "run deadline exceeded" }
+
+// TestVerifyAllRunDeadline: a run whose context ends with a cause reports
+// that cause for every package not judged, never a success.
+func TestVerifyAllRunDeadline(t *testing.T) {
+	r := newRepo(t, 6, false)
+	lg := &trickleLog{Log: r.log, delay: time.Hour}
+	v, err := NewVerifier(Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key, Concurrency: 2}, r.src, lg, r.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeoutCause(context.Background(), 200*time.Millisecond, runDeadline{})
+	defer cancel()
+	start := time.Now()
+	res, err := v.VerifyAll(ctx, r.arts(false))
+	if !errors.Is(err, runDeadline{}) || time.Since(start) > 5*time.Second {
+		t.Fatalf("err %v after %v, want the run's cause", err, time.Since(start))
+	}
+	for _, x := range res {
+		if x.OK() || !errors.Is(x.Err, runDeadline{}) || !strings.HasPrefix(x.Err.Error(), "not verified: run deadline exceeded") {
+			t.Errorf("%s: %s %v", x.Artifact.Filename, x.Status, x.Err)
+		}
+	}
+	if r.store.stores != 0 {
+		t.Error("a run cut short stored a checkpoint")
 	}
 }

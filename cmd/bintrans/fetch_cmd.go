@@ -85,6 +85,9 @@ func (c *FetchCmd) Run(g *Globals) error {
 	if err := c.checkPolicy(ctx); err != nil {
 		return err
 	}
+	if c.Deadline < 0 {
+		return usageErrorf("give a duration such as 5m, or 0 for no limit", "--deadline %s is negative", c.Deadline)
+	}
 	repo := ""
 	if kind == fetch.KindPackage && len(c.RepoTransparencyURL) > 0 {
 		if repo, err = c.repoOf(c.URL); err != nil {
@@ -134,9 +137,16 @@ func (c *FetchCmd) Run(g *Globals) error {
 		return finish(part, final)
 	}
 
-	pol, err := c.build(ctx)
+	// --deadline bounds the verification, from here: the download took
+	// as long as the mirror needed (bounded by --stall-timeout).
+	ctx, cancel, err := withDeadline(ctx, c.Deadline)
 	if err != nil {
 		return err
+	}
+	defer cancel()
+	pol, err := c.build(ctx)
+	if err != nil {
+		return deadlineExceeded(ctx, err)
 	}
 	defer pol.Close()
 	art := verify.Artifact{Filename: filename, Repo: repo, Open: func() (io.ReadCloser, error) { return os.Open(part) }}
@@ -173,6 +183,10 @@ func passThrough(kind fetch.Kind, p string) error {
 	defer f.Close()
 	return fetch.CheckPassThrough(kind, f)
 }
+
+// runDeadline: fetch applies --deadline itself, after the download (see
+// Run), not to its whole run.
+func (c *FetchCmd) runDeadline() time.Duration { return 0 }
 
 // checkPolicy checks the settings every file needs (keys, pinned log key,
 // proxy, transparency URL, rebuilders) without opening the engine.
@@ -278,7 +292,7 @@ func (c *FetchCmd) refused(g *Globals, name string, r verify.Result, verr error)
 		return verificationFailed("keep both tree heads above and report them; do not install until the log is explained",
 			"refused %s: the log is inconsistent", name)
 	case errors.As(verr, &unavailable):
-		return runErrorf(verr, "retry when the log is reachable, or set offline = true to verify from proof bundles only",
+		return runErrorf(verr, logUnavailableHint(verr, "retry when the log is reachable, or set offline = true to verify from proof bundles only"),
 			"refused %s: %v", name, oneLine(verr.Error()))
 	case verr != nil:
 		return runErrorf(verr, "", "refused %s: verification did not complete: %v", name, oneLine(verr.Error()))

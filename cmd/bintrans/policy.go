@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -183,12 +185,67 @@ type PolicyFlags struct {
 	NetFlags
 	RebuilderFlags
 
-	TransparencyURL     string   `help:"Where <package>.t and <package>.t.bundle are published (http(s)://, file:// or a directory)." placeholder:"URL"`
-	RepoTransparencyURL []string `help:"Per-repository transparency URL (in the config: 'transparency-url = URL' in a [repo NAME] section). Repeatable." placeholder:"REPO=URL" sep:"none"`
-	Offline             bool     `help:"Verify from proof bundles only; never contact the log (nobody learns what you install). The bundles' checkpoints are compared with each other and with the one stored in --state-dir (read only): the same tree size with another root is a SECURITY ERROR. Forks at other sizes need the log: run online now and then."`
-	StateDir            string   `help:"Where the last verified log checkpoint is kept (rollback and split-view detection). Online runs lock and update it; offline runs only read it (a missing directory is fine)." default:"/var/lib/bintrans" placeholder:"DIR"`
-	Jobs                int      `help:"Packages verified in parallel (0: twice the number of CPUs)." default:"0" placeholder:"N"`
+	TransparencyURL     string        `help:"Where <package>.t and <package>.t.bundle are published (http(s)://, file:// or a directory)." placeholder:"URL"`
+	RepoTransparencyURL []string      `help:"Per-repository transparency URL (in the config: 'transparency-url = URL' in a [repo NAME] section). Repeatable." placeholder:"REPO=URL" sep:"none"`
+	Offline             bool          `help:"Verify from proof bundles only; never contact the log (nobody learns what you install). The bundles' checkpoints are compared with each other and with the one stored in --state-dir (read only): the same tree size with another root is a SECURITY ERROR. Forks at other sizes need the log: run online now and then."`
+	StateDir            string        `help:"Where the last verified log checkpoint is kept (rollback and split-view detection). Online runs lock and update it; offline runs only read it (a missing directory is fine)." default:"/var/lib/bintrans" placeholder:"DIR"`
+	Jobs                int           `help:"Packages verified in parallel (0: twice the number of CPUs)." default:"0" placeholder:"N"`
+	Deadline            time.Duration `help:"Longest ${deadline_scope=the whole run} may take (0: no limit). It bounds everything together: waiting for the state lock, reading the sync databases, hashing, the log, the rebuilders; --timeout bounds each request. When it passes, every package not verified yet is refused with the cause and bintrans exits 3${deadline_effect=}." default:"${deadline_default=0s}"`
 }
+
+// runDeadline is the --deadline a command applies to its whole run (main
+// does, for every command but fetch, which applies it itself after the
+// download).
+func (f *PolicyFlags) runDeadline() time.Duration { return f.Deadline }
+
+// deadlineError is the cause of a run's context when --deadline passed.
+type deadlineError struct{ limit time.Duration }
+
+func (e *deadlineError) Error() string {
+	return fmt.Sprintf("run deadline of %s exceeded (--deadline)", e.limit)
+}
+
+// Hint says what to do about it.
+func (e *deadlineError) Hint() string {
+	return "raise --deadline (or 'deadline = ...' in /etc/bintrans.conf), or find out what is slow: 'bintrans doctor' reaches the log and each rebuilder"
+}
+
+// withDeadline bounds ctx by d (none when d is 0); the context's cause is
+// then a *deadlineError. A negative d is a usage error.
+func withDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc, error) {
+	switch {
+	case d < 0:
+		return ctx, func() {}, usageErrorf("give a duration such as 5m, or 0 for no limit", "--deadline %s is negative", d)
+	case d == 0:
+		return ctx, func() {}, nil
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, d, &deadlineError{limit: d})
+	return ctx, cancel, nil
+}
+
+// logUnavailableHint is the hint of a run that failed because the log
+// could not be used: the run's answer budget, or the given default.
+func logUnavailableHint(err error, def string) string {
+	var be *httpclient.BudgetError
+	if errors.As(err, &be) {
+		return "the log sent answers far larger than any honest one (a hostile or broken log, or a man in the middle): check --log-url; nothing was installed"
+	}
+	return def
+}
+
+// The run's memory budget for answers (httpclient.Budget): what the
+// responses being read at once may hold, whatever --jobs and the number of
+// rebuilders. Per-response limits stay as they are (the log: 1 MiB, 32 MiB
+// for an index search; a rebuilder: 8 MiB); an honest run holds well
+// under 2 MiB of either. Log and rebuilders have budgets of their own, so
+// that a hostile rebuilder cannot make the log's answers fail (and the run
+// with them), nor the reverse. A run that exceeds one fails closed: the
+// log's answers with exit 3 (the log is unusable), a rebuilder's as that
+// rebuilder being unreachable.
+const (
+	logAnswerBudget       = 64 << 20
+	rebuilderAnswerBudget = 64 << 20
+)
 
 // engine is everything a verifying command needs, built once per run.
 type engine struct {
@@ -198,6 +255,8 @@ type engine struct {
 	log      *rekorv1.Client // nil in offline mode
 	state    *state.Dir
 	unlock   func()
+	// logBudget and rbBudget bound the answers held at once.
+	logBudget, rbBudget *httpclient.Budget
 }
 
 // Close releases the state lock.
@@ -267,7 +326,10 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 	if err != nil {
 		return nil, err
 	}
-	set, err := f.rebuilders(ctx, hc)
+	e := &engine{http: hc,
+		logBudget: httpclient.NewBudget("transparency log answers", logAnswerBudget),
+		rbBudget:  httpclient.NewBudget("rebuilder answers", rebuilderAnswerBudget)}
+	set, err := f.rebuilders(ctx, e.rbBudget.Client(hc))
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +337,6 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 	if set != nil {
 		rb = set
 	}
-	e := &engine{http: hc}
 	e.policy = verify.Policy{
 		Keys:                    keys,
 		LogKey:                  lk,
@@ -285,7 +346,7 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 	}
 	var log verify.Log
 	if !f.Offline {
-		c, err := rekorv1.New(f.LogURL, hc)
+		c, err := rekorv1.New(f.LogURL, e.logBudget.Client(hc))
 		if err != nil {
 			return nil, usageErrorf("check --log-url", "--log-url %q: %v", f.LogURL, err)
 		}

@@ -294,7 +294,7 @@ func (c *ScanCmd) verdict(g *Globals, rep ci.Report, runErr error) error {
 		return verificationFailed("keep both tree heads above and report them: the log showed two histories",
 			"SECURITY ERROR: the transparency log is inconsistent; %d of %d packages could not be trusted", rep.Failed(), len(rep.Results))
 	case errors.As(runErr, &lu):
-		return runErrorf(runErr, "check --log-url and the network (--proxy); --offline verifies from proof bundles alone", "%v", runErr)
+		return runErrorf(runErr, logUnavailableHint(runErr, "check --log-url and the network (--proxy); --offline verifies from proof bundles alone"), "%v", runErr)
 	case runErr != nil:
 		return runErrorf(runErr, "", "scan interrupted: %v", runErr)
 	}
