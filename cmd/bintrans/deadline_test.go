@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -173,5 +174,30 @@ func TestDeadlineDefaults(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"verify", "--deadline=-1s", "x"}, nil, &out, &errOut); code != ExitUsage || !strings.Contains(errOut.String(), "--deadline -1s is negative") {
 		t.Errorf("negative deadline: exit %d\n%s", code, &errOut)
+	}
+}
+
+// TestFetchDeadline: fetch's --deadline starts once the package is
+// downloaded (a slow mirror does not count) and bounds its verification:
+// a log that never answers refuses the download (exit 3) within it, and
+// nothing is left for pacman.
+func TestFetchDeadline(t *testing.T) {
+	e := newFetchEnv(t)
+	good := bytes.Repeat([]byte("good package bytes\n"), 100)
+	e.publish(t, "core", "good-1.0-1-any.pkg.tar.zst", good, good, "core")
+	os.Remove(filepath.Join(e.www, "sigs", "core", "good-1.0-1-any.pkg.tar.zst.t.bundle")) // ask the log
+	part := filepath.Join(t.TempDir(), "good-1.0-1-any.pkg.tar.zst.part")
+	e.log.SetLie(fakelog.LieHang)
+	start := time.Now()
+	code, stderr := runFetch(t, e.args(t, "-O", part, e.mirror.URL+"/core/good-1.0-1-any.pkg.tar.zst",
+		"--transparency-url", e.mirror.URL+"/sigs/core", "--deadline", "1s", "--timeout", "1m"))
+	took := time.Since(start)
+	if code != ExitInternal || took > 5*time.Second ||
+		!strings.Contains(stderr, "bintrans: refused good-1.0-1-any.pkg.tar.zst: verification did not complete: run deadline of 1s exceeded (--deadline)") ||
+		!strings.Contains(stderr, "hint: raise --deadline") {
+		t.Fatalf("exit %d after %v:\n%s", code, took, stderr)
+	}
+	if _, err := os.Lstat(part); err == nil {
+		t.Error("the unverified download is still there")
 	}
 }
