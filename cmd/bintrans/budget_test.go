@@ -92,7 +92,8 @@ func runAgainstHostileLog(t *testing.T, bin string, n, jobs int) budgetRun {
 		args = append(args, filepath.Join(dir, "pkgs", fn))
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "BINTRANS_CONFIG=/dev/null")
+	writeTestFile(t, filepath.Join(dir, "empty.conf"), nil)
+	cmd.Env = append(os.Environ(), "BINTRANS_CONFIG="+filepath.Join(dir, "empty.conf"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()

@@ -14,6 +14,7 @@ import (
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/rebuilder"
+	"github.com/bintrans/bintrans/internal/rootfile"
 	"github.com/bintrans/bintrans/internal/sigsource"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
@@ -51,7 +52,7 @@ func (f *KeyFlags) keys() ([]verify.PublicKey, error) {
 	for _, p := range f.PubkeyPath {
 		b, err := readSmallFile(p, 4096)
 		if err != nil {
-			return nil, usageErrorf("check the path given to --pubkey-path", "--pubkey-path: %v", err)
+			return nil, usageErrorf(fileHint(err, "check the path given to --pubkey-path"), "--pubkey-path: %v", err)
 		}
 		k, err := verify.ParsePublicKey(string(b))
 		if err != nil {
@@ -79,7 +80,7 @@ func (f *LogFlags) logKey() (*verify.LogKey, error) {
 	case f.LogKey != "":
 		b, err := readSmallFile(f.LogKey, 16<<10)
 		if err != nil {
-			return nil, usageErrorf("check the path given to --log-key", "--log-key: %v", err)
+			return nil, usageErrorf(fileHint(err, "check the path given to --log-key"), "--log-key: %v", err)
 		}
 		pemBytes = b
 	case strings.TrimRight(f.LogURL, "/") == DefaultLogURL:
@@ -155,6 +156,9 @@ func (f *PolicyFlags) rebuilders(ctx context.Context, hc *http.Client) (*rebuild
 		if err != nil {
 			return nil, usageErrorf("use --rebuilder-key https://rebuilder.example/=/etc/bintrans/rebuilder.pem", "--rebuilder-key %q: %v", spec, err)
 		}
+		if err := checkRootFile("--rebuilder-key", file); err != nil {
+			return nil, err
+		}
 		k, err := rebuilder.ReadKeyFile(file)
 		if err != nil {
 			return nil, usageErrorf("the file must be the rebuilder's PEM key (GET /api/v1/meta/public-keys)", "--rebuilder-key %s: %v", file, err)
@@ -221,6 +225,28 @@ func withDeadline(ctx context.Context, d time.Duration) (context.Context, contex
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, d, &deadlineError{limit: d})
 	return ctx, cancel, nil
+}
+
+// fileHint is the hint for a file that could not be used: how to fix an
+// *rootfile.InsecureError, or def.
+func fileHint(err error, def string) string {
+	var ie *rootfile.InsecureError
+	if errors.As(err, &ie) {
+		return ie.Hint()
+	}
+	return def
+}
+
+// checkRootFile refuses (exit 2), when bintrans runs as root, a file named
+// by flag that someone other than root could have written. Other errors
+// (a missing file) are left to the code that reads it.
+func checkRootFile(flag, path string) error {
+	err := rootfile.Check(path)
+	var ie *rootfile.InsecureError
+	if errors.As(err, &ie) {
+		return usageErrorf(ie.Hint(), "%s: %v", flag, err)
+	}
+	return nil
 }
 
 // logUnavailableHint is the hint of a run that failed because the log

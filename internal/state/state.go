@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/rootfile"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -110,7 +111,8 @@ var ErrReadOnly = errors.New("state directory opened read-only")
 
 // Open opens the state directory dir (DefaultDir when empty), creating it
 // (and its parents) with mode 0700 when missing. An existing directory that
-// others can write is refused with *InsecureDirError. Open does not need
+// others can write is refused with *InsecureDirError; as root, so is one
+// below a directory others can write (*rootfile.InsecureError). Open does not need
 // write access: a read-only directory opens, and writes then fail.
 func Open(dir string) (*Dir, error) {
 	if dir == "" {
@@ -173,6 +175,11 @@ func checkDir(dir string, fi fs.FileInfo) error {
 	}
 	if fi.Mode().Perm()&0o022 != 0 || (uid != -1 && uid != 0 && uid != os.Geteuid()) {
 		return &InsecureDirError{Path: dir, Mode: fi.Mode(), UID: uid}
+	}
+	// As root, the directories above it too (and the links on the way):
+	// whoever can rename one of them can swap the state directory.
+	if err := rootfile.Check(dir); err != nil {
+		return fmt.Errorf("state: %w", err)
 	}
 	return nil
 }
