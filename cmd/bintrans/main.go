@@ -49,7 +49,13 @@ Exit codes (every command):
   0  everything verified (or the command did what was asked)
   1  at least one package failed verification (audit/monitor: a finding)
   2  usage or configuration error
-  3  could not run: I/O error, or a service needed in this mode is unreachable`
+  3  could not run: I/O error, a service needed in this mode is unreachable,
+     or the run's --deadline passed
+
+As root (the pacman hook), the configuration file and every key file it or
+the flags name must be root's alone: a file, or a directory above it, that
+another user could write is refused (exit 2, naming the file, its owner and
+mode).`
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
