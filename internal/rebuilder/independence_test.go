@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/rebuilder"
 	"github.com/bintrans/bintrans/internal/testkit/rebuildertest"
 	"github.com/bintrans/bintrans/verify"
@@ -211,4 +212,29 @@ type countingResolver struct{ n *int }
 func (c countingResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
 	*c.n++
 	return nil, errors.New("not expected")
+}
+
+// TestRebuilderAnswerBudget: a rebuilder whose answers exceed the run's
+// budget for rebuilder answers (cmd/bintrans gives the set a budgeted
+// client) is unreachable for the packages it was asked about; the other
+// rebuilder still confirms.
+func TestRebuilderAnswerBudget(t *testing.T) {
+	good := pkg("a", "1-1", "x86_64", "GOOD")
+	huge := start(t, "huge.test", rebuildertest.Options{}, good)
+	huge.srv.SetFault(rebuildertest.FaultHuge)
+	fine := start(t, "fine.test", rebuildertest.Options{}, good)
+	budget := httpclient.NewBudget("rebuilder answers", 1<<20)
+	hosts := map[string]*rebuildertest.Server{huge.host: huge.srv, fine.host: fine.srv}
+	tr := rebuildertest.Transport(hosts)
+	t.Cleanup(tr.CloseIdleConnections)
+	s, err := rebuilder.New(rebuilder.Config{URLs: []string{huge.url(), fine.url()}}, budget.Client(&http.Client{Transport: tr}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := s.Verdicts(context.Background(), []verify.Artifact{art("a", "1-1", "x86_64")}, nil)[0]
+	check(t, "a", v, huge.url(), want{"unreachable", "run memory budget exhausted"})
+	check(t, "a", v, fine.url(), want{"confirmed", ""})
+	if p := budget.Peak(); p > 1<<20 || budget.Held() != 0 {
+		t.Errorf("peak %d, held %d after the batch", p, budget.Held())
+	}
 }
