@@ -26,10 +26,10 @@ type CLI struct {
 	Globals
 
 	Version VersionCmd `cmd:"" help:"Print the version and exit."`
-	Hook    HookCmd    `cmd:"" help:"alpm PreTransaction hook (hooks/bintrans.hook): verify a whole pacman transaction; target names on stdin, non-zero exit aborts." set:"deadline_default=5m" set:"deadline_effect=, which aborts the transaction (pacman holds its lock meanwhile: the default is 5m)"`
-	Verify  VerifyCmd  `cmd:"" help:"Verify package files, URLs or names (resolved through pacman's sync databases) against the transparency log." set:"deadline_default=5m" set:"deadline_effect= (package URLs are downloaded within it too)"`
-	Fetch   FetchCmd   `cmd:"" help:"Download one file for pacman (XferCommand = /usr/bin/bintrans fetch -O %o %u …): packages are verified before pacman sees them." set:"deadline_default=5m" set:"deadline_scope=the verification of a downloaded package" set:"deadline_effect= and pacman gets no file (the download itself is bounded by --stall-timeout and --max-download-size, not by --deadline)"`
-	Scan    ScanCmd    `cmd:"" help:"Check that every package of whole sync databases is signed and provably in the transparency log (CI reports: JSON, JUnit, GitHub)." set:"deadline_effect= (the reports are still written). No limit by default: a scan grows with the repository (and --download fetches every package); in CI, set one below the job's timeout"`
+	Hook    HookCmd    `cmd:"" help:"alpm PreTransaction hook (hooks/bintrans.hook): verify a whole pacman transaction; target names on stdin, non-zero exit aborts." set:"deadline_default=5m"`
+	Verify  VerifyCmd  `cmd:"" help:"Verify package files, URLs or names (resolved through pacman's sync databases) against the transparency log." set:"deadline_default=5m"`
+	Fetch   FetchCmd   `cmd:"" help:"Download one file for pacman (XferCommand = /usr/bin/bintrans fetch -O %o %u …): packages are verified before pacman sees them." set:"deadline_default=5m"`
+	Scan    ScanCmd    `cmd:"" help:"Check that every package of whole sync databases is signed and provably in the transparency log (CI reports: JSON, JUnit, GitHub)."`
 	Monitor MonitorCmd `cmd:"" help:"List every log entry signed by the transparency key, verified; incremental, with rollback and split-view detection."`
 	Sign    SignCmd    `cmd:"" help:"Repository operator: sign every package of sync databases, log each signature in Rekor, publish .t + proof bundle, keep a hash-chained audit log (resumable)."`
 	Audit   AuditCmd   `cmd:"" help:"Auditor: check the operator's audit log (verify-chain)."`

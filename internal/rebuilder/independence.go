@@ -110,15 +110,6 @@ func normalizeURL(raw string) (normalizedURL, error) {
 	return normalizedURL{base: u.String(), host: host}, nil
 }
 
-// group is a set of configured rebuilders that count as one.
-type hostGroup struct {
-	id     int
-	why    string // how the members were found to be one ("" for a single host)
-	hosts  []string
-	addrs  []netip.Addr
-	failed string // non-empty: the host could not be resolved, why
-}
-
 // judgeIndependence assigns each rebuilder its group: same normalized host,
 // or (with r) overlapping resolved addresses, transitively. Rebuilders
 // whose host could not be resolved get unjudged set when there is more
@@ -170,8 +161,7 @@ func judgeIndependence(ctx context.Context, r Resolver, timeout time.Duration, r
 	for i := range parent {
 		parent[i] = i
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]
