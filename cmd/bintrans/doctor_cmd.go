@@ -76,7 +76,7 @@ func (d *DoctorCmd) Run(g *Globals) error {
 	if _, err := d.signatureSource(hc, ""); err != nil {
 		return err
 	}
-	rbs, err := d.rebuilders(ctx, hc)
+	rbs, err := d.rebuilders(ctx, hc, true)
 	if err != nil {
 		return err
 	}

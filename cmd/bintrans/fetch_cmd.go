@@ -204,7 +204,9 @@ func (c *FetchCmd) checkPolicy(ctx context.Context) error {
 	if _, err := c.signatureSource(hc, ""); err != nil {
 		return err
 	}
-	_, err = c.rebuilders(ctx, hc)
+	// Names only: this runs for every file pacman downloads (databases
+	// and signatures too); a package's own run resolves the hosts.
+	_, err = c.rebuilders(ctx, hc, false)
 	return err
 }
 

@@ -129,11 +129,13 @@ type RebuilderFlags struct {
 // rebuilders builds the rebuilder set, or nil when none is configured.
 // Rebuilders that are one machine (see rebuilder's Independence) count
 // once; a threshold above the number of independent rebuilders is refused
-// (exit 2) naming the URLs that count together. Without a proxy, hosts
-// are resolved here (bounded by rebuilder.DefaultResolveTimeout and ctx);
-// through a proxy, which resolves names itself, they are compared by name
-// only: a local lookup would leak them.
-func (f *PolicyFlags) rebuilders(ctx context.Context, hc *http.Client) (*rebuilder.Set, error) {
+// (exit 2) naming the URLs that count together. With resolve and without
+// a proxy, hosts are resolved here (bounded by
+// rebuilder.DefaultResolveTimeout and ctx); through a proxy, which
+// resolves names itself, they are compared by name only: a local lookup
+// would leak them. Without resolve (a check of the configuration only),
+// names alone are compared.
+func (f *PolicyFlags) rebuilders(ctx context.Context, hc *http.Client, resolve bool) (*rebuilder.Set, error) {
 	if f.RequiredRebuildConfirms < 0 {
 		return nil, usageErrorf("", "--required-rebuild-confirms must be 0 or more")
 	}
@@ -148,7 +150,7 @@ func (f *PolicyFlags) rebuilders(ctx context.Context, hc *http.Client) (*rebuild
 		return nil, nil
 	}
 	cfg := rebuilder.Config{URLs: f.Rebuilder, Keys: map[string][]ed25519.PublicKey{}}
-	if f.Proxy == "" {
+	if resolve && f.Proxy == "" {
 		cfg.Resolver = net.DefaultResolver
 	}
 	for _, spec := range f.RebuilderKey {
@@ -355,7 +357,7 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 	e := &engine{http: hc,
 		logBudget: httpclient.NewBudget("transparency log answers", logAnswerBudget),
 		rbBudget:  httpclient.NewBudget("rebuilder answers", rebuilderAnswerBudget)}
-	set, err := f.rebuilders(ctx, e.rbBudget.Client(hc))
+	set, err := f.rebuilders(ctx, e.rbBudget.Client(hc), true)
 	if err != nil {
 		return nil, err
 	}
