@@ -29,7 +29,10 @@ type Resolver interface {
 // unmapped, zone kept), a name in lowercase ASCII without trailing dots,
 // internationalized names converted to punycode (IDNA lookup rules).
 func NormalizeHost(host string) (string, error) {
-	h := strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	h := host
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
 	if a, err := netip.ParseAddr(h); err == nil {
 		return a.Unmap().String(), nil
 	}
@@ -47,6 +50,13 @@ func NormalizeHost(host string) (string, error) {
 	h = strings.ToLower(h)
 	if a, err := netip.ParseAddr(h); err == nil { // an IDNA-mapped address
 		return a.Unmap().String(), nil
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || strings.IndexFunc(label, func(r rune) bool {
+			return !(r == '-' || r == '_' || ('a' <= r && r <= 'z') || ('0' <= r && r <= '9'))
+		}) >= 0 {
+			return "", fmt.Errorf("host %q is not a valid host name", host)
+		}
 	}
 	return h, nil
 }

@@ -41,7 +41,7 @@ func TestNormalizeHost(t *testing.T) {
 	if got, _ := rebuilder.NormalizeHost("bücher.example"); got != "xn--bcher-kva.example" {
 		t.Errorf("IDNA: %q", got)
 	}
-	for _, bad := range []string{".", "...", "a\u200b\u0600b.example"} {
+	for _, bad := range []string{".", "...", "a\u200b\u0600b.example", "].", "a..b", "a b.example", "a%2fb"} {
 		if got, err := rebuilder.NormalizeHost(bad); err == nil {
 			t.Errorf("NormalizeHost(%q) = %q, want an error", bad, got)
 		}
