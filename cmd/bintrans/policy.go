@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"strings"
@@ -390,7 +391,11 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 		// read-only state directory, and a missing one is an empty state.
 		sd, err := state.OpenReadOnly(f.StateDir)
 		if err != nil {
-			return nil, runErrorf(err, "fix the directory's owner and mode (chmod 0700, chown root), or pass --state-dir DIR", "state directory: %v", err)
+			hint := "fix the directory's owner and mode (chmod 0700, chown root), or pass --state-dir DIR"
+			if errors.Is(err, fs.ErrPermission) {
+				hint = "run as root (the stored checkpoint is root's), or pass --state-dir DIR (a directory of yours: offline compares the bundles with the checkpoint an online run stored there, if any)"
+			}
+			return nil, runErrorf(err, hint, "state directory: %v", err)
 		}
 		e.state = sd
 	}

@@ -143,7 +143,8 @@ func Open(dir string) (*Dir, error) {
 // writes anything, so it works on a read-only file system and never waits
 // for a concurrent run. A directory that does not exist is an empty state
 // (every Load returns nil, nil); one that exists is checked like Open
-// (*InsecureDirError). A state file is replaced by rename only, so a read
+// (*InsecureDirError) and must be readable (a permission error otherwise:
+// the stored checkpoint is never skipped silently). A state file is replaced by rename only, so a read
 // without the lock sees the old file or the new one, never a mix.
 func OpenReadOnly(dir string) (*Dir, error) {
 	if dir == "" {
@@ -160,6 +161,14 @@ func OpenReadOnly(dir string) (*Dir, error) {
 	if err := checkDir(dir, fi); err != nil {
 		return nil, err
 	}
+	// A directory this user cannot read (root's 0700 state, read by a user's
+	// offline verify) is an error, not an empty state: skipping the stored
+	// checkpoint silently would skip its check.
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	d.Close()
 	return &Dir{path: dir, readOnly: true}, nil
 }
 

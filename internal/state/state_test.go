@@ -479,6 +479,13 @@ func helperReadOnly(dir string) int {
 	if err := ro.Checkpoints().Store(context.Background(), note(6, 0)); !errors.Is(err, ErrReadOnly) {
 		return fail("read-only Store: %v, want ErrReadOnly", err)
 	}
+	if private := os.Getenv("STATE_TEST_PRIVATE"); private != "" {
+		// root's own state (0700), read by another user: an error, never
+		// an empty state.
+		if _, err := OpenReadOnly(private); !errors.Is(err, fs.ErrPermission) {
+			return fail("OpenReadOnly of a directory this user cannot read: %v, want a permission error", err)
+		}
+	}
 	return 0
 }
 
@@ -581,8 +588,12 @@ func TestReadOnlyDir(t *testing.T) {
 	if err := copyFile(os.Args[0], exe); err != nil {
 		t.Fatal(err)
 	}
+	private := filepath.Join(dir, "private")
+	if err := open(t, private).Checkpoints().Store(ctx(t), note(5, 0)); err != nil {
+		t.Fatal(err)
+	}
 	c := exec.Command(exe, "-test.run=^$")
-	c.Env = []string{"STATE_TEST_HELPER=readonly", "STATE_TEST_DIR=" + dir, "PATH=/usr/bin:/bin"}
+	c.Env = []string{"STATE_TEST_HELPER=readonly", "STATE_TEST_DIR=" + dir, "STATE_TEST_PRIVATE=" + private, "PATH=/usr/bin:/bin"}
 	c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := c.CombinedOutput()
 	if err != nil {
