@@ -12,6 +12,7 @@ import (
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/pacman"
+	"github.com/bintrans/bintrans/internal/rebuilder"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -114,7 +115,7 @@ func (d *DoctorCmd) Run(g *Globals) error {
 			fmt.Fprintf(w, "rebuilder:   %s\n", oneLine(u))
 		}
 	}
-	if err := d.checkRebuilders(ctx, w, hc); err != nil {
+	if err := d.checkRebuilders(ctx, w, hc, rbs); err != nil {
 		return err
 	}
 	d.describeRepos(w)
@@ -197,11 +198,11 @@ func storedCheckpoint(ctx context.Context, dir string, lk *verify.LogKey) (*veri
 // checkRebuilders asks each rebuilder one bounded question. It fails only
 // when fewer rebuilders answer than --required-rebuild-confirms: then every
 // package of the next upgrade would be refused.
-func (d *DoctorCmd) checkRebuilders(ctx context.Context, w io.Writer, hc *http.Client) error {
+func (d *DoctorCmd) checkRebuilders(ctx context.Context, w io.Writer, hc *http.Client, rbs *rebuilder.Set) error {
 	if len(d.Rebuilder) == 0 {
 		return nil
 	}
-	up := 0
+	var answered []string
 	for _, r := range d.Rebuilder {
 		u := strings.TrimRight(r, "/") + "/api/v0/pkgs/list?distro=archlinux&name=pacman"
 		_, err := httpclient.Get(ctx, hc, u, maxRebuilderProbe)
@@ -209,12 +210,17 @@ func (d *DoctorCmd) checkRebuilders(ctx context.Context, w io.Writer, hc *http.C
 			fmt.Fprintf(w, "rebuilder:   %s: unreachable: %s\n", r, oneLine(err.Error()))
 			continue
 		}
-		up++
+		answered = append(answered, r)
 		fmt.Fprintf(w, "rebuilder:   %s: answers\n", r)
+	}
+	// URLs of one rebuilder (same host, shared addresses) count once.
+	up := len(answered)
+	if rbs != nil {
+		up = rbs.CountIndependent(answered)
 	}
 	if up < d.RequiredRebuildConfirms {
 		return runErrorf(nil, "check the --rebuilder URLs and the network, or lower --required-rebuild-confirms",
-			"only %d of %d rebuilders answer but %d confirmations are required: the next upgrade would be refused", up, len(d.Rebuilder), d.RequiredRebuildConfirms)
+			"only %d independent rebuilder(s) of the %d --rebuilder URL(s) answer but %d confirmations are required: the next upgrade would be refused", up, len(d.Rebuilder), d.RequiredRebuildConfirms)
 	}
 	return nil
 }

@@ -225,6 +225,27 @@ func (s *Set) Independent() int {
 	return len(groups)
 }
 
+// CountIndependent is the number of independent rebuilders among the
+// given configured URLs (as given to Config.URLs): URLs that count as one
+// count once; an unknown URL counts as its own.
+func (s *Set) CountIndependent(urls []string) int {
+	groups := map[int]bool{}
+	unknown := 0
+	for _, u := range urls {
+		found := false
+		for _, rb := range s.rbs {
+			if rb.name == strings.TrimSpace(u) {
+				groups[rb.group], found = true, true
+				break
+			}
+		}
+		if !found {
+			unknown++
+		}
+	}
+	return len(groups) + unknown
+}
+
 // Merged describes, one line per rebuilder that counts together with an
 // earlier configured one, why ("https://b/ counts as https://a/: same host
 // a"), in configuration order.

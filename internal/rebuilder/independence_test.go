@@ -238,3 +238,23 @@ func TestRebuilderAnswerBudget(t *testing.T) {
 		t.Errorf("peak %d, held %d after the batch", p, budget.Held())
 	}
 }
+
+func TestCountIndependent(t *testing.T) {
+	s, err := rebuilder.New(rebuilder.Config{URLs: []string{"https://a.example/", "https://A.example.:443/x/", "https://b.example/"}}, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		urls []string
+		want int
+	}{
+		{nil, 0},
+		{[]string{"https://a.example/", "https://A.example.:443/x/"}, 1},
+		{[]string{"https://a.example/", "https://b.example/"}, 2},
+		{[]string{"https://A.example.:443/x/", "https://b.example/", "https://unknown.example/"}, 3},
+	} {
+		if got := s.CountIndependent(c.urls); got != c.want {
+			t.Errorf("CountIndependent(%q) = %d, want %d", c.urls, got, c.want)
+		}
+	}
+}
