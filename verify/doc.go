@@ -23,5 +23,9 @@
 // the pinned LogKey whose size and root are the proof's; the SET. Online,
 // VerifyAll also re-proves bundled entries against the current tree and
 // proves every checkpoint seen, and the stored one, consistent with the
-// log's current checkpoint (a *SecurityError otherwise).
+// log's current checkpoint (a *SecurityError otherwise). Offline, VerifyAll
+// compares the bundles' checkpoints with each other and with the stored
+// one: two signed tree heads of the same size with different roots are a
+// *SecurityError too; heads of different sizes need the log's consistency
+// proof and are not compared.
 package verify

@@ -264,7 +264,11 @@ type SecurityError struct {
 	// Old is the earlier checkpoint (persisted, or carried by a bundle or an
 	// entry), New the log's current one. Both are the full signed notes.
 	Old, New []byte
-	Err      error
+	// OldLabel and NewLabel say where Old and New come from, when it is
+	// not "earlier" and "current" (offline: the stored checkpoint and a
+	// proof bundle's, or two bundles').
+	OldLabel, NewLabel string
+	Err                error
 }
 
 func (e *SecurityError) Error() string {
@@ -276,9 +280,16 @@ func (e *SecurityError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
-	b.WriteString("\n\nearlier signed tree head:\n")
+	oldLabel, newLabel := e.OldLabel, e.NewLabel
+	if oldLabel == "" {
+		oldLabel = "earlier signed tree head"
+	}
+	if newLabel == "" {
+		newLabel = "current signed tree head"
+	}
+	b.WriteString("\n\n" + oldLabel + ":\n")
 	b.Write(indent(e.Old))
-	b.WriteString("\ncurrent signed tree head:\n")
+	b.WriteString("\n" + newLabel + ":\n")
 	b.Write(indent(e.New))
 	b.WriteString("\nThis is proof that the log misbehaved (split view or rollback). Keep both tree heads.")
 	return b.String()

@@ -35,7 +35,11 @@ type Policy struct {
 	// LogKey is the pinned key of the transparency log. Required.
 	LogKey *LogKey
 	// Offline: verify from proof bundles only; never ask the log. A package
-	// without a bundle is StatusMissingBundle. Online (false): also find
+	// without a bundle is StatusMissingBundle. The batch's bundle
+	// checkpoints are compared with each other and with the stored one
+	// (read, never written): the same origin and size with another root is
+	// a *SecurityError; other sizes cannot be compared without the log
+	// (see offlineChecks). Online (false): also find
 	// bundle-less signatures in the log, re-prove every inclusion against
 	// the log's current tree and check that tree's consistency with every
 	// checkpoint seen and with the persisted one.
@@ -156,9 +160,12 @@ type work struct {
 // checks), so a scan of many packages does not hold them all.
 //
 // A failed package is a Result. The returned error is non-nil only when the
-// batch as a whole has no trustworthy verdict: ctx ended, a
+// batch as a whole has no trustworthy verdict: ctx ended (the error is
+// context.Cause(ctx): a run deadline's own error, say), a
 // *LogUnavailableError (online mode, log unreachable: affected results are
-// StatusUnavailable), or a *SecurityError (the log contradicts itself:
+// StatusUnavailable; the first one met by any package cancels the lookups
+// of all the others, and every package not judged by then is "not
+// verified: <that error>"), or a *SecurityError (the log contradicts itself:
 // every result that relied on it is StatusLogInconsistent; when several
 // contradictions are found, the one returned and given to the packages not
 // involved is chosen deterministically: the first of the checks in order
@@ -170,37 +177,54 @@ func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, er
 	cache := &checkpointCache{m: map[string]*Checkpoint{}}
 	var done atomic.Int64
 
-	g, gctx := errgroup.WithContext(ctx)
+	// The batch context ends with the run's (deadline, interrupt) or with
+	// the first fatal log error: one package finding the log unavailable
+	// stops the lookups of all the others, whose answers could no longer
+	// make the run succeed.
+	bctx, cancelBatch := context.WithCancelCause(ctx)
+	defer cancelBatch(nil)
+	var g errgroup.Group
 	g.SetLimit(v.p.Concurrency)
 	for i := range arts {
 		res[i].Artifact = arts[i]
 	}
 	for i := range arts {
 		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err
+			if bctx.Err() != nil {
+				return nil // judged below: not verified, with the cause
 			}
 			start := time.Now()
-			v.checkOne(gctx, arts[i], &res[i], &ws[i], cache)
+			v.checkOne(bctx, arts[i], &res[i], &ws[i], cache)
 			res[i].Duration = time.Since(start)
+			var lu *LogUnavailableError
+			if !v.p.Offline && errors.As(res[i].Err, &lu) && bctx.Err() == nil {
+				cancelBatch(lu)
+			}
 			if v.Progress != nil {
 				n := done.Add(1)
 				v.progMu.Lock()
 				v.Progress(int(n), len(arts), res[i])
 				v.progMu.Unlock()
 			}
-			return gctx.Err()
+			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return v.abort(res, ws, err)
+	_ = g.Wait() // every package records its own outcome
+	if ctx.Err() != nil {
+		return v.abort(res, ws, context.Cause(ctx))
 	}
-	if err := ctx.Err(); err != nil {
-		return v.abort(res, ws, err)
+	if bctx.Err() != nil {
+		// The first fatal log error: the package that met it keeps it,
+		// every other one not judged yet (or cut short) is unverified
+		// with that cause.
+		return v.abort(res, ws, context.Cause(bctx))
 	}
 
 	// Rebuilders run alongside the batch-wide log checks, for the packages
 	// whose signature (and bundle or lookup) verified.
+	// They are cancelled when those checks fail the run.
+	rbCtx, cancelRebuilders := context.WithCancel(ctx)
+	defer cancelRebuilders()
 	var rbDone chan struct{}
 	var verdicts []*RebuildVerdict
 	if v.rb != nil && v.p.RequiredRebuildConfirms > 0 {
@@ -221,7 +245,7 @@ func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, er
 			if len(idx) == 0 {
 				return
 			}
-			got := v.rb.Verdicts(ctx, rbArts, sums)
+			got := v.rb.Verdicts(rbCtx, rbArts, sums)
 			for j, i := range idx {
 				var vd RebuildVerdict // a missing verdict confirms nothing
 				if j < len(got) {
@@ -233,19 +257,13 @@ func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, er
 	}
 
 	var runErr error
-	if unavail := firstUnavailable(res); unavail != nil && !v.p.Offline {
-		// The log failed during the per-package lookups: nothing pending can
-		// be proven against the current tree either.
-		runErr = unavail
-		for i := range ws {
-			if ws[i].pending {
-				fail(&res[i], &ws[i], unavail)
-			}
-		}
-	} else if v.p.Offline {
-		runErr = v.offlineStoredCheck(ctx, res, ws)
+	if v.p.Offline {
+		runErr = v.offlineChecks(ctx, res, ws)
 	} else {
 		runErr = v.online(ctx, res, ws, cache)
+	}
+	if runErr != nil {
+		cancelRebuilders()
 	}
 	if rbDone != nil {
 		<-rbDone
@@ -260,8 +278,11 @@ func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, er
 			}
 		}
 	}
-	if runErr == nil {
-		runErr = ctx.Err()
+	var sec *SecurityError
+	if ctx.Err() != nil && !errors.As(runErr, &sec) {
+		// The run's deadline or an interrupt, not the log, cut it short
+		// (the log's evidence of a fork is kept whatever happened after).
+		return v.abort(res, ws, context.Cause(ctx))
 	}
 	for i := range ws {
 		if ws[i].pending {
@@ -272,14 +293,21 @@ func (v *Verifier) VerifyAll(ctx context.Context, arts []Artifact) ([]Result, er
 	return res, runErr
 }
 
-func (v *Verifier) abort(res []Result, ws []work, err error) ([]Result, error) {
+// abort ends a run that was cut short by cause (the run's context, or the
+// first fatal log error): every package not judged yet, still pending, or
+// whose own check failed only because of the cancellation is unverified,
+// "not verified: <cause>". The package whose error is the cause keeps it.
+func (v *Verifier) abort(res []Result, ws []work, cause error) ([]Result, error) {
 	for i := range res {
-		if res[i].Status == "" || ws[i].pending {
-			fail(&res[i], &ws[i], fmt.Errorf("not verified: %w", err))
+		err := res[i].Err
+		cut := err != nil && err != cause &&
+			(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, cause))
+		if res[i].Status == "" || ws[i].pending || cut {
+			fail(&res[i], &ws[i], fmt.Errorf("not verified: %w", cause))
 		}
 	}
 	v.slim(res)
-	return res, err
+	return res, cause
 }
 
 // slim replaces every Result's entry by its identity once the batch is
@@ -309,16 +337,6 @@ func fail(r *Result, w *work, err error) {
 	w.pending = false
 	r.Err = err
 	r.Status = StatusOf(err)
-}
-
-func firstUnavailable(res []Result) *LogUnavailableError {
-	for i := range res {
-		var le *LogUnavailableError
-		if errors.As(res[i].Err, &le) {
-			return le
-		}
-	}
-	return nil
 }
 
 // checkOne runs the per-package checks. On success it leaves w.pending set
@@ -783,34 +801,96 @@ func CheckConsistency(old, cur *Checkpoint, p [][]byte, what string) error {
 	return nil
 }
 
-// offlineStoredCheck: without the log, a bundle checkpoint can still be
-// compared with the stored one when both have the same origin and size.
-func (v *Verifier) offlineStoredCheck(ctx context.Context, res []Result, ws []work) error {
-	if v.store == nil {
-		return nil
+// offlineChecks is what can be checked of the batch's checkpoints without
+// the log: two signed tree heads of the same origin and size must have the
+// same root, among the bundles of the batch and against the stored
+// checkpoint. A contradiction is a *SecurityError (every pending package
+// fails with it), found in a deterministic order: by tree size, the stored
+// checkpoint first at its size, then by root.
+//
+// Checkpoints of different sizes cannot be proven consistent without a
+// consistency proof, which only the log serves: offline, a bundle whose
+// tree is smaller than the stored one (an older proof) or larger (a newer
+// one) passes. A fork at any size other than the stored one and the
+// batch's own is therefore not detected offline (docs/SECURITY.md).
+//
+// The stored checkpoint is read, never written: an unusable one (the file
+// is corrupt, or does not verify under the pinned log key) fails the run
+// as it does online.
+func (v *Verifier) offlineChecks(ctx context.Context, res []Result, ws []work) error {
+	type head struct {
+		cp    *Checkpoint
+		label string
 	}
-	text, err := v.store.Load(ctx)
-	if err != nil || len(text) == 0 {
-		return nil // offline: the stored checkpoint is an optional extra check
+	var heads []head
+	if v.store != nil {
+		text, err := v.store.Load(ctx)
+		if err != nil {
+			return v.failPending(res, ws, fmt.Errorf("load stored checkpoint: %w", err))
+		}
+		if len(text) > 0 {
+			stored, err := v.p.LogKey.VerifyCheckpoint(text)
+			if err != nil {
+				return v.failPending(res, ws, fmt.Errorf("stored checkpoint does not verify under the pinned log key (state corrupted or log key changed): %w", err))
+			}
+			heads = append(heads, head{stored, "stored signed tree head"})
+		}
 	}
-	stored, err := v.p.LogKey.VerifyCheckpoint(text)
-	if err != nil {
-		return nil
-	}
+	seen := map[string]bool{}
 	for i := range ws {
-		c := ws[i].cp
-		if !ws[i].pending || c.Origin != stored.Origin || c.Size != stored.Size || bytes.Equal(c.Root, stored.Root) {
+		if !ws[i].pending || ws[i].cp == nil {
 			continue
 		}
-		sec := &SecurityError{Reason: fmt.Sprintf("a bundle's checkpoint and the stored checkpoint have the same tree size %d but different roots", c.Size), Old: stored.Text, New: c.Text}
-		for j := range ws {
-			if ws[j].pending {
-				fail(&res[j], &ws[j], sec)
-			}
+		c := ws[i].cp
+		k := fmt.Sprintf("%s\n%d\n%x", c.Origin, c.Size, c.Root)
+		if seen[k] {
+			continue
 		}
-		return sec
+		seen[k] = true
+		heads = append(heads, head{c, "signed tree head in the proof bundle of " + res[i].Artifact.Filename})
 	}
-	return nil
+	// Stable: the stored head (appended first) stays first at its size.
+	sort.SliceStable(heads, func(a, b int) bool {
+		x, y := heads[a].cp, heads[b].cp
+		if x.Origin != y.Origin {
+			return x.Origin < y.Origin
+		}
+		if x.Size != y.Size {
+			return x.Size < y.Size
+		}
+		if (heads[a].label == "stored signed tree head") != (heads[b].label == "stored signed tree head") {
+			return heads[a].label == "stored signed tree head"
+		}
+		return bytes.Compare(x.Root, y.Root) < 0
+	})
+	var first *SecurityError
+	for a := 0; a < len(heads) && first == nil; a++ {
+		for b := a + 1; b < len(heads); b++ {
+			x, y := heads[a].cp, heads[b].cp
+			if x.Origin != y.Origin || x.Size != y.Size {
+				break
+			}
+			if bytes.Equal(x.Root, y.Root) {
+				continue
+			}
+			what := "two proof bundles' checkpoints"
+			if heads[a].label == "stored signed tree head" {
+				what = "a proof bundle's checkpoint and the stored checkpoint"
+			}
+			first = &SecurityError{
+				Reason:   fmt.Sprintf("%s have the same tree size %d but different roots (offline: found without asking the log)", what, x.Size),
+				Old:      x.Text,
+				New:      y.Text,
+				OldLabel: heads[a].label,
+				NewLabel: heads[b].label,
+			}
+			break
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return v.failPending(res, ws, first)
 }
 
 // checkpointCache remembers checkpoint notes that verified in this run

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jedisct1/go-minisign"
 )
@@ -303,10 +305,17 @@ func TestVerifyAllLogUnavailable(t *testing.T) {
 			if !errors.As(err, &lu) {
 				t.Fatalf("err %v, want *LogUnavailableError", err)
 			}
-			wantStatuses(t, res, map[string]Status{
+			// The package without a .t is missing-signature when it was
+			// judged before the first log failure cancelled the batch,
+			// and unverified with that failure as the cause otherwise.
+			want := map[string]Status{
 				r.pkgs[0].filename: StatusUnavailable, r.pkgs[1].filename: StatusUnavailable,
 				r.pkgs[2].filename: StatusUnavailable, r.pkgs[3].filename: StatusMissingSignature,
-			})
+			}
+			if res[3].Status == StatusUnavailable && strings.HasPrefix(res[3].Err.Error(), "not verified: ") && errors.Is(res[3].Err, lu) {
+				want[r.pkgs[3].filename] = StatusUnavailable
+			}
+			wantStatuses(t, res, want)
 			if r.store.stores != 0 {
 				t.Fatal("stored a checkpoint")
 			}
@@ -623,5 +632,219 @@ func TestVerifyAllOfflineStoredFork(t *testing.T) {
 	r.store.cp = r.log.checkpointAt(5)
 	if _, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil || r.store.stores != 0 {
 		t.Fatalf("err %v, stores %d", err, r.store.stores)
+	}
+}
+
+// TestVerifyAllOfflineBatchFork: offline, with nothing stored, two bundles
+// of one batch whose checkpoints have the same size and different roots
+// are a split view: every package fails, the evidence names both bundles.
+func TestVerifyAllOfflineBatchFork(t *testing.T) {
+	r := newRepo(t, 5, true)
+	f := fork(t, r, 4, "other")
+	b, err := MarshalBundle(f.entryAt(0, 5)) // the same entry, proven in the fork
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.src.bundles[r.pkgs[0].filename] = b
+	res, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
+	var se *SecurityError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "two proof bundles' checkpoints have the same tree size 5 but different roots") {
+		t.Fatalf("err %v", err)
+	}
+	msg := se.Error()
+	if strings.Count(msg, "signed tree head in the proof bundle of pkg") != 2 || bytes.Equal(se.Old, se.New) {
+		t.Fatalf("evidence does not name both bundles:\n%s", msg)
+	}
+	for _, x := range res {
+		if x.Status != StatusLogInconsistent {
+			t.Fatalf("%s: %s", x.Artifact.Filename, x.Status)
+		}
+	}
+	if len(r.log.calls)+len(f.calls) != 0 || r.store.stores != 0 {
+		t.Fatalf("offline run asked the log (%v %v) or stored (%d)", r.log.calls, f.calls, r.store.stores)
+	}
+}
+
+// TestVerifyAllOfflineOtherSizes: offline cannot compare checkpoints of
+// different sizes. A bundle older than the stored checkpoint is normal and
+// passes; so does one from a fork larger than anything stored — the
+// documented limit of offline mode — and the same batch online is a
+// SECURITY ERROR.
+func TestVerifyAllOfflineOtherSizes(t *testing.T) {
+	r := newRepo(t, 5, true)
+	for i := 5; i < 7; i++ {
+		p := newPkg(t, r.sk, i)
+		r.log.addSigned(t, p.t, r.pk, p.sha)
+	}
+	r.store.cp = r.log.checkpointAt(7)
+	if res, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil {
+		t.Fatalf("bundles (size 5) older than the stored checkpoint (size 7): %v", err)
+	} else {
+		wantStatuses(t, res, nil)
+	}
+
+	f := fork(t, r, 4, "x", "yy", "zzz", "wwww") // size 8, beyond the stored 7
+	b, err := MarshalBundle(f.entryAt(0, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.src.bundles[r.pkgs[0].filename] = b
+	if _, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil {
+		t.Fatalf("offline compared checkpoints of different sizes: %v", err)
+	}
+	var se *SecurityError
+	if _, err := r.verifier(t, Policy{}, nil).VerifyAll(context.Background(), r.arts(false)); !errors.As(err, &se) {
+		t.Fatalf("online: err %v, want *SecurityError", err)
+	}
+}
+
+// failingStore is a CheckpointStore whose Load fails.
+type failingStore struct{ err error }
+
+func (s failingStore) Load(context.Context) ([]byte, error) { return nil, s.err }
+func (s failingStore) Store(context.Context, []byte) error  { return errors.New("not expected") }
+
+// TestVerifyAllOfflineUnusableStore: a stored checkpoint that cannot be
+// read, or does not verify under the pinned log key, fails the offline run
+// (as online): it is not skipped.
+func TestVerifyAllOfflineUnusableStore(t *testing.T) {
+	r := newRepo(t, 3, true)
+	pol := Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key, Offline: true}
+	v, err := NewVerifier(pol, r.src, nil, failingStore{errors.New("disk on fire")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.VerifyAll(context.Background(), r.arts(false))
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("err %v", err)
+	}
+	for _, x := range res {
+		if x.OK() {
+			t.Fatalf("%s accepted with an unreadable store", x.Artifact.Filename)
+		}
+	}
+
+	other := newTestLog(t)
+	other.add([]byte("another log"))
+	r.store.cp = other.checkpointAt(1)
+	res, err = r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
+	var ce *CheckpointError
+	if !errors.As(err, &ce) {
+		t.Fatalf("stored checkpoint of another log: err %v", err)
+	}
+	for _, x := range res {
+		if x.OK() {
+			t.Fatalf("%s accepted with a stored checkpoint of another log", x.Artifact.Filename)
+		}
+	}
+}
+
+// trickleLog answers every entry lookup after delay with an error, as a
+// log that never answers within the client's per-request timeout does;
+// it counts the lookups and notes when one ended because ctx did.
+type trickleLog struct {
+	Log
+	delay     time.Duration
+	mu        sync.Mutex
+	lookups   int
+	cancelled int
+}
+
+func (l *trickleLog) EntryByUUID(ctx context.Context, uuid string) (*LogEntry, error) {
+	l.mu.Lock()
+	l.lookups++
+	l.mu.Unlock()
+	t := time.NewTimer(l.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil, fmt.Errorf("GET entry %s: timeout awaiting response headers", uuid[:8])
+	case <-ctx.Done():
+		l.mu.Lock()
+		l.cancelled++
+		l.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// TestVerifyAllCancelsOnFirstLogFailure: per-request timeouts do not add
+// up. The first package that finds the log unavailable ends the lookups
+// of the batch: 16 packages at 2 at a time take one timeout, not eight,
+// and every other package is unverified with that cause.
+func TestVerifyAllCancelsOnFirstLogFailure(t *testing.T) {
+	r := newRepo(t, 16, false)
+	const delay = 400 * time.Millisecond
+	lg := &trickleLog{Log: r.log, delay: delay}
+	v, err := NewVerifier(Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key, Concurrency: 2}, r.src, lg, r.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res, err := v.VerifyAll(context.Background(), r.arts(false))
+	took := time.Since(start)
+	var lu *LogUnavailableError
+	if !errors.As(err, &lu) {
+		t.Fatalf("err %v, want *LogUnavailableError", err)
+	}
+	if took > 4*delay {
+		t.Errorf("took %v for 16 packages at 2 at a time with a %v log timeout: the first failure did not cancel the batch", took, delay)
+	}
+	if lg.lookups > 2 {
+		t.Errorf("%d lookups started, want at most 2 (the first failure stops the batch)", lg.lookups)
+	}
+	// The packages whose lookups timed out (the two in flight, when both
+	// ran out at once) carry their own failure; every other one is
+	// unverified with the first.
+	own, cut := 0, 0
+	for _, x := range res {
+		if x.Status != StatusUnavailable {
+			t.Errorf("%s: %s (%v), want unavailable", x.Artifact.Filename, x.Status, x.Err)
+		}
+		var mine *LogUnavailableError
+		switch {
+		case errors.As(x.Err, &mine) && mine == lu && !strings.HasPrefix(x.Err.Error(), "not verified"):
+			own++
+		case errors.As(x.Err, &mine) && strings.Contains(mine.Error(), "timeout awaiting") && !strings.HasPrefix(x.Err.Error(), "not verified"):
+			own++ // timed out on its own, at the same moment
+		case strings.HasPrefix(x.Err.Error(), "not verified: transparency log unavailable") && errors.Is(x.Err, lu):
+			cut++
+		default:
+			t.Errorf("%s: %v, want its own timeout or \"not verified: <the first failure>\"", x.Artifact.Filename, x.Err)
+		}
+	}
+	if own < 1 || own > 2 || own+cut != len(res) {
+		t.Errorf("%d packages with their own failure, %d unverified with the first one", own, cut)
+	}
+	t.Logf("16 packages, 2 at a time, %v per-request timeout: %v, %d lookups", delay, took.Round(time.Millisecond), lg.lookups)
+}
+
+// runDeadline is the cause a command gives its run's context.
+type runDeadline struct{}
+
+func (runDeadline) Error() string { return "run deadline exceeded" }
+
+// TestVerifyAllRunDeadline: a run whose context ends with a cause reports
+// that cause for every package not judged, never a success.
+func TestVerifyAllRunDeadline(t *testing.T) {
+	r := newRepo(t, 6, false)
+	lg := &trickleLog{Log: r.log, delay: time.Hour}
+	v, err := NewVerifier(Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key, Concurrency: 2}, r.src, lg, r.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeoutCause(context.Background(), 200*time.Millisecond, runDeadline{})
+	defer cancel()
+	start := time.Now()
+	res, err := v.VerifyAll(ctx, r.arts(false))
+	if !errors.Is(err, runDeadline{}) || time.Since(start) > 5*time.Second {
+		t.Fatalf("err %v after %v, want the run's cause", err, time.Since(start))
+	}
+	for _, x := range res {
+		if x.OK() || !errors.Is(x.Err, runDeadline{}) || !strings.HasPrefix(x.Err.Error(), "not verified: run deadline exceeded") {
+			t.Errorf("%s: %s %v", x.Artifact.Filename, x.Status, x.Err)
+		}
+	}
+	if r.store.stores != 0 {
+		t.Error("a run cut short stored a checkpoint")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/bintrans/bintrans/internal/rootfile"
 )
 
 // The configuration file (/etc/bintrans.conf) holds the same settings as the
@@ -69,8 +71,14 @@ func configPath(args []string) (path string, explicit bool) {
 }
 
 // loadConfig reads path into a kong resolver. A missing default file is not
-// an error (nil resolver); a missing explicit file is.
+// an error (nil resolver); a missing explicit file is. As root, a file (or
+// a directory above it) that someone other than root could have written is
+// refused (rootfile): the configuration decides what the pacman hook
+// accepts.
 func loadConfig(path string, explicit bool) (kong.Resolver, error) {
+	if err := rootfile.Check(path); rootfile.IsInsecure(err) {
+		return nil, usageErrorf(fileHint(err, ""), "configuration %v", err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		if os.IsNotExist(err) && !explicit {

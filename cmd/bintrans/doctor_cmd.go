@@ -10,10 +10,11 @@ import (
 	"strings"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/pacman"
+	"github.com/bintrans/bintrans/internal/rebuilder"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // DoctorCmd checks the configuration the pacman hook would run with, reaches
@@ -76,7 +77,8 @@ func (d *DoctorCmd) Run(g *Globals) error {
 	if _, err := d.signatureSource(hc, ""); err != nil {
 		return err
 	}
-	if _, err := d.rebuilders(hc); err != nil {
+	rbs, err := d.rebuilders(ctx, hc, true)
+	if err != nil {
 		return err
 	}
 	if d.TransparencyURL != "" {
@@ -93,10 +95,27 @@ func (d *DoctorCmd) Run(g *Globals) error {
 
 	if d.Offline {
 		fmt.Fprintln(w, "log check:   skipped (--offline: the log is never contacted)")
+		old, err := storedCheckpoint(ctx, d.StateDir, lk)
+		switch {
+		case err != nil:
+			return runErrorf(err, "check --state-dir (it must be a directory only root can write)", "state directory %s: %v", d.StateDir, err)
+		case old == nil:
+			fmt.Fprintf(w, "state:       %s: no checkpoint (offline compares the bundles' tree heads with each other only)\n", d.StateDir)
+		default:
+			fmt.Fprintf(w, "state:       %s: stored checkpoint size %d (offline: a bundle's tree head of that size must match it)\n", d.StateDir, old.Size)
+		}
 	} else if err := d.checkLog(ctx, w, g.Stderr, hc, lk); err != nil {
 		return err
 	}
-	if err := d.checkRebuilders(ctx, w, hc); err != nil {
+	if rbs != nil {
+		for _, m := range rbs.Merged() {
+			fmt.Fprintf(w, "rebuilder:   %s: counted once\n", oneLine(m))
+		}
+		for _, u := range rbs.Unjudged() {
+			fmt.Fprintf(w, "rebuilder:   %s\n", oneLine(u))
+		}
+	}
+	if err := d.checkRebuilders(ctx, w, hc, rbs); err != nil {
 		return err
 	}
 	d.describeRepos(w)
@@ -161,10 +180,7 @@ func (d *DoctorCmd) checkLog(ctx context.Context, w, stderr io.Writer, hc *http.
 // storedCheckpoint reads the verified checkpoint the hook keeps, without
 // creating the state directory. nil means none yet.
 func storedCheckpoint(ctx context.Context, dir string, lk *verify.LogKey) (*verify.Checkpoint, error) {
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	sd, err := state.Open(dir)
+	sd, err := state.OpenReadOnly(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -182,11 +198,11 @@ func storedCheckpoint(ctx context.Context, dir string, lk *verify.LogKey) (*veri
 // checkRebuilders asks each rebuilder one bounded question. It fails only
 // when fewer rebuilders answer than --required-rebuild-confirms: then every
 // package of the next upgrade would be refused.
-func (d *DoctorCmd) checkRebuilders(ctx context.Context, w io.Writer, hc *http.Client) error {
+func (d *DoctorCmd) checkRebuilders(ctx context.Context, w io.Writer, hc *http.Client, rbs *rebuilder.Set) error {
 	if len(d.Rebuilder) == 0 {
 		return nil
 	}
-	up := 0
+	var answered []string
 	for _, r := range d.Rebuilder {
 		u := strings.TrimRight(r, "/") + "/api/v0/pkgs/list?distro=archlinux&name=pacman"
 		_, err := httpclient.Get(ctx, hc, u, maxRebuilderProbe)
@@ -194,12 +210,17 @@ func (d *DoctorCmd) checkRebuilders(ctx context.Context, w io.Writer, hc *http.C
 			fmt.Fprintf(w, "rebuilder:   %s: unreachable: %s\n", r, oneLine(err.Error()))
 			continue
 		}
-		up++
+		answered = append(answered, r)
 		fmt.Fprintf(w, "rebuilder:   %s: answers\n", r)
+	}
+	// URLs of one rebuilder (same host, shared addresses) count once.
+	up := len(answered)
+	if rbs != nil {
+		up = rbs.CountIndependent(answered)
 	}
 	if up < d.RequiredRebuildConfirms {
 		return runErrorf(nil, "check the --rebuilder URLs and the network, or lower --required-rebuild-confirms",
-			"only %d of %d rebuilders answer but %d confirmations are required: the next upgrade would be refused", up, len(d.Rebuilder), d.RequiredRebuildConfirms)
+			"only %d independent rebuilder(s) of the %d --rebuilder URL(s) answer but %d confirmations are required: the next upgrade would be refused", up, len(d.Rebuilder), d.RequiredRebuildConfirms)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -85,8 +86,11 @@ func (c *FetchCmd) Run(g *Globals) error {
 	// broken configuration shows at `pacman -Sy`, not in the middle of an
 	// upgrade. The engine itself (and its state lock) is opened only for a
 	// package, after the download: a slow mirror must not hold the lock.
-	if err := c.checkPolicy(); err != nil {
+	if err := c.checkPolicy(ctx); err != nil {
 		return err
+	}
+	if c.Deadline < 0 {
+		return usageErrorf("give a duration such as 5m, or 0 for no limit", "--deadline %s is negative", c.Deadline)
 	}
 	repo := ""
 	if kind == fetch.KindPackage && len(c.RepoTransparencyURL) > 0 {
@@ -137,9 +141,16 @@ func (c *FetchCmd) Run(g *Globals) error {
 		return finish(part, final)
 	}
 
-	pol, err := c.build(ctx)
+	// --deadline bounds the verification, from here: the download took
+	// as long as the mirror needed (bounded by --stall-timeout).
+	ctx, cancel, err := withDeadline(ctx, c.Deadline)
 	if err != nil {
 		return err
+	}
+	defer cancel()
+	pol, err := c.build(ctx)
+	if err != nil {
+		return deadlineExceeded(ctx, err)
 	}
 	defer pol.Close()
 	art := verify.Artifact{Filename: filename, Repo: repo, Open: func() (io.ReadCloser, error) { return os.Open(part) }}
@@ -177,9 +188,13 @@ func passThrough(kind fetch.Kind, p string) error {
 	return fetch.CheckPassThrough(kind, f)
 }
 
+// runDeadline: fetch applies --deadline itself, after the download (see
+// Run), not to its whole run.
+func (c *FetchCmd) runDeadline() time.Duration { return 0 }
+
 // checkPolicy checks the settings every file needs (keys, pinned log key,
 // proxy, transparency URL, rebuilders) without opening the engine.
-func (c *FetchCmd) checkPolicy() error {
+func (c *FetchCmd) checkPolicy(ctx context.Context) error {
 	if _, err := c.keys(); err != nil {
 		return err
 	}
@@ -193,7 +208,9 @@ func (c *FetchCmd) checkPolicy() error {
 	if _, err := c.signatureSource(hc, ""); err != nil {
 		return err
 	}
-	_, err = c.rebuilders(hc)
+	// Names only: this runs for every file pacman downloads (databases
+	// and signatures too); a package's own run resolves the hosts.
+	_, err = c.rebuilders(ctx, hc, false)
 	return err
 }
 
@@ -281,7 +298,7 @@ func (c *FetchCmd) refused(g *Globals, name string, r verify.Result, verr error)
 		return verificationFailed("keep both tree heads above and report them; do not install until the log is explained",
 			"refused %s: the log is inconsistent", name)
 	case errors.As(verr, &unavailable):
-		return runErrorf(verr, "retry when the log is reachable, or set offline = true to verify from proof bundles only",
+		return runErrorf(verr, logUnavailableHint(verr, "retry when the log is reachable, or set offline = true to verify from proof bundles only"),
 			"refused %s: %v", name, oneLine(verr.Error()))
 	case verr != nil:
 		return runErrorf(verr, "", "refused %s: verification did not complete: %v", name, oneLine(verr.Error()))

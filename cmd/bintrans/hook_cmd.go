@@ -139,7 +139,7 @@ func (c *HookCmd) Run(g *Globals) error {
 		return verificationFailed("keep both tree heads above and report them; do not install until the log is explained",
 			"%d of %d packages could not be verified against a consistent log: transaction aborted", failed, len(results))
 	case errors.As(verr, &unavailable):
-		return runErrorf(verr, "retry when the log is reachable, or set offline = true to verify from proof bundles only",
+		return runErrorf(verr, logUnavailableHint(verr, "retry when the log is reachable, or set offline = true to verify from proof bundles only"),
 			"%v: %d of %d packages unverified: transaction aborted", verr, failed, len(results))
 	case verr != nil:
 		return runErrorf(verr, "", "verification did not complete: %v: transaction aborted", verr)

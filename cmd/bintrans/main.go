@@ -7,11 +7,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kong"
 )
@@ -24,9 +26,9 @@ type CLI struct {
 	Globals
 
 	Version VersionCmd `cmd:"" help:"Print the version and exit."`
-	Hook    HookCmd    `cmd:"" help:"alpm PreTransaction hook (hooks/bintrans.hook): verify a whole pacman transaction; target names on stdin, non-zero exit aborts."`
-	Verify  VerifyCmd  `cmd:"" help:"Verify package files, URLs or names (resolved through pacman's sync databases) against the transparency log."`
-	Fetch   FetchCmd   `cmd:"" help:"Download one file for pacman (XferCommand = /usr/bin/bintrans fetch -O %o %u …): packages are verified before pacman sees them."`
+	Hook    HookCmd    `cmd:"" help:"alpm PreTransaction hook (hooks/bintrans.hook): verify a whole pacman transaction; target names on stdin, non-zero exit aborts." set:"deadline_default=5m"`
+	Verify  VerifyCmd  `cmd:"" help:"Verify package files, URLs or names (resolved through pacman's sync databases) against the transparency log." set:"deadline_default=5m"`
+	Fetch   FetchCmd   `cmd:"" help:"Download one file for pacman (XferCommand = /usr/bin/bintrans fetch -O %o %u …): packages are verified before pacman sees them." set:"deadline_default=5m"`
 	Scan    ScanCmd    `cmd:"" help:"Check that every package of whole sync databases is signed and provably in the transparency log (CI reports: JSON, JUnit, GitHub)."`
 	Monitor MonitorCmd `cmd:"" help:"List every log entry signed by the transparency key, verified; incremental, with rollback and split-view detection."`
 	Sign    SignCmd    `cmd:"" help:"Repository operator: sign every package of sync databases, log each signature in Rekor, publish .t + proof bundle, keep a hash-chained audit log (resumable)."`
@@ -47,7 +49,13 @@ Exit codes (every command):
   0  everything verified (or the command did what was asked)
   1  at least one package failed verification (audit/monitor: a finding)
   2  usage or configuration error
-  3  could not run: I/O error, or a service needed in this mode is unreachable`
+  3  could not run: I/O error, a service needed in this mode is unreachable,
+     or the run's --deadline passed
+
+As root (the pacman hook), the configuration file and every key file it or
+the flags name must be root's alone: a file, or a directory above it, that
+another user could write is refused (exit 2, naming the file, its owner and
+mode).`
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -87,14 +95,52 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// --deadline bounds the whole run of the commands that take it (fetch
+	// applies it itself, after the download).
+	if d, ok := selectedDeadline(kctx); ok {
+		var cancel context.CancelFunc
+		if ctx, cancel, err = withDeadline(ctx, d); err != nil {
+			return reportError(stderr, err)
+		}
+		defer cancel()
+	}
 	cli.Globals.ctx = ctx
 	cli.Globals.Stdin = stdin
 	cli.Globals.Stdout = stdout
 	cli.Globals.Stderr = stderr
 	if err := kctx.Run(&cli.Globals); err != nil {
-		return reportError(stderr, err)
+		return reportError(stderr, deadlineExceeded(ctx, err))
 	}
 	return ExitOK
+}
+
+// selectedDeadline is the --deadline of the command to run, if it applies
+// one to its whole run.
+func selectedDeadline(kctx *kong.Context) (time.Duration, bool) {
+	sel := kctx.Selected()
+	if sel == nil || !sel.Target.CanAddr() {
+		return 0, false
+	}
+	d, ok := sel.Target.Addr().Interface().(interface{ runDeadline() time.Duration })
+	if !ok {
+		return 0, false
+	}
+	return d.runDeadline(), true
+}
+
+// deadlineExceeded makes an error of a run whose --deadline passed say so
+// (exit 3, with the deadline's hint), unless it already does or is a
+// verification failure (exit 1: its evidence stands).
+func deadlineExceeded(ctx context.Context, err error) error {
+	var de *deadlineError
+	if !errors.As(context.Cause(ctx), &de) || errors.As(err, &de) {
+		return err
+	}
+	var ce *cliError
+	if errors.As(err, &ce) && ce.code == ExitFailed {
+		return err
+	}
+	return &cliError{code: ExitInternal, msg: fmt.Sprintf("%v: %v", err, de), hint: de.Hint(), err: err}
 }
 
 // VersionCmd prints the version.

@@ -2,19 +2,23 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"crypto/ed25519"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/rebuilder"
+	"github.com/bintrans/bintrans/internal/rootfile"
 	"github.com/bintrans/bintrans/internal/sigsource"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // DefaultLogURL is the public sigstore Rekor (v1 API).
@@ -49,7 +53,7 @@ func (f *KeyFlags) keys() ([]verify.PublicKey, error) {
 	for _, p := range f.PubkeyPath {
 		b, err := readSmallFile(p, 4096)
 		if err != nil {
-			return nil, usageErrorf("check the path given to --pubkey-path", "--pubkey-path: %v", err)
+			return nil, usageErrorf(fileHint(err, "check the path given to --pubkey-path"), "--pubkey-path: %v", err)
 		}
 		k, err := verify.ParsePublicKey(string(b))
 		if err != nil {
@@ -77,7 +81,7 @@ func (f *LogFlags) logKey() (*verify.LogKey, error) {
 	case f.LogKey != "":
 		b, err := readSmallFile(f.LogKey, 16<<10)
 		if err != nil {
-			return nil, usageErrorf("check the path given to --log-key", "--log-key: %v", err)
+			return nil, usageErrorf(fileHint(err, "check the path given to --log-key"), "--log-key: %v", err)
 		}
 		pemBytes = b
 	case strings.TrimRight(f.LogURL, "/") == DefaultLogURL:
@@ -118,38 +122,45 @@ func (f *NetFlags) httpClient() (*http.Client, error) {
 
 // RebuilderFlags are the rebuilder policy.
 type RebuilderFlags struct {
-	Rebuilder               []string `help:"rebuilderd instance to ask whether a package was reproduced. Repeatable." placeholder:"URL" sep:"none"`
-	RequiredRebuildConfirms int      `help:"How many rebuilders must have reproduced a package (0: do not ask)." default:"0" placeholder:"N"`
+	Rebuilder               []string `help:"rebuilderd instance to ask whether a package was reproduced. Repeatable. URLs of one rebuilder count once: the same host (compared without case, trailing dot, default port or path; internationalized names as punycode) or, without --proxy, hosts whose addresses overlap when bintrans starts (a name and its IP address). A rebuilder whose host does not resolve then is not counted (its independence cannot be judged)." placeholder:"URL" sep:"none"`
+	RequiredRebuildConfirms int      `help:"How many independent rebuilders must have reproduced a package (0: do not ask). More than the independent --rebuilder hosts is refused." default:"0" placeholder:"N"`
 	RebuilderKey            []string `help:"Pin a rebuilder's attestation key: only signed attestations naming the package's sha256 count. Repeatable." placeholder:"URL=PEM-FILE" sep:"none"`
 }
 
 // rebuilders builds the rebuilder set, or nil when none is configured.
-func (f *RebuilderFlags) rebuilders(hc *http.Client) (verify.Rebuilders, error) {
+// Rebuilders that are one machine (see rebuilder's Independence) count
+// once; a threshold above the number of independent rebuilders is refused
+// (exit 2) naming the URLs that count together. With resolve and without
+// a proxy, hosts are resolved here (bounded by
+// rebuilder.DefaultResolveTimeout and ctx); through a proxy, which
+// resolves names itself, they are compared by name only: a local lookup
+// would leak them. Without resolve (a check of the configuration only),
+// names alone are compared.
+func (f *PolicyFlags) rebuilders(ctx context.Context, hc *http.Client, resolve bool) (*rebuilder.Set, error) {
 	if f.RequiredRebuildConfirms < 0 {
 		return nil, usageErrorf("", "--required-rebuild-confirms must be 0 or more")
-	}
-	// Confirmations from several URLs of one host count once.
-	hosts := map[string]bool{}
-	for _, r := range f.Rebuilder {
-		if u, err := url.Parse(r); err == nil {
-			hosts[strings.ToLower(u.Hostname())] = true
-		}
-	}
-	if f.RequiredRebuildConfirms > len(hosts) {
-		return nil, usageErrorf("add --rebuilder URL for each independent rebuilder, or lower --required-rebuild-confirms",
-			"--required-rebuild-confirms %d but the --rebuilder URLs name only %d distinct hosts (one host counts once): no package could ever pass", f.RequiredRebuildConfirms, len(hosts))
 	}
 	if len(f.Rebuilder) == 0 {
 		if len(f.RebuilderKey) > 0 {
 			return nil, usageErrorf("add the matching --rebuilder URL", "--rebuilder-key without --rebuilder")
 		}
+		if f.RequiredRebuildConfirms > 0 {
+			return nil, usageErrorf("add --rebuilder URL for each independent rebuilder, or lower --required-rebuild-confirms",
+				"--required-rebuild-confirms %d but no --rebuilder is configured: no package could ever pass", f.RequiredRebuildConfirms)
+		}
 		return nil, nil
 	}
 	cfg := rebuilder.Config{URLs: f.Rebuilder, Keys: map[string][]ed25519.PublicKey{}}
+	if resolve && f.Proxy == "" {
+		cfg.Resolver = net.DefaultResolver
+	}
 	for _, spec := range f.RebuilderKey {
 		u, file, err := rebuilder.ParseKeyFlag(spec)
 		if err != nil {
 			return nil, usageErrorf("use --rebuilder-key https://rebuilder.example/=/etc/bintrans/rebuilder.pem", "--rebuilder-key %q: %v", spec, err)
+		}
+		if err := checkRootFile("--rebuilder-key", file); err != nil {
+			return nil, err
 		}
 		k, err := rebuilder.ReadKeyFile(file)
 		if err != nil {
@@ -157,9 +168,18 @@ func (f *RebuilderFlags) rebuilders(hc *http.Client) (verify.Rebuilders, error) 
 		}
 		cfg.Keys[u] = append(cfg.Keys[u], k)
 	}
-	set, err := rebuilder.New(cfg, hc)
+	set, err := rebuilder.NewContext(ctx, cfg, hc)
 	if err != nil {
 		return nil, usageErrorf("check the --rebuilder URLs", "%v", err)
+	}
+	if n := set.Independent(); f.RequiredRebuildConfirms > n {
+		why := ""
+		if m := set.Merged(); len(m) > 0 {
+			why = ": " + strings.Join(m, "; ")
+		}
+		return nil, usageErrorf("add --rebuilder URL for each independent rebuilder (another machine, another operator), or lower --required-rebuild-confirms",
+			"--required-rebuild-confirms %d but the %d --rebuilder URL(s) are only %d independent rebuilder(s)%s: no package could ever pass",
+			f.RequiredRebuildConfirms, len(f.Rebuilder), n, why)
 	}
 	return set, nil
 }
@@ -172,12 +192,89 @@ type PolicyFlags struct {
 	NetFlags
 	RebuilderFlags
 
-	TransparencyURL     string   `help:"Where <package>.t and <package>.t.bundle are published (http(s)://, file:// or a directory)." placeholder:"URL"`
-	RepoTransparencyURL []string `help:"Per-repository transparency URL (in the config: 'transparency-url = URL' in a [repo NAME] section). Repeatable." placeholder:"REPO=URL" sep:"none"`
-	Offline             bool     `help:"Verify from proof bundles only; never contact the log (nobody learns what you install)."`
-	StateDir            string   `help:"Where the last verified log checkpoint is kept (rollback and split-view detection)." default:"/var/lib/bintrans" placeholder:"DIR"`
-	Jobs                int      `help:"Packages verified in parallel (0: twice the number of CPUs)." default:"0" placeholder:"N"`
+	TransparencyURL     string        `help:"Where <package>.t and <package>.t.bundle are published (http(s)://, file:// or a directory)." placeholder:"URL"`
+	RepoTransparencyURL []string      `help:"Per-repository transparency URL (in the config: 'transparency-url = URL' in a [repo NAME] section). Repeatable." placeholder:"REPO=URL" sep:"none"`
+	Offline             bool          `help:"Verify from proof bundles only; never contact the log (nobody learns what you install). The bundles' checkpoints are compared with each other and with the one stored in --state-dir (read only): the same tree size with another root is a SECURITY ERROR. Forks at other sizes need the log: run online now and then."`
+	StateDir            string        `help:"Where the last verified log checkpoint is kept (rollback and split-view detection). Online runs lock and update it; offline runs only read it (a missing directory is fine)." default:"/var/lib/bintrans" placeholder:"DIR"`
+	Jobs                int           `help:"Packages verified in parallel (0: twice the number of CPUs)." default:"0" placeholder:"N"`
+	Deadline            time.Duration `help:"Longest a run may take (0: no limit): the state lock, the sync databases, hashing, package URLs, the log and the rebuilders together (--timeout bounds each request; fetch counts from the end of its download, which --stall-timeout bounds). When it passes, the packages not verified yet are refused with the cause and bintrans exits 3 (the hook aborts the transaction). Default: 5m for hook, verify and fetch; none for scan (in CI, set one below the job's timeout)." default:"${deadline_default=0s}"`
 }
+
+// runDeadline is the --deadline a command applies to its whole run (main
+// does, for every command but fetch, which applies it itself after the
+// download).
+func (f *PolicyFlags) runDeadline() time.Duration { return f.Deadline }
+
+// deadlineError is the cause of a run's context when --deadline passed.
+type deadlineError struct{ limit time.Duration }
+
+func (e *deadlineError) Error() string {
+	return fmt.Sprintf("run deadline of %s exceeded (--deadline)", e.limit)
+}
+
+// Hint says what to do about it.
+func (e *deadlineError) Hint() string {
+	return "raise --deadline (or 'deadline = ...' in /etc/bintrans.conf), or find out what is slow: 'bintrans doctor' reaches the log and each rebuilder"
+}
+
+// withDeadline bounds ctx by d (none when d is 0); the context's cause is
+// then a *deadlineError. A negative d is a usage error.
+func withDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc, error) {
+	switch {
+	case d < 0:
+		return ctx, func() {}, usageErrorf("give a duration such as 5m, or 0 for no limit", "--deadline %s is negative", d)
+	case d == 0:
+		return ctx, func() {}, nil
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, d, &deadlineError{limit: d})
+	return ctx, cancel, nil
+}
+
+// fileHint is the hint for a file that could not be used: how to fix an
+// *rootfile.InsecureError, or def.
+func fileHint(err error, def string) string {
+	var ie *rootfile.InsecureError
+	if errors.As(err, &ie) {
+		return ie.Hint()
+	}
+	return def
+}
+
+// checkRootFile refuses (exit 2), when bintrans runs as root, a file named
+// by flag that someone other than root could have written. Other errors
+// (a missing file) are left to the code that reads it.
+func checkRootFile(flag, path string) error {
+	err := rootfile.Check(path)
+	var ie *rootfile.InsecureError
+	if errors.As(err, &ie) {
+		return usageErrorf(ie.Hint(), "%s: %v", flag, err)
+	}
+	return nil
+}
+
+// logUnavailableHint is the hint of a run that failed because the log
+// could not be used: the run's answer budget, or the given default.
+func logUnavailableHint(err error, def string) string {
+	var be *httpclient.BudgetError
+	if errors.As(err, &be) {
+		return "the log sent answers far larger than any honest one (a hostile or broken log, or a man in the middle): check --log-url; nothing was installed"
+	}
+	return def
+}
+
+// The run's memory budget for answers (httpclient.Budget): what the
+// responses being read at once may hold, whatever --jobs and the number of
+// rebuilders. Per-response limits stay as they are (the log: 1 MiB, 32 MiB
+// for an index search; a rebuilder: 8 MiB); an honest run holds well
+// under 2 MiB of either. Log and rebuilders have budgets of their own, so
+// that a hostile rebuilder cannot make the log's answers fail (and the run
+// with them), nor the reverse. A run that exceeds one fails closed: the
+// log's answers with exit 3 (the log is unusable), a rebuilder's as that
+// rebuilder being unreachable.
+const (
+	logAnswerBudget       = 64 << 20
+	rebuilderAnswerBudget = 64 << 20
+)
 
 // engine is everything a verifying command needs, built once per run.
 type engine struct {
@@ -187,6 +284,8 @@ type engine struct {
 	log      *rekorv1.Client // nil in offline mode
 	state    *state.Dir
 	unlock   func()
+	// logBudget and rbBudget bound the answers held at once.
+	logBudget, rbBudget *httpclient.Budget
 }
 
 // Close releases the state lock.
@@ -256,11 +355,17 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 	if err != nil {
 		return nil, err
 	}
-	rb, err := f.rebuilders(hc)
+	e := &engine{http: hc,
+		logBudget: httpclient.NewBudget("transparency log answers", logAnswerBudget),
+		rbBudget:  httpclient.NewBudget("rebuilder answers", rebuilderAnswerBudget)}
+	set, err := f.rebuilders(ctx, e.rbBudget.Client(hc), true)
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{http: hc}
+	var rb verify.Rebuilders
+	if set != nil {
+		rb = set
+	}
 	e.policy = verify.Policy{
 		Keys:                    keys,
 		LogKey:                  lk,
@@ -269,9 +374,8 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 		RequiredRebuildConfirms: f.RequiredRebuildConfirms,
 	}
 	var log verify.Log
-	var store verify.CheckpointStore
 	if !f.Offline {
-		c, err := rekorv1.New(f.LogURL, hc)
+		c, err := rekorv1.New(f.LogURL, e.logBudget.Client(hc))
 		if err != nil {
 			return nil, usageErrorf("check --log-url", "--log-url %q: %v", f.LogURL, err)
 		}
@@ -281,14 +385,27 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 			return nil, runErrorf(err, "create it (as root: install -d -m 0700 "+f.StateDir+") or pass --state-dir DIR", "state directory: %v", err)
 		}
 		e.state = sd
-		store = sd.CheckpointsFor(lk.ID())
+	} else {
+		// Offline reads the stored checkpoint (a bundle's tree head of the
+		// same size must match it) but never writes or locks: it works on a
+		// read-only state directory, and a missing one is an empty state.
+		sd, err := state.OpenReadOnly(f.StateDir)
+		if err != nil {
+			hint := "fix the directory's owner and mode (chmod 0700, chown root), or pass --state-dir DIR"
+			if errors.Is(err, fs.ErrPermission) {
+				hint = "run as root (the stored checkpoint is root's), or pass --state-dir DIR (a directory of yours: offline compares the bundles with the checkpoint an online run stored there, if any)"
+			}
+			return nil, runErrorf(err, hint, "state directory: %v", err)
+		}
+		e.state = sd
 	}
+	store := e.state.CheckpointsFor(lk.ID())
 	v, err := verify.NewVerifier(e.policy, src, log, store, rb)
 	if err != nil {
 		return nil, usageErrorf("", "%v", err)
 	}
 	e.Verifier = v
-	if e.state != nil {
+	if !e.state.ReadOnly() {
 		// One run at a time per state directory: concurrent hooks must not
 		// race on the checkpoint (a lost update could hide a rollback).
 		unlock, err := e.state.Lock(ctx)

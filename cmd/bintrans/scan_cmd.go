@@ -46,7 +46,9 @@ the real files instead (streaming, --jobs at a time) and reports every file
 that differs from its database entry.
 
 Offline (--offline) every package needs a proof bundle, verified with the
-pinned --log-key alone. Online (the default) bundles are re-proven against
+pinned --log-key alone; the bundles' tree heads are compared with each other
+and with the one stored in --state-dir (read only): the same tree size with
+another root is a SECURITY ERROR (other sizes need the log). Online (the default) bundles are re-proven against
 the log's current tree in batches, packages without a bundle are looked up
 in the log, and the current tree is proven consistent with every checkpoint
 seen and with the one kept in --state-dir: a log that rewrote its history is
@@ -88,8 +90,8 @@ Examples:
 Exit codes: 0 every package ok (missing signatures within --allow-missing
 tolerated); 1 at least one package failed (the log contradicting itself
 included); 2 usage or configuration error; 3 could not run: a database
-could not be read, the log is unreachable in online mode, a report could not
-be written.`
+could not be read, the log is unreachable in online mode (or answers beyond
+the run's memory budget), --deadline passed, a report could not be written.`
 }
 
 // Run scans the databases.
@@ -294,7 +296,7 @@ func (c *ScanCmd) verdict(g *Globals, rep ci.Report, runErr error) error {
 		return verificationFailed("keep both tree heads above and report them: the log showed two histories",
 			"SECURITY ERROR: the transparency log is inconsistent; %d of %d packages could not be trusted", rep.Failed(), len(rep.Results))
 	case errors.As(runErr, &lu):
-		return runErrorf(runErr, "check --log-url and the network (--proxy); --offline verifies from proof bundles alone", "%v", runErr)
+		return runErrorf(runErr, logUnavailableHint(runErr, "check --log-url and the network (--proxy); --offline verifies from proof bundles alone"), "%v", runErr)
 	case runErr != nil:
 		return runErrorf(runErr, "", "scan interrupted: %v", runErr)
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bintrans/bintrans/internal/progress"
+	"github.com/bintrans/bintrans/internal/rootfile"
 	"github.com/bintrans/bintrans/internal/signer"
 	"github.com/bintrans/bintrans/verify"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
@@ -124,7 +124,17 @@ func (c *SignCmd) Run(g *Globals) error {
 	}
 	pubText, err := readSmallFile(c.PubkeyPath, 4<<10)
 	if err != nil {
-		return usageErrorf("give the .pub file written by minisign -G", "cannot read --pubkey-path: %v", err)
+		return usageErrorf(fileHint(err, "give the .pub file written by minisign -G"), "cannot read --pubkey-path: %v", err)
+	}
+	// As root, the secret key and the password file must be root's alone
+	// (checked before either is read).
+	if err := checkRootFile("--seckey-path", c.SeckeyPath); err != nil {
+		return err
+	}
+	if c.PasswordFile != "" {
+		if err := checkRootFile("--password-file", c.PasswordFile); err != nil {
+			return err
+		}
 	}
 	pub, err := verify.ParsePublicKey(string(pubText))
 	if err != nil {
@@ -326,19 +336,8 @@ func (c *SignCmd) password(g *Globals) signer.PasswordFunc {
 	}
 }
 
-// readSmallFile reads a whole file of at most max bytes.
+// readSmallFile reads a whole file of at most max bytes; as root, only a
+// file that no one but root can have written (rootfile).
 func readSmallFile(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
-	}
-	return b, nil
+	return rootfile.ReadFile(path, max)
 }

@@ -138,7 +138,7 @@ func (c *VerifyCmd) Run(g *Globals) error {
 		fmt.Fprintln(g.Stderr, verr.Error())
 		return verificationFailed("keep both tree heads above and report them", "%d of %d packages could not be verified against a consistent log", failed, len(results))
 	case errors.As(verr, &unavailable):
-		return runErrorf(verr, "retry when the log is reachable, or use --offline to verify from proof bundles only", "%v", verr)
+		return runErrorf(verr, logUnavailableHint(verr, "retry when the log is reachable, or use --offline to verify from proof bundles only"), "%v", verr)
 	case verr != nil:
 		return runErrorf(verr, "", "verification did not complete: %v", verr)
 	case failed > 0:

@@ -81,3 +81,30 @@ func FuzzCanonicalJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNormalizeURL: a configured rebuilder URL either is refused or
+// normalizes to a base that is a fixed point (normalizing it again gives
+// it back, with the same host), so that two spellings of one rebuilder
+// always compare equal.
+func FuzzNormalizeURL(f *testing.F) {
+	for _, s := range []string{"https://rb.example/", "http://RB.Example.:80/a/../b//c", "https://bücher.example/",
+		"http://[::ffff:127.0.0.1]:8080/", "https://xn--bcher-kva.example./x/./y", "http://[fe80::1%25eth0]/", "http://a..b/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		n, err := normalizeURL(raw)
+		if err != nil {
+			return
+		}
+		again, err := normalizeURL(n.base)
+		if err != nil {
+			t.Fatalf("%q → %q, which is refused: %v", raw, n.base, err)
+		}
+		if again != n {
+			t.Fatalf("%q → %+v → %+v: not a fixed point", raw, n, again)
+		}
+		if h, err := NormalizeHost(n.host); err != nil || h != n.host {
+			t.Fatalf("host %q normalizes to %q (%v)", n.host, h, err)
+		}
+	})
+}

@@ -18,6 +18,37 @@
 // {base}api/v0/pkgs/list?distro=archlinux&name=<pkgname>). Errors and
 // timeouts never fail the batch: they are recorded per package as
 // unreachable and count as zero confirmations.
+//
+// Independence. Rebuilders count as independent confirmations only when
+// nothing shows that they are one machine. Two configured rebuilders are
+// one when
+//
+//   - their host names are equal once normalized (NormalizeHost: case,
+//     trailing dot, IDNA/punycode, the canonical form of an IP address), so
+//     that "rb.example", "RB.example.", "rb.example:8443/other/" and an
+//     internationalized name and its xn-- form are one host; or
+//   - with a Config.Resolver (cmd/bintrans sets one unless a proxy
+//     resolves names), their hosts resolve
+//     to address sets that share an address (a name and its IP address,
+//     two names of one machine, "localhost" and "127.0.0.1"). The relation
+//     is closed transitively: if A shares an address with B and B with C,
+//     A, B and C are one.
+//
+// Such rebuilders are counted once (the first configured confirms for the
+// group), not refused: a second URL of one rebuilder is a legitimate
+// fallback when the first does not answer. cmd/bintrans refuses a policy
+// whose --required-rebuild-confirms exceeds the number of independent
+// rebuilders.
+//
+// A host that cannot be resolved (error, timeout, no address) cannot be
+// shown to be distinct from the others, nor to be the same: when there is
+// more than one host, its rebuilders are not asked and confirm nothing
+// ("unjudged", with the reason in every verdict). A failed lookup never
+// makes two rebuilders the same or different.
+//
+// The addresses are those of New's lookup; a DNS answer that changes
+// during the run is not judged again (whoever controls a rebuilder's DNS
+// can impersonate it anyway, unless its attestation key is pinned).
 package rebuilder
 
 import (
@@ -86,6 +117,14 @@ type Config struct {
 	// negative value never. Packages the listing does not settle are still
 	// asked one by one.
 	ListThreshold int
+	// Resolver, when set, resolves each rebuilder host when the set is
+	// built, so that rebuilders whose addresses overlap count once (see the
+	// package documentation). Nil: rebuilders are told apart by
+	// their normalized host names only (as through a proxy that resolves
+	// names itself, where a local lookup would leak them).
+	Resolver Resolver
+	// ResolveTimeout bounds those lookups; 0 means DefaultResolveTimeout.
+	ResolveTimeout time.Duration
 }
 
 // Set is a configured group of rebuilders. It is safe for concurrent use.
@@ -99,13 +138,27 @@ type Set struct {
 type rebuilderd struct {
 	name string // the URL as configured: the name in verdicts
 	base string // normalized, ends in '/'
-	host string // lowercase host name without port: the dedupe key
+	host string // NormalizeHost of the URL's host
 	keys []ed25519.PublicKey
+	// group identifies the rebuilders that count as one (same host, or
+	// overlapping addresses); groupWhy says how this one joined it.
+	group    int
+	groupWhy string
+	// unjudged, when set, is why this rebuilder is neither asked nor
+	// counted (its host could not be resolved).
+	unjudged string
 }
 
-// New checks cfg and returns the rebuilder set. hc is used for every
-// request (it carries the proxy policy); timeouts come from cfg.
+// New is NewContext with a background context.
 func New(cfg Config, hc *http.Client) (*Set, error) {
+	return NewContext(context.Background(), cfg, hc)
+}
+
+// NewContext checks cfg and returns the rebuilder set, with each
+// rebuilder's host resolved (cfg.Resolver, within cfg.ResolveTimeout and
+// ctx) to judge which rebuilders are independent. hc is used for every
+// request (it carries the proxy policy); timeouts come from cfg.
+func NewContext(ctx context.Context, cfg Config, hc *http.Client) (*Set, error) {
 	if hc == nil {
 		return nil, errors.New("rebuilder: nil http client")
 	}
@@ -130,23 +183,23 @@ func New(cfg Config, hc *http.Client) (*Set, error) {
 	}
 	byBase := map[string]*rebuilderd{}
 	for _, raw := range cfg.URLs {
-		base, host, err := normalizeBase(raw)
+		n, err := normalizeURL(raw)
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := byBase[base]; dup {
-			return nil, fmt.Errorf("rebuilder %q: given twice", raw)
+		if prev, dup := byBase[n.base]; dup {
+			return nil, fmt.Errorf("rebuilder %q: given twice (%q is the same URL)", raw, prev.name)
 		}
-		rb := &rebuilderd{name: strings.TrimSpace(raw), base: base, host: host}
-		byBase[base] = rb
+		rb := &rebuilderd{name: strings.TrimSpace(raw), base: n.base, host: n.host}
+		byBase[n.base] = rb
 		s.rbs = append(s.rbs, rb)
 	}
 	for raw, keys := range cfg.Keys {
-		base, _, err := normalizeBase(raw)
+		n, err := normalizeURL(raw)
 		if err != nil {
 			return nil, fmt.Errorf("rebuilder key: %w", err)
 		}
-		rb, ok := byBase[base]
+		rb, ok := byBase[n.base]
 		if !ok {
 			return nil, fmt.Errorf("rebuilder key for %q: no such --rebuilder", raw)
 		}
@@ -157,32 +210,8 @@ func New(cfg Config, hc *http.Client) (*Set, error) {
 		}
 		rb.keys = append(rb.keys, keys...)
 	}
+	judgeIndependence(ctx, cfg.Resolver, cfg.ResolveTimeout, s.rbs)
 	return s, nil
-}
-
-// normalizeBase turns a configured URL into a base ending in '/', to which
-// API paths are appended (the path is never replaced).
-func normalizeBase(raw string) (base, host string, err error) {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil {
-		return "", "", fmt.Errorf("rebuilder %q: %w", raw, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", "", fmt.Errorf("rebuilder %q: want an http:// or https:// URL", raw)
-	}
-	if u.Host == "" || u.Hostname() == "" {
-		return "", "", fmt.Errorf("rebuilder %q: no host", raw)
-	}
-	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return "", "", fmt.Errorf("rebuilder %q: a base URL has no query or fragment", raw)
-	}
-	if !strings.HasSuffix(u.Path, "/") {
-		u.Path += "/"
-		if u.RawPath != "" {
-			u.RawPath += "/"
-		}
-	}
-	return u.String(), strings.ToLower(u.Hostname()), nil
 }
 
 // Confirmations returns how many rebuilders confirmed the package, counting
@@ -196,8 +225,8 @@ func Confirmations(v verify.RebuildVerdict) int {
 }
 
 func hostKey(raw string) string {
-	if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.Hostname() != "" {
-		return strings.ToLower(u.Hostname())
+	if n, err := normalizeURL(raw); err == nil {
+		return n.host
 	}
 	return raw
 }
@@ -228,10 +257,13 @@ type outcome struct {
 // artifact's SHA256 is used); only attestations need it.
 //
 // In each verdict a rebuilder appears in exactly one of Confirmed, Bad,
-// Unknown, Unreachable — except that of several confirming URLs of one host
-// only the first configured is listed in Confirmed (so len(Confirmed) ==
-// Confirmations(v)); the others get a Reasons entry saying so. Every
-// rebuilder that did not confirm has a Reasons entry.
+// Unknown, Unreachable — except that of several confirming rebuilders that
+// count as one (same host, or overlapping addresses: see the package
+// documentation)
+// only the first configured is listed in Confirmed; the others get a
+// Reasons entry saying so. A rebuilder whose independence could not be
+// judged is not asked and is listed as Unreachable. Every rebuilder that
+// did not confirm has a Reasons entry.
 func (s *Set) Verdicts(ctx context.Context, arts []verify.Artifact, sha256s []string) []verify.RebuildVerdict {
 	targets := make([]target, len(arts))
 	for i, a := range arts {
@@ -246,6 +278,13 @@ func (s *Set) Verdicts(ctx context.Context, arts []verify.Artifact, sha256s []st
 	outs := make([][]outcome, len(s.rbs))
 	var wg sync.WaitGroup
 	for r, rb := range s.rbs {
+		if rb.unjudged != "" {
+			outs[r] = make([]outcome, len(targets))
+			for i := range outs[r] {
+				outs[r][i] = outcome{kindUnreachable, rb.unjudged}
+			}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -258,16 +297,16 @@ func (s *Set) Verdicts(ctx context.Context, arts []verify.Artifact, sha256s []st
 	for i := range arts {
 		v := verify.RebuildVerdict{Confirmed: []string{}, Bad: []string{}, Unknown: []string{}, Unreachable: []string{}}
 		reasons := map[string]string{}
-		confirmedBy := map[string]string{} // host → first confirming rebuilder
+		confirmedBy := map[int]*rebuilderd{} // group → first confirming rebuilder
 		for r, rb := range s.rbs {
 			o := outs[r][i]
 			switch o.kind {
 			case kindConfirmed:
-				if first, dup := confirmedBy[rb.host]; dup {
-					reasons[rb.name] = fmt.Sprintf("confirmed, counted once with %s (same host %s)", first, rb.host)
+				if first, dup := confirmedBy[rb.group]; dup {
+					reasons[rb.name] = fmt.Sprintf("confirmed, counted once with %s (%s)", first.name, sameWhy(first, rb))
 					continue
 				}
-				confirmedBy[rb.host] = rb.name
+				confirmedBy[rb.group] = rb
 				v.Confirmed = append(v.Confirmed, rb.name)
 			case kindBad:
 				v.Bad = append(v.Bad, rb.name)

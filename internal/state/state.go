@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/rootfile"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -100,12 +101,18 @@ func (e *LockError) Unwrap() error { return e.Err }
 
 // Dir is an open state directory.
 type Dir struct {
-	path string
+	path     string
+	readOnly bool
 }
+
+// ErrReadOnly is returned by Lock and by a checkpoint store's Store on a
+// directory opened with OpenReadOnly.
+var ErrReadOnly = errors.New("state directory opened read-only")
 
 // Open opens the state directory dir (DefaultDir when empty), creating it
 // (and its parents) with mode 0700 when missing. An existing directory that
-// others can write is refused with *InsecureDirError. Open does not need
+// others can write is refused with *InsecureDirError; as root, so is one
+// below a directory others can write (*rootfile.InsecureError). Open does not need
 // write access: a read-only directory opens, and writes then fail.
 func Open(dir string) (*Dir, error) {
 	if dir == "" {
@@ -125,18 +132,69 @@ func Open(dir string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
+	if err := checkDir(dir, fi); err != nil {
+		return nil, err
+	}
+	return &Dir{path: dir}, nil
+}
+
+// OpenReadOnly opens the state directory dir (DefaultDir when empty) for
+// reading only, as offline verification does: it never creates, locks or
+// writes anything, so it works on a read-only file system and never waits
+// for a concurrent run. A directory that does not exist is an empty state
+// (every Load returns nil, nil); one that exists is checked like Open
+// (*InsecureDirError) and must be readable (a permission error otherwise:
+// the stored checkpoint is never skipped silently). A state file is replaced by rename only, so a read
+// without the lock sees the old file or the new one, never a mix.
+func OpenReadOnly(dir string) (*Dir, error) {
+	if dir == "" {
+		dir = DefaultDir
+	}
+	dir = filepath.Clean(dir)
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Dir{path: dir, readOnly: true}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if err := checkDir(dir, fi); err != nil {
+		return nil, err
+	}
+	// A directory this user cannot read (root's 0700 state, read by a user's
+	// offline verify) is an error, not an empty state: skipping the stored
+	// checkpoint silently would skip its check.
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	d.Close()
+	return &Dir{path: dir, readOnly: true}, nil
+}
+
+// checkDir refuses a state directory that is not a directory or that others
+// can write.
+func checkDir(dir string, fi fs.FileInfo) error {
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("state: %s is not a directory", dir)
+		return fmt.Errorf("state: %s is not a directory", dir)
 	}
 	uid := -1
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		uid = int(st.Uid)
 	}
 	if fi.Mode().Perm()&0o022 != 0 || (uid != -1 && uid != 0 && uid != os.Geteuid()) {
-		return nil, &InsecureDirError{Path: dir, Mode: fi.Mode(), UID: uid}
+		return &InsecureDirError{Path: dir, Mode: fi.Mode(), UID: uid}
 	}
-	return &Dir{path: dir}, nil
+	// As root, the directories above it too (and the links on the way):
+	// whoever can rename one of them can swap the state directory.
+	if err := rootfile.Check(dir); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
 }
+
+// ReadOnly reports whether the directory was opened with OpenReadOnly.
+func (d *Dir) ReadOnly() bool { return d.readOnly }
 
 // String returns the directory's path.
 func (d *Dir) String() string { return d.path }
@@ -159,6 +217,9 @@ func (d *Dir) Path(name string) string {
 // it stores the next one, so that concurrent runs serialize. unlock is
 // idempotent. The lock is released by the kernel if the process dies.
 func (d *Dir) Lock(ctx context.Context) (unlock func(), err error) {
+	if d.readOnly {
+		return nil, &LockError{Path: filepath.Join(d.path, "lock"), Err: ErrReadOnly}
+	}
 	return flock(ctx, filepath.Join(d.path, "lock"))
 }
 
@@ -182,7 +243,7 @@ func flock(ctx context.Context, path string) (func(), error) {
 		case <-ctx.Done():
 			t.Stop()
 			f.Close()
-			return nil, &LockError{Path: path, Err: ctx.Err()}
+			return nil, &LockError{Path: path, Err: context.Cause(ctx)}
 		case <-t.C:
 		}
 		if wait < 100*time.Millisecond {
@@ -203,7 +264,7 @@ func flock(ctx context.Context, path string) (func(), error) {
 // CheckpointsFor with the log's id, so that switching logs never compares
 // checkpoints of different logs.
 func (d *Dir) Checkpoints() verify.CheckpointStore {
-	return &checkpointStore{path: d.Path("checkpoint.json")}
+	return &checkpointStore{path: d.Path("checkpoint.json"), readOnly: d.readOnly}
 }
 
 // CheckpointsFor returns the checkpoint store of the log identified by
@@ -214,11 +275,12 @@ func (d *Dir) CheckpointsFor(logID string) verify.CheckpointStore {
 	if len(logID) > 100 {
 		panic(fmt.Sprintf("state: log id %q too long", logID))
 	}
-	return &checkpointStore{path: d.Path("checkpoint-" + logID + ".json")}
+	return &checkpointStore{path: d.Path("checkpoint-" + logID + ".json"), readOnly: d.readOnly}
 }
 
 type checkpointStore struct {
-	path string
+	path     string
+	readOnly bool
 }
 
 // fileFormat is the on-disk checkpoint file.
@@ -319,6 +381,9 @@ func treeHead(note []byte) (uint64, []byte, error) {
 // Store returns nil; one of the same size with another root hash is a
 // *ForkError. A corrupt stored file is a *CorruptError and is not replaced.
 func (s *checkpointStore) Store(ctx context.Context, cp []byte) error {
+	if s.readOnly {
+		return fmt.Errorf("state: %s: %w", s.path, ErrReadOnly)
+	}
 	if len(cp) == 0 || len(cp) > verify.MaxCheckpointSize {
 		return fmt.Errorf("state: refusing to store a checkpoint of %d bytes", len(cp))
 	}

@@ -468,7 +468,85 @@ func helperReadOnly(dir string) int {
 	if err := WriteFileAtomic(d.Path("x"), []byte("x"), 0o600); !errors.Is(err, fs.ErrPermission) {
 		return fail("WriteFileAtomic: %v", err)
 	}
+	// What offline runs use: reads, and refuses to write before trying.
+	ro, err := OpenReadOnly(dir)
+	if err != nil {
+		return fail("OpenReadOnly: %v", err)
+	}
+	if cp, err := ro.Checkpoints().Load(context.Background()); err != nil || !strings.Contains(string(cp), "\n5\n") {
+		return fail("read-only Load: %q %v", cp, err)
+	}
+	if err := ro.Checkpoints().Store(context.Background(), note(6, 0)); !errors.Is(err, ErrReadOnly) {
+		return fail("read-only Store: %v, want ErrReadOnly", err)
+	}
+	if private := os.Getenv("STATE_TEST_PRIVATE"); private != "" {
+		// root's own state (0700), read by another user: an error, never
+		// an empty state.
+		if _, err := OpenReadOnly(private); !errors.Is(err, fs.ErrPermission) {
+			return fail("OpenReadOnly of a directory this user cannot read: %v, want a permission error", err)
+		}
+	}
 	return 0
+}
+
+// TestOpenReadOnly: offline runs read the state without creating, locking
+// or writing anything, and without waiting for a run that holds the lock.
+func TestOpenReadOnly(t *testing.T) {
+	// A missing directory is an empty state, and stays missing.
+	missing := filepath.Join(t.TempDir(), "nope", "state")
+	d, err := OpenReadOnly(missing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := d.CheckpointsFor("abc").Load(ctx(t)); cp != nil || err != nil {
+		t.Fatalf("Load on a missing directory: %q %v", cp, err)
+	}
+	if err := d.CheckpointsFor("abc").Store(ctx(t), note(1, 0)); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("Store: %v", err)
+	}
+	if _, err := d.Lock(ctx(t)); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("Lock: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenReadOnly created something: %v", err)
+	}
+
+	// An existing directory whose lock another run holds: reading does
+	// not wait, and creates no file.
+	dir := filepath.Join(t.TempDir(), "state")
+	w := open(t, dir)
+	if err := w.Checkpoints().Store(ctx(t), note(7, 0)); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := w.Lock(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	before, _ := os.ReadDir(dir)
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ro, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := ro.Checkpoints().Load(c)
+	if err != nil || !strings.Contains(string(cp), "\n7\n") || c.Err() != nil {
+		t.Fatalf("Load under another run's lock: %q %v %v", cp, err, c.Err())
+	}
+	after, _ := os.ReadDir(dir)
+	if len(before) != len(after) {
+		t.Fatalf("read-only use changed the directory: %v → %v", before, after)
+	}
+
+	// The same ownership and mode rules as Open.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	var ie *InsecureDirError
+	if _, err := OpenReadOnly(dir); !errors.As(err, &ie) {
+		t.Fatalf("world-writable directory: %v", err)
+	}
 }
 
 func TestReadOnlyDir(t *testing.T) {
@@ -510,8 +588,12 @@ func TestReadOnlyDir(t *testing.T) {
 	if err := copyFile(os.Args[0], exe); err != nil {
 		t.Fatal(err)
 	}
+	private := filepath.Join(dir, "private")
+	if err := open(t, private).Checkpoints().Store(ctx(t), note(5, 0)); err != nil {
+		t.Fatal(err)
+	}
 	c := exec.Command(exe, "-test.run=^$")
-	c.Env = []string{"STATE_TEST_HELPER=readonly", "STATE_TEST_DIR=" + dir, "PATH=/usr/bin:/bin"}
+	c.Env = []string{"STATE_TEST_HELPER=readonly", "STATE_TEST_DIR=" + dir, "STATE_TEST_PRIVATE=" + private, "PATH=/usr/bin:/bin"}
 	c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := c.CombinedOutput()
 	if err != nil {

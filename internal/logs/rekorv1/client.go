@@ -162,7 +162,9 @@ func malformed(op, format string, args ...any) error {
 
 // CallError is a call to the log that failed. Err is a
 // *httpclient.StatusError (the server said no; 404 wraps verify.ErrNotFound),
-// a *httpclient.TooLargeError, a *MalformedResponseError, or a transport
+// a *httpclient.TooLargeError, a *httpclient.BudgetError (the run's answer
+// budget, when the client was given a budgeted http.Client), a
+// *MalformedResponseError, or a transport
 // error (errors.Is(err, context.DeadlineExceeded) on timeouts).
 type CallError struct {
 	Op  string
@@ -206,6 +208,10 @@ func classify(op string, err error) error {
 	var tl *httpclient.TooLargeError
 	if errors.As(err, &tl) {
 		return tl
+	}
+	var be *httpclient.BudgetError
+	if errors.As(err, &be) {
+		return be
 	}
 	var me *MalformedResponseError
 	if errors.As(err, &me) {

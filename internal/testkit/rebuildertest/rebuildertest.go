@@ -94,6 +94,10 @@ type Options struct {
 	// Latency delays every answer (a network round trip to a distant
 	// rebuilder), for benchmarks.
 	Latency time.Duration
+	// Addr is the listen address, "127.0.0.1:0" if empty. Another
+	// loopback address ("127.0.0.2:0") gives a second rebuilder a host
+	// of its own without a custom transport.
+	Addr string
 }
 
 // Counts are the requests a Server answered, by endpoint.
@@ -140,7 +144,16 @@ func New(t testing.TB, opts Options) *Server {
 		opts.Distribution = "archlinux"
 	}
 	s := &Server{opts: opts, stop: make(chan struct{})}
-	s.HTTP = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.HTTP = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	if opts.Addr != "" {
+		ln, err := net.Listen("tcp", opts.Addr)
+		if err != nil {
+			t.Fatalf("rebuildertest: listen on %s: %v", opts.Addr, err)
+		}
+		s.HTTP.Listener.Close()
+		s.HTTP.Listener = ln
+	}
+	s.HTTP.Start()
 	s.URL = s.HTTP.URL + opts.Prefix
 	t.Cleanup(func() {
 		close(s.stop) // releases hanging handlers

@@ -349,6 +349,23 @@ func engineCases() []engineCase {
 		{name: "bundle/missing-offline", prepare: replaceBundle(func(t *testing.T, e *env, p *pkgFile) []byte { return nil }),
 			status: verify.StatusMissingBundle, err: missErr},
 
+		// --- offline: the stored checkpoint and the batch's bundles -------
+		// An attacker holding the log key (and the transparency key) shows
+		// this client a fork of exactly the size it stored: offline must
+		// catch it from the state directory alone.
+		{name: "offline/fork-at-the-stored-size", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			e.forkedPackage(t, e.log.Size(), "evil", "6.6-1")
+			return runOpts{offline: true}, len(e.pkgs) - 1
+		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: offlineHeads("stored signed tree head", "the stored checkpoint")},
+		// The honest log grew past the stored checkpoint; one bundle of the
+		// batch proves an honest entry at the new size, another an entry of
+		// a fork of that size: the two tree heads contradict each other.
+		{name: "offline/fork-within-the-batch", prepare: func(t *testing.T, e *env) (runOpts, int) {
+			e.add(t, "honest", "2.0-1", []byte("an honest update\n"))
+			e.forkedPackage(t, e.log.Size(), "evil", "6.6-1")
+			return runOpts{offline: true}, len(e.pkgs) - 1
+		}, status: verify.StatusLogInconsistent, err: secErr, runErr: secErr, check: offlineHeads("proof bundle of", "two proof bundles")},
+
 		// --- the log (online) ----------------------------------------------
 		{name: "log/rollback-to-older-checkpoint", prepare: func(t *testing.T, e *env) (runOpts, int) {
 			e.log.RollbackTo(e.log.Size() - 1)
@@ -444,6 +461,56 @@ func unreachable(t *testing.T, _ *env, r verify.Result) {
 }
 
 // bothHeads: a SECURITY ERROR carries both signed tree heads.
+// offlineHeads: an offline SECURITY ERROR with two distinct tree heads,
+// one of them labelled label, whose reason names what.
+func offlineHeads(label, what string) func(*testing.T, *env, verify.Result) {
+	return func(t *testing.T, e *env, r verify.Result) {
+		bothHeads(t, e, r)
+		v, _ := asType(r.Err, secErr)
+		se := v.(*verify.SecurityError)
+		if !strings.Contains(se.OldLabel+se.NewLabel, label) || !strings.Contains(se.Reason, what) || !strings.Contains(se.Reason, "same tree size") {
+			t.Errorf("offline security error: reason %q, labels %q / %q; want %q and a label %q", se.Reason, se.OldLabel, se.NewLabel, what, label)
+		}
+		if !strings.Contains(se.Error(), label) {
+			t.Errorf("the message does not say where a tree head comes from:\n%s", se.Error())
+		}
+	}
+}
+
+// forkedPackage publishes a package signed with the transparency key whose
+// bundle proves it in a fork of the log of the given size (the real log's
+// first size-1 entries, then this package's), served by the fake log with
+// valid signatures and proofs; the log is honest again afterwards.
+func (e *env) forkedPackage(t *testing.T, size int64, name, version string) *pkgFile {
+	t.Helper()
+	filename := name + "-" + version + "-x86_64.pkg.tar.zst"
+	content := []byte("unlogged " + name + " payload\n")
+	p := &pkgFile{name: name, version: version, filename: filename, content: content, sha256: sum(content)}
+	tf, err := verify.SignPackage(e.key.sk, p.sha256, filename)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := verify.ParseSignature(tf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.log.Fork(size-1, verify.CanonicalBody(s, e.key.pk, []byte(p.sha256)))
+	m, err := e.rekorClient(t, nil).EntriesByIndex(context.Background(), []int64{size - 1})
+	e.log.SetLie(fakelog.Honest)
+	if err != nil || m[size-1] == nil {
+		t.Fatalf("forked entry: %v", err)
+	}
+	p.t, p.entry, p.bundle = tf, m[size-1], bundleOf(t, m[size-1])
+	if got := p.entry.Verification.InclusionProof.TreeSize; got != size {
+		t.Fatalf("forked entry proven at size %d, want %d", got, size)
+	}
+	e.write(t, filename, content)
+	e.writeSig(t, filename+verify.SignatureSuffix, p.t)
+	e.writeSig(t, filename+verify.BundleSuffix, p.bundle)
+	e.pkgs = append(e.pkgs, p)
+	return p
+}
+
 func bothHeads(t *testing.T, _ *env, r verify.Result) {
 	v, _ := asType(r.Err, secErr)
 	se := v.(*verify.SecurityError)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -31,6 +32,9 @@ type stateCase struct {
 	errno  syscall.Errno
 	// unchanged: the checkpoint file is byte-for-byte the old one.
 	unchanged bool
+	// offline runs the engine offline (the stored checkpoint is read, never
+	// written); ok means the run must then succeed.
+	offline, ok bool
 }
 
 func TestStateAdversarial(t *testing.T) {
@@ -98,14 +102,41 @@ func TestStateAdversarial(t *testing.T) {
 			return func() {}
 		}, runErr: (*verify.CheckpointError)(nil), unchanged: true},
 	}
+	// Offline, the same damage: a state that cannot be trusted fails the
+	// run as online does; one that cannot be written does not matter.
+	for _, tc := range cases {
+		if tc.name == "state/disk-full-while-storing" {
+			continue
+		}
+		tc.name = "state/offline-" + strings.TrimPrefix(tc.name, "state/")
+		tc.offline = true
+		if tc.name == "state/offline-read-only-directory" {
+			tc.ok, tc.errno = true, 0
+		}
+		cases = append(cases, tc)
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, 3)
 			e.add(t, "pkg03", "1.3-1", []byte("package 3 payload\n")) // the log grew
 			undo := tc.during(t, e)
 			before, _ := os.ReadFile(e.stateCP)
-			res, err := e.run(t, runOpts{})
+			res, err := e.run(t, runOpts{offline: tc.offline})
 			undo()
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("VerifyAll: %v", err)
+				}
+				for _, r := range res {
+					if !r.OK() {
+						t.Errorf("%s: %s: %v", r.Artifact.Filename, r.Status, r.Err)
+					}
+				}
+				if after, _ := os.ReadFile(e.stateCP); !bytes.Equal(before, after) {
+					t.Errorf("an offline run changed the checkpoint file")
+				}
+				return
+			}
 			if err == nil {
 				t.Fatalf("VerifyAll succeeded with a state directory that cannot hold the checkpoint")
 			}

@@ -511,7 +511,7 @@ func otherLogKeyPEM(t *testing.T) []byte {
 func TestRebuildThresholdNotMet(t *testing.T) {
 	w := newWorld(t, 3)
 	rb1 := rebuildertest.New(t, rebuildertest.Options{})
-	rb2 := rebuildertest.New(t, rebuildertest.Options{})
+	rb2 := rebuildertest.New(t, rebuildertest.Options{Addr: "127.0.0.2:0"}) // another machine
 	for _, p := range w.pkgs {
 		good := rebuildertest.Package{Name: p.name, Version: p.version, Arch: "any", Status: "GOOD", SHA256: p.sha256}
 		rb1.Add(good)
@@ -520,11 +520,12 @@ func TestRebuildThresholdNotMet(t *testing.T) {
 		}
 		rb2.Add(good)
 	}
-	// Confirmations from one host count once: name the second rebuilder
-	// by another host name (resolved from the sandbox's /etc/hosts).
-	w.s.InstallFile(t, "/etc/hosts", []byte("127.0.0.1 localhost rebuilder-b.test\n"), 0o644)
+	// Confirmations from one machine count once: the second rebuilder
+	// listens on another address, under a name of its own (resolved from
+	// the sandbox's /etc/hosts, as the hook resolves it).
+	w.s.InstallFile(t, "/etc/hosts", []byte("127.0.0.1 localhost\n127.0.0.2 rebuilder-b.test\n"), 0o644)
 	w.s.InstallFile(t, "/etc/nsswitch.conf", []byte("hosts: files dns\n"), 0o644)
-	w.set(t, "rebuilder", rb1.URL, strings.Replace(rb2.URL, "127.0.0.1", "rebuilder-b.test", 1))
+	w.set(t, "rebuilder", rb1.URL, strings.Replace(rb2.URL, "127.0.0.2", "rebuilder-b.test", 1))
 	w.set(t, "required-rebuild-confirms", "2")
 	res, got := w.install(t, w.names()...)
 	requireRefused(t, res, got, map[string]verify.Status{w.pkgs[2].filename: verify.StatusRebuildUnconfirmed})
