@@ -14,6 +14,7 @@ import (
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // DoctorCmd checks the configuration the pacman hook would run with, reaches
@@ -147,7 +148,7 @@ func (d *DoctorCmd) checkLog(ctx context.Context, w, stderr io.Writer, hc *http.
 		if err := verify.ProveConsistent(ctx, c, old, cur, "the stored checkpoint"); err != nil {
 			var se *verify.SecurityError
 			if errors.As(err, &se) {
-				fmt.Fprintln(stderr, se.Error())
+				fmt.Fprintln(stderr, safetext.Text(se.Error()))
 				return verificationFailed("the log shows you a different history than before: keep both tree heads above as evidence and report them",
 					"the log's current checkpoint is inconsistent with the stored one (SECURITY ERROR above)")
 			}
@@ -191,7 +192,7 @@ func (d *DoctorCmd) checkRebuilders(ctx context.Context, w io.Writer, hc *http.C
 		u := strings.TrimRight(r, "/") + "/api/v0/pkgs/list?distro=archlinux&name=pacman"
 		_, err := httpclient.Get(ctx, hc, u, maxRebuilderProbe)
 		if err != nil && !errors.Is(err, verify.ErrNotFound) {
-			fmt.Fprintf(w, "rebuilder:   %s: unreachable: %s\n", r, oneLine(err.Error()))
+			fmt.Fprintf(w, "rebuilder:   %s: unreachable: %s\n", r, safetext.Message(err.Error()))
 			continue
 		}
 		up++
@@ -208,7 +209,7 @@ func (d *DoctorCmd) checkRebuilders(ctx context.Context, w io.Writer, hc *http.C
 func (d *DoctorCmd) describeRepos(w io.Writer) {
 	conf, err := pacman.ParseFile(d.PacmanConf, pacman.DefaultLimits())
 	if err != nil {
-		fmt.Fprintf(w, "pacman:      %s: %s\n", d.PacmanConf, oneLine(err.Error()))
+		fmt.Fprintf(w, "pacman:      %s: %s\n", d.PacmanConf, safetext.Message(err.Error()))
 		return
 	}
 	perRepo := map[string]string{}

@@ -9,6 +9,7 @@ import (
 	"github.com/bintrans/bintrans/internal/progress"
 	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/verify"
+	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // HookCmd is `bintrans hook`, run by alpm as hooks/bintrans.hook: a
@@ -80,7 +81,7 @@ func (c *HookCmd) Run(g *Globals) error {
 		switch {
 		case batch.Skipped(i):
 			skipped++
-			fmt.Fprintf(g.Stderr, "bintrans: UNVERIFIED %s: in no sync database, allowed by --unsafe-allow-local\n", ci.OneLine(r.Artifact.Name, 0))
+			fmt.Fprintf(g.Stderr, "bintrans: UNVERIFIED %s: in no sync database, allowed by --unsafe-allow-local\n", safetext.Line(r.Artifact.Name))
 		case !r.OK():
 			failed++
 			fmt.Fprintf(g.Stderr, "bintrans: REFUSED %s: %s\n", describeArtifact(r.Artifact), failureReason(r))
@@ -90,7 +91,7 @@ func (c *HookCmd) Run(g *Globals) error {
 	var unavailable *verify.LogUnavailableError
 	switch {
 	case errors.As(verr, &sec):
-		fmt.Fprintln(g.Stderr, verr.Error())
+		fmt.Fprintln(g.Stderr, safetext.Text(verr.Error()))
 		return verificationFailed("keep both tree heads above and report them; do not install until the log is explained",
 			"%d of %d packages could not be verified against a consistent log: transaction aborted", failed, len(results))
 	case errors.As(verr, &unavailable):
@@ -114,9 +115,9 @@ func (c *HookCmd) Run(g *Globals) error {
 // made safe for a terminal (the names come from a repository database).
 func describeArtifact(a verify.Artifact) string {
 	if a.Repo == "" {
-		return ci.OneLine(a.Filename, 0)
+		return safetext.Line(a.Filename)
 	}
-	return ci.OneLine(a.Repo+"/"+a.Filename, 0)
+	return safetext.Line(a.Repo + "/" + a.Filename)
 }
 
 // failureReason is "<status>: <evidence>", on one safe line.
@@ -132,5 +133,5 @@ func (f *PolicyFlags) mode() string {
 	if f.Offline {
 		return "offline, from proof bundles"
 	}
-	return "online, log " + ci.OneLine(f.LogURL, 0)
+	return "online, log " + safetext.Line(f.LogURL)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // DefaultMonitorStateDir is the monitor's (and audit's) state directory:
@@ -151,7 +152,7 @@ func (c *MonitorCmd) Run(g *Globals) error {
 		case err != nil:
 			fails++
 			wait = backoff(c.Interval, fails)
-			fmt.Fprintf(g.Stderr, "bintrans: monitor: %s (next try in %v)\n", oneLine(err.Error()), wait)
+			fmt.Fprintf(g.Stderr, "bintrans: monitor: %s (next try in %v)\n", safetext.Message(err.Error()), wait)
 		default:
 			fails = 0
 			if len(rep.Findings) > 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/bintrans/bintrans/internal/progress"
 	"github.com/bintrans/bintrans/internal/scan"
 	"github.com/bintrans/bintrans/verify"
+	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // ScanCmd is `bintrans scan DB…`: every package of whole sync databases,
@@ -290,7 +291,7 @@ func (c *ScanCmd) verdict(g *Globals, rep ci.Report, runErr error) error {
 	switch {
 	case errors.As(runErr, &sec):
 		// The evidence, in full: both signed tree heads.
-		fmt.Fprintf(g.Stderr, "bintrans: %s\n", sec.Error())
+		fmt.Fprintf(g.Stderr, "bintrans: %s\n", safetext.Text(sec.Error()))
 		return verificationFailed("keep both tree heads above and report them: the log showed two histories",
 			"SECURITY ERROR: the transparency log is inconsistent; %d of %d packages could not be trusted", rep.Failed(), len(rep.Results))
 	case errors.As(runErr, &lu):

@@ -16,6 +16,7 @@ import (
 	"github.com/bintrans/bintrans/internal/signer"
 	"github.com/bintrans/bintrans/verify"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // passwordEnv is the environment variable holding the secret key's password.
@@ -217,7 +218,7 @@ func (c *SignCmd) Run(g *Globals) error {
 		if f.Repo != "" {
 			where = f.Repo + "/" + f.Arch + " " + where
 		}
-		fmt.Fprintf(g.Stderr, "bintrans: sign %s: %s: %s\n", where, f.Stage, oneLine(f.Error))
+		fmt.Fprintf(g.Stderr, "bintrans: sign %s: %s: %s\n", where, f.Stage, safetext.Message(f.Error))
 	}
 	if c.JSON {
 		enc := json.NewEncoder(g.Stdout)
@@ -237,10 +238,10 @@ func (c *SignCmd) Run(g *Globals) error {
 		fmt.Fprintf(g.Stderr, "bintrans: sign: removed %d temp file(s) left by an interrupted run\n", sum.RemovedTempFiles)
 	}
 	if sum.TempFilesError != "" {
-		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: temp files of an interrupted run: %s\n", oneLine(sum.TempFilesError))
+		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: temp files of an interrupted run: %s\n", safetext.Message(sum.TempFilesError))
 	}
 	if sum.SettleError != "" && sec == nil {
-		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: %d bundle(s) not settled, they stay as published and valid: %s\n", sum.SettleFailed, oneLine(sum.SettleError))
+		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: %d bundle(s) not settled, they stay as published and valid: %s\n", sum.SettleFailed, safetext.Message(sum.SettleError))
 	}
 	if sec != nil {
 		// The evidence, in full: both signed tree heads.
