@@ -193,7 +193,7 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 		paths = append(paths, testenv.BuildPackage(t, repoDir, testenv.Pkg{Name: fmt.Sprintf("monitortest-%d", i), Version: "1.0-1", Arch: "x86_64",
 			Files: map[string]string{fmt.Sprintf("usr/share/monitortest/%d", i): "x\n"}}))
 	}
-	testenv.RepoAdd(t, filepath.Join(repoDir, "core.db.tar.gz"), paths...)
+	r.packager.RepoAddSign(t, filepath.Join(repoDir, "core.db.tar.gz"), paths...) // the real repo-add --sign
 	before := r.bundles(t)
 	if res := signRunIn(t, r.args(r.logURL, "--json")...); res.code != 0 {
 		t.Fatalf("second sign: exit %d\n%s", res.code, res.stderr)
