@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/monitor"
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
-	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // DefaultMonitorStateDir is the monitor's (and audit's) state directory:

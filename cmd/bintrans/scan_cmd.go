@@ -12,9 +12,9 @@ import (
 
 	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/progress"
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/internal/scan"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // ScanCmd is `bintrans scan DB…`: every package of whole sync databases,

@@ -16,10 +16,10 @@ import (
 
 	"github.com/jedisct1/go-minisign"
 
-	"github.com/bintrans/bintrans/internal/testkit/fakelog"
-	"github.com/bintrans/bintrans/internal/state"
-	"github.com/bintrans/bintrans/verify"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/state"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
+	"github.com/bintrans/bintrans/verify"
 )
 
 // key is a fresh minisign key pair.

@@ -29,9 +29,9 @@ const StateSchemaVersion = 1
 // together, atomically: an entry is "seen" only with the checkpoint that
 // was current when it was verified.
 type stateFile struct {
-	SchemaVersion int     `json:"schema_version"`
-	LogID         string  `json:"log_id"`
-	Checkpoint    string  `json:"checkpoint"`
+	SchemaVersion int    `json:"schema_version"`
+	LogID         string `json:"log_id"`
+	Checkpoint    string `json:"checkpoint"`
 	// TailedTo is the tree size up to which a --tail run read every index,
 	// when it is less than the checkpoint's (the log grew between the
 	// tail's checkpoint and the stored one); the next --tail run starts
