@@ -26,7 +26,7 @@ type AuditCheckCmd struct {
 	RepoFlags
 	MaxDBSize int64  `name:"max-db-size" default:"268435456" placeholder:"BYTES" help:"Largest database accepted, as fetched (compressed)."`
 	StateDir  string `name:"state-dir" default:"/var/lib/bintrans-monitor" placeholder:"DIR" help:"The monitor's state directory (the same as 'bintrans monitor --state-dir'): the log's entries are verified incrementally."`
-	Tail      bool   `name:"tail" help:"Monitor with --tail: also read every entry appended to the log since the last run, by index (see bintrans monitor --help)."`
+	Tail      bool   `name:"tail" help:"Monitor with --tail: also read, by index, every entry no earlier --tail run read, proven at its index (see bintrans monitor --help)."`
 	JSON      bool   `name:"json" help:"Print the report as JSON on stdout (schema_version 1)."`
 }
 
@@ -156,9 +156,7 @@ func (c *AuditCheckCmd) Run(g *Globals) error {
 		MonitorFindings: mrep.Findings, CrossCheck: cr, PossibleKeyCompromise: len(cr.Unaudited) > 0,
 		Findings: cr.Findings() + len(mrep.Findings)}
 	if c.JSON {
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(g.Stdout, rep); err != nil {
 			return runErrorf(err, "", "writing the report: %v", err)
 		}
 	} else {
@@ -253,4 +251,16 @@ func printAuditReport(w io.Writer, r *auditReport) {
 	}
 	records("(information) packages bintrans sign refused to sign", cr.Refusals)
 	fmt.Fprintf(w, "\n%d of %d log entries match an audit record and a release; %d finding(s)\n", cr.Matched, cr.Entries, r.Findings)
+}
+
+// writeJSON prints v as indented JSON, escaped by safetext.JSON (the same
+// values; no control, bidi or format character and no workflow command
+// reaches a terminal or a CI log).
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(safetext.JSON(b), '\n'))
+	return err
 }
