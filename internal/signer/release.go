@@ -210,7 +210,7 @@ func (k *Keyring) Verify(ctx context.Context, what string, sig []byte, data io.R
 	cmd := k.command(ctx, "--status-fd", "1", "--verify", sigPath, "-")
 	in := &trackedReader{r: data}
 	cmd.Stdin = in
-	cmd.Stdout = &status
+	cmd.Stdout = &limitedBuffer{b: &status, max: 64 << 10}
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedBuffer{b: &stderr, max: 4 << 10}
 	runErr := cmd.Run()
