@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"unicode"
+
+	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // GitHub limits (docs: "workflow commands", "adding a job summary"): a step
@@ -58,8 +60,8 @@ func writeAnnotations(w io.Writer, r Report) error {
 		}
 		shown++
 		a := res.Artifact
-		title := fmt.Sprintf("bintrans: %s (%s)", res.Status, location(a))
-		msg := fmt.Sprintf("%s: %s", OneLine(a.Filename, 0), Reason(res))
+		title := fmt.Sprintf("bintrans: %s (%s)", safetext.Line(string(res.Status)), safetext.Line(location(a)))
+		msg := fmt.Sprintf("%s: %s", safetext.Line(a.Filename), Reason(res))
 		writeCommand(bw, "error", title, msg)
 	}
 	if failed > shown {
@@ -145,7 +147,7 @@ func WriteMarkdown(w io.Writer, r Report) error {
 			}
 			rows++
 			fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", mdCell(location(res.Artifact)),
-				mdCell(res.Artifact.Filename), mdCell(string(res.Status)), mdCell(Reason(res)))
+				mdCell(res.Artifact.Filename), mdCell(string(res.Status)), mdCell(rawReason(res)))
 		}
 		if f > rows {
 			fmt.Fprintf(bw, "\n_… and %d more: see the JSON or JUnit report._\n", f-rows)
@@ -156,12 +158,12 @@ func WriteMarkdown(w io.Writer, r Report) error {
 }
 
 // mdCell makes untrusted text safe inside a Markdown table cell: one line
-// (OneLine), and every character that could open inline Markdown or HTML
+// (safetext.Cut), and every character that could open inline Markdown or HTML
 // syntax, an entity, or end the cell is backslash-escaped (CommonMark
 // allows escaping any ASCII punctuation). An underscore between two
 // letters or digits ("x86_64") cannot start emphasis and stays as it is.
 func mdCell(s string) string {
-	rs := []rune(OneLine(s, MaxReasonLen))
+	rs := []rune(safetext.Cut(safetext.Fold(s), MaxReasonLen))
 	var b strings.Builder
 	for i, r := range rs {
 		switch {

@@ -76,7 +76,7 @@ func TestAnnotationsAreCommands(t *testing.T) {
 		}
 		if m[1] == "error" {
 			errs++
-			if strings.Contains(runnerUnescape(m[3]), "\uFFFD[2J ::error::pwned") {
+			if strings.Contains(runnerUnescape(m[3]), `\x1b[2J\r\n:\x3aerror:\x3apwned`) {
 				sawEvil = true
 			}
 		}
@@ -153,8 +153,8 @@ func TestMarkdownCell(t *testing.T) {
 		"<img src=x>":            `\<img src=x\>`,
 		"[link](javascript:x)":   `\[link\](javascript:x)`,
 		"&amp; `code` ~~s~~ !":   `\&amp; \` + "`code\\`" + ` \~\~s\~\~ \!`,
-		"back\\slash":            `back\\slash`,
-		"two\nlines\r\nand\x1b.": "two lines and\uFFFD.",
+		"back\\slash":            `back\\slash`,         // a lone backslash stands for itself, escaped for Markdown
+		"two\nlines\r\nand\x1b.": `two lines and\\x1b.`, // renders as safetext's "two lines and\x1b."
 	} {
 		if got := mdCell(in); got != want {
 			t.Errorf("mdCell(%q) = %q, want %q", in, got, want)
@@ -170,5 +170,38 @@ func TestWriteGitHubSummaryError(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "::error ") {
 		t.Error("annotations are not written before the summary fails")
+	}
+}
+
+// TestNoWorkflowCommandFromUntrustedText: with --github, stdout carries the
+// annotations and the human report. The runner acts on "::cmd" at the start
+// of a line (after white space) and on "##[cmd]" anywhere in a line: no
+// line may hold "##[", and "::" only in the writer's own command prefix.
+func TestNoWorkflowCommandFromUntrustedText(t *testing.T) {
+	var out bytes.Buffer
+	r := fixtureReport()
+	if err := WriteGitHub(&out, "", r); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHuman(&out, r, false); err != nil {
+		t.Fatal(err)
+	}
+	own := regexp.MustCompile(`^::(error|warning|notice) title=[^:]*::`)
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, "##[") {
+			t.Errorf("legacy workflow command in %q", line)
+		}
+		rest := own.ReplaceAllString(line, "")
+		if strings.Contains(rest, "::") {
+			t.Errorf("untrusted \"::\" in %q", line)
+		}
+		for _, r := range line {
+			if r == 0x1b || r == 0x9b || r == 0x202e || r == '\r' {
+				t.Errorf("unescaped %U in %q", r, line)
+			}
+		}
+	}
+	if !strings.Contains(out.String(), `##\x5badd-mask]hidden \u202e\u009b.pkg`) {
+		t.Errorf("the hostile name is not shown escaped:\n%s", out.String())
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // ANSI colours of the human report.
@@ -21,7 +23,8 @@ const (
 // filename) order, then a table of the non-zero counts per status and the
 // total, aligned. With color, failures are red and ok green (ANSI); the
 // caller decides (a terminal, NO_COLOR). Untrusted text passes through
-// OneLine, so no control character reaches the terminal.
+// safetext, so no control, bidi or format character and no workflow
+// command reaches the terminal or a CI log.
 func WriteHuman(w io.Writer, r Report, color bool) error {
 	bw := bufio.NewWriter(w)
 	paint := func(code, s string) string {
@@ -37,7 +40,7 @@ func WriteHuman(w io.Writer, r Report, color bool) error {
 		}
 		failures++
 		fmt.Fprintf(bw, "%s %s %s: %s: %s\n", paint(ansiBold+ansiRed, "FAIL"),
-			OneLine(location(res.Artifact), 0), OneLine(res.Artifact.Filename, 0),
+			safetext.Line(location(res.Artifact)), safetext.Line(res.Artifact.Filename),
 			res.Status, Reason(res))
 	}
 	if failures > 0 {
@@ -54,7 +57,7 @@ func WriteHuman(w io.Writer, r Report, color bool) error {
 		if c.Status == "ok" {
 			code = ansiGreen
 		}
-		rows = append(rows, row{OneLine(string(c.Status), 0), strconv.Itoa(c.Count), code})
+		rows = append(rows, row{safetext.Line(string(c.Status)), strconv.Itoa(c.Count), code})
 	}
 	rows = append(rows, row{"total", strconv.Itoa(len(r.Results)), ansiBold})
 	nw, cw := 0, 0

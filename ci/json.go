@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -142,7 +143,7 @@ func jsonResult(x verify.Result) JSONResult {
 		if len(v.Reasons) > 0 {
 			j.Rebuild.Reasons = make(map[string]string, len(v.Reasons))
 			for k, s := range v.Reasons {
-				j.Rebuild.Reasons[k] = OneLine(s, MaxReasonLen)
+				j.Rebuild.Reasons[k] = safetext.Cut(safetext.Fold(s), MaxReasonLen)
 			}
 		}
 	}
@@ -157,7 +158,10 @@ func sortedCopy(s []string) []string {
 
 // WriteJSON writes r as an indented JSON document (schema_version 1,
 // docs/report-schema.json) followed by a newline. Packages are encoded one
-// at a time, so memory does not grow with the size of the output.
+// at a time, so memory does not grow with the size of the output. Strings
+// are escaped by safetext.JSON (same values): the report can be printed in
+// a terminal or a CI log without control, bidi or format characters and
+// without a workflow command.
 func WriteJSON(w io.Writer, r Report) error {
 	doc := NewJSONReport(r)
 	pkgs := doc.Packages
@@ -171,6 +175,7 @@ func WriteJSON(w io.Writer, r Report) error {
 	if err != nil {
 		return err
 	}
+	head = safetext.JSON(head)
 	const tail = "[]\n}"
 	if !bytes.HasSuffix(head, []byte(tail)) {
 		return fmt.Errorf("ci: unexpected JSON layout %q", head[max(len(head)-20, 0):])
@@ -188,6 +193,7 @@ func WriteJSON(w io.Writer, r Report) error {
 		if err != nil {
 			return err
 		}
+		b = safetext.JSON(b)
 		if i > 0 {
 			bw.WriteString(",")
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -92,7 +93,7 @@ func NewJUnit(r Report) JUnitTestSuites {
 			suiteTime = 0
 		}
 		tc := JUnitTestCase{
-			Name:      OneLine(res.Artifact.Filename, 0),
+			Name:      safetext.Line(res.Artifact.Filename),
 			ClassName: junitClass(res.Artifact),
 			Time:      seconds(res.Duration),
 		}

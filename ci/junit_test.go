@@ -7,6 +7,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -74,7 +75,7 @@ func TestJUnitParsesBack(t *testing.T) {
 
 	want := map[string]verify.Result{} // by sanitized file name
 	for _, res := range r.Results {
-		want[OneLine(res.Artifact.Filename, 0)] = res
+		want[safetext.Line(res.Artifact.Filename)] = res
 	}
 	seenSuites := map[string]bool{}
 	cases := 0

@@ -4,9 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -142,55 +141,25 @@ func (r Report) Counts() []StatusCount {
 	return out
 }
 
-// Reason returns the one-line explanation of a result: its error's text,
-// cleaned by OneLine, or, for a failure without an error, the status itself.
-// An ok result has no reason.
+// Reason returns the one-line explanation of a result, safe to print: its
+// error's text, white space folded and escaped (safetext.Fold, Cut) to at
+// most MaxReasonLen bytes, or,
+// for a failure without an error, the status itself. An ok result has no
+// reason.
 func Reason(res verify.Result) string {
+	return safetext.Cut(safetext.Fold(rawReason(res)), MaxReasonLen)
+}
+
+// rawReason is Reason before escaping (for writers that escape in their
+// own way, once).
+func rawReason(res verify.Result) string {
 	if res.OK() {
 		return ""
 	}
 	if res.Err == nil {
 		return string(res.Status)
 	}
-	return OneLine(res.Err.Error(), MaxReasonLen)
-}
-
-// OneLine makes untrusted text safe to show on one line: runs of white space
-// (newlines included) become one space, other control and format characters
-// and invalid UTF-8 become U+FFFD, and text longer than limit bytes is cut at
-// a rune boundary and ends in "…" (the result is then at most
-// max(limit, 3) bytes). limit <= 0 means no limit.
-func OneLine(s string, limit int) string {
-	var b strings.Builder
-	space := false
-	for i, w := 0, 0; i < len(s); i += w {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		w = size
-		switch {
-		case unicode.IsSpace(r):
-			space = b.Len() > 0
-			continue
-		case r == utf8.RuneError && size == 1, unicode.IsControl(r), unicode.Is(unicode.Cf, r):
-			r = utf8.RuneError
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
-		if limit > 0 && b.Len() > limit {
-			break
-		}
-	}
-	out := b.String()
-	if limit > 0 && len(out) > limit {
-		cut := max(limit-len("…"), 0)
-		for cut > 0 && !utf8.RuneStart(out[cut]) {
-			cut--
-		}
-		out = out[:cut] + "…"
-	}
-	return out
+	return res.Err.Error()
 }
 
 // location is "repo/arch" for reports, with placeholders for unknown parts.

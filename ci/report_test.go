@@ -52,7 +52,7 @@ const (
 
 // evilName is a file name a hostile repository database could carry: a
 // workflow command, Markdown/HTML, a percent escape and a terminal escape.
-const evilName = "evil|<b>x</b>%0A::set-output name=x::1,\x1b[2J\r\n::error::pwned.pkg.tar.zst"
+const evilName = "evil|<b>x</b>%0A::set-output name=x::1,\x1b[2J\r\n::error::pwned ##[add-mask]hidden \u202e\u009b.pkg.tar.zst"
 
 func entry(index int64) *verify.LogEntry {
 	return &verify.LogEntry{
@@ -283,28 +283,14 @@ func TestCounts(t *testing.T) {
 	}
 }
 
-func TestOneLine(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		max  int
-		want string
-	}{
-		{"plain", 0, "plain"},
-		{"  a\n\tb \r\n c  ", 0, "a b c"},
-		{"bell\x07 esc\x1b[2J", 0, "bell\uFFFD esc\uFFFD[2J"},
-		{"bidi\u202eevil", 0, "bidi\uFFFDevil"},
-		{"bad\xffutf8", 0, "bad\uFFFDutf8"},
-		{"abcdefghij", 5, "ab…"},
-		{"ééééé", 6, "é…"}, // cut at a rune boundary: "éé…" would be 7 bytes
-		{"abcdef", 1, "…"},
-		{"abc", 3, "abc"},
-	} {
-		if got := OneLine(tc.in, tc.max); got != tc.want {
-			t.Errorf("OneLine(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
-		}
-		if tc.max > 0 && len(OneLine(tc.in, tc.max)) > max(tc.max, 3) {
-			t.Errorf("OneLine(%q, %d) longer than max", tc.in, tc.max)
-		}
+func TestReasonIsCutAndEscaped(t *testing.T) {
+	res := verify.Result{Status: verify.StatusBadSignature, Err: errors.New("bell\x07 esc\x1b[2J\n\tbidi\u202e " + strings.Repeat("x", 2*MaxReasonLen))}
+	got := Reason(res)
+	if !strings.HasPrefix(got, `bell\x07 esc\x1b[2J bidi\u202e x`) || !strings.HasSuffix(got, "…") || len(got) > MaxReasonLen {
+		t.Errorf("Reason = %q (%d bytes)", got, len(got))
+	}
+	if got := Reason(verify.Result{Status: verify.StatusNotInLog}); got != "not-in-log" {
+		t.Errorf("Reason without an error = %q", got)
 	}
 }
 

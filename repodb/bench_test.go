@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
+	"github.com/bintrans/bintrans/repodb"
 )
 
 // BenchmarkReadDB walks a generated 15 000-package database shaped like

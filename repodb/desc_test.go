@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
+	"github.com/bintrans/bintrans/repodb"
 )
 
 // equalPkg compares packages treating nil and empty slices alike.

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/repodb"
-	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 )
 
 // FuzzParseDesc: ParseDesc never panics, fails only with a *FieldError, and

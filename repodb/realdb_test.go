@@ -16,9 +16,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/repodb"
-	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 )
 
 // realWorldPkgs is a small repository shaped like Arch's: epochs, a split

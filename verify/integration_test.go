@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/jedisct1/go-minisign"
 )
 

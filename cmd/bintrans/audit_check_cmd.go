@@ -8,6 +8,7 @@ import (
 
 	"github.com/bintrans/bintrans/internal/audit"
 	"github.com/bintrans/bintrans/internal/monitor"
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/internal/scan"
 )
 
@@ -25,7 +26,7 @@ type AuditCheckCmd struct {
 	RepoFlags
 	MaxDBSize int64  `name:"max-db-size" default:"268435456" placeholder:"BYTES" help:"Largest database accepted, as fetched (compressed)."`
 	StateDir  string `name:"state-dir" default:"/var/lib/bintrans-monitor" placeholder:"DIR" help:"The monitor's state directory (the same as 'bintrans monitor --state-dir'): the log's entries are verified incrementally."`
-	Tail      bool   `name:"tail" help:"Monitor with --tail: also read every entry appended to the log since the last run, by index (see bintrans monitor --help)."`
+	Tail      bool   `name:"tail" help:"Monitor with --tail: also read, by index, every entry no earlier --tail run read, proven at its index (see bintrans monitor --help)."`
 	JSON      bool   `name:"json" help:"Print the report as JSON on stdout (schema_version 1)."`
 }
 
@@ -43,7 +44,9 @@ Every logged entry must have an audit record with the same UUID, log index,
 key id and sha256 (the entry's signature must verify over the record's
 sha256), and the package must have been released: in a given database under
 the record's file name, or, for older releases, the record names the
-database it was signed from.
+database it was signed from; and the record must name the packager's
+OpenPGP signature that released it (the database's or the package's, key
+fingerprint and signature file sha256: 'bintrans sign' verified it).
 
 Reported separately:
   POSSIBLE KEY COMPROMISE  log entries signed by the key with no audit record:
@@ -53,8 +56,16 @@ Reported separately:
   mismatches               an entry and its record disagree
   records without entry    the operator claims what the log does not show
   unreleased               audited entries whose package was never released
+  no release signature     audited entries whose record names no packager
+                           signature (signed with 'sign --unsafe-trust-db',
+                           or by an older bintrans): nothing shows that a
+                           packager released what the key signed
   chain breaks             audit records edited, removed, reordered, truncated
   packages without entry   packages of the given databases not in the log
+
+Information, not findings: entries missing from the log's key search
+("unindexed", below) and refusal records (packages 'bintrans sign' refused
+to sign because no packager signature released them, and why).
 
 Audit records name their entry by UUID, so entries the log's key search
 misses (Rekor indexes asynchronously) are fetched by UUID and reported as
@@ -111,7 +122,7 @@ func (c *AuditCheckCmd) Run(g *Globals) error {
 	}
 	var extra []string
 	for _, r := range read.Records {
-		if ids[r.KeyID] {
+		if ids[r.KeyID] && !r.IsRefusal() {
 			extra = append(extra, r.UUID)
 		}
 	}
@@ -145,9 +156,7 @@ func (c *AuditCheckCmd) Run(g *Globals) error {
 		MonitorFindings: mrep.Findings, CrossCheck: cr, PossibleKeyCompromise: len(cr.Unaudited) > 0,
 		Findings: cr.Findings() + len(mrep.Findings)}
 	if c.JSON {
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(g.Stdout, rep); err != nil {
 			return runErrorf(err, "", "writing the report: %v", err)
 		}
 	} else {
@@ -168,15 +177,19 @@ func (c *AuditCheckCmd) databases() ([]scan.DB, error) {
 	return c.RepoFlags.databases("--repo-db", c.RepoDB)
 }
 
+// printAuditReport writes the human report. Every field that comes from
+// the audit log, the log or a database is escaped (safetext): the audit
+// log is the operator's, but its names come from repository databases.
 func printAuditReport(w io.Writer, r *auditReport) {
 	cr := r.CrossCheck
+	L, M := safetext.Line, safetext.Message
 	chain := "chain ok"
 	if n := len(cr.ChainBreaks); n > 0 {
 		chain = fmt.Sprintf("chain BROKEN (%d bad line%s)", n, plural(n, "", "s"))
 	}
-	fmt.Fprintf(w, "audit log %s: %d records for key %v, head %d:%s, %s\n", r.AuditLog, cr.Records, r.KeyIDs, cr.AuditHead.Records, cr.AuditHead.Hash, chain)
+	fmt.Fprintf(w, "audit log %s: %d records for key %v, head %d:%s, %s\n", L(r.AuditLog), cr.Records, r.KeyIDs, cr.AuditHead.Records, cr.AuditHead.Hash, chain)
 	if r.Checkpoint != nil {
-		fmt.Fprintf(w, "log %s: %d entries for the key, tree size %d (consistent with the monitor's previous checkpoint)\n", r.LogURL, cr.Entries, r.Checkpoint.Size)
+		fmt.Fprintf(w, "log %s: %d entries for the key, tree size %d (consistent with the monitor's previous checkpoint)\n", L(r.LogURL), cr.Entries, r.Checkpoint.Size)
 	}
 	if cr.Packages > 0 {
 		fmt.Fprintf(w, "repository databases: %d packages\n", cr.Packages)
@@ -187,9 +200,9 @@ func printAuditReport(w io.Writer, r *auditReport) {
 		}
 		fmt.Fprintf(w, "\n%s (%d):\n", title, len(refs))
 		for _, e := range refs {
-			fmt.Fprintf(w, "  index %d  uuid %s  sha256(message) %s  key id %s", e.LogIndex, e.UUID, e.MessageSHA256, e.SigKeyID)
+			fmt.Fprintf(w, "  index %d  uuid %s  sha256(message) %s  key id %s", e.LogIndex, L(e.UUID), L(e.MessageSHA256), L(e.SigKeyID))
 			if e.Note != "" {
-				fmt.Fprintf(w, "  (%s)", e.Note)
+				fmt.Fprintf(w, "  (%s)", M(e.Note))
 			}
 			fmt.Fprintln(w)
 		}
@@ -200,7 +213,11 @@ func printAuditReport(w io.Writer, r *auditReport) {
 		}
 		fmt.Fprintf(w, "\n%s (%d):\n", title, len(refs))
 		for _, rr := range refs {
-			fmt.Fprintf(w, "  line %d  %s/%s %s  sha256 %s  index %d  uuid %s\n", rr.Line, rr.Repo, rr.Arch, rr.Filename, rr.SHA256, rr.LogIndex, rr.UUID)
+			if rr.Refused != "" {
+				fmt.Fprintf(w, "  line %d  %s/%s %s  sha256 %s: %s\n", rr.Line, L(rr.Repo), L(rr.Arch), L(rr.Filename), L(rr.SHA256), M(rr.Refused))
+				continue
+			}
+			fmt.Fprintf(w, "  line %d  %s/%s %s  sha256 %s  index %d  uuid %s\n", rr.Line, L(rr.Repo), L(rr.Arch), L(rr.Filename), L(rr.SHA256), rr.LogIndex, L(rr.UUID))
 		}
 	}
 	entries("POSSIBLE KEY COMPROMISE — log entries signed by the transparency key with no audit record", cr.Unaudited)
@@ -208,28 +225,42 @@ func printAuditReport(w io.Writer, r *auditReport) {
 	if len(cr.Mismatches) > 0 {
 		fmt.Fprintf(w, "\nentries that disagree with their audit record (%d):\n", len(cr.Mismatches))
 		for _, m := range cr.Mismatches {
-			fmt.Fprintf(w, "  index %d (record line %d, %s): %s: log says %s, record says %s\n", m.Entry.LogIndex, m.Record.Line, m.Record.Filename, m.Field, m.Expected, m.Got)
+			fmt.Fprintf(w, "  index %d (record line %d, %s): %s: log says %s, record says %s\n", m.Entry.LogIndex, m.Record.Line, L(m.Record.Filename), L(m.Field), M(m.Expected), M(m.Got))
 		}
 	}
 	records("audit records with no log entry (the operator claims what the log does not show)", cr.RecordsWithoutEntry)
 	records("audited entries whose package was never released", cr.Unreleased)
+	records("audited entries with no packager signature: nothing shows that a packager released what the key signed (signed with --unsafe-trust-db, or before bintrans checked release signatures)", cr.NoReleaseSignature)
 	if len(cr.ChainBreaks) > 0 {
 		fmt.Fprintf(w, "\naudit chain breaks (%d):\n", len(cr.ChainBreaks))
 		for _, b := range cr.ChainBreaks {
-			fmt.Fprintf(w, "  %s\n", b.Error)
+			fmt.Fprintf(w, "  %s\n", M(b.Error))
 		}
 	}
 	if len(cr.PackagesWithoutEntry) > 0 {
 		fmt.Fprintf(w, "\npackages in the databases with no log entry (%d):\n", len(cr.PackagesWithoutEntry))
 		for _, p := range cr.PackagesWithoutEntry {
-			fmt.Fprintf(w, "  %s/%s %s  sha256 %s\n", p.Repo, p.Arch, p.Filename, p.SHA256)
+			fmt.Fprintf(w, "  %s/%s %s  sha256 %s\n", L(p.Repo), L(p.Arch), L(p.Filename), L(p.SHA256))
 		}
 	}
 	for _, f := range r.MonitorFindings {
-		fmt.Fprintf(w, "\nlog finding %s: entry %d %s: %s\n", f.Kind, f.LogIndex, f.UUID, f.Detail)
+		fmt.Fprintf(w, "\nlog finding %s: entry %d %s: %s\n", f.Kind, f.LogIndex, L(f.UUID), M(f.Detail))
 	}
 	if len(cr.Unindexed) > 0 {
 		fmt.Fprintf(w, "\n(information) %d audited entr%s in the log but not listed by its key search\n", len(cr.Unindexed), plural(len(cr.Unindexed), "y is", "ies are"))
 	}
+	records("(information) packages bintrans sign refused to sign", cr.Refusals)
 	fmt.Fprintf(w, "\n%d of %d log entries match an audit record and a release; %d finding(s)\n", cr.Matched, cr.Entries, r.Findings)
+}
+
+// writeJSON prints v as indented JSON, escaped by safetext.JSON (the same
+// values; no control, bidi or format character and no workflow command
+// reaches a terminal or a CI log).
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(safetext.JSON(b), '\n'))
+	return err
 }

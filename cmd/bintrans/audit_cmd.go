@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // AuditCmd is `bintrans audit`: the auditor's checks of the operator's audit
@@ -29,9 +29,12 @@ type AuditVerifyChainCmd struct {
 // Help is the long help of `bintrans audit verify-chain --help`.
 func (AuditVerifyChainCmd) Help() string {
 	return `Reads the audit log line by line (bounded: at most 16 KiB per line) and
-checks that every line is a well-formed record, that each record's "prev" is
-the sha256 of the line before (64 zeros for the first), and that the file
-ends with a newline. The first bad line is reported with its number.
+checks that every line is a well-formed record (schema 1 or 2, in the exact
+form bintrans writes, no field holding a control, bidi or format character
+or invalid UTF-8), that each record's "prev" is the sha256 of the line
+before (64 zeros for the first), and that the file ends with a newline.
+The first bad line is reported with its number (and, for a bad character,
+the field and the character as U+XXXX: nothing of it reaches the terminal).
 
 The chain cannot show records removed from the end or an edited last record:
 compare the head with one kept elsewhere (--head), and cross-check the
@@ -87,13 +90,11 @@ func (c *AuditVerifyChainCmd) Run(g *Globals) error {
 		rep.BadLine, rep.Kind, rep.Error = ce.Line, string(ce.Kind), ce.Error()
 	}
 	if c.JSON {
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(g.Stdout, rep); err != nil {
 			return runErrorf(err, "", "%v", err)
 		}
 	} else if ce == nil {
-		fmt.Fprintf(g.Stdout, "%s: chain ok, %d records, head %d:%s\n", c.File, head.Records, head.Records, head.Hash)
+		fmt.Fprintf(g.Stdout, "%s: chain ok, %d records, head %d:%s\n", safetext.Line(c.File), head.Records, head.Records, head.Hash)
 	}
 	if ce != nil {
 		return verificationFailed("the audit log was edited, truncated or reordered after it was written: compare it with a backup and with the log ('bintrans audit')",

@@ -13,6 +13,7 @@ import (
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/internal/rebuilder"
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -109,10 +110,10 @@ func (d *DoctorCmd) Run(g *Globals) error {
 	}
 	if rbs != nil {
 		for _, m := range rbs.Merged() {
-			fmt.Fprintf(w, "rebuilder:   %s: counted once\n", oneLine(m))
+			fmt.Fprintf(w, "rebuilder:   %s: counted once\n", safetext.Line(m))
 		}
 		for _, u := range rbs.Unjudged() {
-			fmt.Fprintf(w, "rebuilder:   %s\n", oneLine(u))
+			fmt.Fprintf(w, "rebuilder:   %s\n", safetext.Line(u))
 		}
 	}
 	if err := d.checkRebuilders(ctx, w, hc, rbs); err != nil {
@@ -166,7 +167,7 @@ func (d *DoctorCmd) checkLog(ctx context.Context, w, stderr io.Writer, hc *http.
 		if err := verify.ProveConsistent(ctx, c, old, cur, "the stored checkpoint"); err != nil {
 			var se *verify.SecurityError
 			if errors.As(err, &se) {
-				fmt.Fprintln(stderr, se.Error())
+				fmt.Fprintln(stderr, safetext.Text(se.Error()))
 				return verificationFailed("the log shows you a different history than before: keep both tree heads above as evidence and report them",
 					"the log's current checkpoint is inconsistent with the stored one (SECURITY ERROR above)")
 			}
@@ -207,7 +208,7 @@ func (d *DoctorCmd) checkRebuilders(ctx context.Context, w io.Writer, hc *http.C
 		u := strings.TrimRight(r, "/") + "/api/v0/pkgs/list?distro=archlinux&name=pacman"
 		_, err := httpclient.Get(ctx, hc, u, maxRebuilderProbe)
 		if err != nil && !errors.Is(err, verify.ErrNotFound) {
-			fmt.Fprintf(w, "rebuilder:   %s: unreachable: %s\n", r, oneLine(err.Error()))
+			fmt.Fprintf(w, "rebuilder:   %s: unreachable: %s\n", r, safetext.Message(err.Error()))
 			continue
 		}
 		answered = append(answered, r)
@@ -229,7 +230,7 @@ func (d *DoctorCmd) checkRebuilders(ctx context.Context, w io.Writer, hc *http.C
 func (d *DoctorCmd) describeRepos(w io.Writer) {
 	conf, err := pacman.ParseFile(d.PacmanConf, pacman.DefaultLimits())
 	if err != nil {
-		fmt.Fprintf(w, "pacman:      %s: %s\n", d.PacmanConf, oneLine(err.Error()))
+		fmt.Fprintf(w, "pacman:      %s: %s\n", d.PacmanConf, safetext.Message(err.Error()))
 		return
 	}
 	perRepo := map[string]string{}

@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // Exit codes, the same for every command (design.md).
@@ -73,13 +74,11 @@ func reportError(w io.Writer, err error) int {
 	if hint == "" && errors.As(err, &h) {
 		hint = h.Hint()
 	}
-	fmt.Fprintf(w, "bintrans: %s\n", oneLine(err.Error()))
+	// Errors quote untrusted text (names from databases, log answers):
+	// escaped here, once, on one line.
+	fmt.Fprintf(w, "bintrans: %s\n", safetext.Message(err.Error()))
 	if hint != "" {
-		fmt.Fprintf(w, "hint: %s\n", hint)
+		fmt.Fprintf(w, "hint: %s\n", safetext.Message(hint))
 	}
 	return code
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }

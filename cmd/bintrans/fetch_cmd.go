@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/fetch"
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/pacman"
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -80,7 +80,7 @@ func (c *FetchCmd) Run(g *Globals) error {
 		return usageErrorf("use -O %o in XferCommand", "--output is empty")
 	}
 	kind := fetch.Classify(filename)
-	safeName := ci.OneLine(filename, 0) // from the URL: may hold terminal escapes
+	safeName := safetext.Line(filename) // from the URL: may hold terminal escapes
 
 	// The policy is checked for every file, not only packages, so that a
 	// broken configuration shows at `pacman -Sy`, not in the middle of an
@@ -126,7 +126,7 @@ func (c *FetchCmd) Run(g *Globals) error {
 	if kind != fetch.KindPackage {
 		if err := passThrough(kind, part); err != nil {
 			if derr := fetch.Discard(part); derr != nil {
-				fmt.Fprintf(g.Stderr, "bintrans: could not remove %s: %v\n", oneLine(part), derr)
+				fmt.Fprintf(g.Stderr, "bintrans: could not remove %s: %v\n", safetext.Line(part), derr)
 			}
 			hint := "pacman installs whatever file a database names: a mirror serving a package under this name wants it installed unverified; use another mirror and report it"
 			var fe *fetch.FormatError
@@ -166,7 +166,7 @@ func (c *FetchCmd) Run(g *Globals) error {
 		// Nothing of a refused package may stay where pacman (or a later
 		// resume) would take it for a good download.
 		if derr := fetch.Discard(part); derr != nil {
-			fmt.Fprintf(g.Stderr, "bintrans: could not remove %s: %v\n", oneLine(part), derr)
+			fmt.Fprintf(g.Stderr, "bintrans: could not remove %s: %v\n", safetext.Line(part), derr)
 		}
 		return c.refused(g, safeName, r, verr)
 	}
@@ -269,7 +269,7 @@ func (c *FetchCmd) downloadFailed(kind fetch.Kind, name, part string, err error)
 		if kind == fetch.KindSignature {
 			return &cliError{code: ExitInternal, msg: name + ": not on the mirror; pacman skips a signature that is optional"}
 		}
-		return &cliError{code: ExitInternal, err: err, msg: fmt.Sprintf("%s: not on the server: %v", name, oneLine(err.Error())),
+		return &cliError{code: ExitInternal, err: err, msg: fmt.Sprintf("%s: not on the server: %v", name, err),
 			hint: "pacman tries the next Server; if every mirror lacks it, refresh the databases with 'pacman -Syy'"}
 	}
 	if kind != fetch.KindPackage {
@@ -278,13 +278,13 @@ func (c *FetchCmd) downloadFailed(kind fetch.Kind, name, part string, err error)
 	var tl *httpclient.TooLargeError
 	if errors.As(err, &tl) {
 		_ = fetch.Discard(part)
-		return runErrorf(err, "raise --max-download-size if the file is really that large", "downloading %s: %v", name, oneLine(err.Error()))
+		return runErrorf(err, "raise --max-download-size if the file is really that large", "downloading %s: %v", name, err)
 	}
 	hint := "check the network and the mirror; pacman resumes the partial download on the next attempt"
 	if c.Proxy != "" {
-		hint = "check that the proxy " + oneLine(c.Proxy) + " is up; pacman resumes the partial download on the next attempt"
+		hint = "check that the proxy " + c.Proxy + " is up; pacman resumes the partial download on the next attempt"
 	}
-	return runErrorf(err, hint, "downloading %s: %v", name, oneLine(err.Error()))
+	return runErrorf(err, hint, "downloading %s: %v", name, err)
 }
 
 // refused reports a package that did not pass, in the one voice: what
@@ -294,14 +294,14 @@ func (c *FetchCmd) refused(g *Globals, name string, r verify.Result, verr error)
 	var unavailable *verify.LogUnavailableError
 	switch {
 	case errors.As(verr, &sec):
-		fmt.Fprintln(g.Stderr, verr.Error())
+		fmt.Fprintln(g.Stderr, safetext.Text(verr.Error()))
 		return verificationFailed("keep both tree heads above and report them; do not install until the log is explained",
 			"refused %s: the log is inconsistent", name)
 	case errors.As(verr, &unavailable):
 		return runErrorf(verr, logUnavailableHint(verr, "retry when the log is reachable, or set offline = true to verify from proof bundles only"),
-			"refused %s: %v", name, oneLine(verr.Error()))
+			"refused %s: %v", name, verr)
 	case verr != nil:
-		return runErrorf(verr, "", "refused %s: verification did not complete: %v", name, oneLine(verr.Error()))
+		return runErrorf(verr, "", "refused %s: verification did not complete: %v", name, verr)
 	}
 	hint := "do not install packages that are not provably in the transparency log; the download was removed"
 	if r.Status == verify.StatusRebuildUnconfirmed {

@@ -9,6 +9,7 @@ import (
 	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/internal/progress"
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -121,21 +122,21 @@ func (c *HookCmd) Run(g *Globals) error {
 		case chk.Local() && c.UnsafeAllowLocal:
 			skipped++
 			if r.Status == verify.StatusNotInRepository {
-				fmt.Fprintf(g.Stderr, "bintrans: UNVERIFIED %s: in no sync database, allowed by --unsafe-allow-local\n", ci.OneLine(chk.Describe(), 0))
+				fmt.Fprintf(g.Stderr, "bintrans: UNVERIFIED %s: in no sync database, allowed by --unsafe-allow-local\n", safetext.Line(chk.Describe()))
 			} else {
-				fmt.Fprintf(g.Stderr, "bintrans: UNVERIFIED %s: %s: installed anyway because of --unsafe-allow-local\n", ci.OneLine(chk.Describe(), 0), failureReason(r))
+				fmt.Fprintf(g.Stderr, "bintrans: UNVERIFIED %s: %s: installed anyway because of --unsafe-allow-local\n", safetext.Line(chk.Describe()), failureReason(r))
 			}
 		default:
 			failed++
 			localFailed = localFailed || chk.Local()
-			fmt.Fprintf(g.Stderr, "bintrans: REFUSED %s: %s\n", ci.OneLine(chk.Describe(), 0), failureReason(r))
+			fmt.Fprintf(g.Stderr, "bintrans: REFUSED %s: %s\n", safetext.Line(chk.Describe()), failureReason(r))
 		}
 	}
 	var sec *verify.SecurityError
 	var unavailable *verify.LogUnavailableError
 	switch {
 	case errors.As(verr, &sec):
-		fmt.Fprintln(g.Stderr, verr.Error())
+		fmt.Fprintln(g.Stderr, safetext.Text(verr.Error()))
 		return verificationFailed("keep both tree heads above and report them; do not install until the log is explained",
 			"%d of %d packages could not be verified against a consistent log: transaction aborted", failed, len(results))
 	case errors.As(verr, &unavailable):
@@ -214,7 +215,7 @@ func (c *HookCmd) request(g *Globals, names []string) (pacman.Request, func(), e
 			"strict mode: a CacheDir of %s is outside RootDir, so the hook cannot see the files pacman may install from it: transaction aborted", c.PacmanConf)
 	}
 	fmt.Fprintf(g.Stderr, "bintrans: notice: strict mode: %s; every cached candidate of each package must verify, but a local file installed under the name of a cached repository package cannot be told apart (%s)\n",
-		ci.OneLine(err2line(fe2), 0), how)
+		safetext.Line(err2line(fe2)), how)
 	return pacman.Request{Names: names, Config: inRoot, FS: pacman.HostFS{}}, none, nil
 }
 
@@ -242,14 +243,14 @@ func (f *PolicyFlags) mode() string {
 	if f.Offline {
 		return "offline, from proof bundles"
 	}
-	return "online, log " + ci.OneLine(f.LogURL, 0)
+	return "online, log " + safetext.Line(f.LogURL)
 }
 
 // describeArtifact names a package as the user knows it, repo/filename,
 // made safe for a terminal (the names come from a repository database).
 func describeArtifact(a verify.Artifact) string {
 	if a.Repo == "" {
-		return ci.OneLine(a.Filename, 0)
+		return safetext.Line(a.Filename)
 	}
-	return ci.OneLine(a.Repo+"/"+a.Filename, 0)
+	return safetext.Line(a.Repo + "/" + a.Filename)
 }

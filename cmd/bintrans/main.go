@@ -31,7 +31,7 @@ type CLI struct {
 	Fetch   FetchCmd   `cmd:"" help:"Download one file for pacman (XferCommand = /usr/bin/bintrans fetch -O %o %u …): packages are verified before pacman sees them." set:"deadline_default=5m"`
 	Scan    ScanCmd    `cmd:"" help:"Check that every package of whole sync databases is signed and provably in the transparency log (CI reports: JSON, JUnit, GitHub)."`
 	Monitor MonitorCmd `cmd:"" help:"List every log entry signed by the transparency key, verified; incremental, with rollback and split-view detection."`
-	Sign    SignCmd    `cmd:"" help:"Repository operator: sign every package of sync databases, log each signature in Rekor, publish .t + proof bundle, keep a hash-chained audit log (resumable)."`
+	Sign    SignCmd    `cmd:"" help:"Repository operator: sign every package of sync databases that its packagers released (GnuPG signatures checked), log each signature in Rekor, publish .t + proof bundle, keep a hash-chained audit log (resumable)."`
 	Audit   AuditCmd   `cmd:"" help:"Auditor: check the operator's audit log (verify-chain)."`
 	Doctor  DoctorCmd  `cmd:"" help:"Check the configuration, reach the log and each rebuilder, and say what the next upgrade would check."`
 	Help    HelpCmd    `cmd:"" help:"Show the help of a command: 'bintrans help scan' prints what 'bintrans scan --help' prints."`

@@ -15,7 +15,8 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// TestScripts runs every cmd/bintrans/testdata/script/*.txtar story.
+// TestScripts runs every cmd/bintrans/testdata/script/*.txtar story. The
+// gpgkey command (operator_script_test.go) gives a script a GnuPG key.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
@@ -23,5 +24,6 @@ func TestScripts(t *testing.T) {
 			env.Setenv("HOME", env.WorkDir)
 			return nil
 		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"gpgkey": cmdGPGKey},
 	})
 }

@@ -8,10 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/monitor"
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // DefaultMonitorStateDir is the monitor's (and audit's) state directory:
@@ -27,7 +28,7 @@ type MonitorCmd struct {
 
 	StateDir string        `name:"state-dir" default:"/var/lib/bintrans-monitor" placeholder:"DIR" help:"Where the monitor keeps the last verified checkpoint and the entries it has seen (shared with 'bintrans audit')."`
 	All      bool          `name:"all" help:"Report (and re-fetch and re-verify) every entry, not only those new since the last run."`
-	Tail     bool          `name:"tail" help:"Also read every entry appended to the log since the last run, by index, to find entries of the key its search index misses (one request per 10 entries of the whole log: for a log dedicated to your repositories, not the public Rekor)."`
+	Tail     bool          `name:"tail" help:"Also read, by index, every entry no earlier --tail run read, each proven at its index by the tree's root, to find entries of the key its search index misses (one request per 10 entries of the whole log: for a log dedicated to your repositories, not the public Rekor)."`
 	Follow   bool          `name:"follow" help:"Keep running: check again every --interval (longer after errors) until interrupted."`
 	Interval time.Duration `name:"interval" default:"5m" placeholder:"DURATION" help:"With --follow: time between runs."`
 	Jobs     int           `name:"jobs" short:"j" default:"8" placeholder:"N" help:"Retrieve requests to the log in flight, 10 entries each, verified as they arrive (0: 8)."`
@@ -54,9 +55,17 @@ prefix, never more) are reported and stored that way, marked incomplete,
 and the run exits 3: the next run fetches the rest.
 
 The key search is Rekor's index, written asynchronously: an entry whose
-uploader disconnected mid-request is logged but never indexed. --tail also
-reads every entry appended since the last run by index and reports entries
-of the key that the index misses.
+uploader disconnected mid-request is logged but never indexed, and a
+hostile log can leave an entry out on purpose. --tail also reads, by index,
+every entry that no earlier --tail run read (from the proven prefix kept in
+--state-dir up to the log's current size) and reports entries of the key
+that the index misses. The leaves read are hashed, with the proven prefix,
+into the tree's root, which must be the log's signed one: a log that serves
+another entry at an index, or leaves one out, is caught (tail-mismatch,
+misplaced-entry) and the span is not counted as read. A run without --tail
+never counts as reading: the next --tail run reads what it skipped. The
+JSON report gives the span read ("tail") and the proven prefix
+("tailed_size").
 
 The log holds sha256(message), not the message (the package's sha256) nor
 the file name: this is what is printed. 'bintrans audit' ties each entry to
@@ -67,7 +76,8 @@ Examples:
   bintrans monitor --pubkey 'RW…' --follow --interval 10m --json
 
 Exit codes: 0 no finding; 1 a finding (an invalid or foreign entry, a
-key-id mismatch) or a SECURITY ERROR; 2 usage; 3 could not run (log
+key-id mismatch, an unindexed entry, a log that lied about an index) or a
+SECURITY ERROR; 2 usage; 3 could not run (log
 unreachable, state unreadable). With --follow, a SECURITY ERROR ends the run
 with 1; findings are printed and the monitor goes on; an interrupt exits 0.`
 }
@@ -151,7 +161,7 @@ func (c *MonitorCmd) Run(g *Globals) error {
 		case err != nil:
 			fails++
 			wait = backoff(c.Interval, fails)
-			fmt.Fprintf(g.Stderr, "bintrans: monitor: %s (next try in %v)\n", oneLine(err.Error()), wait)
+			fmt.Fprintf(g.Stderr, "bintrans: monitor: %s (next try in %v)\n", safetext.Message(err.Error()), wait)
 		default:
 			fails = 0
 			if len(rep.Findings) > 0 {
@@ -202,7 +212,7 @@ func monitorVerdict(g *Globals, rep *monitor.Report, err error) error {
 	var ce *state.CorruptError
 	switch {
 	case errors.As(err, &sec):
-		fmt.Fprintf(g.Stderr, "bintrans: %s\n", sec.Error())
+		fmt.Fprintf(g.Stderr, "bintrans: %s\n", safetext.Text(sec.Error()))
 		return verificationFailed("keep both tree heads above and report them: the log showed two histories; the stored checkpoint was not replaced",
 			"SECURITY ERROR: the transparency log is inconsistent with what this monitor verified before")
 	case errors.As(err, &lu):
@@ -221,11 +231,17 @@ func monitorVerdict(g *Globals, rep *monitor.Report, err error) error {
 
 func (c *MonitorCmd) print(g *Globals, rep *monitor.Report, indent bool) error {
 	if c.JSON {
-		enc := json.NewEncoder(g.Stdout)
+		var b []byte
+		var err error
 		if indent {
-			enc.SetIndent("", "  ")
+			b, err = json.MarshalIndent(rep, "", "  ")
+		} else {
+			b, err = json.Marshal(rep)
 		}
-		if err := enc.Encode(rep); err != nil {
+		if err == nil {
+			_, err = g.Stdout.Write(append(safetext.JSON(b), '\n'))
+		}
+		if err != nil {
 			return runErrorf(err, "", "writing the report: %v", err)
 		}
 		return nil
@@ -237,8 +253,9 @@ func (c *MonitorCmd) print(g *Globals, rep *monitor.Report, indent bool) error {
 // printMonitorReport writes the human report: the tree head and its
 // consistency, one line per reported entry, findings on stderr.
 func printMonitorReport(out, errw io.Writer, rep *monitor.Report) {
+	L, M := safetext.Line, safetext.Message
 	if rep.Current != nil {
-		fmt.Fprintf(out, "log %s: tree size %d, root %s (%s)\n", rep.LogURL, rep.Current.Size, rep.Current.RootHash, rep.Current.Origin)
+		fmt.Fprintf(out, "log %s: tree size %d, root %s (%s)\n", L(rep.LogURL), rep.Current.Size, rep.Current.RootHash, L(rep.Current.Origin))
 		if rep.Previous != nil {
 			fmt.Fprintf(out, "consistent with the checkpoint of the previous run (tree size %d)\n", rep.Previous.Size)
 		} else {
@@ -252,7 +269,7 @@ func printMonitorReport(out, errw io.Writer, rep *monitor.Report) {
 			if e.SigKeyID != e.KeyID {
 				kid = e.SigKeyID + "!"
 			}
-			fmt.Fprintf(out, "%-10d %-20s %-16s %-64s %s\n", e.LogIndex, time.Unix(e.IntegratedTime, 0).UTC().Format("2006-01-02T15:04:05Z"), kid, e.MessageSHA256, e.UUID)
+			fmt.Fprintf(out, "%-10d %-20s %-16s %-64s %s\n", e.LogIndex, time.Unix(e.IntegratedTime, 0).UTC().Format("2006-01-02T15:04:05Z"), L(kid), L(e.MessageSHA256), L(e.UUID))
 		}
 	}
 	what := "new"
@@ -260,14 +277,28 @@ func printMonitorReport(out, errw io.Writer, rep *monitor.Report) {
 		what = fmt.Sprintf("reported (%d new)", rep.New)
 	}
 	fmt.Fprintf(out, "%d entr%s %s, %d known for key %s; %d finding(s)\n", len(rep.Entries), plural(len(rep.Entries), "y", "ies"), what, rep.Total, strings.Join(rep.KeyIDs, ", "), len(rep.Findings))
+	if t := rep.Tail; t != nil {
+		switch {
+		case t.From == t.To:
+			fmt.Fprintf(out, "read by index: nothing new (every index below %d proven)\n", rep.TailedSize)
+		case t.Proven:
+			fmt.Fprintf(out, "read by index: %d to %d, every leaf proven at its index (root of the tree of %d); every index below %d proven\n", t.From, t.To-1, t.To, rep.TailedSize)
+		default:
+			fmt.Fprintf(out, "read by index: %d to %d, NOT proven (see the findings); still proven: every index below %d\n", t.From, t.To-1, rep.TailedSize)
+		}
+	}
 	if rep.Incomplete {
 		fmt.Fprintf(out, "incomplete: the run stopped at an error; %d entr%s left for the next run\n", rep.Remaining, plural(rep.Remaining, "y", "ies"))
 	}
 	for _, f := range rep.Findings {
-		fmt.Fprintf(errw, "bintrans: FINDING %s: entry %d %s: %s\n", f.Kind, f.LogIndex, f.UUID, f.Detail)
+		where := fmt.Sprint(f.LogIndex)
+		if f.UUID != "" {
+			where += " " + L(f.UUID)
+		}
+		fmt.Fprintf(errw, "bintrans: FINDING %s: entry %s: %s\n", f.Kind, where, M(f.Detail))
 	}
 	for _, u := range rep.Vanished {
-		fmt.Fprintf(errw, "bintrans: warning: entry %s, seen by an earlier run, is no longer listed by the log's key search (it is still in the tree)\n", u)
+		fmt.Fprintf(errw, "bintrans: warning: entry %s, seen by an earlier run, is no longer listed by the log's key search (it is still in the tree)\n", L(u))
 	}
 }
 

@@ -20,12 +20,12 @@ import (
 	"github.com/jedisct1/go-minisign"
 
 	"github.com/bintrans/bintrans/internal/audit"
-	"github.com/bintrans/bintrans/internal/testkit/fakelog"
-	"github.com/bintrans/bintrans/internal/testkit/testenv"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/monitor"
 	"github.com/bintrans/bintrans/internal/signer"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // monitorCLI holds the commands of the monitor story (sign, audit,
@@ -193,7 +193,7 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 		paths = append(paths, testenv.BuildPackage(t, repoDir, testenv.Pkg{Name: fmt.Sprintf("monitortest-%d", i), Version: "1.0-1", Arch: "x86_64",
 			Files: map[string]string{fmt.Sprintf("usr/share/monitortest/%d", i): "x\n"}}))
 	}
-	testenv.RepoAdd(t, filepath.Join(repoDir, "core.db.tar.gz"), paths...)
+	r.packager.RepoAddSign(t, filepath.Join(repoDir, "core.db.tar.gz"), paths...) // the real repo-add --sign
 	before := r.bundles(t)
 	if res := signRunIn(t, r.args(r.logURL, "--json")...); res.code != 0 {
 		t.Fatalf("second sign: exit %d\n%s", res.code, res.stderr)
@@ -248,15 +248,22 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 		t.Fatalf("Rekor refused a key-id variant (it does not compare key ids, go-api-notes §1): %v", err)
 	}
 	r.logEntriesForKey(t, nRealPackages+5)
-	// --tail: every entry appended since the previous run is read by index
-	// too; Rekor indexed both, so nothing more is found.
+	// --tail: the first --tail run reads the whole log by index (the runs
+	// before it read nothing that way), every leaf proven against the
+	// log's root; Rekor indexed both new entries, so nothing more is found.
 	res = monRun(t, r.monitorArgs(state, "--json", "--tail")...)
 	rep3 := monitorReport(t, res)
 	if res.code != ExitFailed || rep3.New != 2 || len(rep3.Findings) != 1 || rep3.Findings[0].Kind != monitor.FindingKeyIDMismatch || rep3.Findings[0].UUID != variant.UUID {
 		t.Errorf("monitor after outside uploads: exit %d new %d findings %+v\n%s", res.code, rep3.New, rep3.Findings, res.stderr)
 	}
-	if rep3.Stats.Tailed < 2 || rep3.Stats.Tailed > rep3.Current.Size-rep2.Current.Size {
-		t.Errorf("tailed %d entries (tree %d → %d)", rep3.Stats.Tailed, rep2.Current.Size, rep3.Current.Size)
+	if rep3.Tail == nil || !rep3.Tail.Proven || rep3.Tail.From != 0 || rep3.Stats.Tailed != rep3.Tail.To || rep3.TailedSize != rep3.Tail.To || rep3.Tail.To > rep3.Current.Size {
+		t.Errorf("first --tail run: span %+v, tailed %d, proven prefix %d, tree %d", rep3.Tail, rep3.Stats.Tailed, rep3.TailedSize, rep3.Current.Size)
+	}
+	// The next --tail run reads only what was appended since.
+	res = monRun(t, r.monitorArgs(state, "--json", "--tail")...)
+	rep4 := monitorReport(t, res)
+	if rep4.Tail == nil || !rep4.Tail.Proven || rep4.Tail.From != rep3.Tail.To || rep4.New != 0 {
+		t.Errorf("second --tail run: span %+v after %+v, new %d\n%s", rep4.Tail, rep3.Tail, rep4.New, res.stderr)
 	}
 	res = monRun(t, r.auditArgs(state, "--json")...)
 	arep = auditJSON(t, res)

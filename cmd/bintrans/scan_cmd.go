@@ -12,6 +12,7 @@ import (
 
 	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/progress"
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/internal/scan"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -292,7 +293,7 @@ func (c *ScanCmd) verdict(g *Globals, rep ci.Report, runErr error) error {
 	switch {
 	case errors.As(runErr, &sec):
 		// The evidence, in full: both signed tree heads.
-		fmt.Fprintf(g.Stderr, "bintrans: %s\n", sec.Error())
+		fmt.Fprintf(g.Stderr, "bintrans: %s\n", safetext.Text(sec.Error()))
 		return verificationFailed("keep both tree heads above and report them: the log showed two histories",
 			"SECURITY ERROR: the transparency log is inconsistent; %d of %d packages could not be trusted", rep.Failed(), len(rep.Results))
 	case errors.As(runErr, &lu):

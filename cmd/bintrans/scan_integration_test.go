@@ -17,12 +17,13 @@ import (
 
 	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/httpclient"
-	"github.com/bintrans/bintrans/internal/testkit/testenv"
-	"github.com/bintrans/bintrans/internal/signer"
-	"github.com/bintrans/bintrans/repodb"
-	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
-	"github.com/bintrans/bintrans/verify"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/signer"
+	"github.com/bintrans/bintrans/internal/testkit/gpgtest"
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
+	"github.com/bintrans/bintrans/repodb"
+	"github.com/bintrans/bintrans/verify"
 )
 
 var updateScanGolden = flag.Bool("update-scan-golden", false, "rewrite testdata/scan_integration.*.golden")
@@ -79,10 +80,19 @@ func TestScanRealRekor(t *testing.T) {
 	if err := os.MkdirAll(sigDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The database is released by its packager's signature (what repo-add
+	// --sign writes), verified against the packager's keyring.
+	packager := gpgtest.New(t, "Scan Test Packager <scan@example.org>")
+	packager.DetachSign(t, filepath.Join(repoDir, "scanit.db"))
+	keyring, err := signer.OpenKeyring(packager.Keyring(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keyring.Close()
 	s, err := signer.New(signer.Options{
 		Key: key.sk, PublicKey: key.pk, Log: rc, LogKey: lk, LogURL: logURL,
 		SignatureDir: sigDir, AuditLog: filepath.Join(dir, "audit.jsonl"), StateDir: filepath.Join(dir, "sign-state"),
-		HTTP: hc, Version: "test",
+		HTTP: hc, Version: "test", Keyring: keyring,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
-	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
+	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
 

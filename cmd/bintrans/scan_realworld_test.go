@@ -9,8 +9,8 @@ import (
 
 	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
-	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
+	"github.com/bintrans/bintrans/repodb"
 )
 
 // TestScanRealWorldShapedDBs scans databases shaped like Arch's as found in

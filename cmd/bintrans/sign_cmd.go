@@ -11,11 +11,12 @@ import (
 	"github.com/jedisct1/go-minisign"
 	"golang.org/x/term"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/progress"
 	"github.com/bintrans/bintrans/internal/rootfile"
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/internal/signer"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // passwordEnv is the environment variable holding the secret key's password.
@@ -26,19 +27,22 @@ const maxPasswordFile = 4 << 10
 
 // SignCmd is `bintrans sign`: the repository operator's signer.
 type SignCmd struct {
-	RepoURL         string   `name:"repo-url" required:"" placeholder:"URL" help:"Repository URL template with $$repo and $$arch, as in a pacman.conf Server line (https://, http://, file:// or a directory)."`
-	RepoName        []string `name:"repo-name" required:"" placeholder:"NAME" help:"Repository to sign (repeatable): its database is <repo-url>/<NAME>.db."`
-	Architecture    []string `name:"architecture" default:"x86_64" placeholder:"ARCH" help:"Architecture to sign (repeatable)."`
-	SignatureDir    string   `name:"signature-dir" required:"" placeholder:"DIR" type:"path" help:"Where <filename>.t and <filename>.t.bundle are written (publish this directory as the transparency URL)."`
-	PubkeyPath      string   `name:"pubkey-path" required:"" placeholder:"FILE" type:"path" help:"The transparency key's minisign public key (.pub); the secret key must be its pair."`
-	SeckeyPath      string   `name:"seckey-path" required:"" placeholder:"FILE" type:"path" help:"The transparency key's minisign secret key (minisign -G, encrypted, or -W, unencrypted)."`
-	PasswordFile    string   `name:"password-file" placeholder:"FILE" type:"path" help:"File holding the secret key's password (first line). Otherwise $$BINTRANS_PASSWORD, otherwise a prompt on the terminal."`
-	AuditLog        string   `name:"audit-log" placeholder:"FILE" type:"path" help:"Hash-chained audit log, one JSON line per logged signature (default: <state-dir>/audit.jsonl). Publish it for auditors."`
-	StateDir        string   `name:"state-dir" default:"/var/lib/bintrans" placeholder:"DIR" type:"path" help:"State dir: the signer's intent journal for crash recovery and the log checkpoint it verified last (sign/)."`
-	Jobs            int      `name:"jobs" short:"j" default:"8" placeholder:"N" help:"Packages signed and uploaded in parallel."`
-	VerifyDownloads bool     `name:"verify-downloads" help:"Download and hash every package before signing it; refuse a package whose sha256 differs from the database's. By default the database's %SHA256SUM% is signed."`
-	RefreshBundles  bool     `name:"refresh-bundles" help:"Re-prove every published bundle against the log's current tree, not only this run's (one checkpoint for the whole signature dir)."`
-	JSON            bool     `name:"json" help:"Print the run's summary as JSON on stdout."`
+	RepoURL           string   `name:"repo-url" required:"" placeholder:"URL" help:"Repository URL template with $$repo and $$arch, as in a pacman.conf Server line (a directory, file:// or https://; plain http:// only with --unsafe-trust-db)."`
+	RepoName          []string `name:"repo-name" required:"" placeholder:"NAME" help:"Repository to sign (repeatable): its database is <repo-url>/<NAME>.db."`
+	Architecture      []string `name:"architecture" default:"x86_64" placeholder:"ARCH" help:"Architecture to sign (repeatable)."`
+	SignatureDir      string   `name:"signature-dir" required:"" placeholder:"DIR" type:"path" help:"Where <filename>.t and <filename>.t.bundle are written (publish this directory as the transparency URL)."`
+	PubkeyPath        string   `name:"pubkey-path" required:"" placeholder:"FILE" type:"path" help:"The transparency key's minisign public key (.pub); the secret key must be its pair."`
+	SeckeyPath        string   `name:"seckey-path" required:"" placeholder:"FILE" type:"path" help:"The transparency key's minisign secret key (minisign -G, encrypted, or -W, unencrypted)."`
+	PasswordFile      string   `name:"password-file" placeholder:"FILE" type:"path" help:"File holding the secret key's password (first line). Otherwise $$BINTRANS_PASSWORD, otherwise a prompt on the terminal."`
+	AuditLog          string   `name:"audit-log" placeholder:"FILE" type:"path" help:"Hash-chained audit log, one JSON line per logged signature (default: <state-dir>/audit.jsonl). Publish it for auditors."`
+	StateDir          string   `name:"state-dir" default:"/var/lib/bintrans" placeholder:"DIR" type:"path" help:"State dir: the signer's intent journal for crash recovery and the log checkpoint it verified last (sign/)."`
+	Jobs              int      `name:"jobs" short:"j" default:"8" placeholder:"N" help:"Packages signed and uploaded in parallel."`
+	Keyring           string   `name:"keyring" default:"/etc/pacman.d/gnupg" placeholder:"DIR" type:"path" help:"GnuPG keyring of the repository's packagers (pubring.gpg or pubring.kbx, and trustdb.gpg), as pacman-key keeps it. Only keys it trusts fully release a package. It is copied, never written."`
+	ReleaseSignatures string   `name:"release-signatures" default:"auto" enum:"auto,db,package" placeholder:"MODE" help:"Which packager signature releases a package: db (the database's <repo>.db.sig, repo-add --sign), package (each package's signature: the database's %PGPSIG% or <package>.sig, over the package file: reads every package), auto (db when <repo>.db.sig exists, else package)."`
+	UnsafeTrustDB     bool     `name:"unsafe-trust-db" help:"UNSAFE: check no packager signature; sign whatever %SHA256SUM% the database claims, and accept plain http://. Whoever can change the database gets any file signed and logged. The audit flags every such entry."`
+	VerifyDownloads   bool     `name:"verify-downloads" help:"Also download and hash every package when the database's signature releases them; refuse a package whose sha256 differs from the database's."`
+	RefreshBundles    bool     `name:"refresh-bundles" help:"Re-prove every published bundle against the log's current tree, not only this run's (one checkpoint for the whole signature dir)."`
+	JSON              bool     `name:"json" help:"Print the run's summary as JSON on stdout."`
 
 	// --log-url, --log-key: every entry is verified under the pinned log
 	// key before anything is published.
@@ -49,15 +53,51 @@ type SignCmd struct {
 // Help is the long help of `bintrans sign --help`.
 func (SignCmd) Help() string {
 	return `For every package of the sync databases <repo-url>/<repo>.db (for each
---repo-name and --architecture), sign the package's sha256 (%SHA256SUM% of
-the database, a 64-character lowercase hex string) with the transparency key
-(minisign, prehashed, trusted comment = file name), log the signature in the
-Rekor log, verify the log's answer under --log-key, append a record to the
-audit log (fsync'ed), and only then publish <filename>.t and
-<filename>.t.bundle in --signature-dir (atomically).
+--repo-name and --architecture): establish that the repository's packagers
+released it (below), sign its sha256 (%SHA256SUM% of the database, a
+64-character lowercase hex string) with the transparency key (minisign,
+prehashed, trusted comment = file name), log the signature in the Rekor log,
+verify the log's answer under --log-key, append a record to the audit log
+(fsync'ed), and only then publish <filename>.t and <filename>.t.bundle in
+--signature-dir (atomically).
 
 Packages whose .t and bundle already verify are skipped without touching the
 network.
+
+Release signatures. The transparency key vouches that a packager released
+the file: sign signs nothing a packager did not sign first. With GnuPG, on
+a private copy of --keyring (pacman's trust model: the signing key must be
+valid through the keyring's web of trust, as pacman-key --populate and
+--lsign-key make it; merely present, marginal, expired or revoked keys
+release nothing), it verifies:
+
+  db       <repo>.db.sig (repo-add --sign) over the database's exact bytes;
+           it covers every %SHA256SUM% of the database, so no package is
+           read: cheap, from anywhere.
+  package  each package's own signature (makepkg --sign): the database's
+           %PGPSIG%, else <package>.sig, over the package file, whose
+           sha256 must be the database's. Reads every package: sign from
+           the repository's own disk (a directory or file://), not over the
+           network, when there are many.
+  auto     db when <repo>.db.sig exists, else package (the default). A
+           database signature that exists but does not verify refuses the
+           whole database; it never falls back.
+
+A package that no signature releases (missing, bad, unknown or untrusted
+key, another file's signature, a package file that does not exist) is not
+signed: it is listed on stderr and in the JSON summary (stage "release"),
+and the audit log gets a refusal record for it (once per file and sha256).
+Each signed package's audit record names the signature that released it:
+"db" or "package", the signing key's fingerprint and the signature file's
+sha256. Plain http:// repository URLs are refused.
+
+--unsafe-trust-db restores the behaviour of bintrans before release
+signatures: the database's %SHA256SUM% is signed as it is, and http:// is
+accepted. Whoever controls the database (a mirror, a proxy, the network)
+then gets any sha256 signed with the transparency key and logged; the
+audit log's records have no release signature and 'bintrans audit' flags
+every entry signed that way. Use it only for a repository whose packages
+are not signed at all, and say so to its users.
 
 An interrupted run (crash, kill -9, log down, disk full) leaves an
 intent in --state-dir; the next run finishes it without ever logging a
@@ -91,11 +131,20 @@ of RAM). Its password comes from --password-file, else $BINTRANS_PASSWORD,
 else a prompt on the terminal; it is never echoed, printed or logged.
 
 Examples:
-  # sign core and extra for x86_64, from a local mirror
+  # sign core and extra for x86_64, from the repository's own disk; the
+  # packagers' keys are in pacman's keyring (the default --keyring)
   bintrans sign --repo-url '/srv/repo/$repo/os/$arch' \
       --repo-name core --repo-name extra --architecture x86_64 \
       --signature-dir /srv/transparency --pubkey-path /etc/bintrans/key.pub \
       --seckey-path /etc/bintrans/key.sec --password-file /run/secrets/pw \
+      --log-url https://rekor.example.org --log-key /etc/bintrans/rekor.pem
+
+  # a repository whose database is signed (repo-add --sign), over https,
+  # with its own keyring: require the database signature
+  bintrans sign --repo-url 'https://repo.example.org/$repo/$arch' \
+      --repo-name myrepo --release-signatures db --keyring /etc/bintrans/gnupg \
+      --signature-dir /srv/transparency --pubkey-path /etc/bintrans/key.pub \
+      --seckey-path /etc/bintrans/key.sec \
       --log-url https://rekor.example.org --log-key /etc/bintrans/rekor.pem
 
   # after many small runs: re-prove every published bundle on one tree head
@@ -108,12 +157,14 @@ Examples:
   bintrans audit verify-chain /var/lib/bintrans/audit.jsonl
 
 Exit codes: 0 every package is signed and published; 1 a package was
-refused (hash mismatch with --verify-downloads, the same file name with two
-hashes, the log's entry does not verify), or the log contradicted itself
+refused (no packager signature releases it, hash mismatch with
+--verify-downloads, the same file name with two hashes, the log's entry
+does not verify), or the log contradicted itself
 (SECURITY ERROR: its tree is not consistent with the checkpoint stored in
---state-dir, or a re-fetched entry differs from the one published); 2 usage
-or key error; 3 the run could not finish (log unreachable, I/O error): run
-it again.`
+--state-dir, or a re-fetched entry differs from the one published); 2 usage,
+key or keyring error (a plain http:// URL without --unsafe-trust-db, no
+gpg, a keyring without pubring or trustdb); 3 the run could not finish (log
+unreachable, I/O error): run it again.`
 }
 
 // Run signs the repositories.
@@ -121,6 +172,19 @@ func (c *SignCmd) Run(g *Globals) error {
 	ctx := g.Context()
 	if c.Jobs < 1 || c.Jobs > 256 {
 		return usageErrorf("give a value between 1 and 256", "--jobs %d is out of range", c.Jobs)
+	}
+	mode, err := signer.ParseReleaseMode(c.ReleaseSignatures)
+	if err != nil {
+		return usageErrorf("give auto, db or package", "--release-signatures: %v", err)
+	}
+	if c.UnsafeTrustDB {
+		if mode != signer.ReleaseAuto {
+			return usageErrorf("drop one of them", "--unsafe-trust-db checks no signature: it cannot be combined with --release-signatures %s", mode)
+		}
+		mode = signer.ReleaseUnsafeTrustDB
+	} else if strings.HasPrefix(strings.ToLower(c.RepoURL), "http://") {
+		return usageErrorf("use https://, file:// or a directory (a plain http:// repository is accepted only with --unsafe-trust-db)",
+			"--repo-url %s: plain http:// refused", c.RepoURL)
 	}
 	pubText, err := readSmallFile(c.PubkeyPath, 4<<10)
 	if err != nil {
@@ -177,9 +241,40 @@ func (c *SignCmd) Run(g *Globals) error {
 		}
 	} else {
 		defer sk.Wipe()
+		// A key of another pair is a usage error before anything else is
+		// set up (an encrypted key is checked once it is decrypted).
+		mpk, err := minisign.NewPublicKey(pub.Base64())
+		if err == nil {
+			err = signer.CheckKeyPair(sk, mpk)
+		}
+		if err != nil {
+			return keyUsageError(err)
+		}
+	}
+
+	var keyring *signer.Keyring
+	if mode == signer.ReleaseUnsafeTrustDB {
+		fmt.Fprintf(g.Stderr, "bintrans: sign: WARNING: --unsafe-trust-db: no packager signature is checked; whoever can change %s gets any sha256 signed with the transparency key and logged (the audit flags these entries)\n",
+			safetext.Line(signer.ExpandRepoURL(c.RepoURL, "$repo", "$arch")))
+	} else {
+		keyring, err = signer.OpenKeyring(c.Keyring, "")
+		if err != nil {
+			return usageErrorf("give the packagers' keyring with --keyring DIR (pacman's: pacman-key --init && pacman-key --populate), and install gnupg",
+				"cannot use the release keyring: %v", err)
+		}
+		defer keyring.Close()
 	}
 
 	hc, err := c.httpClient()
+	if err != nil {
+		return err
+	}
+	// Databases, signatures and packages: no overall per-request timeout
+	// (a package can take long); the signer bounds each with its own
+	// deadline, and a stalled transfer still fails.
+	nf := c.NetFlags
+	nf.Timeout = -1
+	dl, err := nf.httpClient()
 	if err != nil {
 		return err
 	}
@@ -191,7 +286,8 @@ func (c *SignCmd) Run(g *Globals) error {
 		Key: sk, LoadKey: loadKey, PublicKey: pub,
 		Log: log, LogKey: lk, LogURL: c.LogURL,
 		SignatureDir: c.SignatureDir, AuditLog: auditLog, StateDir: c.StateDir,
-		Jobs: c.Jobs, VerifyDownloads: c.VerifyDownloads, HTTP: hc, RefreshBundles: c.RefreshBundles,
+		Jobs: c.Jobs, VerifyDownloads: c.VerifyDownloads, HTTP: dl, RefreshBundles: c.RefreshBundles,
+		Release: mode, Keyring: keyring,
 		Version:  version,
 		Progress: c.progress(g),
 	})
@@ -227,34 +323,51 @@ func (c *SignCmd) Run(g *Globals) error {
 		if f.Repo != "" {
 			where = f.Repo + "/" + f.Arch + " " + where
 		}
-		fmt.Fprintf(g.Stderr, "bintrans: sign %s: %s: %s\n", where, f.Stage, oneLine(f.Error))
+		what := string(f.Stage)
+		if f.Stage == signer.StageRelease {
+			what = "REFUSED, not signed"
+		}
+		fmt.Fprintf(g.Stderr, "bintrans: sign %s: %s: %s\n", safetext.Line(where), what, safetext.Message(f.Error))
 	}
 	if c.JSON {
-		enc := json.NewEncoder(g.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(sum); err != nil {
+		b, err := json.MarshalIndent(sum, "", "  ")
+		if err == nil {
+			_, err = g.Stdout.Write(append(safetext.JSON(b), '\n'))
+		}
+		if err != nil {
 			return runErrorf(err, "", "writing the summary: %v", err)
 		}
 	} else {
-		fmt.Fprintf(g.Stdout, "%d packages: %d signed, %d already published, %d recovered, %d failed; audit log %s: head %d:%s (%.1fs)\n",
-			sum.Packages, sum.Signed, sum.AlreadyPublished, sum.Recovered, sum.Failed, auditLog, sum.AuditHead.Records, sum.AuditHead.Hash, sum.Seconds)
+		for _, d := range sum.Databases {
+			where := safetext.Line(d.Repo + "/" + d.Arch + " " + d.URL)
+			switch {
+			case d.ReleaseCheck == "db" && d.Release != nil:
+				fmt.Fprintf(g.Stdout, "%s: released by its signature, key %s\n", where, d.Release.Key)
+			case d.ReleaseCheck == "package":
+				fmt.Fprintf(g.Stdout, "%s: each package's own signature checked\n", where)
+			case d.ReleaseCheck == "none":
+				fmt.Fprintf(g.Stdout, "%s: UNSAFE: no packager signature checked (--unsafe-trust-db)\n", where)
+			}
+		}
+		fmt.Fprintf(g.Stdout, "%d packages: %d signed, %d already published, %d recovered, %d refused (no release signature), %d failed; audit log %s: head %d:%s (%.1fs)\n",
+			sum.Packages, sum.Signed, sum.AlreadyPublished, sum.Recovered, sum.Refused, sum.Failed, safetext.Line(auditLog), sum.AuditHead.Records, sum.AuditHead.Hash, sum.Seconds)
 		if sum.Checkpoint != nil {
 			fmt.Fprintf(g.Stdout, "%d bundles settled on %d tree head(s); log checkpoint %s size %d root %s stored (%.2fs)\n",
-				sum.Settled, sum.BundleCheckpoints, sum.Checkpoint.Origin, sum.Checkpoint.Size, sum.Checkpoint.Root, sum.SettleSeconds)
+				sum.Settled, sum.BundleCheckpoints, safetext.Line(sum.Checkpoint.Origin), sum.Checkpoint.Size, sum.Checkpoint.Root, sum.SettleSeconds)
 		}
 	}
 	if sum.RemovedTempFiles > 0 {
 		fmt.Fprintf(g.Stderr, "bintrans: sign: removed %d temp file(s) left by an interrupted run\n", sum.RemovedTempFiles)
 	}
 	if sum.TempFilesError != "" {
-		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: temp files of an interrupted run: %s\n", oneLine(sum.TempFilesError))
+		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: temp files of an interrupted run: %s\n", safetext.Message(sum.TempFilesError))
 	}
 	if sum.SettleError != "" && sec == nil {
-		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: %d bundle(s) not settled, they stay as published and valid: %s\n", sum.SettleFailed, oneLine(sum.SettleError))
+		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: %d bundle(s) not settled, they stay as published and valid: %s\n", sum.SettleFailed, safetext.Message(sum.SettleError))
 	}
 	if sec != nil {
 		// The evidence, in full: both signed tree heads.
-		fmt.Fprintf(g.Stderr, "bintrans: %s\n", sec.Error())
+		fmt.Fprintf(g.Stderr, "bintrans: %s\n", safetext.Text(sec.Error()))
 		return verificationFailed("keep both tree heads above and report them: the log showed two histories; everything published stays, the stored checkpoint was not replaced",
 			"SECURITY ERROR: the transparency log is inconsistent with what this signer verified before (%d packages published in this run)", sum.Signed+sum.Recovered)
 	}
@@ -266,6 +379,12 @@ func (c *SignCmd) Run(g *Globals) error {
 		case signer.StageDB, signer.StageIntent, signer.StageUpload, signer.StageAudit, signer.StagePublish, signer.StageCanceled:
 			return runErrorf(nil, "fix the cause above and run the same command again: it finishes the job without duplicates",
 				"%d of %d packages could not be signed and published", sum.Failed, sum.Packages)
+		}
+	}
+	for _, f := range sum.Failures {
+		if f.Stage == signer.StageRelease {
+			return verificationFailed("no packager signature released the packages (or databases) above: nothing was signed for them and the audit log records the refusal; if they are genuine, have the packager sign them, or add and trust the packager's key in --keyring",
+				"%d of %d packages refused", sum.Failed, sum.Packages)
 		}
 	}
 	for _, f := range sum.Failures {

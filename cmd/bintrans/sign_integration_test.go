@@ -22,20 +22,24 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/internal/audit"
-	"github.com/bintrans/bintrans/internal/testkit/testenv"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/signer"
+	"github.com/bintrans/bintrans/internal/testkit/gpgtest"
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // signRepo is a real repository (packages built with bsdtar, database with
-// Debian's repo-add) plus a fresh transparency key, so that counting the
-// log's entries for the key counts exactly this test's entries.
+// Debian's repo-add, signed by its packager's GnuPG key as repo-add --sign
+// signs it) plus a fresh transparency key, so that counting the log's
+// entries for the key counts exactly this test's entries.
 type signRepo struct {
 	dir, repoURL, pub, sec, sigDir, state, auditLog string
 	logURL, logKey                                  string
 	pkgs                                            []repodb.Package
+	packager                                        *gpgtest.Home
+	keyring                                         string // the operator's --keyring
 }
 
 var (
@@ -108,12 +112,27 @@ func newSignRepo(t *testing.T, n int) *signRepo {
 		t.Fatalf("db has %d packages, want %d", len(pkgs), n)
 	}
 	r.pkgs = pkgs
+	r.packager = gpgtest.New(t, "Sign Test Packager <packager@example.org>")
+	r.keyring = r.packager.Keyring(t)
+	r.signDB(t)
 	return r
+}
+
+// signDB signs the database as repo-add --sign does: gpg --detach-sign of
+// the database file, and <repo>.db.sig linked to its signature.
+func (r *signRepo) signDB(t *testing.T) {
+	t.Helper()
+	d := filepath.Join(r.dir, "core", "os", "x86_64")
+	r.packager.DetachSign(t, filepath.Join(d, "core.db.tar.gz"))
+	os.Remove(filepath.Join(d, "core.db.sig"))
+	if err := os.Symlink("core.db.tar.gz.sig", filepath.Join(d, "core.db.sig")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (r *signRepo) args(logURL string, extra ...string) []string {
 	return append([]string{"sign", "--repo-url", r.repoURL, "--repo-name", "core", "--architecture", "x86_64",
-		"--signature-dir", r.sigDir, "--pubkey-path", r.pub, "--seckey-path", r.sec,
+		"--signature-dir", r.sigDir, "--pubkey-path", r.pub, "--seckey-path", r.sec, "--keyring", r.keyring,
 		"--log-url", logURL, "--log-key", r.logKey, "--audit-log", r.auditLog, "--state-dir", r.state}, extra...)
 }
 

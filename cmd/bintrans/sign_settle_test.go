@@ -20,9 +20,9 @@ import (
 
 	"github.com/jedisct1/go-minisign"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // bundleSizes returns the distinct tree sizes of the published bundles of

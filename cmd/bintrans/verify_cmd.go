@@ -16,6 +16,7 @@ import (
 	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/pacman"
+	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -135,7 +136,7 @@ func (c *VerifyCmd) Run(g *Globals) error {
 	var unavailable *verify.LogUnavailableError
 	switch {
 	case errors.As(verr, &sec):
-		fmt.Fprintln(g.Stderr, verr.Error())
+		fmt.Fprintln(g.Stderr, safetext.Text(verr.Error()))
 		return verificationFailed("keep both tree heads above and report them", "%d of %d packages could not be verified against a consistent log", failed, len(results))
 	case errors.As(verr, &unavailable):
 		return runErrorf(verr, logUnavailableHint(verr, "retry when the log is reachable, or use --offline to verify from proof bundles only"), "%v", verr)

@@ -74,6 +74,8 @@ type RecordRef struct {
 	UUID     string `json:"uuid"`
 	// AfterBreak: the chain was already broken before this record.
 	AfterBreak bool `json:"after_break,omitempty"`
+	// Refused is a refusal record's reason (why sign did not sign).
+	Refused string `json:"refused,omitempty"`
 }
 
 // Mismatch is a log entry and the audit record naming it that disagree.
@@ -129,6 +131,11 @@ type CrossReport struct {
 	// Unreleased: audited entries whose package is in none of the given
 	// databases and whose record names no database it was released in.
 	Unreleased []RecordRef `json:"unreleased"`
+	// NoReleaseSignature: audited entries whose record names no packager
+	// signature that released the package (signed with --unsafe-trust-db,
+	// or by a bintrans that did not check release signatures): the
+	// operator cannot show that a packager released what the key signed.
+	NoReleaseSignature []RecordRef `json:"no_release_signature"`
 	// ChainBreaks: every broken line of the audit log.
 	ChainBreaks []ChainBreak `json:"chain_breaks"`
 	// PackagesWithoutEntry: packages of the given databases with no valid
@@ -138,12 +145,15 @@ type CrossReport struct {
 	// Unindexed (information): audited entries that are in the log but
 	// that the log's key search does not list.
 	Unindexed []EntryRef `json:"unindexed"`
+	// Refusals (information): refusal records of the checked keys:
+	// packages or databases bintrans sign refused to sign, and why.
+	Refusals []RecordRef `json:"refusals"`
 }
 
 // Findings is the number of findings (everything but Unindexed).
 func (r *CrossReport) Findings() int {
 	return len(r.Unaudited) + len(r.Variants) + len(r.Mismatches) + len(r.RecordsWithoutEntry) +
-		len(r.Unreleased) + len(r.ChainBreaks) + len(r.PackagesWithoutEntry)
+		len(r.Unreleased) + len(r.NoReleaseSignature) + len(r.ChainBreaks) + len(r.PackagesWithoutEntry)
 }
 
 func sha256Hex(s string) string {
@@ -165,7 +175,7 @@ func entryRef(e LoggedEntry) EntryRef {
 
 func recordRef(r LineRecord) RecordRef {
 	return RecordRef{Line: r.Line, Repo: r.Repo, Arch: r.Arch, Filename: r.Filename, SHA256: r.SHA256,
-		LogIndex: r.LogIndex, UUID: r.UUID, AfterBreak: r.AfterBreak}
+		LogIndex: r.LogIndex, UUID: r.UUID, AfterBreak: r.AfterBreak, Refused: r.Refused}
 }
 
 // CrossCheck compares the log's entries for the keys with the audit log
@@ -175,11 +185,14 @@ func recordRef(r LineRecord) RecordRef {
 // entry's Ed25519 signature verifies over it) — and the package must be
 // released: in a given database under the record's file name, or, when
 // it is not there (an older release), the record names the database it was
-// read from (the audit log's history).
+// read from (the audit log's history) — and the record must name the
+// packager signature that released it (NoReleaseSignature otherwise).
+// Refusal records have no entry: they are listed (Refusals), not matched.
 func CrossCheck(in CrossCheckInput) *CrossReport {
 	rep := &CrossReport{SchemaVersion: CrossCheckSchemaVersion,
 		Unaudited: []EntryRef{}, Variants: []EntryRef{}, Mismatches: []Mismatch{}, RecordsWithoutEntry: []RecordRef{},
-		Unreleased: []RecordRef{}, ChainBreaks: []ChainBreak{}, PackagesWithoutEntry: []ReleasedPackage{}, Unindexed: []EntryRef{}}
+		Unreleased: []RecordRef{}, NoReleaseSignature: []RecordRef{}, ChainBreaks: []ChainBreak{}, PackagesWithoutEntry: []ReleasedPackage{},
+		Unindexed: []EntryRef{}, Refusals: []RecordRef{}}
 	keyIDs := map[string]bool{}
 	for _, k := range in.Keys {
 		keyIDs[k.KeyID()] = true
@@ -199,6 +212,10 @@ func CrossCheck(in CrossCheckInput) *CrossReport {
 		for _, r := range in.Audit.Records {
 			if !keyIDs[r.KeyID] {
 				rep.OtherKeyRecords++
+				continue
+			}
+			if r.IsRefusal() {
+				rep.Refusals = append(rep.Refusals, recordRef(r))
 				continue
 			}
 			records = append(records, r)
@@ -287,6 +304,10 @@ func CrossCheck(in CrossCheckInput) *CrossReport {
 		}
 		if !released {
 			rep.Unreleased = append(rep.Unreleased, recordRef(r))
+			continue
+		}
+		if !r.HasRelease() {
+			rep.NoReleaseSignature = append(rep.NoReleaseSignature, recordRef(r))
 			continue
 		}
 		rep.Matched++

@@ -37,8 +37,8 @@ func TestReadAllGoesOn(t *testing.T) {
 	_, b := writeLog(t, 8)
 	ls := lines(b)
 	ls[2] = bytes.Replace(ls[2], []byte("pkg002-"), []byte("evil02-"), 1) // breaks line 4
-	ls[5] = nil                                                          // deleting line 6 breaks line 7
-	ls[7] = ls[7][:len(ls[7])-1]                                         // torn last line
+	ls[5] = nil                                                           // deleting line 6 breaks line 7
+	ls[7] = ls[7][:len(ls[7])-1]                                          // torn last line
 	edited := bytes.Join(ls, nil)
 	res, err := ReadAll(bytes.NewReader(edited))
 	if err != nil {
@@ -186,7 +186,7 @@ func newCC(t *testing.T, n int) *ccFixture {
 		sha := randHex()
 		e := f.key.logged(t, sha, int64(100+i))
 		f.entries = append(f.entries, e)
-		r := testRecord(i)
+		r := releasedRecord(i)
 		r.SHA256, r.UUID, r.LogIndex, r.KeyID = sha, e.UUID, e.LogIndex, f.key.pub.KeyID()
 		f.recs = append(f.recs, LineRecord{Line: i + 1, Record: r})
 		f.rel = append(f.rel, ReleasedPackage{Repo: "core", Arch: "x86_64", Filename: r.Filename, SHA256: sha})
@@ -217,13 +217,37 @@ func TestCrossCheckAgrees(t *testing.T) {
 	}
 }
 
+// The attack, as the audit log shows it: an entry whose record
+// names its database (db_url, db_sha256) but no packager signature is a
+// finding even when a given database lists it; refusal records are listed
+// as information and are not entries the log should have.
+func TestCrossCheckReleaseSignatures(t *testing.T) {
+	f := newCC(t, 4)
+	f.recs[2].ReleaseSig, f.recs[2].ReleaseKey, f.recs[2].ReleaseSigSHA256 = "", "", ""
+	ref := refusalRecord(9)
+	ref.KeyID = f.key.pub.KeyID()
+	f.recs = append(f.recs, LineRecord{Line: 5, Record: ref})
+	rep := f.check()
+	if len(rep.NoReleaseSignature) != 1 || rep.NoReleaseSignature[0].Line != 3 || rep.Findings() != 1 || rep.Matched != 3 {
+		t.Errorf("no release signature: %+v", rep)
+	}
+	if len(rep.Refusals) != 1 || rep.Refusals[0].Line != 5 || rep.Refusals[0].Refused == "" || len(rep.RecordsWithoutEntry) != 0 || rep.Records != 4 {
+		t.Errorf("refusals %+v, records without entry %+v, records %d", rep.Refusals, rep.RecordsWithoutEntry, rep.Records)
+	}
+	// The same without databases: the record's history does not help.
+	f.rel, f.recs = nil, f.recs[:4]
+	if rep := CrossCheck(CrossCheckInput{Keys: []verify.PublicKey{f.key.pub}, Entries: f.entries, Audit: &ReadResult{Records: f.recs}}); len(rep.NoReleaseSignature) != 1 {
+		t.Errorf("without databases: %+v", rep.NoReleaseSignature)
+	}
+}
+
 func TestCrossCheckFindings(t *testing.T) {
 	f := newCC(t, 10)
 	// (a) an entry signed by the key with no record: possible compromise.
 	rogue := f.key.logged(t, randHex(), 500)
 	f.entries = append(f.entries, rogue)
 	// (b) a record whose entry is not in the log.
-	ghost := testRecord(50)
+	ghost := releasedRecord(50)
 	ghost.KeyID, ghost.UUID, ghost.SHA256 = f.key.pub.KeyID(), strings.Repeat("ef", 32), randHex()
 	f.recs = append(f.recs, LineRecord{Line: 11, Record: ghost})
 	// (c) a record that disagrees with its entry (index, sha256).
@@ -238,7 +262,7 @@ func TestCrossCheckFindings(t *testing.T) {
 	// (e) a released package that was never logged.
 	f.rel = append(f.rel, ReleasedPackage{Repo: "core", Arch: "x86_64", Filename: "new-1-1-x86_64.pkg.tar.zst", SHA256: randHex()})
 	// A record of another key is ignored.
-	other := testRecord(60)
+	other := releasedRecord(60)
 	f.recs = append(f.recs, LineRecord{Line: 12, Record: other})
 
 	rep := f.check()

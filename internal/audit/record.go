@@ -18,12 +18,30 @@
 //	 "name":"foo","version":"1.0-1","packager":"Alice <alice@example.org>",
 //	 "build_date":1700000000,"sha256":"<package sha256 = the signed message>",
 //	 "db_url":"https://mirror.example.org/core/os/x86_64/core.db",
-//	 "db_sha256":"<sha256 of the db as fetched>","log_url":"https://rekor.example.org",
+//	 "db_sha256":"<sha256 of the db as fetched>","release_sig":"db",
+//	 "release_key":"<OpenPGP fingerprint of the packager key>",
+//	 "release_sig_sha256":"<sha256 of the detached signature file>",
+//	 "log_url":"https://rekor.example.org",
 //	 "log_index":101,"uuid":"<entry uuid>","integrated_time":1764144000,
 //	 "key_id":"95473F2A8DFC823F","bintrans_version":"0.1.0"}
 //
 // Readers accept only this exact encoding (field order, no spaces, Go's
-// JSON escaping), so a line has one meaning for every reader.
+// JSON escaping), so a line has one meaning for every reader. No string
+// field may hold a control, bidi or format character or invalid UTF-8
+// (safetext.Check): a record shows the same in every terminal.
+//
+// # Versions and kinds
+//
+// Schema 2 (written since bintrans checks release signatures) adds the
+// release fields, which say which packager signature released the package
+// (ReleaseSig "db": the database's detached signature, which covers the
+// database's %SHA256SUM%; "package": the package file's own detached
+// signature), and refusal records: a record with Refused set names a
+// package (or a database) that bintrans sign refused to sign, and why; it
+// has no log entry (uuid empty, log_index and integrated_time 0). Schema 1
+// records (no release fields, never refused) stay valid; a log may hold
+// both. A schema 2 signature record without release fields was signed with
+// --unsafe-trust-db: the auditor flags it.
 //
 // # What the chain proves, and what it does not
 //
@@ -47,11 +65,29 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // SchemaVersion is the version of Record written by this package. Readers
-// reject records with another version.
-const SchemaVersion = 1
+// accept it and MinSchemaVersion (schema 1 has no release fields and no
+// refusal records) and reject any other.
+const SchemaVersion = 2
+
+// MinSchemaVersion is the oldest record version readers accept.
+const MinSchemaVersion = 1
+
+// The values of Record.ReleaseSig.
+const (
+	// ReleaseDB: the repository database's detached signature
+	// (<repo>.db.sig, repo-add --sign) verified over the database the
+	// record's sha256 was read from.
+	ReleaseDB = "db"
+	// ReleasePackage: the package's own detached signature (%PGPSIG% of
+	// the database, else <filename>.sig) verified over the package file,
+	// whose sha256 is the record's.
+	ReleasePackage = "package"
+)
 
 // MaxLineSize bounds one record line (without its newline). A real record
 // is about 700 bytes.
@@ -85,6 +121,18 @@ type Record struct {
 	DBURL    string `json:"db_url"`
 	DBSHA256 string `json:"db_sha256"`
 
+	// The packager signature that released the package (schema 2; empty
+	// under --unsafe-trust-db): ReleaseDB or ReleasePackage, the
+	// fingerprint of the OpenPGP key that made it (the primary key's,
+	// upper-case hex) and the sha256 of the detached signature's bytes.
+	ReleaseSig       string `json:"release_sig,omitempty"`
+	ReleaseKey       string `json:"release_key,omitempty"`
+	ReleaseSigSHA256 string `json:"release_sig_sha256,omitempty"`
+	// Refused (schema 2) makes this a refusal record: why bintrans sign did
+	// not sign the package (or, Filename being the database's file name,
+	// any package of the database). A refusal record has no log entry.
+	Refused string `json:"refused,omitempty"`
+
 	// The log entry holding the signature.
 	LogURL         string `json:"log_url"`
 	LogIndex       int64  `json:"log_index"`
@@ -97,42 +145,92 @@ type Record struct {
 }
 
 var (
-	hex64     = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	hexUUID   = regexp.MustCompile(`^([0-9a-f]{16})?[0-9a-f]{64}$`)
-	hexKeyID  = regexp.MustCompile(`^[0-9A-F]{16}$`)
-	fieldText = regexp.MustCompile(`^[^\x00-\x1f\x7f]*$`)
+	hex64      = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	hexUUID    = regexp.MustCompile(`^([0-9a-f]{16})?[0-9a-f]{64}$`)
+	hexKeyID   = regexp.MustCompile(`^[0-9A-F]{16}$`)
+	fingerprnt = regexp.MustCompile(`^([0-9A-F]{40}|[0-9A-F]{64})$`)
 )
 
+// IsRefusal reports whether r is a refusal record (no log entry).
+func (r Record) IsRefusal() bool { return r.Refused != "" }
+
+// HasRelease reports whether r names the packager signature that released
+// its package.
+func (r Record) HasRelease() bool { return r.ReleaseSig != "" }
+
+// CheckText checks that no string field of r holds a control, bidi or
+// format character or invalid UTF-8 (safetext.Check), naming the field.
+// bintrans sign checks a package's record with it before signing.
+func (r Record) CheckText() error {
+	for _, f := range []struct{ name, v string }{
+		{"prev", r.Prev}, {"time", r.Time}, {"repo", r.Repo}, {"arch", r.Arch}, {"filename", r.Filename},
+		{"name", r.Name}, {"version", r.Version}, {"packager", r.Packager}, {"sha256", r.SHA256},
+		{"db_url", r.DBURL}, {"db_sha256", r.DBSHA256}, {"release_sig", r.ReleaseSig}, {"release_key", r.ReleaseKey},
+		{"release_sig_sha256", r.ReleaseSigSHA256}, {"refused", r.Refused}, {"log_url", r.LogURL}, {"uuid", r.UUID},
+		{"key_id", r.KeyID}, {"bintrans_version", r.BintransVersion},
+	} {
+		if err := safetext.Check(f.v); err != nil {
+			return fmt.Errorf("field %s: %v", f.name, err)
+		}
+	}
+	return nil
+}
+
 // Validate checks that r is a well-formed record (not that it is true). It
-// does not check Prev against anything: that is the chain's job.
+// does not check Prev against anything: that is the chain's job. Errors
+// quote the offending value as it is (escape it before printing).
 func (r *Record) Validate() error {
+	if r.SchemaVersion < MinSchemaVersion || r.SchemaVersion > SchemaVersion {
+		return fmt.Errorf("schema_version %d, want %d to %d", r.SchemaVersion, MinSchemaVersion, SchemaVersion)
+	}
+	if err := r.CheckText(); err != nil {
+		return err
+	}
 	switch {
-	case r.SchemaVersion != SchemaVersion:
-		return fmt.Errorf("schema_version %d, want %d", r.SchemaVersion, SchemaVersion)
 	case !hex64.MatchString(r.Prev):
 		return fmt.Errorf("prev %q is not 64 lowercase hex digits", r.Prev)
 	case r.Filename == "" || strings.ContainsAny(r.Filename, "/\\") || r.Filename == "." || r.Filename == "..":
 		return fmt.Errorf("filename %q is not a package file name", r.Filename)
-	case r.Name == "" || r.Version == "":
-		return fmt.Errorf("record for %s lacks name or version", r.Filename)
-	case !hex64.MatchString(r.SHA256):
-		return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", r.SHA256)
 	case r.DBSHA256 != "" && !hex64.MatchString(r.DBSHA256):
 		return fmt.Errorf("db_sha256 %q is not 64 lowercase hex digits", r.DBSHA256)
-	case r.LogIndex < 0:
-		return fmt.Errorf("log_index %d is negative", r.LogIndex)
-	case !hexUUID.MatchString(r.UUID):
-		return fmt.Errorf("uuid %q is not 64 or 80 lowercase hex digits", r.UUID)
 	case !hexKeyID.MatchString(r.KeyID):
 		return fmt.Errorf("key_id %q is not 16 upper-case hex digits", r.KeyID)
+	case r.SchemaVersion < 2 && (r.HasRelease() || r.ReleaseKey != "" || r.ReleaseSigSHA256 != "" || r.IsRefusal()):
+		return fmt.Errorf("schema_version %d record with release or refusal fields", r.SchemaVersion)
 	}
 	if _, err := time.Parse(time.RFC3339Nano, r.Time); err != nil {
 		return fmt.Errorf("time %q is not RFC 3339", r.Time)
 	}
-	for _, f := range []string{r.Repo, r.Arch, r.Name, r.Version, r.Packager, r.DBURL, r.LogURL, r.BintransVersion} {
-		if !fieldText.MatchString(f) {
-			return fmt.Errorf("field %q holds control characters", f)
+	if r.HasRelease() || r.ReleaseKey != "" || r.ReleaseSigSHA256 != "" {
+		switch {
+		case r.ReleaseSig != ReleaseDB && r.ReleaseSig != ReleasePackage:
+			return fmt.Errorf("release_sig %q is not %q or %q", r.ReleaseSig, ReleaseDB, ReleasePackage)
+		case !fingerprnt.MatchString(r.ReleaseKey):
+			return fmt.Errorf("release_key %q is not an OpenPGP fingerprint (40 or 64 upper-case hex digits)", r.ReleaseKey)
+		case !hex64.MatchString(r.ReleaseSigSHA256):
+			return fmt.Errorf("release_sig_sha256 %q is not 64 lowercase hex digits", r.ReleaseSigSHA256)
 		}
+	}
+	if r.IsRefusal() {
+		switch {
+		case r.SHA256 != "" && !hex64.MatchString(r.SHA256):
+			return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", r.SHA256)
+		case r.UUID != "" || r.LogIndex != 0 || r.IntegratedTime != 0:
+			return fmt.Errorf("refusal record for %s names a log entry", r.Filename)
+		case r.HasRelease():
+			return fmt.Errorf("refusal record for %s names a release signature", r.Filename)
+		}
+		return nil
+	}
+	switch {
+	case r.Name == "" || r.Version == "":
+		return fmt.Errorf("record for %s lacks name or version", r.Filename)
+	case !hex64.MatchString(r.SHA256):
+		return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", r.SHA256)
+	case r.LogIndex < 0:
+		return fmt.Errorf("log_index %d is negative", r.LogIndex)
+	case !hexUUID.MatchString(r.UUID):
+		return fmt.Errorf("uuid %q is not 64 or 80 lowercase hex digits", r.UUID)
 	}
 	return nil
 }

@@ -137,7 +137,11 @@ func (w *Writer) Close() error {
 	if w.f == nil {
 		return nil
 	}
-	err := w.f.Close() // closing the descriptor releases the flock
+	// Closing the descriptor releases the flock, unless a child being
+	// started holds a copy until it execs: exclude forks meanwhile.
+	syscall.ForkLock.RLock()
+	err := w.f.Close()
+	syscall.ForkLock.RUnlock()
 	w.f = nil
 	return err
 }

@@ -287,15 +287,16 @@ func TestMonitorTailGap(t *testing.T) {
 		t.Fatalf("first run: new %d findings %v size %d tailed %d", first.New, first.Findings, first.Current.Size, first.Stats.Tailed)
 	}
 	st, err := loadState(f.dir.Path(stateName(f.lk.ID())), f.lk.ID())
-	if err != nil || st.TailedTo != f.log.Size()-1 {
-		t.Fatalf("stored tailed_to %d (want %d), %v", st.TailedTo, f.log.Size()-1, err)
+	if err != nil || st.TailedSize != f.log.Size()-1 || first.TailedSize != st.TailedSize ||
+		first.Tail == nil || *first.Tail != (TailSpan{From: 0, To: f.log.Size() - 1, Proven: true}) {
+		t.Fatalf("stored tailed_size %d (want %d), report %+v %d, %v", st.TailedSize, f.log.Size()-1, first.Tail, first.TailedSize, err)
 	}
 	g.calls = 0
 	next := f.run(o)
 	if next.New != 1 || len(next.Findings) != 1 || next.Findings[0].Kind != FindingUnindexed || next.Findings[0].UUID != f.log.UUID(g.added.body) {
 		t.Fatalf("next run: new %d findings %+v", next.New, next.Findings)
 	}
-	if st, _ := loadState(f.dir.Path(stateName(f.lk.ID())), f.lk.ID()); st.TailedTo != 0 {
-		t.Errorf("tailed_to %d after a run that read up to its checkpoint", st.TailedTo)
+	if next.Tail == nil || *next.Tail != (TailSpan{From: f.log.Size() - 1, To: f.log.Size(), Proven: true}) || next.TailedSize != f.log.Size() {
+		t.Errorf("next run read %+v, tailed size %d", next.Tail, next.TailedSize)
 	}
 }

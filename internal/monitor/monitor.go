@@ -25,6 +25,22 @@
 // search is Rekor's asynchronous index: an entry that was logged but never
 // indexed (an uploader killed mid-request) is invisible to the search; the
 // cross-check asks for the entries the audit log names by UUID (Options.Extra).
+//
+// # Reading by index (--tail), against a log that lies
+//
+// Tail reads every index the previous --tail runs have not, from the
+// tailed prefix [0, TailedSize) kept in the state to the size of a
+// checkpoint fetched now, and builds the RFC 6962 compact range of those
+// leaves on the stored compact range of the prefix. Its root must be the
+// checkpoint's root: that proves, with one hash comparison, that every leaf
+// read is the leaf at its index (a log cannot serve another entry at an
+// index, or leave one out, without forging a tree with the same root), and
+// that the prefix read by earlier runs is part of this tree. Only then does
+// the tailed prefix move. A root that does not match is a finding
+// (tail-mismatch), and each entry of the span whose own inclusion proof
+// does not prove it at its index is named (misplaced-entry). A run
+// without --tail never moves the tailed prefix, so a later --tail run
+// reads what it skipped.
 package monitor
 
 import (
@@ -39,6 +55,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bintrans/bintrans/internal/state"
@@ -206,6 +223,15 @@ const (
 	// FindingMissingIndex (Tail): the log returned no entry for an index
 	// below its checkpoint's size.
 	FindingMissingIndex FindingKind = "missing-index"
+	// FindingTailMismatch (Tail): the leaves the log served for the span
+	// read by index do not hash (with the proven prefix) to the root of
+	// its own signed checkpoint: it served entries that are not at the
+	// indexes it claimed. Nothing of the span counts as tailed.
+	FindingTailMismatch FindingKind = "tail-mismatch"
+	// FindingMisplacedEntry (Tail): an entry served for an index whose own
+	// inclusion proof does not prove it at that index (another entry shown
+	// in its place).
+	FindingMisplacedEntry FindingKind = "misplaced-entry"
 )
 
 // Finding is one problem, with the evidence.
@@ -231,6 +257,15 @@ func treeHead(c *verify.Checkpoint) *TreeHead {
 		return nil
 	}
 	return &TreeHead{Origin: c.Origin, Size: c.Size, RootHash: hex.EncodeToString(c.Root), Note: string(c.Text)}
+}
+
+// TailSpan is the range of indexes a --tail run read, [From, To), and
+// whether it was proven (Proven: the compact range of the tailed prefix
+// and the span's leaves has the root of the log's checkpoint of size To).
+type TailSpan struct {
+	From   int64 `json:"from"`
+	To     int64 `json:"to"`
+	Proven bool  `json:"proven"`
 }
 
 // Stats describe the work of a run.
@@ -268,8 +303,13 @@ type Report struct {
 	// report) after verifying a prefix of the batches it had to fetch:
 	// those entries are reported and, with the checkpoint proven
 	// consistent, remembered; Remaining entries are left for the next run.
-	Incomplete bool  `json:"incomplete,omitempty"`
-	Remaining  int   `json:"remaining,omitempty"`
+	Incomplete bool `json:"incomplete,omitempty"`
+	Remaining  int  `json:"remaining,omitempty"`
+	// Tail is the span this run read by index (nil without --tail).
+	Tail *TailSpan `json:"tail,omitempty"`
+	// TailedSize is the prefix of the log read by index and proven by
+	// this and earlier --tail runs: every index below it (0: none).
+	TailedSize int64 `json:"tailed_size"`
 	Stats      Stats `json:"stats"`
 
 	all []Entry
@@ -339,7 +379,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		stored = c
 		rep.Previous = treeHead(c)
+		if st.TailedSize > c.Size {
+			return nil, &state.CorruptError{Path: path, Reason: fmt.Sprintf("tailed_size %d beyond the stored checkpoint's size %d", st.TailedSize, c.Size)}
+		}
 	}
+	rep.TailedSize = st.TailedSize
 	seen := make(map[string]Entry, len(st.Entries))
 	for _, e := range st.Entries {
 		seen[e.leaf()] = e
@@ -422,14 +466,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	var tailFindings []Finding
 	tailed := map[string]*verify.LogEntry{}
-	// tailedTo: up to where the log was read by index; kept across runs
-	// without --tail.
-	tailedTo := st.TailedTo
+	// The tailed prefix: moved only by a --tail run that proves its span.
+	tailedSize, tailHashes := st.TailedSize, st.TailRange
+	var tailCP *verify.Checkpoint
 	if o.Tail {
-		var err error
-		tailFindings, tailedTo, err = tail(ctx, o, conc, lk, stored, st.TailedTo, seen, monitored, tailed, &rep.Stats)
+		res, err := tail(ctx, o, conc, lk, st, seen, monitored, tailed, &rep.Stats)
 		if err != nil {
 			return nil, err
+		}
+		tailFindings, tailCP, rep.Tail = res.findings, res.cp, &res.span
+		if res.span.Proven {
+			tailedSize, tailHashes = res.span.To, res.hashes
 		}
 		for leaf, e := range tailed {
 			if _, dup := listed[leaf]; !dup && !extra[leaf] {
@@ -581,9 +628,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return fail(&verify.LogUnavailableError{Op: "current checkpoint", Err: err})
 	}
 	rep.Current = treeHead(cur)
-	olds := make([]*verify.Checkpoint, 0, len(cps))
+	olds := make([]*verify.Checkpoint, 0, len(cps)+1)
 	for _, c := range cps {
 		olds = append(olds, c)
+	}
+	if tailCP != nil {
+		olds = append(olds, tailCP) // the tree the tail proved its span in
 	}
 	sort.Slice(olds, func(a, b int) bool { return olds[a].Size < olds[b].Size })
 	if stored != nil {
@@ -630,16 +680,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep.Total = len(rep.all)
 	if o.State != nil {
-		next := &stateFile{SchemaVersion: StateSchemaVersion, LogID: lk.ID(), Checkpoint: string(cur.Text), Entries: all}
-		if tailedTo < cur.Size {
-			// The log grew after tail took its checkpoint: the next
-			// --tail run reads from there, not from cur.
-			next.TailedTo = tailedTo
-		}
+		next := &stateFile{SchemaVersion: StateSchemaVersion, LogID: lk.ID(), Checkpoint: string(cur.Text), Entries: all,
+			TailedSize: tailedSize, TailRange: append([]string{}, tailHashes...)}
 		if err := saveState(path, next); err != nil {
 			return fail(fmt.Errorf("monitor: saving state: %w", err))
 		}
 	}
+	rep.TailedSize = tailedSize
 	rep.Stats.Seconds = now().Sub(start).Seconds()
 	if fetchErr != nil {
 		rep.Incomplete, rep.Remaining = true, remaining
@@ -662,41 +709,65 @@ type outcome struct {
 	fetched bool // returned by the UUID retrieve (not by tail)
 }
 
-// tail reads the entries appended since stored (all, on a first run) by
-// index and puts those of a monitored key that are not known yet into
-// found, keyed by leaf hash: MaxBatch indexes per request, conc requests
-// in flight; the first failure ends it (nothing is kept). Entries are only
-// decoded here; they are verified with the others.
-func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, stored *verify.Checkpoint, tailedTo int64, seen map[string]Entry,
-	monitored func(verify.PublicKey) bool, found map[string]*verify.LogEntry, st *Stats) ([]Finding, int64, error) {
+// tailResult is what tail found.
+type tailResult struct {
+	findings []Finding
+	span     TailSpan
+	cp       *verify.Checkpoint // the checkpoint the span was read up to
+	hashes   []string           // the compact range [0, span.To), when proven
+}
+
+// maxMisplaced bounds the misplaced-entry findings of one run (a log that
+// lies about every index would otherwise make a finding per entry).
+const maxMisplaced = 100
+
+// tail reads, by index, the span from the tailed prefix st.TailedSize to
+// the size of a checkpoint fetched now: MaxBatch indexes per request, conc
+// requests in flight, taken in index order. Every leaf is appended to the
+// compact range of the prefix, whose root must then be the checkpoint's
+// (the span is proven: every entry sits at the index it was read at).
+// Entries of a monitored key that are not known yet go into found, keyed
+// by leaf hash (they are verified with the others). A failed request ends
+// it with an error (nothing kept); a log that answers but lies is a
+// finding and leaves the tailed prefix where it was.
+func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, st *stateFile, seen map[string]Entry,
+	monitored func(verify.PublicKey) bool, found map[string]*verify.LogEntry, stats *Stats) (*tailResult, error) {
 	text, err := o.Log.Checkpoint(ctx)
 	if err != nil {
-		return nil, 0, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
 	}
 	cur, err := lk.VerifyCheckpoint(text)
 	if err != nil {
-		return nil, 0, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
 	}
-	var from int64
-	if stored != nil && stored.Size <= cur.Size {
-		from = stored.Size // a smaller current tree fails consistency later
-		if tailedTo > 0 && tailedTo < from {
-			from = tailedTo // the previous tail stopped short of its checkpoint
-		}
+	from := st.TailedSize
+	res := &tailResult{cp: cur, span: TailSpan{From: from, To: max(from, cur.Size)}}
+	if cur.Size < from {
+		// A smaller tree than one already proven: the consistency check
+		// with the stored checkpoint reports the rollback.
+		return res, nil
+	}
+	rng, err := tailRange(st.TailedSize, st.TailRange)
+	if err != nil {
+		return nil, err // decodeState checked it
 	}
 	var keyLines [][]byte
 	for _, k := range o.Keys {
 		keyLines = append(keyLines, []byte(base64.StdEncoding.EncodeToString([]byte(k.Base64()))))
 	}
-	var findings []Finding
+	complete := true // every index of the span was answered
 	// Batches of MaxBatch indexes, conc requests in flight, decoded as
 	// they arrive and taken in index order.
 	type item struct {
 		finding *Finding
 		entry   *verify.LogEntry // of a monitored key, not seen yet
 	}
+	type batch struct {
+		leaves [][]byte // in index order; nil where the log returned nothing
+		items  []item
+	}
 	batches := int((cur.Size - from + MaxBatch - 1) / MaxBatch)
-	_, err = inOrder(ctx, batches, conc, func(ctx context.Context, bi int) ([]item, error) {
+	_, err = inOrder(ctx, batches, conc, func(ctx context.Context, bi int) (batch, error) {
 		lo := from + int64(bi)*MaxBatch
 		idx := make([]int64, 0, MaxBatch)
 		for i := lo; i < min(lo+MaxBatch, cur.Size); i++ {
@@ -704,26 +775,28 @@ func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, stored *v
 		}
 		m, err := o.Log.EntriesByIndex(ctx, idx)
 		if err != nil {
-			return nil, &verify.LogUnavailableError{Op: fmt.Sprintf("entries %d..%d", idx[0], idx[len(idx)-1]), Err: err}
+			return batch{}, &verify.LogUnavailableError{Op: fmt.Sprintf("entries %d..%d", idx[0], idx[len(idx)-1]), Err: err}
 		}
-		var items []item
+		var b batch
 		for _, i := range idx {
 			e := m[i]
 			if e == nil {
-				items = append(items, item{finding: &Finding{Kind: FindingMissingIndex, LogIndex: i,
+				b.leaves = append(b.leaves, nil)
+				b.items = append(b.items, item{finding: &Finding{Kind: FindingMissingIndex, LogIndex: i,
 					Detail: fmt.Sprintf("the log returned no entry for index %d of a tree of %d", i, cur.Size)}})
 				continue
 			}
-			b, err := verify.DecodeBody(e.Body)
+			b.leaves = append(b.leaves, rfc6962.DefaultHasher.HashLeaf(e.Body))
+			body, err := verify.DecodeBody(e.Body)
 			if err != nil {
 				for _, kl := range keyLines {
-					if bytesContains(e.Body, kl) {
-						items = append(items, item{finding: &Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: err.Error(), Err: err}})
+					if bytes.Contains(e.Body, kl) {
+						b.items = append(b.items, item{finding: &Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: err.Error(), Err: err}})
 					}
 				}
 				continue
 			}
-			if !monitored(b.Key) {
+			if !monitored(body.Key) {
 				continue
 			}
 			leaf := verify.LeafHash(e.Body)
@@ -731,17 +804,28 @@ func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, stored *v
 				continue
 			}
 			if len(e.UUID) < 64 || e.UUID[len(e.UUID)-64:] != leaf {
-				items = append(items, item{finding: &Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: "entry id is not the body's leaf hash"}})
+				b.items = append(b.items, item{finding: &Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: "entry id is not the body's leaf hash"}})
 				continue
 			}
-			items = append(items, item{entry: e})
+			b.items = append(b.items, item{entry: e})
 		}
-		return items, nil
-	}, func(bi int, items []item) error {
-		st.Tailed += min(MaxBatch, cur.Size-(from+int64(bi)*MaxBatch))
-		for _, it := range items {
+		return b, nil
+	}, func(bi int, b batch) error {
+		stats.Tailed += int64(len(b.leaves))
+		for _, leaf := range b.leaves {
+			if leaf == nil {
+				complete = false
+				continue
+			}
+			if complete {
+				if err := rng.Append(leaf, nil); err != nil {
+					return err
+				}
+			}
+		}
+		for _, it := range b.items {
 			if it.finding != nil {
-				findings = append(findings, *it.finding)
+				res.findings = append(res.findings, *it.finding)
 			} else {
 				found[it.entry.UUID[len(it.entry.UUID)-64:]] = it.entry
 			}
@@ -749,9 +833,83 @@ func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, stored *v
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	return findings, cur.Size, nil
+	if !complete {
+		return res, nil // missing-index findings; nothing proven
+	}
+	if cur.Size == from {
+		res.span.Proven = true
+	} else if root, err := rng.GetRootHash(nil); err == nil && bytes.Equal(root, cur.Root) {
+		res.span.Proven = true
+	}
+	if !res.span.Proven {
+		res.findings = append(res.findings, Finding{Kind: FindingTailMismatch, LogIndex: from,
+			Detail: fmt.Sprintf("the entries the log served for indexes %d to %d, with the %d entries proven before, do not hash to the root %x of its own checkpoint of size %d: it served entries that are not at the indexes it claimed; nothing of this span counts as read",
+				from, cur.Size-1, from, cur.Root, cur.Size)})
+		mis, err := misplaced(ctx, o, conc, lk, from, cur.Size)
+		if err != nil {
+			return nil, err
+		}
+		res.findings = append(res.findings, mis...)
+		// Entries taken from a span the log lied about are not reported as
+		// found: they may not be where the log says.
+		clear(found)
+		return res, nil
+	}
+	for _, h := range rng.Hashes() {
+		res.hashes = append(res.hashes, hex.EncodeToString(h))
+	}
+	return res, nil
 }
 
-func bytesContains(b, sub []byte) bool { return bytes.Contains(b, sub) }
+// misplaced reads [from, to) by index again and names each entry whose own
+// inclusion proof (checkpoint, SET) does not prove it at the index it was
+// served for: after the span's leaves failed to hash to the checkpoint's
+// root, the entries the log put where they are not. At most maxMisplaced.
+func misplaced(ctx context.Context, o Options, conc int, lk *verify.LogKey, from, to int64) ([]Finding, error) {
+	var out []Finding
+	batches := int((to - from + MaxBatch - 1) / MaxBatch)
+	_, err := inOrder(ctx, batches, conc, func(ctx context.Context, bi int) ([]Finding, error) {
+		lo := from + int64(bi)*MaxBatch
+		idx := make([]int64, 0, MaxBatch)
+		for i := lo; i < min(lo+MaxBatch, to); i++ {
+			idx = append(idx, i)
+		}
+		m, err := o.Log.EntriesByIndex(ctx, idx)
+		if err != nil {
+			return nil, &verify.LogUnavailableError{Op: fmt.Sprintf("entries %d..%d", idx[0], idx[len(idx)-1]), Err: err}
+		}
+		var fs []Finding
+		for _, i := range idx {
+			e := m[i]
+			if e == nil {
+				continue // reported as missing-index already
+			}
+			detail := ""
+			switch _, _, err := verify.VerifyLogged(e, lk); {
+			case err != nil:
+				detail = "its inclusion proof does not prove it at that index: " + err.Error()
+			case e.Verification == nil || e.Verification.InclusionProof == nil || e.Verification.InclusionProof.LogIndex != i:
+				detail = "its inclusion proof is for another index"
+			default:
+				continue
+			}
+			desc := ""
+			if b, err := verify.DecodeBody(e.Body); err == nil {
+				desc = fmt.Sprintf(" (an entry of key %s)", b.Key.KeyID())
+			}
+			fs = append(fs, Finding{Kind: FindingMisplacedEntry, UUID: e.UUID, LogIndex: i,
+				Detail: fmt.Sprintf("the log served entry %s%s for index %d; %s", e.UUID, desc, i, detail)})
+		}
+		return fs, nil
+	}, func(_ int, fs []Finding) error {
+		for _, f := range fs {
+			if len(out) < maxMisplaced {
+				out = append(out, f)
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,10 +17,10 @@ import (
 
 	"github.com/jedisct1/go-minisign"
 
-	"github.com/bintrans/bintrans/internal/testkit/fakelog"
-	"github.com/bintrans/bintrans/internal/state"
-	"github.com/bintrans/bintrans/verify"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/state"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
+	"github.com/bintrans/bintrans/verify"
 )
 
 // key is a fresh minisign key pair.
@@ -506,6 +507,117 @@ func checkEntriesTail(t *testing.T, rep *Report, all []signed, hidden signed) {
 	for _, e := range rep.Entries {
 		if (e.UUID[len(e.UUID)-64:] == leaf) == e.Indexed {
 			t.Errorf("entry %d indexed=%v", e.LogIndex, e.Indexed)
+		}
+	}
+}
+
+// tailedSize is the stored tailed prefix.
+func (f *fixture) tailedSize() int64 {
+	f.t.Helper()
+	st, err := loadState(f.dir.Path(stateName(f.lk.ID())), f.lk.ID())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return st.TailedSize
+}
+
+// A run without --tail never counts as reading by index: the issue's case
+// of a rogue entry, left out of the search index, appended between a
+// --tail run and a run without it. The next --tail run reads from where
+// the last one stopped and finds it.
+func TestMonitorTailAfterRunWithoutTail(t *testing.T) {
+	f := newFixture(t, 5)
+	o := f.opts()
+	o.Tail = true
+	rep := f.run(o)
+	n := f.log.Size()
+	if rep.TailedSize != n || f.tailedSize() != n || rep.Tail == nil || !rep.Tail.Proven {
+		t.Fatalf("first --tail: %+v, tailed size %d", rep.Tail, rep.TailedSize)
+	}
+	rogue := f.key.sign(t, randSHA())
+	ri := f.log.AddUnindexed(rogue.body)
+	f.add(2)
+	plain := f.run(f.opts())
+	if plain.New != 2 || len(plain.Findings) != 0 || plain.Tail != nil || plain.TailedSize != n || f.tailedSize() != n {
+		t.Fatalf("run without --tail: new %d findings %v tail %+v tailed size %d (stored %d), want %d", plain.New, plain.Findings, plain.Tail, plain.TailedSize, f.tailedSize(), n)
+	}
+	rep = f.run(o)
+	if len(rep.Findings) != 1 || rep.Findings[0].Kind != FindingUnindexed || rep.Findings[0].LogIndex != ri {
+		t.Fatalf("--tail after a run without: findings %+v", rep.Findings)
+	}
+	if rep.Tail == nil || *rep.Tail != (TailSpan{From: n, To: f.log.Size(), Proven: true}) || f.tailedSize() != f.log.Size() {
+		t.Errorf("span %+v, tailed size %d, log size %d", rep.Tail, f.tailedSize(), f.log.Size())
+	}
+}
+
+// A log that leaves a rogue entry out of the search index and, asked by
+// index, serves another key's entry in its place: the span's leaves do not
+// hash to the checkpoint's root (tail-mismatch), the index it lied about
+// is named (misplaced-entry), and nothing of the span counts as read, so
+// the next --tail run, against an honest log, reads it again and finds the
+// rogue.
+func TestMonitorTailLyingLog(t *testing.T) {
+	f := newFixture(t, 4)
+	o := f.opts()
+	o.Tail = true
+	f.run(o)
+	n := f.log.Size()
+	rogue := f.key.sign(t, randSHA())
+	ri := f.log.AddUnindexed(rogue.body)
+	other := newKey(t)
+	f.log.Add(other.sign(t, randSHA()).body)
+	oi := f.log.Size() - 1
+	f.add(1)
+	f.log.Substitute(ri, oi)
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[FindingKind][]int64{}
+	for _, fi := range rep.Findings {
+		kinds[fi.Kind] = append(kinds[fi.Kind], fi.LogIndex)
+	}
+	if len(kinds[FindingTailMismatch]) != 1 || fmt.Sprint(kinds[FindingMisplacedEntry]) != fmt.Sprint([]int64{ri}) || len(kinds[FindingUnindexed]) != 0 {
+		t.Fatalf("lying log: findings %+v", rep.Findings)
+	}
+	if rep.Tail == nil || rep.Tail.Proven || rep.TailedSize != n || f.tailedSize() != n {
+		t.Errorf("span %+v, tailed size %d (stored %d), want %d", rep.Tail, rep.TailedSize, f.tailedSize(), n)
+	}
+	if rep.New != 1 {
+		t.Errorf("the indexed entry appended after the rogue: new %d", rep.New)
+	}
+	// The log stops lying: the span is read again and the rogue found.
+	f.log.ClearSubstitutions()
+	rep = f.run(o)
+	if len(rep.Findings) != 1 || rep.Findings[0].Kind != FindingUnindexed || rep.Findings[0].LogIndex != ri || f.tailedSize() != f.log.Size() {
+		t.Fatalf("honest again: findings %+v, tailed size %d", rep.Findings, f.tailedSize())
+	}
+}
+
+// A schema 1 state (tailed_to) loads with nothing tailed: the format could
+// not tell a span a --tail run read from one a run without it skipped.
+func TestMonitorStateSchema1(t *testing.T) {
+	f := newFixture(t, 3)
+	f.run(f.opts())
+	path := f.dir.Path(stateName(f.lk.ID()))
+	st, err := loadState(path, f.lk.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]any{"schema_version": 1, "log_id": st.LogID, "checkpoint": st.Checkpoint, "tailed_to": 2, "entries": st.Entries})
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := f.opts()
+	o.Tail = true
+	rep := f.run(o)
+	if rep.Tail == nil || rep.Tail.From != 0 || !rep.Tail.Proven {
+		t.Errorf("first --tail after a schema 1 state: %+v", rep.Tail)
+	}
+	for _, bad := range []string{`"tailed_size":1,"tail_range":[]`, `"tailed_size":1,"tail_range":["zz"]`, `"tailed_size":-1,"tail_range":[]`} {
+		text := fmt.Sprintf(`{"schema_version":2,"log_id":%q,"checkpoint":%q,%s,"entries":[]}`, st.LogID, st.Checkpoint, bad)
+		if _, reason := decodeState([]byte(text), st.LogID); reason == "" {
+			t.Errorf("state with %s accepted", bad)
 		}
 	}
 }

@@ -2,12 +2,16 @@ package monitor
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/bintrans/bintrans/internal/state"
 )
@@ -20,8 +24,10 @@ const (
 	MaxEntries = 250_000
 )
 
-// StateSchemaVersion is the version of the state file format.
-const StateSchemaVersion = 1
+// StateSchemaVersion is the version of the state file format written.
+// Schema 1 (tailed_to) is read: it cannot tell a range a --tail run read
+// from one a run without --tail skipped, so its tail starts over at 0.
+const StateSchemaVersion = 2
 
 // stateFile is <state dir>/monitor-<log id>.json: the last checkpoint the
 // monitor verified (and proved consistent with the one before) and every
@@ -29,13 +35,20 @@ const StateSchemaVersion = 1
 // together, atomically: an entry is "seen" only with the checkpoint that
 // was current when it was verified.
 type stateFile struct {
-	SchemaVersion int     `json:"schema_version"`
-	LogID         string  `json:"log_id"`
-	Checkpoint    string  `json:"checkpoint"`
-	// TailedTo is the tree size up to which a --tail run read every index,
-	// when it is less than the checkpoint's (the log grew between the
-	// tail's checkpoint and the stored one); the next --tail run starts
-	// there. 0: at the checkpoint's size.
+	SchemaVersion int    `json:"schema_version"`
+	LogID         string `json:"log_id"`
+	Checkpoint    string `json:"checkpoint"`
+	// TailedSize: every index below it was read by a --tail run and proven
+	// to hold the leaf read there: TailRange, the compact range [0,
+	// TailedSize) built from those leaves, hashed to the root of a
+	// checkpoint of that size signed by the log. Only a --tail run that
+	// proved its whole span moves it; the next one starts there. 0: no
+	// index proven.
+	TailedSize int64 `json:"tailed_size"`
+	// TailRange is the compact range's hashes (the roots of its perfect
+	// subtrees, left to right, hex): enough to extend it.
+	TailRange []string `json:"tail_range"`
+	// TailedTo is schema 1's field (read, never written).
 	TailedTo int64   `json:"tailed_to,omitempty"`
 	Entries  []Entry `json:"entries"`
 }
@@ -82,8 +95,12 @@ func decodeState(b []byte, logID string) (*stateFile, string) {
 		return nil, "trailing data after the JSON object"
 	}
 	switch {
-	case s.SchemaVersion != StateSchemaVersion:
-		return nil, fmt.Sprintf("schema_version %d, want %d", s.SchemaVersion, StateSchemaVersion)
+	case s.SchemaVersion != 1 && s.SchemaVersion != StateSchemaVersion:
+		return nil, fmt.Sprintf("schema_version %d, want 1 or %d", s.SchemaVersion, StateSchemaVersion)
+	case s.SchemaVersion == 1 && (s.TailedSize != 0 || s.TailRange != nil):
+		return nil, "schema 1 with tailed_size or tail_range"
+	case s.SchemaVersion == 2 && s.TailedTo != 0:
+		return nil, "schema 2 with tailed_to"
 	case s.LogID != logID:
 		return nil, fmt.Sprintf("state of log %q, not of %q", s.LogID, logID)
 	case len(s.Entries) > MaxEntries:
@@ -92,6 +109,16 @@ func decodeState(b []byte, logID string) (*stateFile, string) {
 		return nil, "entries without a checkpoint"
 	case s.TailedTo < 0 || (s.Checkpoint == "" && s.TailedTo != 0):
 		return nil, fmt.Sprintf("tailed_to %d", s.TailedTo)
+	case s.TailedSize < 0 || (s.Checkpoint == "" && s.TailedSize != 0):
+		return nil, fmt.Sprintf("tailed_size %d", s.TailedSize)
+	}
+	if s.SchemaVersion == 1 {
+		// Whether a run without --tail followed the last --tail run is not
+		// recorded: nothing counts as tailed.
+		s.SchemaVersion, s.TailedTo = StateSchemaVersion, 0
+	}
+	if _, err := tailRange(s.TailedSize, s.TailRange); err != nil {
+		return nil, err.Error()
 	}
 	seen := make(map[string]bool, len(s.Entries))
 	for i := range s.Entries {
@@ -115,3 +142,23 @@ func saveState(path string, s *stateFile) error {
 	}
 	return state.WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
+
+// tailRange decodes a stored compact range [0, size).
+func tailRange(size int64, hexHashes []string) (*compact.Range, error) {
+	hashes := make([][]byte, len(hexHashes))
+	for i, h := range hexHashes {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("tail_range hash %d is not 64 hex digits", i)
+		}
+		hashes[i] = b
+	}
+	r, err := rangeFactory.NewRange(0, uint64(size), hashes)
+	if err != nil {
+		return nil, fmt.Errorf("tail_range of tailed_size %d: %v", size, err)
+	}
+	return r, nil
+}
+
+// rangeFactory builds RFC 6962 compact ranges.
+var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}

@@ -15,10 +15,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/term"
+
+	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // RedrawInterval is the least time between two redraws. The first draw
@@ -68,12 +69,7 @@ func New(w io.Writer, total int, label string) *Bar {
 }
 
 func newBar(w io.Writer, total int, label string, columns func() int, now func() time.Time) *Bar {
-	label = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return '?'
-		}
-		return r
-	}, label)
+	label = safetext.Line(label)
 	return &Bar{w: w, columns: columns, now: now, label: label, total: total, last: now()}
 }
 

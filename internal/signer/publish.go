@@ -71,8 +71,16 @@ type Options struct {
 	// Jobs bounds the packages in flight (default DefaultJobs).
 	Jobs int
 	// VerifyDownloads downloads and hashes every package before signing it,
-	// refusing a package whose hash differs from the database's.
+	// refusing a package whose hash differs from the database's (implied
+	// when each package's own signature is checked).
 	VerifyDownloads bool
+	// Release is how a package is established as released by the
+	// repository's packagers before its sha256 is signed (default
+	// ReleaseAuto). Keyring verifies the packagers' signatures; it is
+	// required unless Release is ReleaseUnsafeTrustDB, which also lets
+	// plain http:// sources through.
+	Release ReleaseMode
+	Keyring *Keyring
 	// HTTP fetches databases and packages over http(s). Requests are bounded
 	// in time by the signer's own contexts.
 	HTTP *http.Client
@@ -95,6 +103,8 @@ type Stage string
 // The stages of the pipeline, in order.
 const (
 	StageDB       Stage = "db"        // the database could not be fetched or parsed
+	StageRelease  Stage = "release"   // no packager signature releases the package (or the database): refused
+	StageRecord   Stage = "record"    // the database's entry holds text the audit log refuses (controls, bidi)
 	StageConflict Stage = "conflict"  // the same filename with two different sha256s
 	StageDownload Stage = "download"  // --verify-downloads: fetch or hash mismatch
 	StageSign     Stage = "sign"      // signing failed
@@ -134,6 +144,11 @@ type Summary struct {
 	AlreadyPublished int `json:"already_published"`
 	// Signed were signed, logged (new entry or 409), verified and published.
 	Signed int `json:"signed"`
+	// ReleaseMode is how packages were established as released (Options.Release).
+	ReleaseMode ReleaseMode `json:"release_mode"`
+	// Refused packages have no packager signature that releases them
+	// (StageRelease failures, each with a refusal record in the audit log).
+	Refused int `json:"refused"`
 	// Recovered are intents of an earlier, interrupted run finished now.
 	Recovered int `json:"recovered"`
 	// AuditRecords is the number of records appended to the audit log.
@@ -191,6 +206,11 @@ type DBSummary struct {
 	URL      string `json:"url"`
 	SHA256   string `json:"sha256,omitempty"`
 	Packages int    `json:"packages"`
+	// ReleaseCheck is what releases its packages: "db" (its signature,
+	// Release), "package" (each package's signature) or "none"
+	// (--unsafe-trust-db).
+	ReleaseCheck string   `json:"release_check,omitempty"`
+	Release      *Release `json:"release,omitempty"`
 }
 
 // Signer runs the signing pipeline. It holds the audit log's and the state
@@ -209,6 +229,8 @@ type Signer struct {
 	// recording (done closes when the record is durable).
 	auditedMu sync.Mutex
 	auditing  map[string]*auditState
+	// refusedRecs holds the refusals the audit log records (refusalKey).
+	refusedRecs map[string]bool
 	// The signing key, loaded on first need.
 	keyOnce sync.Once
 	sk      *minisign.PrivateKey
@@ -242,6 +264,18 @@ func New(o Options) (*Signer, error) {
 	case o.SignatureDir == "" || o.AuditLog == "" || o.StateDir == "":
 		return nil, errors.New("publish: signature dir, audit log and state dir are required")
 	}
+	if o.Release == "" {
+		o.Release = ReleaseAuto
+	}
+	switch o.Release {
+	case ReleaseAuto, ReleaseDBSig, ReleasePackageSig:
+		if o.Keyring == nil {
+			return nil, errors.New("publish: no keyring to verify the packagers' signatures with")
+		}
+	case ReleaseUnsafeTrustDB:
+	default:
+		return nil, fmt.Errorf("publish: unknown release mode %q", o.Release)
+	}
 	if o.Key != nil {
 		if err := checkPair(o.Key, o.PublicKey); err != nil {
 			return nil, err
@@ -259,7 +293,8 @@ func New(o Options) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Signer{o: o, pubFile: o.PublicKey.File(), keyID: o.PublicKey.KeyID(), state: st, auditing: map[string]*auditState{}}
+	s := &Signer{o: o, pubFile: o.PublicKey.File(), keyID: o.PublicKey.KeyID(), state: st, auditing: map[string]*auditState{},
+		refusedRecs: map[string]bool{}}
 	if _, err := st.loadCheckpoint(o.LogKey); err != nil {
 		st.close()
 		return nil, err
@@ -279,7 +314,11 @@ func New(o Options) (*Signer, error) {
 	}
 	var headErr error
 	w, err := audit.OpenScan(o.AuditLog, func(line int, rec audit.Record) error {
-		s.auditing[leafOfUUID(rec.UUID)] = recorded
+		if rec.IsRefusal() {
+			s.refusedRecs[refusalKey(rec)] = true
+		} else {
+			s.auditing[leafOfUUID(rec.UUID)] = recorded
+		}
 		if saved != nil && line == saved.Records+1 && rec.Prev != saved.Hash && headErr == nil {
 			headErr = headMismatch(absAudit, *saved, line, rec.Prev)
 		}
@@ -389,15 +428,17 @@ func (s *Signer) saveHead() error {
 
 // job is one distinct package file to sign.
 type job struct {
-	src  Source
-	db   *DB
-	pkg  repodb.Package
-	fail *Failure
+	src     Source
+	db      *DB
+	pkg     repodb.Package
+	check   string   // what releases it: audit.ReleaseDB, audit.ReleasePackage or "none"
+	release *Release // established (nil under --unsafe-trust-db)
+	fail    *Failure
 }
 
 // counters are updated by workers.
 type counters struct {
-	published, signed, recovered, audited atomic.Int64
+	published, signed, recovered, audited, refused atomic.Int64
 }
 
 // Run finishes the intents of earlier runs, then fetches every source's
@@ -474,17 +515,46 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 		}
 	}
 
-	// Phase 2: the databases.
+	// Phase 2: the databases, each established as released (its own
+	// signature) or marked for a check of each package's signature.
+	sum.ReleaseMode = s.o.Release
 	var jobs []*job
 	seen := map[string]*job{}
+	textFailures := 0
 	for _, src := range sources {
+		dbFail := func(stage Stage, err error) {
+			sum.Failures = append(sum.Failures, Failure{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL(), Stage: stage, Error: err.Error(), Err: err})
+		}
+		if src.PlainHTTP() && s.o.Release != ReleaseUnsafeTrustDB {
+			sum.Databases = append(sum.Databases, DBSummary{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL()})
+			dbFail(StageDB, fmt.Errorf("%s: plain http:// repository URL refused (use https://, file:// or a directory; --unsafe-trust-db accepts it)", src.DBURL()))
+			continue
+		}
 		db, err := FetchDB(ctx, s.o.HTTP, src, s.o.MaxDBSize)
 		if err != nil {
 			sum.Databases = append(sum.Databases, DBSummary{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL()})
-			sum.Failures = append(sum.Failures, Failure{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL(), Stage: StageDB, Error: err.Error(), Err: err})
+			dbFail(StageDB, err)
 			continue
 		}
-		sum.Databases = append(sum.Databases, DBSummary{Repo: src.Repo, Arch: src.Arch, URL: db.URL, SHA256: db.SHA256, Packages: len(db.Packages)})
+		ds := DBSummary{Repo: src.Repo, Arch: src.Arch, URL: db.URL, SHA256: db.SHA256, Packages: len(db.Packages)}
+		check, err := s.releaseDB(ctx, db)
+		db.raw = nil
+		if err != nil {
+			sum.Databases = append(sum.Databases, ds)
+			var re *ReleaseError
+			if !errors.As(err, &re) {
+				dbFail(StageDB, err)
+				continue
+			}
+			dbFail(StageRelease, err)
+			r := audit.Record{Repo: src.Repo, Arch: src.Arch, Filename: src.Repo + ".db", DBURL: db.URL, DBSHA256: db.SHA256}
+			if err := s.refuse(r, re); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		ds.ReleaseCheck, ds.Release = check, db.Release
+		sum.Databases = append(sum.Databases, ds)
 		for _, p := range db.Packages {
 			if prev, ok := seen[p.Filename]; ok {
 				if prev.pkg.SHA256Sum != p.SHA256Sum {
@@ -493,12 +563,20 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 				}
 				continue
 			}
-			j := &job{src: src, db: db, pkg: p}
+			j := &job{src: src, db: db, pkg: p, check: check}
 			seen[p.Filename] = j
+			if err := s.record(j).CheckText(); err != nil {
+				// Nothing is signed that the audit log could not record
+				// as it is (or a terminal could not show as it is).
+				textFailures++
+				err = fmt.Errorf("the database's entry for this package cannot be recorded: %w", err)
+				sum.Failures = append(sum.Failures, *fail(j, StageRecord, err))
+				continue
+			}
 			jobs = append(jobs, j)
 		}
 	}
-	sum.Packages = len(jobs)
+	sum.Packages = len(jobs) + textFailures
 	// Phase 2a, offline: what is already published (and audited) is done.
 	todo := make([]bool, len(jobs))
 	s.parallel(ctx, len(jobs), func(i int) {
@@ -553,6 +631,7 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 	})
 	sum.AlreadyPublished = int(c.published.Load())
 	sum.Signed = int(c.signed.Load())
+	sum.Refused = int(c.refused.Load())
 	sum.Recovered = int(c.recovered.Load())
 	sum.AuditRecords = int(c.audited.Load())
 	sum.Failed = len(sum.Failures)
@@ -617,12 +696,16 @@ func (s *Signer) publishedT(filename, sha string) (*verify.LogEntry, []byte, boo
 // record builds the package part of an audit record.
 func (s *Signer) record(j *job) audit.Record {
 	p := j.pkg
-	return audit.Record{
+	r := audit.Record{
 		Repo: j.src.Repo, Arch: j.src.Arch, Filename: p.Filename, Name: p.Name, Version: p.Version,
 		Packager: p.Packager, BuildDate: p.BuildDate, SHA256: p.SHA256Sum,
 		DBURL: j.db.URL, DBSHA256: j.db.SHA256, LogURL: s.o.LogURL,
 		KeyID: s.keyID, BintransVersion: s.o.Version,
 	}
+	if rel := j.release; rel != nil {
+		r.ReleaseSig, r.ReleaseKey, r.ReleaseSigSHA256 = rel.Kind, rel.Key, rel.SigSHA256
+	}
+	return r
 }
 
 // checkPublished reports whether the package still needs signing; a
@@ -640,11 +723,35 @@ func (s *Signer) checkPublished(ctx context.Context, stop context.CancelCauseFun
 	if s.o.RefreshBundles {
 		s.addSettle(&settleItem{repo: j.src.Repo, arch: j.src.Arch, filename: j.pkg.Filename, sha: j.pkg.SHA256Sum, t: t, e: e})
 	}
+	if s.isAudited(e) {
+		return false, nil
+	}
+	// Logged and published, but the audit log lacks it (a new audit log):
+	// the record must say what released the package. When nothing does,
+	// the entry is recorded anyway (the audit log explains every entry of
+	// the key), without release fields, and reported.
+	rel, relErr := s.release(ctx, j)
+	var re *ReleaseError
+	if relErr != nil && !errors.As(relErr, &re) {
+		return false, fail(j, StageDownload, relErr)
+	}
+	j.release = rel
 	if err := s.ensureAudited(s.record(j), e, c); err != nil {
 		stop(err)
 		return false, fail(j, StageAudit, err)
 	}
+	if re != nil {
+		return false, fail(j, StageRelease, fmt.Errorf("already published (log index %d), but its new audit record names no release signature: %w", e.LogIndex, re))
+	}
 	return false, nil
+}
+
+// isAudited reports whether the audit log records (or is recording) e.
+func (s *Signer) isAudited(e *verify.LogEntry) bool {
+	s.auditedMu.Lock()
+	defer s.auditedMu.Unlock()
+	_, ok := s.auditing[verify.LeafHash(e.Body)]
+	return ok
 }
 
 // signOne runs the pipeline for one package that is not published.
@@ -653,7 +760,22 @@ func (s *Signer) signOne(ctx context.Context, stop context.CancelCauseFunc, j *j
 		return fail(j, StageCanceled, context.Cause(ctx))
 	}
 	p := j.pkg
-	if s.o.VerifyDownloads {
+	rel, err := s.release(ctx, j)
+	if err != nil {
+		var re *ReleaseError
+		if !errors.As(err, &re) {
+			return fail(j, StageDownload, err)
+		}
+		c.refused.Add(1)
+		r := s.record(j)
+		if aerr := s.refuse(r, re); aerr != nil {
+			stop(aerr)
+			return fail(j, StageAudit, aerr)
+		}
+		return fail(j, StageRelease, err)
+	}
+	j.release = rel
+	if s.o.VerifyDownloads && j.check != audit.ReleasePackage { // a package check hashed it already
 		got, err := hashPackage(ctx, s.o.HTTP, j.src, p.Filename)
 		if err != nil {
 			return fail(j, StageDownload, err)

@@ -17,8 +17,9 @@ import (
 	"github.com/jedisct1/go-minisign"
 
 	"github.com/bintrans/bintrans/internal/audit"
-	"github.com/bintrans/bintrans/repodb"
+	"github.com/bintrans/bintrans/internal/testkit/gpgtest"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
+	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -38,18 +39,24 @@ func testKey(t testing.TB, seed byte) (*minisign.PrivateKey, verify.PublicKey) {
 	return sk, pk
 }
 
-// env is one signing setup: a repository with a database, a log, dirs.
+// env is one signing setup: a repository with a database signed by its
+// packager (a real GnuPG key; the operator's keyring trusts it), a log,
+// dirs.
 type env struct {
-	t       *testing.T
-	root    string
-	repoURL string
-	sigDir  string
-	state   string
-	auditF  string
-	log     *memLog
-	sk      *minisign.PrivateKey
-	pub     verify.PublicKey
-	pkgs    []repodb.Package
+	t        *testing.T
+	root     string
+	repoURL  string
+	sigDir   string
+	state    string
+	auditF   string
+	log      *memLog
+	sk       *minisign.PrivateKey
+	pub      verify.PublicKey
+	pkgs     []repodb.Package
+	packager *gpgtest.Home
+	keyring  *Keyring
+	// unsignedDB: writeDB writes no <repo>.db.sig.
+	unsignedDB bool
 }
 
 func newEnv(t *testing.T, n int) *env {
@@ -62,6 +69,13 @@ func newEnv(t *testing.T, n int) *env {
 	if err := os.MkdirAll(e.sigDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	e.packager = packagerHome(t)
+	k, err := OpenKeyring(e.packager.Keyring(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	e.keyring = k
 	e.pkgs = repodbtest.Packages(n, repodbtest.Options{Seed: 7})
 	e.writeDB("core", "x86_64", e.pkgs)
 	return e
@@ -77,15 +91,25 @@ func (e *env) writeDB(repo, arch string, pkgs []repodb.Package) {
 	if err := repodbtest.Write(&b, pkgs, repodbtest.Options{}); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, repo+".db"), b.Bytes(), 0o644); err != nil {
+	db := filepath.Join(dir, repo+".db")
+	if err := os.WriteFile(db, b.Bytes(), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
+	os.Remove(db + ".sig")
+	if !e.unsignedDB {
+		e.packager.DetachSign(e.t, db) // what repo-add --sign does
+	}
+}
+
+// options are the signer options of the env (mod applied by signer).
+func (e *env) options() Options {
+	return Options{Key: e.sk, PublicKey: e.pub, Log: e.log, LogKey: e.log.key, LogURL: "mem://log",
+		SignatureDir: e.sigDir, AuditLog: e.auditF, StateDir: e.state, Jobs: 4, Version: "test", Keyring: e.keyring}
 }
 
 func (e *env) signer(mod ...func(*Options)) *Signer {
 	e.t.Helper()
-	o := Options{Key: e.sk, PublicKey: e.pub, Log: e.log, LogKey: e.log.key, LogURL: "mem://log",
-		SignatureDir: e.sigDir, AuditLog: e.auditF, StateDir: e.state, Jobs: 4, Version: "test"}
+	o := e.options()
 	for _, m := range mod {
 		m(&o)
 	}
@@ -110,7 +134,8 @@ func (e *env) run(repos []string, mod ...func(*Options)) *Summary {
 }
 
 // checkAll asserts the invariant of a finished run: every package has a .t
-// and bundle that verify offline, exactly one audit record per log entry,
+// and bundle that verify offline, exactly one audit record per log entry
+// (refusal records aside),
 // the chain verifies, the log holds exactly one entry per package, no
 // intent is left.
 func (e *env) checkAll(pkgs []repodb.Package) {
@@ -122,6 +147,9 @@ func (e *env) checkAll(pkgs []repodb.Package) {
 	}
 	defer f.Close()
 	if _, err := audit.Scan(f, func(_ int, r audit.Record) error {
+		if r.IsRefusal() {
+			return nil // refusal records have no entry
+		}
 		if _, dup := recs[r.UUID]; dup {
 			e.t.Errorf("two audit records for entry %s (%s)", r.UUID, r.Filename)
 		}
@@ -372,8 +400,7 @@ func TestAuditTailRemovedIsRefused(t *testing.T) {
 	if err := os.WriteFile(e.auditF, b[:i+1], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = New(Options{Key: e.sk, PublicKey: e.pub, Log: e.log, LogKey: e.log.key,
-		SignatureDir: e.sigDir, AuditLog: e.auditF, StateDir: e.state})
+	_, err = New(e.options())
 	var ce *audit.ChainError
 	if !errors.As(err, &ce) || ce.Kind != audit.KindHeadMismatch {
 		t.Fatalf("New after the last record was removed = %v, want head mismatch", err)
@@ -384,8 +411,7 @@ func TestAuditTailRemovedIsRefused(t *testing.T) {
 	if err := os.WriteFile(e.auditF, edited, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = New(Options{Key: e.sk, PublicKey: e.pub, Log: e.log, LogKey: e.log.key,
-		SignatureDir: e.sigDir, AuditLog: e.auditF, StateDir: e.state})
+	_, err = New(e.options())
 	if !errors.As(err, &ce) || ce.Kind != audit.KindHeadMismatch {
 		t.Fatalf("New after the last record was edited = %v, want head mismatch", err)
 	}
@@ -395,8 +421,7 @@ func TestConcurrentSignersExclude(t *testing.T) {
 	e := newEnv(t, 1)
 	s := e.signer()
 	defer s.Close()
-	_, err := New(Options{Key: e.sk, PublicKey: e.pub, Log: e.log, LogKey: e.log.key,
-		SignatureDir: e.sigDir, AuditLog: e.auditF, StateDir: e.state})
+	_, err := New(e.options())
 	if !errors.Is(err, ErrStateLocked) {
 		t.Fatalf("second signer: %v, want ErrStateLocked", err)
 	}
@@ -405,8 +430,9 @@ func TestConcurrentSignersExclude(t *testing.T) {
 func TestWrongKeyPairRefused(t *testing.T) {
 	e := newEnv(t, 1)
 	_, otherPub := testKey(t, 2)
-	_, err := New(Options{Key: e.sk, PublicKey: otherPub, Log: e.log, LogKey: e.log.key,
-		SignatureDir: e.sigDir, AuditLog: e.auditF, StateDir: e.state})
+	o := e.options()
+	o.PublicKey = otherPub
+	_, err := New(o)
 	var km *KeyMismatchError
 	if !errors.As(err, &km) || km.PublicKeyID != otherPub.KeyID() {
 		t.Fatalf("New with another public key = %v", err)

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
+	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -287,8 +287,9 @@ func TestStoredCheckpointOfAnotherLog(t *testing.T) {
 	e := newEnv(t, 3)
 	e.run([]string{"core"})
 	other := newMemLog(t)
-	_, err := New(Options{Key: e.sk, PublicKey: e.pub, Log: other, LogKey: other.key,
-		SignatureDir: e.sigDir, AuditLog: e.auditF, StateDir: e.state})
+	o := e.options()
+	o.Log, o.LogKey = other, other.key
+	_, err := New(o)
 	var sce *StoredCheckpointError
 	if !errors.As(err, &sce) || !strings.Contains(sce.Hint(), sce.Path) {
 		t.Fatalf("New with another log key = %v", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -60,6 +61,13 @@ func Sources(template string, repos, arches []string) []Source {
 // DBURL is the URL (or path) of the source's sync database: <base>/<repo>.db.
 func (s Source) DBURL() string { return s.join(s.Repo + ".db") }
 
+// DBSigURL is the URL (or path) of the database's detached signature, as
+// repo-add --sign writes it: <base>/<repo>.db.sig.
+func (s Source) DBSigURL() string { return s.DBURL() + ".sig" }
+
+// PlainHTTP reports whether the source is fetched over plain http://.
+func (s Source) PlainHTTP() bool { return strings.HasPrefix(strings.ToLower(s.Base), "http://") }
+
 // PackageURL is the URL (or path) of a package file of the source.
 func (s Source) PackageURL(filename string) string { return s.join(filename) }
 
@@ -95,6 +103,11 @@ type DB struct {
 	URL      string
 	SHA256   string // of the bytes as fetched
 	Packages []repodb.Package
+	// Release is the database's verified signature (ReleaseDBSig, or
+	// ReleaseAuto with a <repo>.db.sig); nil when each package's own
+	// signature is checked, or under ReleaseUnsafeTrustDB.
+	Release *Release
+	raw     []byte // the bytes as fetched, until the signature is checked
 }
 
 // FetchDB fetches (at most maxSize bytes) and parses the source's database.
@@ -103,85 +116,149 @@ func FetchDB(ctx context.Context, hc *http.Client, s Source, maxSize int64) (*DB
 		maxSize = DefaultMaxDBSize
 	}
 	u := s.DBURL()
-	var b []byte
-	p, local, err := localPath(u)
+	b, err := fetchFile(ctx, hc, u, maxSize)
 	if err != nil {
 		return nil, err
-	}
-	if local {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		b, err = io.ReadAll(io.LimitReader(f, maxSize+1))
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", p, err)
-		}
-		if int64(len(b)) > maxSize {
-			return nil, &httpclient.TooLargeError{URL: u, Limit: maxSize}
-		}
-	} else {
-		if hc == nil {
-			return nil, errors.New("no HTTP client for " + u)
-		}
-		ctx, cancel := context.WithTimeout(ctx, dbTimeout)
-		defer cancel()
-		b, err = httpclient.Get(ctx, hc, u, maxSize)
-		if err != nil {
-			return nil, err
-		}
 	}
 	sum := sha256.Sum256(b)
 	pkgs, err := repodb.Read(bytes.NewReader(b), repodb.DefaultLimits())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", u, err)
 	}
-	return &DB{Source: s, URL: u, SHA256: hex.EncodeToString(sum[:]), Packages: pkgs}, nil
+	return &DB{Source: s, URL: u, SHA256: hex.EncodeToString(sum[:]), Packages: pkgs, raw: b}, nil
+}
+
+// fetchFile reads a whole file of at most max bytes from a local path,
+// file:// or http(s) URL. A missing file wraps verify.ErrNotFound.
+func fetchFile(ctx context.Context, hc *http.Client, u string, max int64) ([]byte, error) {
+	p, local, err := localPath(u)
+	if err != nil {
+		return nil, err
+	}
+	if !local {
+		if hc == nil {
+			return nil, errors.New("no HTTP client for " + u)
+		}
+		ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+		defer cancel()
+		return httpclient.Get(ctx, hc, u, max)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	if int64(len(b)) > max {
+		return nil, &httpclient.TooLargeError{URL: u, Limit: max}
+	}
+	return b, nil
 }
 
 // hashPackage downloads (or opens) a package of s and returns its sha256,
 // streaming, at most MaxPackageSize bytes.
 func hashPackage(ctx context.Context, hc *http.Client, s Source, filename string) (string, error) {
-	u := s.PackageURL(filename)
-	p, local, err := localPath(u)
+	ctx, cancel := context.WithTimeout(ctx, packageTimeout)
+	defer cancel()
+	r, err := openPackage(ctx, hc, s, filename)
 	if err != nil {
 		return "", err
 	}
-	var r io.ReadCloser
+	defer r.Close()
+	return r.hashAll()
+}
+
+// packageReader streams a package (at most MaxPackageSize bytes) and
+// hashes what it reads.
+type packageReader struct {
+	url string
+	rc  io.ReadCloser
+	lr  io.Reader
+	h   hash.Hash
+	n   int64
+}
+
+// openPackage opens (or downloads) a package of s for one streaming read.
+// A missing file wraps verify.ErrNotFound. ctx bounds the download.
+func openPackage(ctx context.Context, hc *http.Client, s Source, filename string) (*packageReader, error) {
+	u := s.PackageURL(filename)
+	p, local, err := localPath(u)
+	if err != nil {
+		return nil, err
+	}
+	var rc io.ReadCloser
 	if local {
 		f, err := os.Open(p)
 		if err != nil {
-			return "", err
+			return nil, notFound(err)
 		}
-		r = f
+		rc = f
 	} else {
 		if hc == nil {
-			return "", errors.New("no HTTP client for " + u)
+			return nil, errors.New("no HTTP client for " + u)
 		}
-		ctx, cancel := context.WithTimeout(ctx, packageTimeout)
-		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if err := httpclient.CheckStatus(resp); err != nil {
 			resp.Body.Close()
+			return nil, err
+		}
+		rc = resp.Body
+	}
+	return &packageReader{url: u, rc: rc, lr: io.LimitReader(rc, MaxPackageSize+1), h: sha256.New()}, nil
+}
+
+func (r *packageReader) Read(p []byte) (int, error) {
+	n, err := r.lr.Read(p)
+	r.h.Write(p[:n])
+	r.n += int64(n)
+	if r.n > MaxPackageSize {
+		return n, &httpclient.TooLargeError{URL: r.url, Limit: MaxPackageSize}
+	}
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("reading %s: %w", r.url, err)
+	}
+	return n, err
+}
+
+// hashAll reads the rest and returns the sha256 of everything read.
+func (r *packageReader) hashAll() (string, error) {
+	buf := make([]byte, 256<<10)
+	for {
+		_, err := r.Read(buf)
+		if err == io.EOF {
+			return r.sum(), nil
+		}
+		if err != nil {
 			return "", err
 		}
-		r = resp.Body
 	}
-	defer r.Close()
-	sum, n, err := verify.HashReader(io.LimitReader(r, MaxPackageSize+1))
-	if err != nil {
-		return "", fmt.Errorf("reading %s: %w", u, err)
-	}
-	if n > MaxPackageSize {
-		return "", &httpclient.TooLargeError{URL: u, Limit: MaxPackageSize}
-	}
-	return sum, nil
 }
+
+// sum is the hex sha256 of the bytes read so far.
+func (r *packageReader) sum() string { return hex.EncodeToString(r.h.Sum(nil)) }
+
+func (r *packageReader) Close() error { return r.rc.Close() }
+
+// notFound makes a missing local file also verify.ErrNotFound (as a 404
+// is), keeping the *fs.PathError.
+func notFound(err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return &notFoundError{err}
+	}
+	return err
+}
+
+type notFoundError struct{ err error }
+
+func (e *notFoundError) Error() string   { return e.err.Error() }
+func (e *notFoundError) Unwrap() []error { return []error{e.err, verify.ErrNotFound} }

@@ -189,7 +189,17 @@ func (s *stateDir) close() error {
 	if s.journal != nil {
 		errs = append(errs, s.journal.Close())
 	}
-	return errors.Join(append(errs, s.lock.Close())...)
+	return errors.Join(append(errs, closeLock(s.lock))...)
+}
+
+// closeLock closes a file holding a flock, excluding a concurrent fork: a
+// child being started (gpg, by this process) holds a copy of every
+// descriptor until it execs, and with it the lock, so a signer opened right
+// after this one closed would find the state dir "in use".
+func closeLock(f *os.File) error {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	return f.Close()
 }
 
 // appendJournal writes one journal line with a single write.

@@ -240,18 +240,18 @@ func TestCorruptFileIsAnErrorNeverAReset(t *testing.T) {
 	}
 	v := string(valid)
 	cases := map[string]string{
-		"empty":          "",
-		"whitespace":     " \n",
-		"truncated":      v[:len(v)/2],
-		"garbage":        "\x00\x01\x02 not json",
-		"wrong sha":      strings.Replace(v, `"sha256": "`, `"sha256": "00`, 1),
-		"edited size":    strings.Replace(v, `\n7\n`, `\n8\n`, 1),
-		"schema 2":       strings.Replace(v, `"schema_version": 1`, `"schema_version": 2`, 1),
-		"unknown field":  strings.Replace(v, `{`, `{"extra": 1,`, 1),
-		"trailing data":  v + "{}",
-		"array":          "[" + v + "]",
-		"huge":           strings.Repeat(" ", maxStateFile+1) + v,
-		"no checkpoint":  `{"schema_version":1,"checkpoint":"","sha256":""}`,
+		"empty":         "",
+		"whitespace":    " \n",
+		"truncated":     v[:len(v)/2],
+		"garbage":       "\x00\x01\x02 not json",
+		"wrong sha":     strings.Replace(v, `"sha256": "`, `"sha256": "00`, 1),
+		"edited size":   strings.Replace(v, `\n7\n`, `\n8\n`, 1),
+		"schema 2":      strings.Replace(v, `"schema_version": 1`, `"schema_version": 2`, 1),
+		"unknown field": strings.Replace(v, `{`, `{"extra": 1,`, 1),
+		"trailing data": v + "{}",
+		"array":         "[" + v + "]",
+		"huge":          strings.Repeat(" ", maxStateFile+1) + v,
+		"no checkpoint": `{"schema_version":1,"checkpoint":"","sha256":""}`,
 		"not a note": func() string {
 			sum := sha256.Sum256([]byte("hello"))
 			return fmt.Sprintf(`{"schema_version":1,"checkpoint":"hello","sha256":"%x"}`, sum)

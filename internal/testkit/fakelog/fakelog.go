@@ -9,7 +9,12 @@
 // attacker's would be: a forked or rolled-back tree still comes with
 // correctly signed checkpoints and valid proofs for what it shows.
 //
-// Search (index/retrieve) always answers from the honest index.
+// Search (index/retrieve) always answers from the honest index, which
+// AddUnindexed leaves entries out of (as Rekor does when an uploader
+// disconnects mid-request, or as a hostile log can do on purpose).
+// Substitute makes the by-index reads (retrieve by log index, GET
+// ?logIndex=) serve one entry in another's place: a log that hides an
+// unindexed entry from monitors that read it by index.
 //
 // Endpoints: GET/POST /api/v1/log/entries, GET /api/v1/log/entries/{uuid},
 // POST /api/v1/log/entries/retrieve, POST /api/v1/index/retrieve,
@@ -74,6 +79,7 @@ type Log struct {
 	rollback int64 // size served under LieStaleCheckpoint; 0 = size-1
 	requests map[Endpoint]int
 	now      func() time.Time
+	subst    map[int64]int64 // by-index reads: index → the entry served there
 }
 
 // view is a tree as served: leaves, their bodies and times.
@@ -172,17 +178,52 @@ func (l *Log) Add(body []byte) *verify.LogEntry {
 	return l.render(l.main, i, Honest).entry()
 }
 
-func (l *Log) addLocked(body []byte) int64 {
+// AddUnindexed is Add without the search index: the entry is in the tree
+// and found by UUID and by index, but the key and hash searches do not
+// list it. It returns the entry's index.
+func (l *Log) AddUnindexed(body []byte) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.addLockedIndexed(body, false)
+}
+
+func (l *Log) addLocked(body []byte) int64 { return l.addLockedIndexed(body, true) }
+
+func (l *Log) addLockedIndexed(body []byte, indexed bool) int64 {
 	body = append([]byte(nil), body...)
 	i := l.main.add(body, l.now().Unix())
 	leaf := hex.EncodeToString(rfc6962.DefaultHasher.HashLeaf(body))
 	if _, ok := l.byLeaf[leaf]; !ok {
 		l.byLeaf[leaf] = i
 	}
-	for _, k := range indexKeys(body) {
-		l.byHash[k] = append(l.byHash[k], i)
+	if indexed {
+		for _, k := range indexKeys(body) {
+			l.byHash[k] = append(l.byHash[k], i)
+		}
 	}
 	return i
+}
+
+// Substitute makes by-index reads answer index i with entry j of the
+// honest tree, presented as entry i: its body and inclusion proof hashes,
+// with log index i in the entry and the proof and a SET signed (with the
+// log's key) for index i. A monitor that trusts the index it asked for
+// sees entry j's body where entry i is. Reads by UUID and the tree are
+// not affected.
+func (l *Log) Substitute(i, j int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.subst == nil {
+		l.subst = map[int64]int64{}
+	}
+	l.subst[i] = j
+}
+
+// ClearSubstitutions ends every Substitute.
+func (l *Log) ClearSubstitutions() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.subst = nil
 }
 
 // Size is the honest tree size.

@@ -15,9 +15,9 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/verify"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // lyingLog is a log of 12 real entries whose client has synced (stored)
@@ -306,5 +306,64 @@ func TestUploadAnswerLies(t *testing.T) {
 	}
 	if err := rekorverify.VerifyInclusion(ctx(t), anon(l.Entry(2))); err != nil {
 		t.Errorf("the entry itself is logged honestly: %v", err)
+	}
+}
+
+// AddUnindexed: in the tree, found by UUID and by index, not by search.
+func TestAddUnindexed(t *testing.T) {
+	ll := newLyingLog(t)
+	s := newSigner(t)
+	m := message(99)
+	tb := s.sign(t, m)
+	sig, err := verify.ParseSignature(tb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := verify.ParsePublicKey(string(s.pubFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := verify.CanonicalBody(sig, pub, m)
+	i := ll.l.AddUnindexed(body)
+	if i != 12 || ll.l.Size() != 13 {
+		t.Fatalf("index %d, size %d", i, ll.l.Size())
+	}
+	if e := fetch(t, ll, 12); !bytes.Equal(e.Body, body) {
+		t.Error("by index: another body")
+	}
+	if e, err := ll.c.EntryByUUID(ctx(t), ll.l.UUID(body)); err != nil || !bytes.Equal(e.Body, body) {
+		t.Errorf("by UUID: %v", err)
+	}
+	if uuids, err := ll.c.SearchByPublicKey(ctx(t), s.pubFile); err != nil || len(uuids) != 0 {
+		t.Errorf("the key search lists %v (%v), want nothing", uuids, err)
+	}
+}
+
+// Substitute: a read by index gets another entry's body, presented (index,
+// proof index, SET) as the entry asked for; its inclusion proof cannot
+// prove it there, and the tree and reads by UUID are unchanged.
+func TestSubstitute(t *testing.T) {
+	ll := newLyingLog(t)
+	ll.l.Substitute(3, 7)
+	e := fetch(t, ll, 3)
+	if !bytes.Equal(e.Body, ll.ents[7].Body) || e.LogIndex != 3 || e.Verification.InclusionProof.LogIndex != 3 {
+		t.Fatalf("substituted entry: index %d proof index %d", e.LogIndex, e.Verification.InclusionProof.LogIndex)
+	}
+	lk, err := verify.ParseLogKey(ll.l.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := verify.VerifyLogged(e, lk); err == nil {
+		t.Error("a substituted entry's inclusion proof verifies")
+	}
+	if got, err := ll.c.EntryByUUID(ctx(t), ll.ents[3].UUID); err != nil || !bytes.Equal(got.Body, ll.ents[3].Body) {
+		t.Errorf("by UUID: %v", err)
+	}
+	if err := ll.consistent(t); err != nil {
+		t.Errorf("the tree changed: %v", err)
+	}
+	ll.l.ClearSubstitutions()
+	if e := fetch(t, ll, 3); !bytes.Equal(e.Body, ll.ents[3].Body) {
+		t.Error("ClearSubstitutions: still substituted")
 	}
 }

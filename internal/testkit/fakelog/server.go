@@ -254,8 +254,22 @@ func (l *Log) getEntryByIndex(r *http.Request) answer {
 	if i >= size {
 		return answer{code: 404}
 	}
-	e := l.renderAt(v, size, i, lie)
+	e := l.renderIndex(v, size, i, lie)
 	return jsonAnswer(200, map[string]entryJSON{e.uuid: e.e})
+}
+
+// renderIndex is renderAt for a read by index, with Substitute applied.
+func (l *Log) renderIndex(v *view, size, i int64, lie Lie) rendered {
+	j, ok := l.subst[i]
+	if !ok || v != l.main || j < 0 || j >= size {
+		return l.renderAt(v, size, i, lie)
+	}
+	e := l.renderAt(v, size, j, lie)
+	e.e.LogIndex = i
+	e.e.Verification.InclusionProof.LogIndex = i
+	body, _ := base64.StdEncoding.DecodeString(e.e.Body)
+	e.e.Verification.SignedEntryTimestamp = set(body, e.e.IntegratedTime, l.LogID, i, l.Key)
+	return e
 }
 
 func (l *Log) retrieve(r *http.Request) answer {
@@ -294,7 +308,7 @@ func (l *Log) retrieve(r *http.Request) answer {
 			return errAnswer(422, "logIndexes must be >= 0")
 		}
 		if *p < size {
-			e := l.renderAt(v, size, *p, lie)
+			e := l.renderIndex(v, size, *p, lie)
 			out = append(out, map[string]entryJSON{e.uuid: e.e})
 		}
 	}

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/repodb"
-	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 )
 
 func realRepo(t *testing.T) (dir string) {

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
+	"github.com/bintrans/bintrans/repodb"
 )
 
 // tarEntry is one member of a hand-made database archive.

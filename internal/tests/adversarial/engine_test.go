@@ -18,12 +18,12 @@ import (
 	"github.com/jedisct1/go-minisign"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
-	"github.com/bintrans/bintrans/internal/testkit/fakelog"
-	"github.com/bintrans/bintrans/internal/rebuilder"
-	"github.com/bintrans/bintrans/internal/testkit/rebuildertest"
-	"github.com/bintrans/bintrans/internal/sigsource"
-	"github.com/bintrans/bintrans/verify"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/rebuilder"
+	"github.com/bintrans/bintrans/internal/sigsource"
+	"github.com/bintrans/bintrans/internal/testkit/fakelog"
+	"github.com/bintrans/bintrans/internal/testkit/rebuildertest"
+	"github.com/bintrans/bintrans/verify"
 )
 
 // engineCase is one hostile input met by the engine. prepare damages a

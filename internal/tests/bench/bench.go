@@ -34,6 +34,7 @@ type bench struct {
 	treeID                    string
 	mainEntries               int // log entries of the main key (monitor)
 	profBin                   string
+	gnupg                     string // the packager's GnuPG home: sign's --keyring
 }
 
 // bt is a bintrans command line.
@@ -73,6 +74,9 @@ func (b *bench) prepare() error {
 			}
 		}
 	}
+	if err := b.packagerKey(); err != nil {
+		return err
+	}
 	var err error
 	pk := filepath.Join(b.root, "pkgs")
 	if b.core, err = loadOrMakeBatch(filepath.Join(pk, "core"), "core", "bench", b.sz.HookN, sizeMix, b.sz.HookMin); err != nil {
@@ -88,7 +92,11 @@ func (b *bench) prepare() error {
 	b.pacConf = map[string]string{}
 	for _, bt := range []*batch{b.core, b.small, b.big} {
 		pkgs := dbPackages(bt)
-		if err := writeDB(filepath.Join(b.repos, bt.Repo, "os", "x86_64", bt.Repo+".db"), pkgs); err != nil {
+		db := filepath.Join(b.repos, bt.Repo, "os", "x86_64", bt.Repo+".db")
+		if err := writeDB(db, pkgs); err != nil {
+			return err
+		}
+		if err := b.detachSign(db, db+".sig"); err != nil { // repo-add --sign
 			return err
 		}
 		pdir := filepath.Join(b.root, "pacman", bt.Repo)
@@ -104,7 +112,11 @@ func (b *bench) prepare() error {
 	if b.cfg.Filler >= 0 {
 		b.sz.Filler = b.cfg.Filler
 	}
-	if err := writeDB(filepath.Join(b.repos, "filler", "os", "x86_64", "filler.db"), fillerPackages(b.sz.Filler, 4499)); err != nil {
+	fillerDB := filepath.Join(b.repos, "filler", "os", "x86_64", "filler.db")
+	if err := writeDB(fillerDB, fillerPackages(b.sz.Filler, 4499)); err != nil {
+		return err
+	}
+	if err := b.detachSign(fillerDB, fillerDB+".sig"); err != nil {
 		return err
 	}
 	b.mainEntries = len(b.core.Files) + len(b.small.Files) + len(b.big.Files) + b.sz.Filler
@@ -138,7 +150,7 @@ func (b *bench) prepare() error {
 		"--repo-url", filepath.Join(b.repos, "$repo", "os", "$arch"),
 		"--repo-name", "core", "--repo-name", "small", "--repo-name", "big", "--repo-name", "filler",
 		"--architecture", "x86_64", "--signature-dir", b.sigs, "--pubkey-path", b.pub, "--seckey-path", b.sec,
-		"--state-dir", filepath.Join(signed, "state"), "--jobs", "8",
+		"--state-dir", filepath.Join(signed, "state"), "--jobs", "8", "--keyring", b.gnupg,
 		"--log-url", b.cfg.LogURL, "--log-key", b.cfg.LogKey)})
 	if err != nil {
 		return err
@@ -475,7 +487,11 @@ func (b *bench) sign() error {
 				h := sha256.Sum256([]byte(fmt.Sprintf("%d %d %d %s", time.Now().UnixNano(), run, i, pkgs[i].Filename)))
 				pkgs[i].SHA256Sum = hex.EncodeToString(h[:])
 			}
-			if err := writeDB(filepath.Join(dir, "repo", "sign", "os", "x86_64", "sign.db"), pkgs); err != nil {
+			db := filepath.Join(dir, "repo", "sign", "os", "x86_64", "sign.db")
+			if err := writeDB(db, pkgs); err != nil {
+				return sample{}, err
+			}
+			if err := b.detachSign(db, db+".sig"); err != nil { // released by the database's signature
 				return sample{}, err
 			}
 			if err := os.MkdirAll(filepath.Join(dir, "sigs"), 0o755); err != nil {
@@ -484,7 +500,7 @@ func (b *bench) sign() error {
 			s, err := measure(runSpec{Name: b.cfg.Bintrans, Args: b.bt("sign",
 				"--repo-url", filepath.Join(dir, "repo", "$repo", "os", "$arch"), "--repo-name", "sign",
 				"--signature-dir", filepath.Join(dir, "sigs"), "--pubkey-path", b.signPub, "--seckey-path", b.signSec,
-				"--state-dir", filepath.Join(dir, "state"), "--jobs", fmt.Sprint(jobs),
+				"--state-dir", filepath.Join(dir, "state"), "--jobs", fmt.Sprint(jobs), "--keyring", b.gnupg,
 				"--log-url", b.cfg.LogURL, "--log-key", b.cfg.LogKey)})
 			if err != nil {
 				return sample{}, err

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
+	"github.com/bintrans/bintrans/repodb"
 )
 
 // pkgFile is one generated package file.

@@ -5,6 +5,7 @@
 //
 //	bintrans-bench -bintrans BIN -rekor-cli BIN -log-url URL -log-key PEM -cache DIR -out FILE [-quick]
 //	bintrans-bench hash FILE…   (the all-core hashing floor)
+//	bintrans-bench relverify KEYRING SIGDIR FILE…   (sign's per-package release check)
 //	bintrans-bench scan-fixture CACHE N   (generate a scan fixture ahead of time)
 //
 // Every figure is the median of -runs runs with its range; ratios are taken
@@ -71,6 +72,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "hash" {
 		os.Exit(hashFiles(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "relverify" {
+		os.Exit(relverify(os.Args[2:]))
+	}
 	if len(os.Args) == 4 && os.Args[1] == "scan-fixture" { // bintrans-bench scan-fixture CACHE N: pre-generate
 		n, err := strconv.Atoi(os.Args[3])
 		if err == nil {
@@ -100,7 +104,7 @@ func main() {
 	flag.IntVar(&c.Runs, "runs", 0, "runs per figure (default 3, quick 1)")
 	flag.BoolVar(&c.Profiles, "profiles", true, "CPU profiles of the largest runs (a second, profiling build of bintrans)")
 	flag.IntVar(&c.RekorCLIN, "rekor-cli-n", 0, "run the old approach on the first N packages of the batch only (0: all); overheads compare per package")
-	flag.StringVar(&c.Only, "only", "", "comma-separated steps to run (data,hook,growth,scan,sign,memory,monitor,profiles,micro); data always runs")
+	flag.StringVar(&c.Only, "only", "", "comma-separated steps to run (data,hook,growth,scan,sign,release,memory,monitor,profiles,micro); data always runs")
 	flag.StringVar(&c.PausePIDs, "pause-pids", "", "space-separated PIDs of the log stack, paused (SIGSTOP/SIGCONT) while the offline scan runs: its 10 ms sequencer is not part of a scan")
 	flag.StringVar(&c.ScanSizes, "scan-sizes", "", "comma-separated scan sizes (default 1500,15000,150000; quick 100,300)")
 	flag.Parse()
@@ -155,6 +159,7 @@ func run(c *config) error {
 		return err
 	}
 	b := &bench{cfg: c, sz: sz, self: self, rep: &report{}}
+	defer b.stopAgent()
 	b.rep.env = collectEnv(c)
 	logf("load average at start: %s", b.rep.env.LoadStart)
 	steps := []struct {
@@ -166,6 +171,7 @@ func run(c *config) error {
 		{"growth", b.growth},
 		{"scan", b.scan},
 		{"sign", b.sign},
+		{"release", b.release},
 		{"memory", b.memory},
 		{"monitor", b.monitor},
 		{"profiles", b.profiles},

@@ -42,6 +42,9 @@ type report struct {
 	scanGoalN                     int
 	sign                          results
 	signN                         map[string]int
+	release                       results
+	releaseN                      int
+	releaseBytes                  int64
 	memory                        results
 	bigBytes                      int64
 	monitor                       results
@@ -172,6 +175,20 @@ func (r *report) rows() []goalRow {
 			}
 			rows = append(rows, goalRow{fmt.Sprintf("bintrans sign --jobs %s to the local Rekor (%d new packages per run)", strings.TrimPrefix(k, "sign-jobs"), r.signN[k]), goal, st.format(1, "/s"), ok, ""})
 		}
+	}
+	if r.release != nil {
+		mb := float64(r.releaseBytes) / 1e6
+		var v []float64
+		for _, s := range r.release["release-verify"] {
+			v = append(v, mb/secs(s.Wall))
+		}
+		var o []float64
+		for _, s := range r.release["openssl"] {
+			o = append(o, mb/secs(s.Wall))
+		}
+		rows = append(rows, goalRow{fmt.Sprintf("sign --release-signatures package: gpg --verify + sha256 of %d packages, %.0f MB, one at a time", r.releaseN, mb), "—", summarize(v).format(0, " MB/s"), "—", ""})
+		rows = append(rows, goalRow{"… the same files through openssl dgst -sha256 (1 thread)", "—", summarize(o).format(0, " MB/s"), "—", ""})
+		rows = append(rows, goalRow{"… release check ÷ openssl (time)", "—", r.release.ratio("release-verify", "openssl").format(2, "×"), "—", ""})
 	}
 	if r.memory != nil {
 		m := r.memory.rss("verify-big")
@@ -314,6 +331,20 @@ func (r *report) markdown(c *config) string {
 			p("\nFirst-run signing of the data set (--jobs 8): %s.\n", r.firstSign)
 		}
 		p("\n")
+	}
+	if r.release != nil {
+		mb := float64(r.releaseBytes) / 1e6
+		p("## Release signatures (issue 21)\n\nWhat `bintrans sign --release-signatures package` does for each package before signing it, on the main batch (%d packages, %.0f MB, page cache warm): the package's detached signature (made by gpg --detach-sign, as makepkg --sign) verified by `gpg --verify` on a private copy of the keyring, the bytes streamed through it and through sha256 once (`bintrans-bench relverify`: the signer's own `Keyring.Verify`), one package at a time; next to `openssl dgst -sha256` of the same files. The database-signature mode (`--release-signatures db`, or auto with a `<repo>.db.sig`) is one gpg run over the database: the sign throughput above includes it.\n\n", r.releaseN, mb)
+		p("| command | wall s | MB/s | CPU s |\n|---|---|---|---|\n")
+		for _, k := range []string{"release-verify", "openssl"} {
+			var v []float64
+			for _, s := range r.release[k] {
+				v = append(v, mb/secs(s.Wall))
+			}
+			p("| %s | %s | %s | %s |\n", map[string]string{"release-verify": "per-package release check", "openssl": "openssl dgst -sha256"}[k],
+				r.release.wall(k).format(2, ""), summarize(v).format(0, ""), r.release.cpu(k).format(2, ""))
+		}
+		p("\nRatio (release check ÷ openssl, wall, run by run): %s.\n\n", r.release.ratio("release-verify", "openssl").format(2, "×"))
 	}
 	if r.memory != nil {
 		p("## 5. Memory: one %s package\n\nA sparse file (1 MiB of random data, then a hole): every byte is read and hashed, none costs disk. `bintrans verify --offline FILE`.\n\n", sizeLabel(r.bigBytes))

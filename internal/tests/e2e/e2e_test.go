@@ -30,10 +30,10 @@ import (
 	"github.com/jedisct1/go-minisign"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
-	"github.com/bintrans/bintrans/internal/testkit/testenv"
-	"github.com/bintrans/bintrans/internal/testkit/rebuildertest"
-	"github.com/bintrans/bintrans/verify"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/testkit/rebuildertest"
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
+	"github.com/bintrans/bintrans/verify"
 )
 
 var (

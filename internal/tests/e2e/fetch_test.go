@@ -21,9 +21,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bintrans/bintrans/internal/testkit/rebuildertest"
 	"github.com/bintrans/bintrans/internal/testkit/socks5test"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
-	"github.com/bintrans/bintrans/internal/testkit/rebuildertest"
 	"github.com/bintrans/bintrans/verify"
 )
 
