@@ -6,7 +6,7 @@
 // name as trusted comment, and is included in a Rekor transparency log whose
 // key is pinned. It never opens a socket or a file itself: the log, the
 // signature source, the checkpoint store and the rebuilders are interfaces
-// implemented at the edges (verify/rekor, cmd/bintrans, rebuilder) and, in
+// implemented at the edges (internal/logs, cmd/bintrans, internal/rebuilder) and, in
 // tests, by in-memory fakes that still produce real RFC 6962 proofs.
 //
 // A failed package is a Result, not an error. A Go error from VerifyAll means

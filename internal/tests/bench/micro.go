@@ -16,7 +16,7 @@ import (
 // the batch engine, the log client, rebuilder batches, report writers.
 // Benchmarks that need the Rekor stack skip here (BINTRANS_TEST_REKOR_URL
 // is not passed on); the table above measures those paths end to end.
-var microPackages = []string{"./repodb", "./verify", "./verify/rekor", "./rebuilder", "./ci"}
+var microPackages = []string{"./repodb", "./verify", "./internal/logs/rekorv1", "./internal/rebuilder", "./ci"}
 
 type microResult struct {
 	Pkg, Name string
