@@ -1,0 +1,269 @@
+package adversarial
+
+// Red-team findings (branch redteam, /work/notes/redteam.md): each test is
+// an attack through Debian's real pacman 6.0.2 with the hook as shipped,
+// SigLevel = Never standing in for an attacker past pacman's own checks.
+// Each test asserts the SECURE outcome, so it FAILS while the attack
+// works. Severity, root cause and proposed fix are in each comment.
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bintrans/bintrans/internal/testkit/testenv"
+)
+
+// editPacmanConf rewrites the sandbox's pacman.conf.
+func editPacmanConf(t *testing.T, s *testenv.Sandbox, edit func(string) string) {
+	t.Helper()
+	b, err := os.ReadFile(s.Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := edit(string(b))
+	if out == string(b) {
+		t.Fatal("pacman.conf edit changed nothing")
+	}
+	if err := os.WriteFile(s.Conf, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// attackFailed asserts the secure outcome of an attack whose payload is
+// name's build evil: pacman must not have installed it. When it did, the
+// test fails and says whether bintrans claimed to have verified the
+// transaction (a critical fail-open) or not.
+func attackFailed(t *testing.T, s *testenv.Sandbox, res testenv.PacmanResult, name, evil string) {
+	t.Helper()
+	out := res.Stdout + res.Stderr
+	t.Logf("%s", res)
+	if got := content(t, s.Root, name); got == evil {
+		verified := res.Code == 0 && strings.Contains(out, "Verifying packages against the transparency log") && strings.Contains(out, "verified")
+		if verified {
+			t.Errorf("ATTACK SUCCEEDED: pacman installed the unlogged %q while bintrans said %q", evil, grepLine(out, "bintrans:"))
+		} else {
+			t.Errorf("ATTACK SUCCEEDED: pacman installed the unlogged %q (exit %d)", evil, res.Code)
+		}
+	}
+}
+
+func grepLine(out, sub string) string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, sub) {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(lines, " | ")
+}
+
+// TestRedTeamConfIncludeGlobNegation — severity: critical in effect
+// (unlogged bytes installed with "1 packages verified"), precondition: a
+// pacman.conf whose Include uses glob(3) negation, e.g.
+// `Include = /etc/pacman.d/repos/[!_]*.conf` ("every repository file that
+// is not a disabled _template"), a legitimate pacman.conf written by the
+// administrator; the attacker is only the mirror of a repository included
+// that way.
+//
+// Attack: pacman expands Include with glibc glob(3), where `[!_]` is a
+// negated bracket expression. bintrans expands it with Go's fs.Glob /
+// path.Match, where `!` is an ordinary member of the bracket: `[!_]*.conf`
+// matches `_template.conf` (and `!x.conf`) for bintrans, but every other
+// file for pacman. So pacman registers [evil] (from 10-evil.conf) and
+// bintrans never sees it. The repository comes first in pacman.conf, so
+// `pacman -Syu` takes foo 6.6-1 from it, while the hook checks the only
+// foo it knows, core's logged, cached foo-1.0-1, and prints "verified".
+//
+// Root cause: internal/pacman/conf.go include() uses fs.Glob, whose pattern
+// language is not glob(3)'s (also: `[^…]`, `[[:alpha:]]`, collation order
+// of the results, wildcards matching a leading dot in directory
+// components).
+//
+// Fix: implement glob(3)'s matcher exactly for Include (negation with `!`
+// and `^`, POSIX classes, no leading-dot match in any component, results
+// sorted as pacman's locale sorts them) or, simpler and safer, refuse (exit
+// 3, "cannot read pacman.conf as pacman does") any Include pattern that
+// uses a bracket expression or matches differently than a literal path or
+// a plain `*`, and refuse configurations where the order of included files
+// decides DBPath/RootDir/CacheDir. Add pacman-conf (`pacman-conf --config
+// F --repo-list`, `pacman-conf DBPath CacheDir`) as a differential oracle in
+// FuzzParseConf.
+func TestRedTeamConfIncludeGlobNegation(t *testing.T) {
+	w := newHookWorld(t, "core")
+	s := w.s
+	coreFoo := w.logged(t, w.build(t, s.RepoDir("core"), "foo", "1.0-1", "core"))
+	testenv.RepoAdd(t, s.RepoDB("core"), coreFoo)
+	res := s.Sync(t, nil, "foo")
+	w.installed(t, res, s.Root, "foo", "foo 1.0-1 core")
+
+	// The mirror of the third-party repository [evil] serves an unlogged foo.
+	evilFoo := w.build(t, s.RepoDir("evil"), "foo", "6.6-1", "evil-unlogged")
+	testenv.RepoAdd(t, filepath.Join(s.RepoDir("evil"), "evil.db.tar.gz"), evilFoo)
+
+	repos := filepath.Join(s.Root, "etc", "pacman.d", "repos")
+	if err := os.MkdirAll(repos, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"10-evil.conf":   "[evil]\nServer = " + s.URL + "/$repo\n",
+		"_template.conf": "# copy me to NN-name.conf to enable a repository\n",
+	} {
+		if err := os.WriteFile(filepath.Join(repos, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	editPacmanConf(t, s, func(c string) string {
+		return strings.Replace(c, "\n[core]\n", "\nInclude = "+repos+"/[!_]*.conf\n\n[core]\n", 1)
+	})
+
+	res = s.Pacman(t, nil, "-Syu")
+	attackFailed(t, s, res, "foo", "foo 6.6-1 evil-unlogged")
+}
+
+// TestRedTeamConfLineOf4096Bytes — severity: critical in effect (unlogged
+// bytes installed with "verified"), precondition: a pacman.conf line of
+// exactly 4096 bytes (odd syntax; whoever writes pacman.conf is root, so
+// this is a parser-differential bug more than a practical attack: low).
+//
+// Attack: pacman reads pacman.conf with fgets(line, PATH_MAX=4096), i.e.
+// at most 4095 bytes per read: a 4096-byte line is two lines to pacman
+// (4095 bytes, then 1). bintrans accepts lines up to MaxLineLen = 4096 as
+// one. A line of 4093 spaces + "[x]" is a section header [x] to bintrans
+// (trimmed), and two unknown directives "[x" and "]" to pacman (warnings),
+// which stays in [options]. So a DBPath that follows is pacman's DBPath
+// (the first one wins) and a directive of a repository section to
+// bintrans. pacman then syncs and installs from its own (hidden) DBPath,
+// while the hook reads the stale databases in the DBPath it believes in:
+// the cached, logged foo-1.0-1 verifies and the unlogged foo-2.0-1 installs.
+//
+// Root cause: internal/pacman/conf.go DefaultLimits MaxLineLen 4096 where
+// pacman's limit is 4095 bytes per read (ini.c parse_ini: safe_fgets(line,
+// PATH_MAX)).
+//
+// Fix: MaxLineLen = 4095 (PATH_MAX-1) counted on the raw line including a
+// trailing '\r' (refuse any line pacman would split), and a differential
+// test against pacman-conf with lines of 4094..4097 bytes.
+func TestRedTeamConfLineOf4096Bytes(t *testing.T) {
+	w := newHookWorld(t, "core")
+	s := w.s
+	coreFoo := w.logged(t, w.build(t, s.RepoDir("core"), "foo", "1.0-1", "core"))
+	testenv.RepoAdd(t, s.RepoDB("core"), coreFoo)
+	res := s.Sync(t, nil, "foo")
+	w.installed(t, res, s.Root, "foo", "foo 1.0-1 core")
+
+	// The mirror now serves an unlogged foo 2.0-1.
+	evilFoo := w.build(t, s.RepoDir("core"), "foo", "2.0-1", "evil-unlogged")
+	testenv.RepoAdd(t, s.RepoDB("core"), evilFoo)
+
+	// pacman's DBPath, hidden from bintrans: same local database.
+	hidden := filepath.Join(s.Root, "var", "lib", "pacman-hidden")
+	if err := os.MkdirAll(filepath.Join(hidden, "sync"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(s.DBPath, "local"), filepath.Join(hidden, "local")); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat(" ", 4093) + "[x]"
+	if len(long) != 4096 {
+		t.Fatal(len(long))
+	}
+	editPacmanConf(t, s, func(c string) string {
+		return strings.Replace(c, "[options]\n", "[options]\n"+long+"\nDBPath = "+hidden+"/\n[options]\n", 1)
+	})
+
+	res = s.Pacman(t, nil, "-Syu")
+	attackFailed(t, s, res, "foo", "foo 2.0-1 evil-unlogged")
+}
+
+// repackWithPkgInfo rewrites the .PKGINFO of package pkg (keeping every
+// other member and makepkg's member order) and returns the new file,
+// written to dir under the same name.
+func repackWithPkgInfo(t *testing.T, pkg, dir string, edit func(string) string) string {
+	t.Helper()
+	tmp := t.TempDir()
+	run := func(dir, name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	run(tmp, "bsdtar", "-xpf", pkg)
+	pi := filepath.Join(tmp, ".PKGINFO")
+	b, err := os.ReadFile(pi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pi, []byte(edit(string(b))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, filepath.Base(pkg))
+	run(tmp, "sh", "-c", `LC_ALL=C bsdtar --no-fflags -cf - --uid 0 --gid 0 --uname root --gname root .MTREE .PKGINFO usr | zstd -c -z -q - > "$0"`, out)
+	return out
+}
+
+// TestRedTeamPkgInfoFirstVersusLast — severity: medium (unlogged bytes
+// installed with "verified"; precondition: a logged package whose
+// .PKGINFO carries a second pkgname line, released by a packager and
+// logged by the operator, installed with pacman -U, e.g. from an archive).
+//
+// Attack: for a `pacman -U` file the hook learns which target name the
+// file stands for from its .PKGINFO, read by ReadPkgInfo, which keeps the
+// FIRST value of each key and splits at any '='. libalpm (be_package.c
+// parse_descfile) keeps the LAST value and needs " = ". A .PKGINFO
+// "pkgname = bar … pkgname = foo … depend = bar" is bar to bintrans and
+// foo to libalpm. The hook marks "bar" as covered by the -U file and never
+// looks at the sync candidates of bar; libalpm installs the -U file as foo
+// and pulls its dependency bar, the mirror's unlogged bar-2.0-1, from the
+// sync database. The -U file itself is logged and verifies; foo's name
+// also matches core's cached, logged foo. Output: "2 files verified for 2
+// packages"; bar-2.0-1 was never logged. The same differential lets a
+// logged package claim another name/version for the rebuilder check
+// (--required-rebuild-confirms asks rebuilders about the name/version
+// bintrans read), and, with --unsafe-allow-local, lets any unlogged local
+// file hide an unlogged sync dependency without a word about it (the
+// "never a sync database candidate" promise).
+//
+// Root cause: internal/pacman/pkginfo.go parsePkgInfo ("the first of each
+// key counts", strings.Cut on "=") and plan.go fileCheck (covered[pi.Name]
+// = true) trust bintrans's reading of the .PKGINFO to SKIP checks.
+//
+// Fix: never let a -U file remove a name from the sync rule: check every
+// sync candidate of every target name regardless (a -U file is verified
+// as itself anyway; a name with no sync candidate and a -U file is fine),
+// or parse .PKGINFO exactly as parse_descfile (last value wins, " = "
+// required) AND refuse a .PKGINFO with a repeated pkgname/pkgver/arch key
+// or a line libalpm would not parse.
+func TestRedTeamPkgInfoFirstVersusLast(t *testing.T) {
+	w := newHookWorld(t, "core")
+	s := w.s
+	coreFoo := w.logged(t, w.build(t, s.RepoDir("core"), "foo", "1.0-1", "core"))
+	// The mirror's unlogged bar (the payload), in core's database.
+	evilBar := w.build(t, s.RepoDir("core"), "bar", "2.0-1", "evil-unlogged")
+	testenv.RepoAdd(t, s.RepoDB("core"), coreFoo, evilBar)
+	res := s.Sync(t, nil, "foo")
+	w.installed(t, res, s.Root, "foo", "foo 1.0-1 core")
+
+	// A logged foo-1.0-2 whose .PKGINFO names bar first and foo last, and
+	// depends on bar: an innocent-looking release in an archive.
+	archive := filepath.Join(s.Dir, "archive")
+	plain := testenv.BuildPackage(t, t.TempDir(), testenv.Pkg{Name: "foo", Version: "1.0-2", Desc: "archive",
+		Depends: []string{"bar"}, Files: map[string]string{"usr/share/foo/version": "foo 1.0-2 archive\n"}})
+	crafted := repackWithPkgInfo(t, plain, archive, func(pi string) string {
+		return strings.Replace(pi, "pkgname = foo\n", "pkgname = bar\npkgname = foo\n", 1)
+	})
+	w.logged(t, crafted)
+
+	res = s.Pacman(t, nil, "-U", crafted)
+	if got := content(t, s.Root, "foo"); got != "foo 1.0-2 archive" && res.Code == 0 {
+		t.Fatalf("setup: libalpm did not install the crafted file as foo (%q):\n%s", got, res)
+	}
+	attackFailed(t, s, res, "bar", "bar 2.0-1 evil-unlogged")
+}
