@@ -407,6 +407,11 @@ func plainFilename(fn string) error {
 func cacheFind(fsys FileSystem, dirs []string, filename string) (string, error) {
 	for _, d := range dirs {
 		p := strings.TrimSuffix(d, "/") + "/" + filename
+		if len(p) > PacmanMaxLine {
+			// snprintf(path, PATH_MAX, "%s%s", cachedir, filename):
+			// libalpm would look at a truncated path.
+			return "", fmt.Errorf("cache file %s: %d bytes, longer than libalpm's PATH_MAX buffer (it would look for a truncated name)", p, len(p))
+		}
 		st, err := fsys.Stat(p)
 		switch {
 		case err == nil && st.Mode().IsRegular():

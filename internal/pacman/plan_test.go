@@ -367,3 +367,17 @@ func TestPlanHostFSMatchesRootFS(t *testing.T) {
 	}
 	sort.Strings(names)
 }
+
+// TestCacheFindPathMax: libalpm builds a cache path with
+// snprintf(path, PATH_MAX, "%s%s", cachedir, filename) and looks at the
+// truncated path when it is longer; bintrans refuses such a path.
+func TestCacheFindPathMax(t *testing.T) {
+	dir := "/" + strings.Repeat(strings.Repeat("c", 200)+"/", 20) // absent
+	fn := strings.Repeat("f", PacmanMaxLine-len(dir))
+	if _, err := cacheFind(HostFS{}, []string{dir}, fn); err != nil {
+		t.Errorf("%d bytes: %v", len(dir+fn), err)
+	}
+	if _, err := cacheFind(HostFS{}, []string{dir}, fn+"x"); err == nil || !strings.Contains(err.Error(), "longer than libalpm's PATH_MAX buffer") {
+		t.Errorf("%d bytes: err = %v", len(dir+fn)+1, err)
+	}
+}

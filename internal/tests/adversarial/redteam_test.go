@@ -7,6 +7,7 @@ package adversarial
 // works. Severity, root cause and proposed fix are in each comment.
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,23 @@ func grepLine(out, sub string) string {
 		}
 	}
 	return strings.Join(lines, " | ")
+}
+
+// lineOf is the 1-based number of the first line of the file that
+// contains sub.
+func lineOf(t *testing.T, file, sub string) int {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, sub) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%s has no line with %q", file, sub)
+	return 0
 }
 
 // TestRedTeamConfIncludeGlobNegation — severity: critical in effect
@@ -125,27 +143,23 @@ func TestRedTeamConfIncludeGlobNegation(t *testing.T) {
 
 // TestRedTeamConfLineOf4096Bytes — severity: critical in effect (unlogged
 // bytes installed with "verified"), precondition: a pacman.conf line of
-// exactly 4096 bytes (odd syntax; whoever writes pacman.conf is root, so
-// this is a parser-differential bug more than a practical attack: low).
+// 4096 bytes (odd syntax; whoever writes pacman.conf is root, so this is a
+// parser-differential bug more than a practical attack: low).
 //
 // Attack: pacman reads pacman.conf with fgets(line, PATH_MAX=4096), i.e.
-// at most 4095 bytes per read: a 4096-byte line is two lines to pacman
-// (4095 bytes, then 1). bintrans accepts lines up to MaxLineLen = 4096 as
-// one. A line of 4093 spaces + "[x]" is a section header [x] to bintrans
-// (trimmed), and two unknown directives "[x" and "]" to pacman (warnings),
-// which stays in [options]. So a DBPath that follows is pacman's DBPath
-// (the first one wins) and a directive of a repository section to
-// bintrans. pacman then syncs and installs from its own (hidden) DBPath,
-// while the hook reads the stale databases in the DBPath it believes in:
-// the cached, logged foo-1.0-1 verifies and the unlogged foo-2.0-1 installs.
+// at most 4095 bytes per read: a longer line is two lines to pacman. A
+// line of 4093 spaces + "[x]" was a section header [x] to bintrans
+// (trimmed) and two unknown directives "[x" and "]" to pacman, which
+// stayed in [options]. So a DBPath that followed was pacman's DBPath (the
+// first one wins) and a directive of a repository section to bintrans.
+// pacman synced and installed from its own (hidden) DBPath, while the hook
+// read the stale databases of the DBPath it believed in.
 //
-// Root cause: internal/pacman/conf.go DefaultLimits MaxLineLen 4096 where
-// pacman's limit is 4095 bytes per read (ini.c parse_ini: safe_fgets(line,
-// PATH_MAX)).
-//
-// Fix: MaxLineLen = 4095 (PATH_MAX-1) counted on the raw line including a
-// trailing '\r' (refuse any line pacman would split), and a differential
-// test against pacman-conf with lines of 4094..4097 bytes.
+// Fixed (internal/pacman/conf.go): bintrans reads lines as fgets does
+// (split at '\n' only, a '\r' counts) and refuses, with the file and line,
+// every line longer than 4095 bytes, its end of line included (pacman-conf
+// differential: TestLineLengthAgreesWithPacmanConf). A 4095-byte line
+// still works.
 func TestRedTeamConfLineOf4096Bytes(t *testing.T) {
 	w := newHookWorld(t, "core")
 	s := w.s
@@ -154,9 +168,10 @@ func TestRedTeamConfLineOf4096Bytes(t *testing.T) {
 	res := s.Sync(t, nil, "foo")
 	w.installed(t, res, s.Root, "foo", "foo 1.0-1 core")
 
-	// The mirror now serves an unlogged foo 2.0-1.
+	// The mirror now serves an unlogged foo 2.0-1, and a logged bar.
 	evilFoo := w.build(t, s.RepoDir("core"), "foo", "2.0-1", "evil-unlogged")
-	testenv.RepoAdd(t, s.RepoDB("core"), evilFoo)
+	bar := w.logged(t, w.build(t, s.RepoDir("core"), "bar", "1.0-1", "core"))
+	testenv.RepoAdd(t, s.RepoDB("core"), evilFoo, bar)
 
 	// pacman's DBPath, hidden from bintrans: same local database.
 	hidden := filepath.Join(s.Root, "var", "lib", "pacman-hidden")
@@ -166,16 +181,33 @@ func TestRedTeamConfLineOf4096Bytes(t *testing.T) {
 	if err := os.Symlink(filepath.Join(s.DBPath, "local"), filepath.Join(hidden, "local")); err != nil {
 		t.Fatal(err)
 	}
-	long := strings.Repeat(" ", 4093) + "[x]"
-	if len(long) != 4096 {
-		t.Fatal(len(long))
+	stock, err := os.ReadFile(s.Conf)
+	if err != nil {
+		t.Fatal(err)
 	}
-	editPacmanConf(t, s, func(c string) string {
-		return strings.Replace(c, "[options]\n", "[options]\n"+long+"\nDBPath = "+hidden+"/\n[options]\n", 1)
-	})
 
-	res = s.Pacman(t, nil, "-Syu")
-	attackFailed(t, s, res, "foo", "foo 2.0-1 evil-unlogged")
+	t.Run("4096-byte-line-refused", func(t *testing.T) {
+		long := strings.Repeat(" ", 4093) + "[x]"
+		editPacmanConf(t, s, func(c string) string {
+			return strings.Replace(c, "[options]\n", "[options]\n"+long+"\nDBPath = "+hidden+"/\n[options]\n", 1)
+		})
+		before, files := s.Installed(t), map[string]string{"foo": content(t, s.Root, "foo")}
+		res := s.Pacman(t, nil, "-Syu")
+		attackFailed(t, s, res, "foo", "foo 2.0-1 evil-unlogged")
+		w.refused(t, res, before, files, fmt.Sprintf("%s:%d: line of 4097 bytes", s.Conf, lineOf(t, s.Conf, "[x]")),
+			"pacman reads at most 4095 bytes per line")
+	})
+	t.Run("4095-byte-line-works", func(t *testing.T) {
+		if err := os.WriteFile(s.Conf, stock, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		long := "#" + strings.Repeat(" ", 4093) // + "\n": 4095 bytes
+		editPacmanConf(t, s, func(c string) string {
+			return strings.Replace(c, "[options]\n", "[options]\n"+long+"\n", 1)
+		})
+		res := s.Pacman(t, nil, "-Sy", "bar")
+		w.installed(t, res, s.Root, "bar", "bar 1.0-1 core")
+	})
 }
 
 // repackWithPkgInfo rewrites the .PKGINFO of package pkg (keeping every
