@@ -2,12 +2,16 @@
 // a transaction to the files pacman downloaded, as an alpm hook sees them.
 //
 // The parser follows Debian's pacman 6.0.2 (measured against pacman and
-// pacman-conf): only whole lines starting with '#' are comments (a '#' after
-// a value is part of the value), keys and values are split at the first '='
-// and trimmed, Include globs are expanded and a pattern that matches nothing
-// is an error, unknown directives are warnings, DBPath and RootDir keep their
-// first value, CacheDir and Architecture accumulate whitespace-separated
-// values, and "auto" is the machine's architecture.
+// pacman-conf): lines are read as fgets(3) into a PATH_MAX buffer reads them
+// (a longer line is refused), only whole lines starting with '#' are
+// comments (a '#' after a value is part of the value), keys and values are
+// split at the first '=' and trimmed, Include patterns are expanded as
+// glob(3) does (confglob.go; what depends on pacman's locale is refused) and
+// a file that cannot be read is an error, unknown directives are warnings,
+// DBPath and RootDir keep their first value, CacheDir and Architecture
+// accumulate space-separated values, and "auto" is the machine's
+// architecture. A configuration whose values would depend on the order in
+// which glob(3) returns one Include's files is refused (confgroup.go).
 package pacman
 
 import (
@@ -215,6 +219,8 @@ type parser struct {
 	archs          []string
 	wd             string // for relative Includes; "" = os.Getwd
 	raw            rawConf
+
+	order orderState // what the order of an Include's matches could change
 }
 
 func (p *parser) warnf(file string, line int, format string, args ...any) {
@@ -232,6 +238,7 @@ func (p *parser) file(name string, depth int) error {
 	if p.files > p.lim.MaxFiles {
 		return &ConfError{File: name, Msg: fmt.Sprintf("more than %d files included", p.lim.MaxFiles)}
 	}
+	defer p.order.enterFile()()
 	f, err := p.fsys.Open(fsPath(name))
 	if err != nil {
 		return &ConfError{File: name, Msg: "could not be read", Err: err}
@@ -283,10 +290,14 @@ func (p *parser) line(file string, n int, raw string, depth int) error {
 		return nil
 	}
 	if line[0] == '[' && line[len(line)-1] == ']' && len(line) >= 2 {
+		p.order.header()
 		return p.startSection(file, n, line[1:len(line)-1])
 	}
 	key, value, hasValue := strings.Cut(line, "=")
 	key, value = trim(key), trim(value)
+	if err := p.order.directive(file, n, key); err != nil {
+		return err
+	}
 	// pacman processes Include before it looks at the section
 	// (conf.c _parse_directive): an Include may come before any section.
 	if key == "Include" {
@@ -343,48 +354,25 @@ func (p *parser) include(file string, n int, pattern string, depth int) error {
 	if depth >= p.lim.MaxDepth {
 		return &ConfError{File: file, Line: n, Msg: fmt.Sprintf("Include nested deeper than %d files (a cycle?)", p.lim.MaxDepth)}
 	}
+	wd := ""
 	if !path.IsAbs(pattern) {
-		wd, err := p.wd, error(nil)
-		if wd == "" {
+		var err error
+		if wd = p.wd; wd == "" {
 			wd, err = os.Getwd()
 		}
 		if err != nil {
 			return &ConfError{File: file, Line: n, Msg: "relative Include without a working directory", Err: err}
 		}
-		pattern = filepath.Join(wd, pattern)
 	}
-	matches, err := fs.Glob(p.fsys, fsPath(pattern))
+	matches, err := expandInclude(p.fsys, file, n, wd, pattern)
 	if err != nil {
-		return &ConfError{File: file, Line: n, Msg: fmt.Sprintf("bad Include pattern %q", pattern), Err: err}
+		return err
 	}
-	matches = dropHidden(matches, fsPath(pattern))
-	if len(matches) == 0 {
-		// glob(3) with GLOB_NOCHECK hands pacman the pattern itself, which
-		// it then fails to open.
-		return &ConfError{File: pattern, Msg: "could not be read (Include at " + fmt.Sprintf("%s:%d", file, n) + ")", Err: fs.ErrNotExist}
+	if len(matches) > 1 {
+		return p.group(file, n, matches, depth)
 	}
 	// Sections opened by an included file stay open after it, as in pacman.
-	for _, m := range matches {
-		if err := p.file("/"+m, depth+1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// dropHidden removes matches whose base name starts with '.' when the
-// pattern's base does not: glob(3) never lets a wildcard match a leading dot.
-func dropHidden(matches []string, pattern string) []string {
-	if strings.HasPrefix(path.Base(pattern), ".") {
-		return matches
-	}
-	out := matches[:0]
-	for _, m := range matches {
-		if !strings.HasPrefix(path.Base(m), ".") {
-			out = append(out, m)
-		}
-	}
-	return out
+	return p.file(matches[0], depth+1)
 }
 
 // knownOptions are the [options] directives of pacman 6.0 that bintrans does
@@ -421,6 +409,7 @@ func (p *parser) option(file string, n int, key, value string, hasValue bool) er
 		}
 		return nil
 	}
+	p.order.option(key, value)
 	switch key {
 	case "RootDir":
 		if !p.rootSet {

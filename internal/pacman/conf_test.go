@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -123,6 +124,37 @@ Include = @DIR@/pacman.d/mirrorlist
 			Repos: []Repo{
 				{Name: "core", Servers: []string{"https://geo.mirror.pkgbuild.com/core/os/" + autoArch(), "https://mirror.example.org/archlinux/core/os/" + autoArch()}},
 				{Name: "extra", Servers: []string{"https://geo.mirror.pkgbuild.com/extra/os/" + autoArch(), "https://mirror.example.org/archlinux/extra/os/" + autoArch()}},
+			},
+		},
+	},
+	{
+		// Includes matching several files whose order cannot change a
+		// value: repository files, a split mirror list, two files setting
+		// the same DBPath, one CacheDir, files with comments only, an
+		// Include before any section, a directory (an empty file to
+		// pacman).
+		name: "include-groups-whose-order-does-not-matter",
+		files: map[string]string{
+			"pacman.conf":             "Include = @DIR@/top.d/*.conf\n[options]\nInclude = @DIR@/options.d/*\n[core]\nInclude = @DIR@/mirrors.d/*.list\nInclude = @DIR@/repos.d/*.conf\n[after]\nServer = http://after/$repo\n",
+			"top.d/a.conf":            "# nothing yet\n",
+			"top.d/b.conf":            "\n",
+			"options.d/10-db.conf":    "DBPath = /db/\nArchitecture = x86_64 i686\n",
+			"options.d/20-cache.conf": "CacheDir = /cache/\nDBPath = /db/\n",
+			"options.d/30-misc":       "Color\nArchitecture = x86_64\n",
+			"options.d/dir/":          "",
+			"mirrors.d/1.list":        "Server = http://m1/$repo\n",
+			"mirrors.d/2.list":        "## comment\nServer = http://m2/$repo\n",
+			"repos.d/10-a.conf":       "[a]\nServer = http://a/$repo\n",
+			"repos.d/20-b.conf":       "# b\n[b]\nServer = http://b/$repo\n[c]\n",
+		},
+		want: Config{
+			RootDir: "/", DBPath: "/db/", CacheDirs: []string{"/cache/"}, Architectures: []string{"x86_64", "i686", "x86_64"},
+			Repos: []Repo{
+				{Name: "core", Servers: []string{"http://m1/core", "http://m2/core"}},
+				{Name: "a", Servers: []string{"http://a/a"}},
+				{Name: "b", Servers: []string{"http://b/b"}},
+				{Name: "c"},
+				{Name: "after", Servers: []string{"http://after/after"}},
 			},
 		},
 	},
@@ -427,4 +459,69 @@ func TestIncludeDepthAndPlacementAgreeWithPacmanConf(t *testing.T) {
 			t.Errorf("depth %d: bintrans %+v, pacman-conf %q", depth, c.Repos, out)
 		}
 	}
+}
+
+// FuzzParseConfAgainstPacmanConf: whatever pacman.conf bintrans accepts,
+// Debian's pacman-conf (pacman's own parser) either refuses too or reads
+// the same RootDir, DBPath, cache directories (in order) and repositories
+// (in order). Relative Includes find inc/a.conf ([a]), inc/b.conf
+// (CacheDir), inc/c.conf (DBPath) and mirrorlist (Server lines).
+func FuzzParseConfAgainstPacmanConf(f *testing.F) {
+	pc := testenv.Tool(f, "pacman-conf")
+	for _, tc := range confCases {
+		f.Add([]byte(tc.files["pacman.conf"]))
+	}
+	f.Add([]byte("Include = inc/*.conf\n[options]\nDBPath = /x/\n"))
+	f.Add([]byte("[options]\nInclude = inc/?.conf\n[core]\nInclude = mirrorlist\n"))
+	f.Add([]byte("[options]\n" + strings.Repeat(" ", 4093) + "[x]\nDBPath = /hidden/\n[options]\n"))
+	f.Add([]byte("[options]\r\nRootDir = /r\r\n[a]\r\nServer = s\r\n[ b ]\n[c]]\n[]\n"))
+	root := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 16<<10 {
+			return
+		}
+		dir, err := os.MkdirTemp(root, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		writeFiles(t, dir, map[string]string{
+			"pacman.conf": string(data),
+			"inc/a.conf":  "[a]\nServer = http://a/$repo\n",
+			"inc/b.conf":  "CacheDir = /b/\n",
+			"inc/c.conf":  "DBPath = /c/\n",
+			"mirrorlist":  "## m\nServer = http://m/$repo\n",
+		})
+		conf := filepath.Join(dir, "pacman.conf")
+		got, _, err := parseFS(os.DirFS("/"), conf, dir, Limits{})
+		if err != nil {
+			var ce *ConfError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error is not a *ConfError: %T %v", err, err)
+			}
+			return
+		}
+		cmd := exec.Command(pc, "--config", conf)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		out, err := cmd.Output()
+		if err != nil {
+			return // pacman refuses what bintrans accepts: pacman does not run
+		}
+		ref := parsePacmanConfOutput(string(out))
+		var names, refNames []string
+		for _, r := range got.Repos {
+			names = append(names, r.Name)
+		}
+		for _, r := range ref.Repos {
+			if !slices.Contains(refNames, r.Name) {
+				refNames = append(refNames, r.Name) // pacman registers the first of a name
+			}
+		}
+		// pacman-conf lists the sections pacman cannot register too.
+		refNames = slices.DeleteFunc(refNames, func(n string) bool { return n == "" || n == "local" || strings.Contains(n, "/") })
+		if got.RootDir != ref.RootDir || got.DBPath != ref.DBPath || !slices.Equal(got.CacheDirs, ref.CacheDirs) || !slices.Equal(names, refNames) {
+			t.Fatalf("bintrans: root %q db %q cache %q repos %q\npacman-conf: root %q db %q cache %q repos %q", got.RootDir, got.DBPath, got.CacheDirs, names, ref.RootDir, ref.DBPath, ref.CacheDirs, refNames)
+		}
+	})
 }

@@ -87,28 +87,24 @@ func lineOf(t *testing.T, file, sub string) int {
 // that way.
 //
 // Attack: pacman expands Include with glibc glob(3), where `[!_]` is a
-// negated bracket expression. bintrans expands it with Go's fs.Glob /
+// negated bracket expression. bintrans expanded it with Go's fs.Glob /
 // path.Match, where `!` is an ordinary member of the bracket: `[!_]*.conf`
-// matches `_template.conf` (and `!x.conf`) for bintrans, but every other
-// file for pacman. So pacman registers [evil] (from 10-evil.conf) and
-// bintrans never sees it. The repository comes first in pacman.conf, so
-// `pacman -Syu` takes foo 6.6-1 from it, while the hook checks the only
-// foo it knows, core's logged, cached foo-1.0-1, and prints "verified".
+// matched `_template.conf` for bintrans, every other file for pacman. So
+// pacman registered [evil] (from 10-evil.conf) and bintrans never saw it.
+// The repository comes first in pacman.conf, so `pacman -Syu` took foo
+// 6.6-1 from it, while the hook checked the only foo it knew, core's
+// logged, cached foo-1.0-1, and printed "verified".
 //
-// Root cause: internal/pacman/conf.go include() uses fs.Glob, whose pattern
-// language is not glob(3)'s (also: `[^…]`, `[[:alpha:]]`, collation order
-// of the results, wildcards matching a leading dot in directory
-// components).
-//
-// Fix: implement glob(3)'s matcher exactly for Include (negation with `!`
-// and `^`, POSIX classes, no leading-dot match in any component, results
-// sorted as pacman's locale sorts them) or, simpler and safer, refuse (exit
-// 3, "cannot read pacman.conf as pacman does") any Include pattern that
-// uses a bracket expression or matches differently than a literal path or
-// a plain `*`, and refuse configurations where the order of included files
-// decides DBPath/RootDir/CacheDir. Add pacman-conf (`pacman-conf --config
-// F --repo-list`, `pacman-conf DBPath CacheDir`) as a differential oracle in
-// FuzzParseConf.
+// Fixed (internal/pacman/confglob.go, confgroup.go): bintrans expands the
+// locale-independent part of glob(3) exactly (`*`, `?`, literal
+// components, no wildcard match of a leading '.', GLOB_NOCHECK), checked
+// against glibc's glob(3) and pacman-conf; it refuses bracket expressions,
+// escapes, '..', non-ASCII names where a wildcard matches, and every
+// configuration whose value depends on the (strcoll) order of one
+// Include's files. The attack is refused at the Include's line; the same
+// configuration with a plain `*` makes the hook see [evil] and refuse its
+// unlogged foo; a logged package of a repository included that way
+// installs.
 func TestRedTeamConfIncludeGlobNegation(t *testing.T) {
 	w := newHookWorld(t, "core")
 	s := w.s
@@ -117,9 +113,11 @@ func TestRedTeamConfIncludeGlobNegation(t *testing.T) {
 	res := s.Sync(t, nil, "foo")
 	w.installed(t, res, s.Root, "foo", "foo 1.0-1 core")
 
-	// The mirror of the third-party repository [evil] serves an unlogged foo.
+	// The mirror of the third-party repository [evil] serves an unlogged
+	// foo, and a logged bar.
 	evilFoo := w.build(t, s.RepoDir("evil"), "foo", "6.6-1", "evil-unlogged")
-	testenv.RepoAdd(t, filepath.Join(s.RepoDir("evil"), "evil.db.tar.gz"), evilFoo)
+	evilBar := w.logged(t, w.build(t, s.RepoDir("evil"), "bar", "1.0-1", "evil"))
+	testenv.RepoAdd(t, filepath.Join(s.RepoDir("evil"), "evil.db.tar.gz"), evilFoo, evilBar)
 
 	repos := filepath.Join(s.Root, "etc", "pacman.d", "repos")
 	if err := os.MkdirAll(repos, 0o755); err != nil {
@@ -133,12 +131,46 @@ func TestRedTeamConfIncludeGlobNegation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	editPacmanConf(t, s, func(c string) string {
-		return strings.Replace(c, "\n[core]\n", "\nInclude = "+repos+"/[!_]*.conf\n\n[core]\n", 1)
-	})
+	stock, err := os.ReadFile(s.Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	include := func(pattern string) {
+		t.Helper()
+		if err := os.WriteFile(s.Conf, stock, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		editPacmanConf(t, s, func(c string) string {
+			return strings.Replace(c, "\n[core]\n", "\nInclude = "+repos+"/"+pattern+"\n\n[core]\n", 1)
+		})
+	}
+	state := func() (map[string]string, map[string]string) {
+		return s.Installed(t), map[string]string{"foo": content(t, s.Root, "foo"), "bar": content(t, s.Root, "bar")}
+	}
 
-	res = s.Pacman(t, nil, "-Syu")
-	attackFailed(t, s, res, "foo", "foo 6.6-1 evil-unlogged")
+	t.Run("bracket-negation-refused", func(t *testing.T) {
+		include("[!_]*.conf")
+		before, files := state()
+		res := s.Pacman(t, nil, "-Syu")
+		attackFailed(t, s, res, "foo", "foo 6.6-1 evil-unlogged")
+		w.refused(t, res, before, files, fmt.Sprintf("%s:%d", s.Conf, lineOf(t, s.Conf, "Include = "+repos)),
+			"a bracket expression")
+		if out := res.Stdout + res.Stderr; !strings.Contains(out, "bintrans: cannot read pacman's configuration as pacman does") || !strings.Contains(out, "\nhint: list the files one Include each") {
+			t.Errorf("want the configuration refusal:\n%s", res)
+		}
+	})
+	t.Run("star-sees-the-repository", func(t *testing.T) {
+		include("*.conf")
+		before, files := state()
+		res := s.Pacman(t, nil, "-Syu")
+		attackFailed(t, s, res, "foo", "foo 6.6-1 evil-unlogged")
+		w.refused(t, res, before, files, "REFUSED evil/"+filepath.Base(evilFoo))
+	})
+	t.Run("star-logged-package-installs", func(t *testing.T) {
+		include("*.conf")
+		res := s.Pacman(t, nil, "-S", "bar")
+		w.installed(t, res, s.Root, "bar", "bar 1.0-1 evil")
+	})
 }
 
 // TestRedTeamConfLineOf4096Bytes — severity: critical in effect (unlogged
