@@ -278,40 +278,37 @@ func repackWithPkgInfo(t *testing.T, pkg, dir string, edit func(string) string) 
 // .PKGINFO carries a second pkgname line, released by a packager and
 // logged by the operator, installed with pacman -U, e.g. from an archive).
 //
-// Attack: for a `pacman -U` file the hook learns which target name the
-// file stands for from its .PKGINFO, read by ReadPkgInfo, which keeps the
-// FIRST value of each key and splits at any '='. libalpm (be_package.c
+// Attack: for a `pacman -U` file the hook learnt which target name the
+// file stands for from its .PKGINFO, read by ReadPkgInfo, which kept the
+// FIRST value of each key and split at any '='. libalpm (be_package.c
 // parse_descfile) keeps the LAST value and needs " = ". A .PKGINFO
-// "pkgname = bar … pkgname = foo … depend = bar" is bar to bintrans and
-// foo to libalpm. The hook marks "bar" as covered by the -U file and never
-// looks at the sync candidates of bar; libalpm installs the -U file as foo
-// and pulls its dependency bar, the mirror's unlogged bar-2.0-1, from the
-// sync database. The -U file itself is logged and verifies; foo's name
-// also matches core's cached, logged foo. Output: "2 files verified for 2
-// packages"; bar-2.0-1 was never logged. The same differential lets a
-// logged package claim another name/version for the rebuilder check
-// (--required-rebuild-confirms asks rebuilders about the name/version
-// bintrans read), and, with --unsafe-allow-local, lets any unlogged local
-// file hide an unlogged sync dependency without a word about it (the
-// "never a sync database candidate" promise).
+// "pkgname = bar … pkgname = foo … depend = bar" was bar to bintrans and
+// foo to libalpm. The hook marked "bar" as covered by the -U file and never
+// looked at the sync candidates of bar; libalpm installed the -U file as
+// foo and pulled its dependency bar, the mirror's unlogged bar-2.0-1, from
+// the sync database: "2 packages verified".
 //
-// Root cause: internal/pacman/pkginfo.go parsePkgInfo ("the first of each
-// key counts", strings.Cut on "=") and plan.go fileCheck (covered[pi.Name]
-// = true) trust bintrans's reading of the .PKGINFO to SKIP checks.
-//
-// Fix: never let a -U file remove a name from the sync rule: check every
-// sync candidate of every target name regardless (a -U file is verified
-// as itself anyway; a name with no sync candidate and a -U file is fine),
-// or parse .PKGINFO exactly as parse_descfile (last value wins, " = "
-// required) AND refuse a .PKGINFO with a repeated pkgname/pkgver/arch key
-// or a line libalpm would not parse.
+// Fixed: (1) a -U file never removes a name from the repository check
+// (plan.go): every cached repository candidate of every target name must
+// verify, whatever the -U files say; a name a -U file stands for only
+// needs no cached candidate; --unsafe-allow-local never applies to a
+// repository file. (2) .PKGINFO is read as parse_descfile reads it, and a
+// repeated pkgname/pkgver/arch, a line naming one of them that is not
+// exactly "key = value", a NUL, two .PKGINFO members or a name makepkg
+// cannot write make the file stand for no name (pkginfo.go; checked
+// against libalpm's alpm_pkg_load in TestReadPkgInfoAgreesWithLibalpm and
+// FuzzReadPkgInfoLibalpm). The attack is refused naming bar's repository
+// file, with and without --unsafe-allow-local, nothing installed; a
+// genuine -U file whose dependency comes from the repository installs.
 func TestRedTeamPkgInfoFirstVersusLast(t *testing.T) {
 	w := newHookWorld(t, "core")
 	s := w.s
 	coreFoo := w.logged(t, w.build(t, s.RepoDir("core"), "foo", "1.0-1", "core"))
-	// The mirror's unlogged bar (the payload), in core's database.
+	// The mirror's unlogged bar (the payload), in core's database, and a
+	// logged baz.
 	evilBar := w.build(t, s.RepoDir("core"), "bar", "2.0-1", "evil-unlogged")
-	testenv.RepoAdd(t, s.RepoDB("core"), coreFoo, evilBar)
+	baz := w.logged(t, w.build(t, s.RepoDir("core"), "baz", "1.0-1", "core"))
+	testenv.RepoAdd(t, s.RepoDB("core"), coreFoo, evilBar, baz)
 	res := s.Sync(t, nil, "foo")
 	w.installed(t, res, s.Root, "foo", "foo 1.0-1 core")
 
@@ -324,10 +321,32 @@ func TestRedTeamPkgInfoFirstVersusLast(t *testing.T) {
 		return strings.Replace(pi, "pkgname = foo\n", "pkgname = bar\npkgname = foo\n", 1)
 	})
 	w.logged(t, crafted)
-
-	res = s.Pacman(t, nil, "-U", crafted)
-	if got := content(t, s.Root, "foo"); got != "foo 1.0-2 archive" && res.Code == 0 {
-		t.Fatalf("setup: libalpm did not install the crafted file as foo (%q):\n%s", got, res)
+	state := func() (map[string]string, map[string]string) {
+		return s.Installed(t), map[string]string{"foo": content(t, s.Root, "foo"), "bar": content(t, s.Root, "bar")}
 	}
-	attackFailed(t, s, res, "bar", "bar 2.0-1 evil-unlogged")
+	badBar := "REFUSED core/" + filepath.Base(evilBar)
+
+	t.Run("refused", func(t *testing.T) {
+		before, files := state()
+		res := s.Pacman(t, nil, "-U", crafted)
+		attackFailed(t, s, res, "bar", "bar 2.0-1 evil-unlogged")
+		w.refused(t, res, before, files, badBar, "missing-signature")
+	})
+	t.Run("refused-with-unsafe-allow-local", func(t *testing.T) {
+		w.setConf(t, "unsafe-allow-local = true")
+		defer w.setConf(t)
+		before, files := state()
+		res := s.Pacman(t, nil, "-U", crafted)
+		attackFailed(t, s, res, "bar", "bar 2.0-1 evil-unlogged")
+		w.refused(t, res, before, files, badBar, "missing-signature")
+	})
+	t.Run("genuine-file-with-a-repository-dependency-installs", func(t *testing.T) {
+		genuine := w.logged(t, testenv.BuildPackage(t, archive, testenv.Pkg{Name: "foo", Version: "1.0-3", Desc: "archive",
+			Depends: []string{"baz"}, Files: map[string]string{"usr/share/foo/version": "foo 1.0-3 archive\n"}}))
+		res := s.Pacman(t, nil, "-U", genuine)
+		w.installed(t, res, s.Root, "foo", "foo 1.0-3 archive")
+		if got := content(t, s.Root, "baz"); got != "baz 1.0-1 core" {
+			t.Errorf("baz on disk is %q", got)
+		}
+	})
 }
