@@ -350,3 +350,41 @@ func TestRedTeamPkgInfoFirstVersusLast(t *testing.T) {
 		}
 	})
 }
+
+// TestHookPolicyNotFromEnvironment: the red team's minor finding. The hook
+// runs as root in pacman's environment, which `sudo -E`, env_keep, `su` or
+// a wrapper hand down from a user; $BINTRANS_CONFIG there named the hook's
+// policy file, so a second, weaker root-owned configuration (one written
+// for `bintrans verify` with unsafe-allow-local, say) could be switched in
+// from outside. The hook now ignores $BINTRANS_CONFIG, says so, and reads
+// /etc/bintrans.conf (or the --config of the root-owned hook file).
+func TestHookPolicyNotFromEnvironment(t *testing.T) {
+	w := newHookWorld(t, "core")
+	s := w.s
+	unlogged := w.build(t, filepath.Join(s.Dir, "archive"), "foo", "0.9-1", "unlogged")
+	// The weaker policy, root-owned like the real one, inside the root the
+	// hook is chrooted into.
+	policy, err := os.ReadFile(filepath.Join(s.Root, "etc/bintrans.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.Root, "etc/bintrans-verify.conf"), append(policy, "unsafe-allow-local\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"BINTRANS_CONFIG=/etc/bintrans-verify.conf"}
+
+	before := s.Installed(t)
+	res := s.Pacman(t, env, "-U", unlogged)
+	w.refused(t, res, before, map[string]string{"foo": ""}, "REFUSED "+unlogged, "missing-signature")
+	if !lineWith(res.Stdout+res.Stderr, "bintrans: warning: the pacman hook ignores $BINTRANS_CONFIG (/etc/bintrans-verify.conf) and reads /etc/bintrans.conf") {
+		t.Errorf("the hook does not say it ignores $BINTRANS_CONFIG:\n%s", res)
+	}
+
+	// Control: the same policy as /etc/bintrans.conf lets the file through,
+	// so the environment would have decided the outcome.
+	w.setConf(t, "unsafe-allow-local")
+	res = s.Pacman(t, env, "-U", unlogged)
+	if res.Code != 0 || content(t, s.Root, "foo") != "foo 0.9-1 unlogged" {
+		t.Fatalf("the weaker policy in /etc/bintrans.conf did not let the file through:\n%s", res)
+	}
+}
