@@ -52,22 +52,50 @@ type configResolver struct {
 // configPath finds the configuration file: --config on the command line, then
 // $BINTRANS_CONFIG, then /etc/bintrans.conf. explicit is true when the user
 // named it (then a missing file is an error).
-func configPath(args []string) (path string, explicit bool) {
+//
+// `bintrans hook` ignores $BINTRANS_CONFIG (ignoredEnv is then its value,
+// for a warning): the hook runs as root in pacman's environment, which
+// `sudo -E`, env_keep, `su` or a wrapper script hand down from a user, and
+// the policy of the pacman hook must be the one root chose, in
+// /etc/bintrans.conf or with --config in the root-owned hook file.
+func configPath(args []string) (path string, explicit bool, ignoredEnv string) {
 	for i, a := range args {
 		if a == "--" {
 			break
 		}
 		if a == "--config" && i+1 < len(args) {
-			return args[i+1], true
+			return args[i+1], true, ""
 		}
 		if v, ok := strings.CutPrefix(a, "--config="); ok {
-			return v, true
+			return v, true, ""
 		}
 	}
 	if p := os.Getenv("BINTRANS_CONFIG"); p != "" {
-		return p, true
+		if commandOf(args) == "hook" {
+			return defaultConfigPath, false, p
+		}
+		return p, true, ""
 	}
-	return defaultConfigPath, false
+	return defaultConfigPath, false, ""
+}
+
+// commandOf is the command args select: the first argument that is neither
+// a flag nor the value of --config (the only global flag with a value).
+func commandOf(args []string) string {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--config":
+			i++
+		case a == "--":
+			if i+1 < len(args) {
+				return args[i+1]
+			}
+			return ""
+		case !strings.HasPrefix(a, "-"):
+			return a
+		}
+	}
+	return ""
 }
 
 // loadConfig reads path into a kong resolver. A missing default file is not

@@ -257,7 +257,7 @@ func manMain(app *kong.Application, cmds []*kong.Node) []byte {
 	b.WriteString(".SH OPTIONS\n")
 	manFlags(&b, visibleFlags(app.Node))
 	b.WriteString(".SH CONFIGURATION\n")
-	roffText(&b, `Every command reads /etc/bintrans.conf (or --config FILE, or $BINTRANS_CONFIG), in pacman.conf syntax: "key = value", where each key is a flag name without "--"; a repeatable flag is given by repeating its line, and a bare key means "key = true". A "[repo NAME]" section holds per-repository settings: "transparency-url = URL" there is --repo-transparency-url NAME=URL. Flags on the command line win over the file. An unknown key is an error naming the file and line. Check a configuration with bintrans doctor.`)
+	roffText(&b, `Every command reads /etc/bintrans.conf (or --config FILE, or $BINTRANS_CONFIG; bintrans hook ignores $BINTRANS_CONFIG, with a warning: the policy of the pacman hook is never taken from pacman's environment), in pacman.conf syntax: "key = value", where each key is a flag name without "--"; a repeatable flag is given by repeating its line, and a bare key means "key = true". A "[repo NAME]" section holds per-repository settings: "transparency-url = URL" there is --repo-transparency-url NAME=URL. Flags on the command line win over the file. An unknown key is an error naming the file and line. Check a configuration with bintrans doctor.`)
 	b.WriteString(".SH FILES\n")
 	for _, f := range [][2]string{
 		{"/etc/bintrans.conf", "the configuration (an annotated example: /usr/share/doc/bintrans/bintrans.conf.example)"},

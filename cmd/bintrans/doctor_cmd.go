@@ -34,8 +34,8 @@ const maxRebuilderProbe = 1 << 20
 
 // Help is shown by 'bintrans doctor --help'.
 func (DoctorCmd) Help() string {
-	return `Reads the configuration (/etc/bintrans.conf, --config or $BINTRANS_CONFIG)
-exactly as 'bintrans hook' does, then:
+	return `Reads the configuration (/etc/bintrans.conf, --config or $BINTRANS_CONFIG;
+'bintrans hook' ignores $BINTRANS_CONFIG) as 'bintrans hook' does, then:
   - parses the transparency keys and the pinned log key;
   - fetches the log's current checkpoint and verifies it under the pinned key
     (not in --offline mode), and proves it consistent with the checkpoint in
@@ -126,16 +126,20 @@ func (d *DoctorCmd) Run(g *Globals) error {
 }
 
 // describeConfig says which configuration file is in effect.
+// $BINTRANS_CONFIG is in effect here, not for the pacman hook (configPath):
+// doctor says so.
 func describeConfig(path string) string {
+	note := ""
 	if path == defaultConfigPath {
 		if env := os.Getenv("BINTRANS_CONFIG"); env != "" {
 			path = env
+			note = "; the pacman hook ignores $BINTRANS_CONFIG and reads " + defaultConfigPath
 		}
 	}
 	if _, err := os.Stat(path); err != nil {
-		return path + " (absent: flags and defaults only)"
+		return path + " (absent: flags and defaults only" + note + ")"
 	}
-	return path + " (every key accepted)"
+	return path + " (every key accepted" + note + ")"
 }
 
 // checkLog fetches the current checkpoint, verifies it under the pinned key

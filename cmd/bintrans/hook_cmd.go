@@ -172,6 +172,11 @@ func (c *HookCmd) request(g *Globals, names []string) (pacman.Request, func(), e
 	fe, err := pacman.InspectParent(procDir, os.Getppid())
 	if err == nil {
 		req, err := fe.Request(names, pacman.Limits{})
+		var ce *pacman.ConfError
+		if errors.As(err, &ce) {
+			fe.Close()
+			return req, none, usageErrorf(ce.Hint(), "cannot read pacman's configuration as pacman does: %v: transaction aborted", err)
+		}
 		if err != nil {
 			fe.Close()
 			return req, none, runErrorf(err, "bintrans reads pacman's configuration, databases and cache as pacman itself does; check that pacman's paths exist",

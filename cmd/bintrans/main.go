@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/bintrans/bintrans/internal/safetext"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -75,7 +77,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		kong.Exit(func(code int) { exit = code }),
 		kong.Vars{"version": version, "default_log_url": DefaultLogURL},
 	}
-	resolver, err := loadConfig(configPath(args))
+	path, explicit, ignoredEnv := configPath(args)
+	if ignoredEnv != "" {
+		fmt.Fprintf(stderr, "bintrans: warning: the pacman hook ignores $BINTRANS_CONFIG (%s) and reads %s: its policy is not taken from the environment (put --config in the hook file instead)\n", safetext.Line(ignoredEnv), path)
+	}
+	resolver, err := loadConfig(path, explicit)
 	if err != nil {
 		return reportError(stderr, err)
 	}

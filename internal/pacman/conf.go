@@ -2,16 +2,19 @@
 // a transaction to the files pacman downloaded, as an alpm hook sees them.
 //
 // The parser follows Debian's pacman 6.0.2 (measured against pacman and
-// pacman-conf): only whole lines starting with '#' are comments (a '#' after
-// a value is part of the value), keys and values are split at the first '='
-// and trimmed, Include globs are expanded and a pattern that matches nothing
-// is an error, unknown directives are warnings, DBPath and RootDir keep their
-// first value, CacheDir and Architecture accumulate whitespace-separated
-// values, and "auto" is the machine's architecture.
+// pacman-conf): lines are read as fgets(3) into a PATH_MAX buffer reads them
+// (a longer line is refused), only whole lines starting with '#' are
+// comments (a '#' after a value is part of the value), keys and values are
+// split at the first '=' and trimmed, Include patterns are expanded as
+// glob(3) does (confglob.go; what depends on pacman's locale is refused) and
+// a file that cannot be read is an error, unknown directives are warnings,
+// DBPath and RootDir keep their first value, CacheDir and Architecture
+// accumulate space-separated values, and "auto" is the machine's
+// architecture. A configuration whose values would depend on the order in
+// which glob(3) returns one Include's files is refused (confgroup.go).
 package pacman
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -38,10 +41,16 @@ type Limits struct {
 	MaxFileSize int64 // bytes per file (pacman.conf or an included file)
 	MaxFiles    int   // files read in total, the main file included
 	MaxDepth    int   // Include nesting; pacman's own limit is 10
-	MaxLineLen  int   // bytes per line; pacman reads at most PATH_MAX (4096)
+	MaxLineLen  int   // bytes per line, its '\n' included; at most PacmanMaxLine
 	MaxRepos    int   // repository sections
 	MaxValues   int   // CacheDir, Architecture and Server values in total
 }
+
+// PacmanMaxLine is the longest line pacman reads as one: parse_ini reads
+// pacman.conf with fgets(line, PATH_MAX) (common/ini.c), at most 4095 bytes
+// per call, the '\n' included; the rest of a longer line is read as the
+// next line. bintrans refuses any line pacman would split.
+const PacmanMaxLine = 4095
 
 // DefaultLimits are generous for any real pacman.conf (a full Arch
 // mirrorlist is about 1000 lines) and small enough to keep a hostile
@@ -51,7 +60,7 @@ func DefaultLimits() Limits {
 		MaxFileSize: 1 << 20,
 		MaxFiles:    256,
 		MaxDepth:    10,
-		MaxLineLen:  4096,
+		MaxLineLen:  PacmanMaxLine,
 		MaxRepos:    256,
 		MaxValues:   1 << 16,
 	}
@@ -68,7 +77,7 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = d.MaxDepth
 	}
-	if l.MaxLineLen <= 0 {
+	if l.MaxLineLen <= 0 || l.MaxLineLen > PacmanMaxLine {
 		l.MaxLineLen = d.MaxLineLen
 	}
 	if l.MaxRepos <= 0 {
@@ -140,6 +149,7 @@ type ConfError struct {
 	Line int
 	Msg  string
 	Err  error
+	hint string // what to do, when more specific than Hint's default
 }
 
 func (e *ConfError) Error() string {
@@ -157,6 +167,9 @@ func (e *ConfError) Unwrap() error { return e.Err }
 
 // Hint says what to do about a broken pacman.conf.
 func (e *ConfError) Hint() string {
+	if e.hint != "" {
+		return e.hint
+	}
 	return "check it with 'pacman-conf --config " + e.File + "'; bintrans reads it the way pacman does"
 }
 
@@ -206,6 +219,8 @@ type parser struct {
 	archs          []string
 	wd             string // for relative Includes; "" = os.Getwd
 	raw            rawConf
+
+	order orderState // what the order of an Include's matches could change
 }
 
 func (p *parser) warnf(file string, line int, format string, args ...any) {
@@ -219,18 +234,19 @@ func fsPath(name string) string {
 }
 
 func (p *parser) file(name string, depth int) error {
-	if depth >= p.lim.MaxDepth {
-		return &ConfError{File: name, Msg: fmt.Sprintf("Include nested deeper than %d files (a cycle?)", p.lim.MaxDepth)}
-	}
 	p.files++
 	if p.files > p.lim.MaxFiles {
 		return &ConfError{File: name, Msg: fmt.Sprintf("more than %d files included", p.lim.MaxFiles)}
 	}
+	defer p.order.enterFile()()
 	f, err := p.fsys.Open(fsPath(name))
 	if err != nil {
 		return &ConfError{File: name, Msg: "could not be read", Err: err}
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil // fopen(3) opens it, fgets(3) fails at once: an empty file to pacman
+	}
 	data, err := io.ReadAll(io.LimitReader(f, p.lim.MaxFileSize+1))
 	if err != nil {
 		return &ConfError{File: name, Msg: "could not be read", Err: err}
@@ -241,20 +257,22 @@ func (p *parser) file(name string, depth int) error {
 	if bytes.IndexByte(data, 0) >= 0 {
 		return &ConfError{File: name, Msg: "contains a NUL byte: not a text file"}
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, min(256, p.lim.MaxLineLen+1)), p.lim.MaxLineLen+1)
-	lineNo := 0
-	for sc.Scan() {
-		lineNo++
-		if len(sc.Bytes()) > p.lim.MaxLineLen {
-			return &ConfError{File: name, Line: lineNo, Msg: fmt.Sprintf("line longer than %d bytes", p.lim.MaxLineLen)}
+	for lineNo := 1; len(data) > 0; lineNo++ {
+		// A line as fgets(3) reads it: up to and including '\n'; a '\r'
+		// before it is part of the line (and counts).
+		n := bytes.IndexByte(data, '\n') + 1
+		if n == 0 {
+			n = len(data)
 		}
-		if err := p.line(name, lineNo, sc.Text(), depth); err != nil {
+		if n > p.lim.MaxLineLen {
+			return &ConfError{File: name, Line: lineNo, Msg: fmt.Sprintf("line of %d bytes, its end of line included: pacman reads at most %d bytes per line and would read the rest as another line", n, p.lim.MaxLineLen),
+				hint: "shorten the line (split a long value into several directives)"}
+		}
+		line := string(bytes.TrimSuffix(data[:n], []byte("\n")))
+		data = data[n:]
+		if err := p.line(name, lineNo, line, depth); err != nil {
 			return err
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return &ConfError{File: name, Line: lineNo + 1, Msg: fmt.Sprintf("line longer than %d bytes", p.lim.MaxLineLen)}
 	}
 	return nil
 }
@@ -272,18 +290,24 @@ func (p *parser) line(file string, n int, raw string, depth int) error {
 		return nil
 	}
 	if line[0] == '[' && line[len(line)-1] == ']' && len(line) >= 2 {
+		p.order.header()
 		return p.startSection(file, n, line[1:len(line)-1])
 	}
 	key, value, hasValue := strings.Cut(line, "=")
 	key, value = trim(key), trim(value)
-	if p.section == "" {
-		return &ConfError{File: file, Line: n, Msg: "All directives must belong to a section"}
+	if err := p.order.directive(file, n, key); err != nil {
+		return err
 	}
+	// pacman processes Include before it looks at the section
+	// (conf.c _parse_directive): an Include may come before any section.
 	if key == "Include" {
 		if !hasValue {
 			return &ConfError{File: file, Line: n, Msg: "directive 'Include' needs a value"}
 		}
 		return p.include(file, n, value, depth)
+	}
+	if p.section == "" {
+		return &ConfError{File: file, Line: n, Msg: "All directives must belong to a section"}
 	}
 	if p.section == "options" {
 		return p.option(file, n, key, value, hasValue)
@@ -325,48 +349,30 @@ func (p *parser) startSection(file string, n int, name string) error {
 }
 
 func (p *parser) include(file string, n int, pattern string, depth int) error {
+	// pacman refuses an Include in a file nested 10 deep (conf.c
+	// process_include: config_max_recursion).
+	if depth >= p.lim.MaxDepth {
+		return &ConfError{File: file, Line: n, Msg: fmt.Sprintf("Include nested deeper than %d files (a cycle?)", p.lim.MaxDepth)}
+	}
+	wd := ""
 	if !path.IsAbs(pattern) {
-		wd, err := p.wd, error(nil)
-		if wd == "" {
+		var err error
+		if wd = p.wd; wd == "" {
 			wd, err = os.Getwd()
 		}
 		if err != nil {
 			return &ConfError{File: file, Line: n, Msg: "relative Include without a working directory", Err: err}
 		}
-		pattern = filepath.Join(wd, pattern)
 	}
-	matches, err := fs.Glob(p.fsys, fsPath(pattern))
+	matches, err := expandInclude(p.fsys, file, n, wd, pattern)
 	if err != nil {
-		return &ConfError{File: file, Line: n, Msg: fmt.Sprintf("bad Include pattern %q", pattern), Err: err}
+		return err
 	}
-	matches = dropHidden(matches, fsPath(pattern))
-	if len(matches) == 0 {
-		// glob(3) with GLOB_NOCHECK hands pacman the pattern itself, which
-		// it then fails to open.
-		return &ConfError{File: pattern, Msg: "could not be read (Include at " + fmt.Sprintf("%s:%d", file, n) + ")", Err: fs.ErrNotExist}
+	if len(matches) > 1 {
+		return p.group(file, n, matches, depth)
 	}
 	// Sections opened by an included file stay open after it, as in pacman.
-	for _, m := range matches {
-		if err := p.file("/"+m, depth+1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// dropHidden removes matches whose base name starts with '.' when the
-// pattern's base does not: glob(3) never lets a wildcard match a leading dot.
-func dropHidden(matches []string, pattern string) []string {
-	if strings.HasPrefix(path.Base(pattern), ".") {
-		return matches
-	}
-	out := matches[:0]
-	for _, m := range matches {
-		if !strings.HasPrefix(path.Base(m), ".") {
-			out = append(out, m)
-		}
-	}
-	return out
+	return p.file(matches[0], depth+1)
 }
 
 // knownOptions are the [options] directives of pacman 6.0 that bintrans does
@@ -403,6 +409,7 @@ func (p *parser) option(file string, n int, key, value string, hasValue bool) er
 		}
 		return nil
 	}
+	p.order.option(key, value)
 	switch key {
 	case "RootDir":
 		if !p.rootSet {
@@ -470,7 +477,11 @@ func (p *parser) finish() (*Config, error) {
 	}
 	if !p.dbSet {
 		if p.rootSet {
-			c.DBPath = c.RootDir + DefaultDBPath
+			db, err := rootDBPath(c.RootDir)
+			if err != nil {
+				return nil, &ConfError{File: c.Path, Msg: err.Error(), hint: "set DBPath in pacman.conf"}
+			}
+			c.DBPath = db
 		} else {
 			c.DBPath = DefaultDBPath
 		}
@@ -499,6 +510,17 @@ func (p *parser) finish() (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// rootDBPath is pacman's DBPath under a RootDir when none is set:
+// setdefaults (conf.c) writes it with snprintf(path, PATH_MAX, "%s/%s",
+// root, "var/lib/pacman/"), which silently truncates a longer path.
+func rootDBPath(root string) (string, error) {
+	p := root + "/" + DefaultDBPath[1:]
+	if len(p) > PacmanMaxLine {
+		return "", fmt.Errorf("RootDir of %d bytes: pacman truncates the DBPath under it (%s) to %d bytes", len(root), "<RootDir>"+DefaultDBPath, PacmanMaxLine)
+	}
+	return p, nil
 }
 
 // ErrOutsideRoot is wrapped by InRoot when a path pacman uses is not inside

@@ -317,7 +317,9 @@ func (f *Frontend) EffectiveConfig(lim Limits) (*Config, error) {
 		dbpath = inv.DBPath
 	case dbpath != "":
 	case root != "":
-		dbpath = root + "/" + DefaultDBPath[1:]
+		if dbpath, err = rootDBPath(root); err != nil {
+			return nil, err
+		}
 	default:
 		dbpath = DefaultDBPath
 	}

@@ -15,15 +15,22 @@ import (
 //
 //   - every `pacman -U` file, and every file pacman downloaded for a
 //     `pacman -U` URL, is verified as itself (its own bytes, its own
-//     `.t`); they stand for the target names their .PKGINFO gives;
-//   - every other target name is served from the sync databases: every
-//     entry of that name in every sync database whose %FILENAME% is in a
-//     cache directory (the first one holding it, as libalpm looks) must
-//     verify (the file's sha256 equals that database's %SHA256SUM%, its
-//     `.t` verifies, it is logged), and at least one must be present;
+//     `.t`); it stands for the target name its .PKGINFO gives, read as
+//     libalpm reads it (ReadPkgInfo; none when that reading is ambiguous);
+//   - every target name, whether a -U file stands for it or not, is
+//     checked against the sync databases: every entry of that name in
+//     every sync database whose %FILENAME% is in a cache directory (the
+//     first one holding it, as libalpm looks) must verify (the file's
+//     sha256 equals that database's %SHA256SUM%, its `.t` verifies, it is
+//     logged); a name no -U file stands for needs at least one such entry;
 //   - a `pacman -S repo/name` target needs a present entry in that repo;
 //   - a name in no sync database and no -U file is refused
 //     (not-in-repository), as is any -U file bintrans cannot locate.
+//
+// So a -U file never removes a check: how bintrans reads its .PKGINFO
+// only decides whether its name needs a cached repository file as well
+// (libalpm downloads every repository file it installs before the hook
+// runs, so a repository file it installs is always among the checked).
 //
 // --unsafe-allow-local lets local files (-U files, URL downloads, names in
 // no sync database) through when they do not verify, loudly; never a sync
@@ -227,7 +234,7 @@ func BuildPlan(req Request) (*Plan, error) {
 		lim = repodb.DefaultLimits()
 	}
 	p := &Plan{}
-	covered := map[string]bool{}
+	covered := map[string]bool{} // names a -U file stands for
 
 	// pacman -U files: verified as themselves.
 	for _, lt := range req.Local {
@@ -282,11 +289,14 @@ func BuildPlan(req Request) (*Plan, error) {
 			Verdict: unavailable(verify.Artifact{Filename: req.Unknown}, &UnknownFilesError{Reason: req.Unknown + ": bintrans cannot see which files pacman installs"})})
 	}
 
-	// Every other name comes from the sync databases.
+	// Every name is checked against the sync databases, also one a -U
+	// file stands for: whatever bintrans reads in a .PKGINFO, libalpm may
+	// install a repository file of that name too (as a dependency of a -U
+	// file it reads as another name).
 	var syncNames []string
 	want := map[string]bool{}
 	for _, n := range req.Names {
-		if !covered[n] && !want[n] {
+		if !want[n] {
 			want[n] = true
 			syncNames = append(syncNames, n)
 		}
@@ -298,6 +308,9 @@ func BuildPlan(req Request) (*Plan, error) {
 	present := map[[2]string]bool{} // {repo, name} with a cached candidate
 	for _, name := range syncNames {
 		es := found[name]
+		if len(es) == 0 && covered[name] {
+			continue // the -U file is the check
+		}
 		if len(es) == 0 {
 			a := verify.Artifact{Filename: name, Name: name}
 			p.Checks = append(p.Checks, Check{Kind: CheckName, Names: []string{name},
@@ -329,7 +342,7 @@ func BuildPlan(req Request) (*Plan, error) {
 			a.Open = func() (io.ReadCloser, error) { return fsys.OpenRegular(fp) }
 			p.Checks = append(p.Checks, Check{Kind: CheckSync, Names: []string{name}, Path: fp, Artifact: a})
 		}
-		if n == 0 {
+		if n == 0 && !covered[name] {
 			e := es[0]
 			a := verify.Artifact{Filename: e.pkg.Filename, Repo: e.repo, Name: name, Version: e.pkg.Version}
 			p.Checks = append(p.Checks, Check{Kind: CheckName, Names: []string{name}, Artifact: a,
@@ -355,8 +368,9 @@ func BuildPlan(req Request) (*Plan, error) {
 }
 
 // fileCheck verifies a local or downloaded file as itself: its own bytes
-// and the `.t` of its own file name. Its .PKGINFO says which target name
-// it covers.
+// and the `.t` of its own file name. Its .PKGINFO, read as libalpm reads
+// it, says which target name it stands for (covered): that name then needs
+// no cached repository file.
 func fileCheck(fsys FileSystem, c Check, covered map[string]bool) Check {
 	f, err := fsys.OpenRegular(c.Path)
 	if err != nil {
@@ -407,6 +421,11 @@ func plainFilename(fn string) error {
 func cacheFind(fsys FileSystem, dirs []string, filename string) (string, error) {
 	for _, d := range dirs {
 		p := strings.TrimSuffix(d, "/") + "/" + filename
+		if len(p) > PacmanMaxLine {
+			// snprintf(path, PATH_MAX, "%s%s", cachedir, filename):
+			// libalpm would look at a truncated path.
+			return "", fmt.Errorf("cache file %s: %d bytes, longer than libalpm's PATH_MAX buffer (it would look for a truncated name)", p, len(p))
+		}
 		st, err := fsys.Stat(p)
 		switch {
 		case err == nil && st.Mode().IsRegular():

@@ -231,9 +231,11 @@ func TestPlanLocalFiles(t *testing.T) {
 			{Arg: "rel.pkg", Err: errors.New("pacman's working directory is unknown")},
 		},
 	})
-	// foo is covered by the -U file: the cached repository file is not
-	// what is installed and is not checked. The junk file is verified as
-	// itself (no name); junkname and bar come from the sync databases.
+	// foo is the -U file's name: the file is verified as itself, and the
+	// cached repository file of foo is verified as well (a -U file never
+	// removes a check); homemade, in no sync database, needs nothing
+	// else. The junk file is verified as itself (no name); junkname and
+	// bar come from the sync databases.
 	same(t, summary(p), []string{
 		"local foo /archive/./foo-1.0-1-any.pkg.tar.zst (pacman -U) verify",
 		"local homemade /archive/homemade-1-1-any.pkg.tar.zst (pacman -U) verify",
@@ -241,9 +243,13 @@ func TestPlanLocalFiles(t *testing.T) {
 		"local foo /archive/link.pkg (pacman -U) verify",
 		"local  /archive/missing.pkg (pacman -U) unavailable",
 		"unknown  rel.pkg unavailable",
+		"sync foo core/foo-1.0-1-any.pkg.tar.zst verify",
 		"name bar extra/bar-1-1-any.pkg.tar.zst unavailable",
 		"name junkname junkname not-in-repository",
 	})
+	if p.Checks[6].Local() {
+		t.Error("the repository file of a -U file's name is local")
+	}
 	a := p.Checks[0].Artifact
 	if a.Filename != "foo-1.0-1-any.pkg.tar.zst" || a.Name != "foo" || a.Version != "1.0-1" || a.SHA256 != "" || a.Repo != "" {
 		t.Errorf("local artifact %+v", a)
@@ -261,7 +267,7 @@ func TestPlanLocalFiles(t *testing.T) {
 	if h != sha256File(t, rebuild) {
 		t.Error("the -U artifact does not read the -U file")
 	}
-	for _, i := range []int{0, 4, 5, 7} {
+	for _, i := range []int{0, 4, 5, 8} {
 		if !p.Checks[i].Local() {
 			t.Errorf("check %d is local", i)
 		}
@@ -298,6 +304,8 @@ func TestPlanURLs(t *testing.T) {
 		"unknown  https://example.org/ unavailable",
 		"unknown  https://a.example/x/base-1-1-x86_64.pkg.tar.zst unavailable",
 		"unknown  https://b.example/y/base-1-1-x86_64.pkg.tar.zst unavailable",
+		"sync foo core/foo-1.0-1-any.pkg.tar.zst verify",
+		"sync bar extra/bar-1-1-any.pkg.tar.zst verify",
 	})
 	if !strings.Contains(p.Checks[2].Verdict.Err.Error(), "Content-Disposition") || !strings.Contains(p.Checks[4].Verdict.Err.Error(), "2 URLs end in") {
 		t.Errorf("reasons: %v / %v", p.Checks[2].Verdict.Err, p.Checks[4].Verdict.Err)
@@ -366,4 +374,54 @@ func TestPlanHostFSMatchesRootFS(t *testing.T) {
 		names = append(names, c.Names...)
 	}
 	sort.Strings(names)
+}
+
+// TestCacheFindPathMax: libalpm builds a cache path with
+// snprintf(path, PATH_MAX, "%s%s", cachedir, filename) and looks at the
+// truncated path when it is longer; bintrans refuses such a path.
+func TestCacheFindPathMax(t *testing.T) {
+	dir := "/" + strings.Repeat(strings.Repeat("c", 200)+"/", 20) // absent
+	fn := strings.Repeat("f", PacmanMaxLine-len(dir))
+	if _, err := cacheFind(HostFS{}, []string{dir}, fn); err != nil {
+		t.Errorf("%d bytes: %v", len(dir+fn), err)
+	}
+	if _, err := cacheFind(HostFS{}, []string{dir}, fn+"x"); err == nil || !strings.Contains(err.Error(), "longer than libalpm's PATH_MAX buffer") {
+		t.Errorf("%d bytes: err = %v", len(dir+fn)+1, err)
+	}
+}
+
+// TestPlanLocalFileNeverHidesARepositoryFile: the red team's
+// TestRedTeamPkgInfoFirstVersusLast at the plan's level. A -U file whose
+// .PKGINFO names bar, then foo (libalpm: foo) stands for no name; one that
+// plainly names bar stands for bar; either way, bar's cached repository
+// file (what libalpm installs when it pulls bar as a dependency) is
+// checked, and is never a local check that --unsafe-allow-local could let
+// through. A -U name needs no cached repository file.
+func TestPlanLocalFileNeverHidesARepositoryFile(t *testing.T) {
+	w := newPlanWorld(t)
+	w.cache(t, "extra/bar", "var/cache/pacman/pkg")
+	pkg := func(name, pkginfo string) LocalTarget {
+		write(t, filepath.Join(w.root, "archive", name), string(pkgTar(t, [2]string{".PKGINFO", pkginfo}, [2]string{"usr/", ""})))
+		return LocalTarget{Arg: "/archive/" + name, Path: "/archive/" + name}
+	}
+	twoNames := pkg("two.pkg.tar", "pkgname = bar\npkgname = foo\npkgver = 1.0-2\ndepend = bar\n")
+	plainBar := pkg("bar.pkg.tar", "pkgname = bar\npkgver = 1-1\n")
+	p := w.plan(t, Request{Names: []string{"foo", "bar"}, Local: []LocalTarget{twoNames}})
+	same(t, summary(p), []string{
+		"local  /archive/two.pkg.tar (pacman -U) verify",
+		"name foo core/foo-1.0-1-any.pkg.tar.zst unavailable",
+		"sync bar extra/bar-1-1-any.pkg.tar.zst verify",
+	})
+	p = w.plan(t, Request{Names: []string{"bar", "foo"}, Local: []LocalTarget{plainBar}})
+	same(t, summary(p), []string{
+		"local bar /archive/bar.pkg.tar (pacman -U) verify",
+		"sync bar extra/bar-1-1-any.pkg.tar.zst verify",
+		"name foo core/foo-1.0-1-any.pkg.tar.zst unavailable",
+	})
+	if p.Checks[1].Local() {
+		t.Error("a repository file is a local check")
+	}
+	// foo's repository file is not cached: the -U file of foo is enough.
+	p = w.plan(t, Request{Names: []string{"foo"}, Local: []LocalTarget{pkg("foo.pkg.tar", "pkgname = foo\npkgver = 0.9-1\n")}})
+	same(t, summary(p), []string{"local foo /archive/foo.pkg.tar (pacman -U) verify"})
 }

@@ -280,6 +280,40 @@ func (o *Oracle) LoadDB(data []byte, files bool) (DB, error) {
 	return db, nil
 }
 
+// FilePackage is a package file as libalpm loads it for pacman -U.
+type FilePackage struct {
+	// Loaded: alpm_pkg_load succeeded; Problem says why not.
+	Loaded              bool
+	Name, Version, Arch string
+	Problem             string
+	Log                 []string
+}
+
+// LoadPackage loads data as a package file with libalpm (alpm_pkg_load,
+// reading the whole archive, no signature check), as pacman -U does.
+func (o *Oracle) LoadPackage(data []byte) (FilePackage, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	recs, bad, err := o.query(fmt.Sprintf("P %d", len(data)), data)
+	if err != nil {
+		return FilePackage{}, err
+	}
+	p := FilePackage{Loaded: !bad}
+	for _, r := range recs {
+		switch {
+		case r[0] == "FILEPKG" && len(r) == 4:
+			p.Name, p.Version, p.Arch = str(r[1]), str(r[2]), str(r[3])
+		case r[0] == "LOG" && len(r) == 3:
+			p.Log = append(p.Log, strings.TrimSpace(str(r[2])))
+		case r[0] == "PKGFAIL" || r[0] == "INITFAIL":
+			p.Problem = strings.ToLower(r[0]) + ": " + str(r[1])
+		default:
+			return p, fmt.Errorf("laoracle: bad record %q", r)
+		}
+	}
+	return p, nil
+}
+
 // query sends one request and returns its records (split into fields) and
 // whether the oracle's END said libalpm would refuse.
 func (o *Oracle) query(req string, data []byte) ([][]string, bool, error) {

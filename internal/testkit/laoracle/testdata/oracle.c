@@ -29,6 +29,11 @@
  *     LIST <pkgname> <kind> <value>...   kind: groups licenses depends
  *         optdepends makedepends checkdepends conflicts provides replaces files
  *     LOG <level> <message>              libalpm's errors and warnings
+ *   P <len>             load the input as a package file with libalpm
+ *                       (alpm_pkg_load, full, no signature check), as
+ *                       pacman -U does.
+ *     FILEPKG <name> <version> <arch>
+ *     PKGFAIL <error>
  *
  * Strings are "-" for NULL, else "x" followed by the bytes in hex ("x" is
  * the empty string), so nothing needs escaping.
@@ -252,6 +257,33 @@ out:
 	return bad;
 }
 
+static int pkgload(const char *dbpath, const char *path) {
+	alpm_errno_t err;
+	alpm_pkg_t *p = NULL;
+	alpm_handle_t *h = alpm_initialize("/", dbpath, &err);
+	if (h == NULL) {
+		printf("INITFAIL ");
+		hexs(alpm_strerror(err));
+		putchar('\n');
+		return 1;
+	}
+	alpm_option_set_logcb(h, logcb, NULL);
+	int bad = alpm_pkg_load(h, path, 1, 0, &p) != 0 || p == NULL;
+	if (bad) {
+		printf("PKGFAIL ");
+		hexs(alpm_strerror(alpm_errno(h)));
+		putchar('\n');
+	} else {
+		printf("FILEPKG ");
+		hexs(alpm_pkg_get_name(p)); putchar(' ');
+		hexs(alpm_pkg_get_version(p)); putchar(' ');
+		hexs(alpm_pkg_get_arch(p)); putchar('\n');
+		alpm_pkg_free(p);
+	}
+	alpm_release(h);
+	return bad;
+}
+
 /* save copies len bytes of stdin to path. */
 static int save(const char *path, size_t len) {
 	FILE *f = fopen(path, "wb");
@@ -294,6 +326,9 @@ int main(void) {
 			snprintf(db, sizeof db, "%s/t%s", sync, ext);
 			bad = save(db, len) != 0 || syncdb(dir, ext);
 			unlink(db);
+		} else if (sscanf(line, "P %llu", &len) == 1) {
+			bad = save(input, len) != 0 || pkgload(dir, input);
+			unlink(input);
 		} else {
 			printf("ERROR bad request\n");
 			bad = 1;
