@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 
+	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/state"
 )
 
@@ -60,17 +60,15 @@ func stateName(logID string) string { return "monitor-" + logID + ".json" }
 // that exists but is unusable is a *state.CorruptError and is never reset
 // silently: forgetting the checkpoint would let the log roll back unseen.
 func loadState(path, logID string) (*stateFile, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	b, err := durable.ReadFile(path, MaxStateSize)
+	var tl *durable.TooLargeError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return &stateFile{SchemaVersion: StateSchemaVersion, LogID: logID}, nil
-	}
-	if err != nil {
+	case errors.As(err, &tl):
+		return nil, &state.CorruptError{Path: path, Reason: fmt.Sprintf("larger than %d bytes", MaxStateSize)}
+	case err != nil:
 		return nil, fmt.Errorf("monitor state: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxStateSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("monitor state: reading %s: %w", path, err)
 	}
 	s, reason := decodeState(b, logID)
 	if reason != "" {
@@ -134,13 +132,13 @@ func decodeState(b []byte, logID string) (*stateFile, string) {
 	return &s, ""
 }
 
-// saveState writes s atomically and durably (state.WriteFileAtomic).
+// saveState writes s atomically and durably.
 func saveState(path string, s *stateFile) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	return state.WriteFileAtomic(path, append(b, '\n'), 0o600)
+	return durable.WriteFile(path, append(b, '\n'), 0o600)
 }
 
 // tailRange decodes a stored compact range [0, size).

@@ -32,10 +32,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/rootfile"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -224,39 +224,11 @@ func (d *Dir) Lock(ctx context.Context) (unlock func(), err error) {
 }
 
 func flock(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+	l, err := durable.Lock(ctx, path)
 	if err != nil {
 		return nil, &LockError{Path: path, Err: err}
 	}
-	wait := 5 * time.Millisecond
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, &LockError{Path: path, Err: err}
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			f.Close()
-			return nil, &LockError{Path: path, Err: context.Cause(ctx)}
-		case <-t.C:
-		}
-		if wait < 100*time.Millisecond {
-			wait *= 2
-		}
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-			f.Close()
-		})
-	}, nil
+	return func() { l.Unlock() }, nil
 }
 
 // Checkpoints returns the checkpoint store of the directory's default log
@@ -301,17 +273,15 @@ func (s *checkpointStore) Load(ctx context.Context) ([]byte, error) {
 }
 
 func load(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	b, err := durable.ReadFile(path, maxStateFile)
+	var tl *durable.TooLargeError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
-	}
-	if err != nil {
+	case errors.As(err, &tl):
+		return nil, &CorruptError{Path: path, Reason: fmt.Sprintf("larger than %d bytes", maxStateFile)}
+	case err != nil:
 		return nil, fmt.Errorf("state: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("state: reading %s: %w", path, err)
 	}
 	cp, reason := decode(b)
 	if reason != "" {
@@ -421,50 +391,8 @@ func (s *checkpointStore) Store(ctx context.Context, cp []byte) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(s.path, append(b, '\n'), 0o600)
-}
-
-// WriteFileAtomic writes data to path so that readers (and a crash) see the
-// old content or the new one, never a mix: a temp file in the same
-// directory, fsync, chmod perm, rename over path, fsync of the directory.
-func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
+	if err := durable.WriteFile(s.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("state: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("state: writing %s: %w", tmp, err)
-	}
-	if err = f.Chmod(perm); err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("state: fsync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("state: fsync %s: %w", dir, err)
 	}
 	return nil
 }
