@@ -17,6 +17,7 @@ import (
 	"github.com/jedisct1/go-minisign"
 
 	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/testkit/gpgtest"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/repodb"
@@ -292,6 +293,11 @@ func TestReadOnlySignatureDirThenRerun(t *testing.T) {
 	}
 	s := e.signer()
 	s.o.SignatureDir = ro // New checked it; make every write fail now
+	s.sigDir.Close()
+	var err error
+	if s.sigDir, err = durable.OpenDir(ro); err != nil { // a file: every write into it fails
+		t.Fatal(err)
+	}
 	sum, err := s.Run(context.Background(), Sources(e.repoURL, []string{"core"}, []string{"x86_64"}))
 	s.Close()
 	if err != nil {

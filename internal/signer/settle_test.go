@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
@@ -379,6 +380,11 @@ func TestRefreshBundlesWithRecoveredIntent(t *testing.T) {
 	}
 	s := e.signer()
 	s.o.SignatureDir = ro // every publish fails: intents stay
+	s.sigDir.Close()
+	var err error
+	if s.sigDir, err = durable.OpenDir(ro); err != nil { // a file: every write into it fails
+		t.Fatal(err)
+	}
 	sum, err := s.Run(context.Background(), Sources(e.repoURL, []string{"core"}, []string{"x86_64"}))
 	s.Close()
 	if err != nil || sum.Failed != 6 {
