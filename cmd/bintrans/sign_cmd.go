@@ -11,6 +11,7 @@ import (
 	"github.com/jedisct1/go-minisign"
 	"golang.org/x/term"
 
+	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/progress"
 	"github.com/bintrans/bintrans/internal/rootfile"
@@ -458,5 +459,8 @@ func (c *SignCmd) password(g *Globals) signer.PasswordFunc {
 // readSmallFile reads a whole file of at most max bytes; as root, only a
 // file that no one but root can have written (rootfile).
 func readSmallFile(path string, max int64) ([]byte, error) {
-	return rootfile.ReadFile(path, max)
+	if err := rootfile.Check(path); err != nil {
+		return nil, err
+	}
+	return durable.ReadFile(path, max)
 }
