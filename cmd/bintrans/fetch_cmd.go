@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"strings"
@@ -264,7 +265,7 @@ func (c *FetchCmd) downloadFailed(kind fetch.Kind, name, part string, err error)
 	if errors.As(err, &pe) {
 		return usageErrorf("pacman's %o must be a regular file (or not exist yet)", "%v", err)
 	}
-	if errors.Is(err, verify.ErrNotFound) {
+	if errors.Is(err, fs.ErrNotExist) { // a 404, or a missing file:// path
 		_ = fetch.Discard(part)
 		if kind == fetch.KindSignature {
 			return &cliError{code: ExitInternal, msg: name + ": not on the mirror; pacman skips a signature that is optional"}

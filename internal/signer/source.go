@@ -141,7 +141,8 @@ func fetchFile(ctx context.Context, hc *http.Client, u string, max int64) ([]byt
 		}
 		ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 		defer cancel()
-		return httpclient.Get(ctx, hc, u, max)
+		b, err := httpclient.Get(ctx, hc, u, max)
+		return b, notFound(err)
 	}
 	f, err := os.Open(p)
 	if err != nil {
@@ -210,7 +211,7 @@ func openPackage(ctx context.Context, hc *http.Client, s Source, filename string
 		}
 		if err := httpclient.CheckStatus(resp); err != nil {
 			resp.Body.Close()
-			return nil, err
+			return nil, notFound(err)
 		}
 		rc = resp.Body
 	}
@@ -249,8 +250,8 @@ func (r *packageReader) sum() string { return hex.EncodeToString(r.h.Sum(nil)) }
 
 func (r *packageReader) Close() error { return r.rc.Close() }
 
-// notFound makes a missing local file also verify.ErrNotFound (as a 404
-// is), keeping the *fs.PathError.
+// notFound makes a missing file or a 404 (both fs.ErrNotExist) also
+// verify.ErrNotFound, keeping the error.
 func notFound(err error) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return &notFoundError{err}
