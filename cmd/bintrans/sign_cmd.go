@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bintrans/bintrans/internal/durable"
+	"github.com/bintrans/bintrans/internal/location"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/progress"
 	"github.com/bintrans/bintrans/internal/rootfile"
@@ -256,7 +257,7 @@ func (c *SignCmd) Run(g *Globals) error {
 	var keyring *signer.Keyring
 	if mode == signer.ReleaseUnsafeTrustDB {
 		fmt.Fprintf(g.Stderr, "bintrans: sign: WARNING: --unsafe-trust-db: no packager signature is checked; whoever can change %s gets any sha256 signed with the transparency key and logged (the audit flags these entries)\n",
-			safetext.Line(signer.ExpandRepoURL(c.RepoURL, "$repo", "$arch")))
+			safetext.Line(location.Expand(c.RepoURL, "$repo", "$arch")))
 	} else {
 		keyring, err = signer.OpenKeyring(c.Keyring, "")
 		if err != nil {

@@ -450,16 +450,9 @@ func TestExpandRepoURL(t *testing.T) {
 	if len(got) != 2 || got[1].DBURL() != "https://m.example/extra/os/x86_64/extra.db" || got[0].PackageURL("a.pkg") != "https://m.example/core/os/x86_64/a.pkg" {
 		t.Fatalf("%+v", got)
 	}
-	for u, want := range map[string]string{"file:///srv/r": "/srv/r", "/srv/r/": "/srv/r", "srv": "srv"} {
-		p, local, err := localPath(u)
-		if err != nil || !local || p != want {
-			t.Errorf("localPath(%q) = %q %v %v", u, p, local, err)
-		}
-	}
-	for _, u := range []string{"ftp://x/y", "file://host/x"} {
-		if _, _, err := localPath(u); err == nil {
-			t.Errorf("localPath(%q) accepted", u)
-		}
+	// A package file name is one path element of a URL, escaped.
+	if got := Sources("https://m.example/$repo", []string{"core"}, []string{"x"})[0].PackageURL("a#1?.pkg"); got != "https://m.example/core/a%231%3F.pkg" {
+		t.Errorf("PackageURL: %s", got)
 	}
 }
 
