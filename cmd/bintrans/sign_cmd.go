@@ -114,7 +114,7 @@ between), so that all of the run's bundles carry one checkpoint: a verifier then
 checkpoint signature and one consistency proof for the whole run instead of
 one per upload. Before anything is rewritten, the log's current checkpoint
 is proven consistent with the one this signer stored in --state-dir
-(sign/checkpoint) last time; then it replaces it. A log that cannot be
+(sign/checkpoint.json) last time; then it replaces it. A log that cannot be
 reached at that point is a warning (the bundles stay as published, valid);
 a log that contradicts itself is an error, and nothing published is ever
 removed.

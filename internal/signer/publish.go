@@ -464,7 +464,7 @@ type counters struct {
 // the same entry (Summary.SettleMode). The log's current checkpoint is
 // proven consistent with the one this signer stored last time (and with
 // this run's upload answers) before anything is rewritten, then stored in
-// <StateDir>/sign/checkpoint. A run that wrote nothing does not ask the log.
+// <StateDir>/sign/checkpoint.json. A run that wrote nothing does not ask the log.
 //
 // The settle never removes or invalidates a published bundle. A log that
 // cannot be asked leaves the bundles as published (Summary.SettleError,

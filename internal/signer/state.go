@@ -3,6 +3,7 @@ package signer
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/bintrans/bintrans/internal/audit"
 	"github.com/bintrans/bintrans/internal/durable"
+	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -256,21 +258,30 @@ func (s *stateDir) storeHead(h savedHead) error {
 	return durable.WriteFile(s.headPath(), b, 0o600)
 }
 
-// checkpointName is the log checkpoint this signer verified last and proved
-// consistent with the one before (a signed note, as the log served it).
-const checkpointName = "checkpoint"
+// checkpointName is the file of the log checkpoint this signer verified
+// last and proved consistent with the one before (a signed note, as the
+// log served it), in the one checkpoint store's format (state.
+// CheckpointStore); legacyCheckpointName is the bare note an older
+// bintrans kept, read and migrated.
+const (
+	checkpointName       = "checkpoint.json"
+	legacyCheckpointName = "checkpoint"
+)
 
-func (s *stateDir) checkpointPath() string { return filepath.Join(s.dir, checkpointName) }
+func (s *stateDir) checkpoints() *state.CheckpointStore {
+	return state.NewCheckpointStore(filepath.Join(s.dir, checkpointName), state.StoreOptions{
+		Legacy: []state.Legacy{{File: filepath.Join(s.dir, legacyCheckpointName), Decode: state.RawNote}},
+	})
+}
+
+func (s *stateDir) checkpointPath() string { return s.checkpoints().Path() }
 
 // loadCheckpoint returns the stored checkpoint verified under lk, or nil
 // when there is none. A stored note that does not verify is an error: the
 // state was damaged, or the signer now points at another log.
 func (s *stateDir) loadCheckpoint(lk *verify.LogKey) (*verify.Checkpoint, error) {
-	b, err := durable.ReadFile(s.checkpointPath(), verify.MaxCheckpointSize)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	b, err := s.checkpoints().Load(context.Background())
+	if err != nil || b == nil {
 		return nil, err
 	}
 	cp, err := lk.VerifyCheckpoint(b)
@@ -280,9 +291,10 @@ func (s *stateDir) loadCheckpoint(lk *verify.LogKey) (*verify.Checkpoint, error)
 	return cp, nil
 }
 
-// storeCheckpoint replaces the stored checkpoint atomically and durably.
+// storeCheckpoint replaces the stored checkpoint atomically and durably
+// (never with a smaller tree).
 func (s *stateDir) storeCheckpoint(note []byte) error {
-	return durable.WriteFile(s.checkpointPath(), note, 0o600)
+	return s.checkpoints().Store(context.Background(), note)
 }
 
 // StoredCheckpointError: the checkpoint kept in the state dir does not

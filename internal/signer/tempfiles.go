@@ -16,7 +16,7 @@ func sigDirTarget(name string) bool {
 // <state-dir>/sign/.
 func stateDirTarget(name string) bool {
 	switch name {
-	case journalName, "audit-head.json", checkpointName:
+	case journalName, "audit-head.json", checkpointName, legacyCheckpointName:
 		return true
 	}
 	return false

@@ -17,23 +17,14 @@
 package state
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/rootfile"
@@ -229,170 +220,4 @@ func flock(ctx context.Context, path string) (func(), error) {
 		return nil, &LockError{Path: path, Err: err}
 	}
 	return func() { l.Unlock() }, nil
-}
-
-// Checkpoints returns the checkpoint store of the directory's default log
-// (file "checkpoint.json"). A client that may talk to several logs uses
-// CheckpointsFor with the log's id, so that switching logs never compares
-// checkpoints of different logs.
-func (d *Dir) Checkpoints() verify.CheckpointStore {
-	return &checkpointStore{path: d.Path("checkpoint.json"), readOnly: d.readOnly}
-}
-
-// CheckpointsFor returns the checkpoint store of the log identified by
-// logID (e.g. the hex sha256 of its public key, Rekor's logID): file
-// "checkpoint-<logID>.json". logID must be 1-100 characters of
-// [A-Za-z0-9._-]; anything else panics.
-func (d *Dir) CheckpointsFor(logID string) verify.CheckpointStore {
-	if len(logID) > 100 {
-		panic(fmt.Sprintf("state: log id %q too long", logID))
-	}
-	return &checkpointStore{path: d.Path("checkpoint-" + logID + ".json"), readOnly: d.readOnly}
-}
-
-type checkpointStore struct {
-	path     string
-	readOnly bool
-}
-
-// fileFormat is the on-disk checkpoint file.
-type fileFormat struct {
-	SchemaVersion int    `json:"schema_version"`
-	Checkpoint    string `json:"checkpoint"`
-	// SHA256 is the hex sha256 of Checkpoint: catches edits and bit rot
-	// that still parse as JSON.
-	SHA256 string `json:"sha256"`
-	// StoredAt is informational (when this run stored it).
-	StoredAt time.Time `json:"stored_at"`
-}
-
-// Load returns the stored checkpoint, or (nil, nil) when none was stored
-// yet. A file that exists but is unusable is a *CorruptError.
-func (s *checkpointStore) Load(ctx context.Context) ([]byte, error) {
-	return load(s.path)
-}
-
-func load(path string) ([]byte, error) {
-	b, err := durable.ReadFile(path, maxStateFile)
-	var tl *durable.TooLargeError
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, nil
-	case errors.As(err, &tl):
-		return nil, &CorruptError{Path: path, Reason: fmt.Sprintf("larger than %d bytes", maxStateFile)}
-	case err != nil:
-		return nil, fmt.Errorf("state: %w", err)
-	}
-	cp, reason := decode(b)
-	if reason != "" {
-		return nil, &CorruptError{Path: path, Reason: reason}
-	}
-	return cp, nil
-}
-
-// decode parses a checkpoint file; a non-empty reason says why it is unusable.
-func decode(b []byte) (cp []byte, reason string) {
-	if len(b) > maxStateFile {
-		return nil, fmt.Sprintf("larger than %d bytes", maxStateFile)
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, "empty file"
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var ff fileFormat
-	if err := dec.Decode(&ff); err != nil {
-		return nil, "not a checkpoint file: " + err.Error()
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, "trailing data after the JSON object"
-	}
-	if ff.SchemaVersion != SchemaVersion {
-		return nil, fmt.Sprintf("schema_version %d, want %d", ff.SchemaVersion, SchemaVersion)
-	}
-	if ff.Checkpoint == "" {
-		return nil, "no checkpoint"
-	}
-	if len(ff.Checkpoint) > verify.MaxCheckpointSize {
-		return nil, fmt.Sprintf("checkpoint longer than %d bytes", verify.MaxCheckpointSize)
-	}
-	sum := sha256.Sum256([]byte(ff.Checkpoint))
-	if got := hex.EncodeToString(sum[:]); got != ff.SHA256 {
-		return nil, fmt.Sprintf("sha256 mismatch: file says %q, checkpoint hashes to %s", ff.SHA256, got)
-	}
-	if _, _, err := treeHead([]byte(ff.Checkpoint)); err != nil {
-		return nil, err.Error()
-	}
-	return []byte(ff.Checkpoint), ""
-}
-
-// treeHead returns the tree size and root hash of a checkpoint note
-// ("<origin>\n<size>\n<base64 root>\n…").
-func treeHead(note []byte) (uint64, []byte, error) {
-	lines := strings.SplitN(string(note), "\n", 4)
-	if len(lines) < 4 {
-		return 0, nil, errors.New("checkpoint: fewer than three lines")
-	}
-	size, err := strconv.ParseUint(lines[1], 10, 64)
-	if err != nil || lines[1] != strconv.FormatUint(size, 10) {
-		return 0, nil, fmt.Errorf("checkpoint: bad tree size %q", lines[1])
-	}
-	root, err := base64.StdEncoding.Strict().DecodeString(lines[2])
-	if err != nil || len(root) != sha256.Size {
-		return 0, nil, fmt.Errorf("checkpoint: bad root hash %q", lines[2])
-	}
-	return size, root, nil
-}
-
-// Store replaces the stored checkpoint with cp, atomically and durably.
-// The caller must have verified cp (signature, and consistency with what
-// Load returned). Store never moves backwards: when the stored checkpoint
-// (written meanwhile by a concurrent run) has a larger tree, it is kept and
-// Store returns nil; one of the same size with another root hash is a
-// *ForkError. A corrupt stored file is a *CorruptError and is not replaced.
-func (s *checkpointStore) Store(ctx context.Context, cp []byte) error {
-	if s.readOnly {
-		return fmt.Errorf("state: %s: %w", s.path, ErrReadOnly)
-	}
-	if len(cp) == 0 || len(cp) > verify.MaxCheckpointSize {
-		return fmt.Errorf("state: refusing to store a checkpoint of %d bytes", len(cp))
-	}
-	size, root, err := treeHead(cp)
-	if err != nil {
-		return fmt.Errorf("state: refusing to store: %w", err)
-	}
-	// A short-lived lock of its own (not Dir.Lock, which the caller may
-	// hold: flock locks of one process on two descriptors conflict).
-	unlock, err := flock(ctx, s.path+".lock")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	old, err := load(s.path)
-	if err != nil {
-		return err
-	}
-	if old != nil {
-		oldSize, oldRoot, _ := treeHead(old) // load checked it
-		switch {
-		case oldSize > size:
-			return nil
-		case oldSize == size && !bytes.Equal(oldRoot, root):
-			return &ForkError{Path: s.path, Size: size, Stored: old, Given: bytes.Clone(cp)}
-		}
-	}
-	sum := sha256.Sum256(cp)
-	b, err := json.MarshalIndent(fileFormat{
-		SchemaVersion: SchemaVersion,
-		Checkpoint:    string(cp),
-		SHA256:        hex.EncodeToString(sum[:]),
-		StoredAt:      time.Now().UTC().Truncate(time.Second),
-	}, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := durable.WriteFile(s.path, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	return nil
 }

@@ -639,9 +639,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(``))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		cp, reason := decode(b)
+		cp, data, reason := decode(b)
 		if reason != "" {
-			if cp != nil {
+			if cp != nil || data != nil {
 				t.Fatal("checkpoint returned with a reason")
 			}
 			return
