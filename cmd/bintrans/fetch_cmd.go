@@ -15,6 +15,7 @@ import (
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/internal/safetext"
+	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -155,7 +156,7 @@ func (c *FetchCmd) Run(g *Globals) error {
 	}
 	defer pol.Close()
 	art := verify.Artifact{Filename: filename, Repo: repo, Open: func() (io.ReadCloser, error) { return os.Open(part) }}
-	if name, ver, arch, ok := pacman.ParseFilename(filename); ok {
+	if name, ver, arch, ok := repodb.ParseFilename(filename); ok {
 		art.Name, art.Version, art.Arch = name, ver, arch
 	}
 	results, verr := pol.Verifier.VerifyAll(ctx, []verify.Artifact{art})

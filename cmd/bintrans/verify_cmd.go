@@ -17,6 +17,7 @@ import (
 	"github.com/bintrans/bintrans/internal/location"
 	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/internal/safetext"
+	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -178,7 +179,7 @@ func writeVerdict(w io.Writer, r verify.Result) {
 // fileArtifact verifies the file at p under the package file name filename.
 func fileArtifact(p, filename string) verify.Artifact {
 	a := verify.Artifact{Filename: filename, Open: func() (io.ReadCloser, error) { return os.Open(p) }}
-	if name, ver, arch, ok := pacman.ParseFilename(filename); ok {
+	if name, ver, arch, ok := repodb.ParseFilename(filename); ok {
 		a.Name, a.Version, a.Arch = name, ver, arch
 	}
 	return a
@@ -203,7 +204,7 @@ func urlFilename(raw string) string {
 // path; the caller removes it.
 func (c *VerifyCmd) download(ctx context.Context, raw string) (string, error) {
 	name := urlFilename(raw)
-	if _, _, _, ok := pacman.ParseFilename(name); !ok {
+	if _, _, _, ok := repodb.ParseFilename(name); !ok {
 		return "", usageErrorf("the URL must end in the package file name (<name>-<ver>-<rel>-<arch>.pkg.tar.*)", "%s: not a package URL", raw)
 	}
 	opts := httpclient.Options{Timeout: -1, Proxy: c.Proxy}
