@@ -83,7 +83,7 @@ func (d *Dir) Close() error { return d.f.Close() }
 // WriteFile (temp file, fsync, rename), but leaves the directory fsync to
 // Sync: the rename is atomic at once and durable after the next Sync.
 func (d *Dir) WriteFile(name string, data []byte, perm fs.FileMode) error {
-	return replace(d.path, name, data, perm, true)
+	return replace(d.path, name, writeBytes(data), perm, true)
 }
 
 // Sync makes every rename in d done before the call durable (group
@@ -120,7 +120,7 @@ func (d *Dir) Batch() *Batch { return &Batch{dir: d} }
 // concurrently. On error nothing is left behind and the file is not part
 // of the batch.
 func (b *Batch) Add(name string, data []byte, perm fs.FileMode) (int, error) {
-	tmp, err := writeTemp(b.dir.path, name, data, perm, false)
+	tmp, err := writeTemp(b.dir.path, name, writeBytes(data), perm, false)
 	if err != nil {
 		return -1, err
 	}

@@ -1,6 +1,6 @@
 // Package durable is bintrans's one layer for files that must survive a
 // crash and for files it must not read without a bound: atomic replacement
-// (WriteFile), directories whose renames are made durable together (Dir,
+// (WriteFile, WriteFileFrom), directories whose renames are made durable together (Dir,
 // GroupSync, Batch), bounded whole-file reads (ReadFile, ReadRegularFile,
 // ReadAll), advisory locks (Lock, TryLock) and the removal of the temp files
 // a killed writer left (RemoveStaleTemps).
@@ -85,8 +85,15 @@ func TempTarget(name string) (target string, ok bool) {
 // path is left as it was (or, when only the directory fsync failed, already
 // replaced but perhaps not durably).
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	return WriteFileFrom(path, perm, writeBytes(data))
+}
+
+// WriteFileFrom is WriteFile for content too large to hold in memory: write
+// streams it into the temp file. An error of write is returned as it is,
+// and path is left as it was.
+func WriteFileFrom(path string, perm fs.FileMode, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
-	if err := replace(dir, filepath.Base(path), data, perm, true); err != nil {
+	if err := replace(dir, filepath.Base(path), write, perm, true); err != nil {
 		return err
 	}
 	if err := inject(stepSyncDir); err != nil {
@@ -97,8 +104,8 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 
 // replace writes dir/name through a temp file, fsync'ed (when syncData)
 // before the rename. It does not sync the directory.
-func replace(dir, name string, data []byte, perm fs.FileMode, syncData bool) (err error) {
-	tmp, err := writeTemp(dir, name, data, perm, syncData)
+func replace(dir, name string, write func(io.Writer) error, perm fs.FileMode, syncData bool) (err error) {
+	tmp, err := writeTemp(dir, name, write, perm, syncData)
 	if err != nil {
 		return err
 	}
@@ -112,9 +119,17 @@ func replace(dir, name string, data []byte, perm fs.FileMode, syncData bool) (er
 	return nil
 }
 
-// writeTemp writes data to a new temp file for dir/name (fsync'ed when
-// syncData) and returns its path; on error nothing is left behind.
-func writeTemp(dir, name string, data []byte, perm fs.FileMode, syncData bool) (path string, err error) {
+func writeBytes(data []byte) func(io.Writer) error {
+	return func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}
+}
+
+// writeTemp writes the content write produces to a new temp file for
+// dir/name (fsync'ed when syncData) and returns its path; on error nothing
+// is left behind.
+func writeTemp(dir, name string, write func(io.Writer) error, perm fs.FileMode, syncData bool) (path string, err error) {
 	if err := inject(stepCreate); err != nil {
 		return "", err
 	}
@@ -131,7 +146,7 @@ func writeTemp(dir, name string, data []byte, perm fs.FileMode, syncData bool) (
 	if err = inject(stepWrite); err != nil {
 		return "", err
 	}
-	if _, err = f.Write(data); err != nil {
+	if err = write(f); err != nil {
 		return "", err
 	}
 	if err = inject(stepChmod); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -60,6 +61,38 @@ func TestWriteFile(t *testing.T) {
 	}
 	if err := WriteFile(filepath.Join(dir, "missing", "f"), nil, 0o600); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("write into a missing directory: %v", err)
+	}
+}
+
+// WriteFileFrom streams into the temp file; an error of the writer is
+// returned as it is and leaves the old file, with no temp file, even
+// after part of the content was written.
+func TestWriteFileFrom(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "report.json")
+	if err := WriteFileFrom(p, 0o644, func(w io.Writer) error {
+		for i := range 3 {
+			fmt.Fprintf(w, "line %d\n", i)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("report writer failed")
+	if err := WriteFileFrom(p, 0o644, func(w io.Writer) error {
+		w.Write([]byte("half a rep"))
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the writer's", err)
+	}
+	if got := readString(t, p); got != "line 0\nline 1\nline 2\n" {
+		t.Errorf("content %q, want the first report", got)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v", fi.Mode().Perm())
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{"report.json"}) {
+		t.Errorf("directory holds %q, want only the file", names)
 	}
 }
 
