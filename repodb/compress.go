@@ -3,30 +3,28 @@ package repodb
 import (
 	"bufio"
 	"bytes"
-	"compress/bzip2"
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/bintrans/bintrans/internal/decompress"
 )
 
 // Bounds on the history a zstd or xz stream may make the decoder allocate.
 // They are not part of Limits: they protect memory, not the content, and
 // every database repo-add writes with default settings is far below them.
-const (
-	// maxZstdWindow: `zstd -1…-20` need at most 32 MiB (repo-add's default
-	// `zstd -c -z -q -` is level 3, 2-8 MiB); --ultra -21/-22 and --long
-	// are refused.
-	maxZstdWindow = 32 << 20
-	// maxXZDict: xz presets -0…-9 use at most 64 MiB (repo-add's default
-	// `xz -c -z -` is -6, 8 MiB); a larger dictionary is refused before
-	// the decoder allocates it.
-	maxXZDict = 64 << 20
-)
+var decoderLimits = decompress.Limits{
+	// `zstd -1…-20` need at most 32 MiB (repo-add's default `zstd -c -z
+	// -q -` is level 3, 2-8 MiB); --ultra -21/-22 and --long are refused.
+	MaxZstdWindow: 32 << 20,
+	// xz presets -0…-9 use at most 64 MiB (repo-add's default `xz -c -z
+	// -` is -6, 8 MiB); a larger dictionary is refused before the decoder
+	// allocates it.
+	MaxXZDict: 64 << 20,
+	// repo-add's gzip writes one member; anything after it is refused as
+	// trailing data.
+	SingleGzipMember: true,
+}
 
 // decoder is a decompressed view of a database stream.
 type decoder struct {
@@ -58,38 +56,14 @@ func (s sourceReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-var (
-	magicGzip  = []byte{0x1f, 0x8b}
-	magicZstd  = []byte{0x28, 0xb5, 0x2f, 0xfd}
-	magicXZ    = []byte{0xfd, '7', 'z', 'X', 'Z', 0}
-	magicBzip2 = []byte("BZh")
-)
-
-// unsupported lists compressors makepkg knows but whose databases we refuse.
-var unsupported = []struct {
-	name  string
-	magic []byte
-}{
-	{"lz4", []byte{0x04, 0x22, 0x4d, 0x18}},
-	{"lzip", []byte("LZIP")},
-	{"lzop", []byte{0x89, 'L', 'Z', 'O'}},
-	{"lrzip", []byte("LRZI")},
-	{"compress", []byte{0x1f, 0x9d}},
-}
-
 // Format names the compression of a database stream from its first bytes
 // ("gzip", "zstd", "xz", "bzip2", "tar"), or returns a *CompressionError.
 // It needs up to 512 bytes (fewer when the stream is shorter).
 func Format(head []byte) (string, error) {
+	if f := decompress.Sniff(head); f != "" {
+		return f, nil
+	}
 	switch {
-	case bytes.HasPrefix(head, magicGzip):
-		return "gzip", nil
-	case bytes.HasPrefix(head, magicZstd):
-		return "zstd", nil
-	case bytes.HasPrefix(head, magicXZ):
-		return "xz", nil
-	case bytes.HasPrefix(head, magicBzip2) && len(head) > 3 && head[3] >= '1' && head[3] <= '9':
-		return "bzip2", nil
 	case len(head) >= 263 && bytes.Equal(head[257:262], []byte("ustar")):
 		return "tar", nil
 	case len(head) >= 512 && allZero(head[:512]):
@@ -97,12 +71,7 @@ func Format(head []byte) (string, error) {
 	}
 	m := head[:min(len(head), 8)]
 	m = append([]byte(nil), m...)
-	for _, u := range unsupported {
-		if bytes.HasPrefix(head, u.magic) {
-			return "", &CompressionError{Format: u.name, Magic: m}
-		}
-	}
-	return "", &CompressionError{Magic: m}
+	return "", &CompressionError{Format: decompress.Unsupported(head), Magic: m}
 }
 
 func allZero(b []byte) bool {
@@ -114,7 +83,7 @@ func allZero(b []byte) bool {
 	return true
 }
 
-func decompress(br *bufio.Reader) (*decoder, error) {
+func decompressed(br *bufio.Reader) (*decoder, error) {
 	head, err := br.Peek(512)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 		var se *sourceError
@@ -133,89 +102,47 @@ func decompress(br *bufio.Reader) (*decoder, error) {
 		}
 		return nil
 	}
-	switch format {
-	case "gzip":
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, corrupt("gzip: " + err.Error())
-		}
-		zr.Multistream(false) // repo-add's gzip writes one member
-		return &decoder{Reader: zr, finish: noTrailer}, nil
-	case "zstd":
-		zr, err := getZstd(br)
-		if err != nil {
-			return nil, corrupt("zstd: " + err.Error())
-		}
-		return &decoder{Reader: zr, close: func() { putZstd(zr) }, finish: noTrailer}, nil
-	case "xz":
-		g := &xzGuard{r: br, maxDict: maxXZDict}
-		zr, err := xz.NewReader(g)
-		if err != nil {
-			if g.err != nil {
-				return nil, g.err
-			}
-			return nil, corrupt("xz: " + err.Error())
-		}
-		return &decoder{Reader: &xzReader{zr: zr, g: g}, finish: noTrailer}, nil
-	case "bzip2":
-		return &decoder{Reader: bzip2.NewReader(br), finish: noTrailer}, nil
-	default: // tar
+	if format == "tar" {
 		return &decoder{Reader: br, finish: noTrailer}, nil
 	}
-}
-
-// zstdPool keeps decoders (and their window buffers) between databases:
-// creating one costs more than decoding a small database.
-var zstdPool sync.Pool
-
-func getZstd(r io.Reader) (*zstd.Decoder, error) {
-	if d, ok := zstdPool.Get().(*zstd.Decoder); ok {
-		if err := d.Reset(r); err == nil {
-			return d, nil
-		}
-		d.Close()
+	zr, err := decompress.NewReader(br, format, decoderLimits)
+	if err != nil {
+		return nil, decoderErr(err)
 	}
-	return zstd.NewReader(r,
-		zstd.WithDecoderConcurrency(1), // synchronous: no goroutines
-		zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxWindow(maxZstdWindow),
-		zstd.WithDecoderMaxMemory(maxZstdWindow))
-}
-
-func putZstd(d *zstd.Decoder) {
-	if d.Reset(nil) == nil { // drops the reference to the stream
-		zstdPool.Put(d)
-	}
-}
-
-// xzReader reports the guard's typed error instead of the decoder's
-// rewording of it.
-type xzReader struct {
-	zr io.Reader
-	g  *xzGuard
-}
-
-func (x *xzReader) Read(p []byte) (int, error) {
-	n, err := x.zr.Read(p)
-	if err != nil && err != io.EOF && x.g.err != nil {
-		err = x.g.err
-	}
-	return n, err
+	return &decoder{Reader: zr, close: zr.Close, finish: noTrailer}, nil
 }
 
 func corrupt(msg string) error { return fmt.Errorf("%w: %s", ErrCorrupt, msg) }
+
+// decoderErr turns the decompressor's typed errors into repodb's.
+func decoderErr(err error) error {
+	var le *decompress.LimitError
+	var ce *decompress.CorruptError
+	var se *sourceError
+	switch {
+	case errors.As(err, &le):
+		return &LimitError{Limit: le.What, Max: le.Max, Got: le.Got}
+	case errors.As(err, &se):
+		return se.err
+	case errors.As(err, &ce):
+		return corrupt(ce.Error())
+	}
+	return err
+}
 
 // streamErr classifies an error from the decompressor or the tar reader.
 func streamErr(err error) error {
 	var le *LimitError
 	var se *sourceError
+	var dle *decompress.LimitError
+	var dce *decompress.CorruptError
 	switch {
 	case errors.As(err, &le):
 		return le
 	case errors.As(err, &se):
 		return se.err
-	case errors.Is(err, zstd.ErrWindowSizeExceeded):
-		return &LimitError{Limit: "zstd window", Max: maxZstdWindow, Got: -1}
+	case errors.As(err, &dle), errors.As(err, &dce):
+		return decoderErr(err)
 	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrLimit):
 		return err
 	case err == io.ErrUnexpectedEOF || err == io.EOF:

@@ -164,7 +164,7 @@ func (w *walker) fail(entry string, err error) error {
 
 func (w *walker) run(r io.Reader) error {
 	br := bufio.NewReaderSize(sourceReader{r}, 64<<10)
-	dec, err := decompress(br)
+	dec, err := decompressed(br)
 	if err != nil {
 		return w.fail("", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"strings"
@@ -211,7 +212,7 @@ func (d *DoctorCmd) checkRebuilders(ctx context.Context, w io.Writer, hc *http.C
 	for _, r := range d.Rebuilder {
 		u := strings.TrimRight(r, "/") + "/api/v0/pkgs/list?distro=archlinux&name=pacman"
 		_, err := httpclient.Get(ctx, hc, u, maxRebuilderProbe)
-		if err != nil && !errors.Is(err, verify.ErrNotFound) {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) { // a 404 answers too
 			fmt.Fprintf(w, "rebuilder:   %s: unreachable: %s\n", r, safetext.Message(err.Error()))
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/internal/safetext"
+	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -154,7 +156,7 @@ func (c *FetchCmd) Run(g *Globals) error {
 	}
 	defer pol.Close()
 	art := verify.Artifact{Filename: filename, Repo: repo, Open: func() (io.ReadCloser, error) { return os.Open(part) }}
-	if name, ver, arch, ok := pacman.ParseFilename(filename); ok {
+	if name, ver, arch, ok := repodb.ParseFilename(filename); ok {
 		art.Name, art.Version, art.Arch = name, ver, arch
 	}
 	results, verr := pol.Verifier.VerifyAll(ctx, []verify.Artifact{art})
@@ -264,7 +266,7 @@ func (c *FetchCmd) downloadFailed(kind fetch.Kind, name, part string, err error)
 	if errors.As(err, &pe) {
 		return usageErrorf("pacman's %o must be a regular file (or not exist yet)", "%v", err)
 	}
-	if errors.Is(err, verify.ErrNotFound) {
+	if errors.Is(err, fs.ErrNotExist) { // a 404, or a missing file:// path
 		_ = fetch.Discard(part)
 		if kind == fetch.KindSignature {
 			return &cliError{code: ExitInternal, msg: name + ": not on the mirror; pacman skips a signature that is optional"}

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
-	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/repodb"
@@ -36,7 +35,7 @@ func offlineFixtureFiles(t *testing.T) map[string][]byte {
 		sha := sha256Of(content)
 		logIt("gen/sigs/"+fn, sha, fn)
 		files["gen/cache/"+fn] = content
-		name, ver, arch, _ := pacman.ParseFilename(fn)
+		name, ver, arch, _ := repodb.ParseFilename(fn)
 		dir := name + "-" + ver
 		dirs = append(dirs, dir)
 		files["gen/dbsrc/core/"+dir+"/desc"] = fixtureDesc(repodb.Package{

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bintrans/bintrans/ci"
+	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/progress"
 	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/internal/scan"
@@ -238,40 +239,13 @@ func (c *ScanCmd) writeReports(g *Globals, rep ci.Report) error {
 }
 
 // writeReportFile writes a report to path ("-": stdout) through a temporary
-// file renamed into place, so a reader never sees half a report.
+// file renamed into place (durable.WriteFileFrom), so a reader never sees
+// half a report and a failed write leaves the previous one.
 func writeReportFile(stdout io.Writer, path string, write func(io.Writer) error) error {
 	if path == "-" && stdout != nil {
 		return write(stdout)
 	}
-	tmp, err := os.CreateTemp(dirOf(path), ".bintrans-report-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-func dirOf(path string) string {
-	for i := len(path) - 1; i >= 0; i-- {
-		if path[i] == '/' {
-			if i == 0 {
-				return "/"
-			}
-			return path[:i]
-		}
-	}
-	return "."
+	return durable.WriteFileFrom(path, 0o644, write)
 }
 
 // colorOK: ANSI colours only on a terminal, and never with NO_COLOR or

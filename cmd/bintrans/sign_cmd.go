@@ -11,6 +11,8 @@ import (
 	"github.com/jedisct1/go-minisign"
 	"golang.org/x/term"
 
+	"github.com/bintrans/bintrans/internal/durable"
+	"github.com/bintrans/bintrans/internal/location"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/progress"
 	"github.com/bintrans/bintrans/internal/rootfile"
@@ -112,7 +114,7 @@ between), so that all of the run's bundles carry one checkpoint: a verifier then
 checkpoint signature and one consistency proof for the whole run instead of
 one per upload. Before anything is rewritten, the log's current checkpoint
 is proven consistent with the one this signer stored in --state-dir
-(sign/checkpoint) last time; then it replaces it. A log that cannot be
+(sign/checkpoint.json) last time; then it replaces it. A log that cannot be
 reached at that point is a warning (the bundles stay as published, valid);
 a log that contradicts itself is an error, and nothing published is ever
 removed.
@@ -255,7 +257,7 @@ func (c *SignCmd) Run(g *Globals) error {
 	var keyring *signer.Keyring
 	if mode == signer.ReleaseUnsafeTrustDB {
 		fmt.Fprintf(g.Stderr, "bintrans: sign: WARNING: --unsafe-trust-db: no packager signature is checked; whoever can change %s gets any sha256 signed with the transparency key and logged (the audit flags these entries)\n",
-			safetext.Line(signer.ExpandRepoURL(c.RepoURL, "$repo", "$arch")))
+			safetext.Line(location.Expand(c.RepoURL, "$repo", "$arch")))
 	} else {
 		keyring, err = signer.OpenKeyring(c.Keyring, "")
 		if err != nil {
@@ -458,5 +460,8 @@ func (c *SignCmd) password(g *Globals) signer.PasswordFunc {
 // readSmallFile reads a whole file of at most max bytes; as root, only a
 // file that no one but root can have written (rootfile).
 func readSmallFile(path string, max int64) ([]byte, error) {
-	return rootfile.ReadFile(path, max)
+	if err := rootfile.Check(path); err != nil {
+		return nil, err
+	}
+	return durable.ReadFile(path, max)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/jedisct1/go-minisign"
 
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -65,9 +66,9 @@ func (r *signRepo) bundleSizes(t *testing.T, lkPath string) map[int64]int {
 // storedCheckpoint is the checkpoint sign keeps in its state dir.
 func (r *signRepo) storedCheckpoint(t *testing.T, lkPath string) *verify.Checkpoint {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(r.state, "sign", "checkpoint"))
-	if err != nil {
-		t.Fatal(err)
+	b, err := state.NewCheckpointStore(filepath.Join(r.state, "sign", "checkpoint.json"), state.StoreOptions{}).Load(context.Background())
+	if err != nil || b == nil {
+		t.Fatalf("sign's stored checkpoint: %q %v", b, err)
 	}
 	lkPEM, _ := os.ReadFile(lkPath)
 	lk, err := verify.ParseLogKey(lkPEM)
@@ -210,7 +211,7 @@ func TestSignSettleLyingLog(t *testing.T) {
 	if res.code != 0 || s.Settled != nRealPackages || s.BundleCheckpoints != 1 {
 		t.Fatalf("honest run: exit %d %+v\n%s", res.code, s, res.stderr)
 	}
-	storedPath := filepath.Join(r.state, "sign", "checkpoint")
+	storedPath := filepath.Join(r.state, "sign", "checkpoint.json")
 	for _, tc := range []struct {
 		name string
 		lie  func()
@@ -303,7 +304,7 @@ func TestSignSettleLogDownIsAWarning(t *testing.T) {
 	if !strings.Contains(res.stderr, "warning: 200 bundle(s) not settled") {
 		t.Errorf("stderr: %s", res.stderr)
 	}
-	if _, err := os.Stat(filepath.Join(r.state, "sign", "checkpoint")); err == nil {
+	if _, err := os.Stat(filepath.Join(r.state, "sign", "checkpoint.json")); err == nil {
 		t.Errorf("a checkpoint was stored without a settle")
 	}
 	r.checkComplete(t, false)

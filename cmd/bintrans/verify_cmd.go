@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -15,8 +14,10 @@ import (
 
 	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/location"
 	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/internal/safetext"
+	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -178,7 +179,7 @@ func writeVerdict(w io.Writer, r verify.Result) {
 // fileArtifact verifies the file at p under the package file name filename.
 func fileArtifact(p, filename string) verify.Artifact {
 	a := verify.Artifact{Filename: filename, Open: func() (io.ReadCloser, error) { return os.Open(p) }}
-	if name, ver, arch, ok := pacman.ParseFilename(filename); ok {
+	if name, ver, arch, ok := repodb.ParseFilename(filename); ok {
 		a.Name, a.Version, a.Arch = name, ver, arch
 	}
 	return a
@@ -203,7 +204,7 @@ func urlFilename(raw string) string {
 // path; the caller removes it.
 func (c *VerifyCmd) download(ctx context.Context, raw string) (string, error) {
 	name := urlFilename(raw)
-	if _, _, _, ok := pacman.ParseFilename(name); !ok {
+	if _, _, _, ok := repodb.ParseFilename(name); !ok {
 		return "", usageErrorf("the URL must end in the package file name (<name>-<ver>-<rel>-<arch>.pkg.tar.*)", "%s: not a package URL", raw)
 	}
 	opts := httpclient.Options{Timeout: -1, Proxy: c.Proxy}
@@ -214,34 +215,38 @@ func (c *VerifyCmd) download(ctx context.Context, raw string) (string, error) {
 	if err != nil {
 		return "", usageErrorf("check --proxy", "%v", err)
 	}
+	l, err := location.Parse(raw)
+	if err != nil {
+		return "", usageErrorf("", "%v", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	body, err := location.Open(ctx, l, location.Options{HTTP: hc, Limit: c.MaxDownloadSize})
 	if err != nil {
-		return "", usageErrorf("", "%s: %v", raw, err)
+		return "", c.downloadError(raw, err)
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", runErrorf(err, "", "downloading %s: %v", raw, err)
-	}
-	defer resp.Body.Close()
-	if err := httpclient.CheckStatus(resp); err != nil {
-		return "", runErrorf(err, "", "downloading %s: %v", raw, err)
-	}
+	defer body.Close()
 	f, err := os.CreateTemp("", "bintrans-verify-*-"+name)
 	if err != nil {
 		return "", runErrorf(err, "", "%v", err)
 	}
-	n, err := io.Copy(f, io.LimitReader(resp.Body, c.MaxDownloadSize+1))
+	_, err = io.Copy(f, body)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && n > c.MaxDownloadSize {
-		err = fmt.Errorf("larger than --max-download-size %d bytes", c.MaxDownloadSize)
-	}
 	if err != nil {
 		os.Remove(f.Name())
-		return "", runErrorf(err, "", "downloading %s: %v", raw, err)
+		return "", c.downloadError(raw, err)
 	}
 	return f.Name(), nil
+}
+
+// downloadError reports a failed download (a body over --max-download-size
+// by that name).
+func (c *VerifyCmd) downloadError(raw string, err error) error {
+	var tl *httpclient.TooLargeError
+	if errors.As(err, &tl) {
+		err = fmt.Errorf("larger than --max-download-size %d bytes", c.MaxDownloadSize)
+	}
+	return runErrorf(err, "", "downloading %s: %v", raw, err)
 }

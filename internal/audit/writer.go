@@ -7,8 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/bintrans/bintrans/internal/durable"
 )
 
 // ErrLocked is returned (wrapped) by Open when another process holds the
@@ -24,7 +25,7 @@ type Writer struct {
 
 	mu     sync.Mutex
 	f      *os.File
-	sync   *GroupSync
+	sync   *durable.GroupSync
 	path   string
 	head   Head
 	broken error // set after a failed write: the tail may be torn
@@ -48,29 +49,29 @@ func OpenScan(path string, fn func(line int, rec Record) error) (*Writer, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := durable.TryLockFile(f); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, durable.ErrLocked) {
 			return nil, fmt.Errorf("%s: %w", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	if created {
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			f.Close()
+		if err := durable.SyncDir(filepath.Dir(path)); err != nil {
+			durable.CloseLocked(f)
 			return nil, err
 		}
 	}
 	head, err := Scan(io.NewSectionReader(f, 0, 1<<62), fn)
 	if err != nil {
-		f.Close()
+		durable.CloseLocked(f)
 		var ce *ChainError
 		if errors.As(err, &ce) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		return nil, err
 	}
-	return &Writer{Now: time.Now, f: f, sync: NewGroupSync(f), path: path, head: head}, nil
+	return &Writer{Now: time.Now, f: f, sync: durable.NewGroupSync(f), path: path, head: head}, nil
 }
 
 // Head returns the end of the chain: what the next record's Prev will be.
@@ -137,23 +138,9 @@ func (w *Writer) Close() error {
 	if w.f == nil {
 		return nil
 	}
-	// Closing the descriptor releases the flock, unless a child being
-	// started holds a copy until it execs: exclude forks meanwhile.
-	syscall.ForkLock.RLock()
-	err := w.f.Close()
-	syscall.ForkLock.RUnlock()
+	// Releases the flock even while a child being started holds a copy
+	// of the descriptor.
+	err := durable.CloseLocked(w.f)
 	w.f = nil
 	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,7 +25,6 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
-	"github.com/bintrans/bintrans/verify"
 )
 
 // Kind says what a downloaded file is to pacman, and so whether it needs a
@@ -190,13 +190,13 @@ func (e *StallError) Error() string {
 }
 
 // NotFoundError is a file:// URL naming no file. It unwraps to
-// verify.ErrNotFound, like an HTTP 404 (*httpclient.StatusError).
+// fs.ErrNotExist, like an HTTP 404 (*httpclient.StatusError).
 type NotFoundError struct{ Path string }
 
 func (e *NotFoundError) Error() string { return e.Path + ": no such file" }
 
-// Unwrap makes errors.Is(err, verify.ErrNotFound) true.
-func (e *NotFoundError) Unwrap() error { return verify.ErrNotFound }
+// Unwrap makes errors.Is(err, fs.ErrNotExist) true.
+func (e *NotFoundError) Unwrap() error { return fs.ErrNotExist }
 
 // PathError is a destination that is not a regular file (a directory, a
 // symlink, a device): Download refuses to write through it.
@@ -215,7 +215,7 @@ func (e *PathError) Error() string { return e.Path + ": " + e.Reason }
 // any other 416 restarts from zero once. Without o.Resume dst is
 // truncated first.
 //
-// Errors: an HTTP 404 or a missing file:// path wraps verify.ErrNotFound
+// Errors: an HTTP 404 or a missing file:// path wraps fs.ErrNotExist
 // (*httpclient.StatusError / *NotFoundError); another non-2xx is a
 // *httpclient.StatusError; a body beyond o.MaxSize a
 // *httpclient.TooLargeError; a silent connection a *StallError; a bad

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,7 +17,6 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
-	"github.com/bintrans/bintrans/verify"
 )
 
 func TestClassify(t *testing.T) {
@@ -309,8 +309,8 @@ func TestDownloadNotFound(t *testing.T) {
 	dst := filepath.Join(t.TempDir(), "missing.sig.part")
 	_, err := Download(context.Background(), client(t), o.URL+"/missing.sig", dst, Options{})
 	var se *httpclient.StatusError
-	if !errors.Is(err, verify.ErrNotFound) || !errors.As(err, &se) || se.Code != 404 {
-		t.Fatalf("err = %v, want a 404 wrapping verify.ErrNotFound", err)
+	if !errors.Is(err, fs.ErrNotExist) || !errors.As(err, &se) || se.Code != 404 {
+		t.Fatalf("err = %v, want a 404 wrapping fs.ErrNotExist", err)
 	}
 	if _, err := os.Lstat(dst); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a 404 created %s", dst)
@@ -412,7 +412,7 @@ func TestDownloadFileURL(t *testing.T) {
 
 	_, err = Download(context.Background(), nil, "file://"+filepath.Join(dir, "nope.db.sig"), dst, Options{})
 	var nf *NotFoundError
-	if !errors.Is(err, verify.ErrNotFound) || !errors.As(err, &nf) {
+	if !errors.Is(err, fs.ErrNotExist) || !errors.As(err, &nf) {
 		t.Fatalf("missing file: %v", err)
 	}
 	_, err = Download(context.Background(), nil, u, dst, Options{MaxSize: 100})

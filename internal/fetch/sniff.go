@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/repodb"
 )
 
@@ -73,12 +74,13 @@ func (e *FormatError) Error() string {
 func CheckPassThrough(k Kind, r io.Reader) error {
 	switch k {
 	case KindSignature:
-		b, err := io.ReadAll(io.LimitReader(r, MaxSignatureSize+1))
+		b, err := durable.ReadAll(r, "signature", MaxSignatureSize)
+		var tl *durable.TooLargeError
+		if errors.As(err, &tl) {
+			return &FormatError{Kind: k, Reason: fmt.Sprintf("larger than %d bytes", MaxSignatureSize)}
+		}
 		if err != nil {
 			return err
-		}
-		if len(b) > MaxSignatureSize {
-			return &FormatError{Kind: k, Reason: fmt.Sprintf("larger than %d bytes", MaxSignatureSize)}
 		}
 		if err := checkSignaturePackets(b); err != nil {
 			return &FormatError{Kind: k, Reason: err.Error()}

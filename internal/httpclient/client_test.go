@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/internal/testkit/socks5test"
-	"github.com/bintrans/bintrans/verify"
 )
 
 // remoteAddrs is a target server that records the peer address of every
@@ -285,8 +285,8 @@ func TestGetErrors(t *testing.T) {
 		t.Errorf("JSON 400: %#v", err)
 	}
 	_, err = Get(ctx, c, srv.URL+"/missing", max)
-	if !errors.Is(err, verify.ErrNotFound) || !errors.As(err, &se) || se.Code != 404 {
-		t.Errorf("404: %v, want ErrNotFound and *StatusError", err)
+	if !errors.Is(err, fs.ErrNotExist) || !errors.As(err, &se) || se.Code != 404 {
+		t.Errorf("404: %v, want fs.ErrNotExist and *StatusError", err)
 	}
 	if b, err := Get(ctx, c, srv.URL+"/exact", max); err != nil || len(b) != max {
 		t.Errorf("body of exactly max: %d bytes, %v", len(b), err)
@@ -296,7 +296,7 @@ func TestGetErrors(t *testing.T) {
 	if !errors.As(err, &tl) || tl.Limit != max {
 		t.Errorf("huge body: %v, want *TooLargeError", err)
 	}
-	if errors.Is(err, verify.ErrNotFound) {
+	if errors.Is(err, fs.ErrNotExist) {
 		t.Error("too large must not look like not found")
 	}
 }

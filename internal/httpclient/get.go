@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/bintrans/bintrans/verify"
 )
 
 // Bounds on what an error report keeps of a response.
@@ -27,7 +26,9 @@ const (
 
 // StatusError is a non-2xx answer. Snippet is a short, printable summary of
 // the body (the "message" of a JSON error, the title or text of an HTML
-// page), never raw server bytes. A 404 unwraps to verify.ErrNotFound.
+// page), never raw server bytes. A 404 unwraps to fs.ErrNotExist, as a
+// missing local file does: callers that must tell "not found" from "could
+// not find out" test that, and translate it into their own domain's error.
 type StatusError struct {
 	URL     string
 	Code    int
@@ -42,10 +43,10 @@ func (e *StatusError) Error() string {
 	return s
 }
 
-// Unwrap makes errors.Is(err, verify.ErrNotFound) true for a 404.
+// Unwrap makes errors.Is(err, fs.ErrNotExist) true for a 404.
 func (e *StatusError) Unwrap() error {
 	if e.Code == http.StatusNotFound {
-		return verify.ErrNotFound
+		return fs.ErrNotExist
 	}
 	return nil
 }
@@ -62,7 +63,7 @@ func (e *TooLargeError) Error() string {
 }
 
 // Get fetches url with ctx and returns its body, at most max bytes.
-// Errors: a 404 is a *StatusError wrapping verify.ErrNotFound, another
+// Errors: a 404 is a *StatusError wrapping fs.ErrNotExist, another
 // non-2xx a *StatusError, a longer body a *TooLargeError, anything else a
 // transport error (errors.Is(err, context.DeadlineExceeded) on timeouts).
 func Get(ctx context.Context, c *http.Client, url string, max int64) ([]byte, error) {

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -396,6 +398,7 @@ func TestMonitorCorruptState(t *testing.T) {
 	other := fakelog.New(t)
 	var st stateFile
 	st.SchemaVersion, st.LogID, st.Checkpoint = StateSchemaVersion, f.lk.ID(), string(other.Checkpoint())
+	os.Remove(path) // the store never replaces a larger tree
 	if err := saveState(path, &st); err != nil {
 		t.Fatal(err)
 	}
@@ -620,4 +623,70 @@ func TestMonitorStateSchema1(t *testing.T) {
 			t.Errorf("state with %s accepted", bad)
 		}
 	}
+}
+
+// The state files of the previous bintrans (testdata/state-schema2.json
+// as its monitor wrote it after a --tail run, state-schema1.json the
+// schema before) load as they did, and the first load rewrites them in
+// the checkpoint store's format without losing anything: the same
+// checkpoint, entries and tailed range.
+func TestGoldenStateFilesMigrate(t *testing.T) {
+	const logID = "3b36af5373dab2280975f157ca4befcef43f25d097cc9696e49e0cd83027c19a"
+	for _, name := range []string{"state-schema1.json", "state-schema2.json"} {
+		t.Run(name, func(t *testing.T) {
+			old, err := os.ReadFile(filepath.Join("testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, reason := decodeState(old, logID) // the old format's reading
+			if reason != "" {
+				t.Fatal(reason)
+			}
+			if len(want.Entries) != 3 || want.Checkpoint == "" {
+				t.Fatalf("golden file: %+v", want)
+			}
+			dir, err := state.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := dir.Path(stateName(logID))
+			os.WriteFile(path, old, 0o600)
+			got, err := loadState(path, logID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("loaded %+v\nwant %+v", got, want)
+			}
+			if name == "state-schema2.json" && (got.TailedSize != 6 || len(got.TailRange) != 2) {
+				t.Errorf("tail lost: %d %v", got.TailedSize, got.TailRange)
+			}
+			now, _ := os.ReadFile(path)
+			if bytes.Equal(now, old) || !bytes.HasPrefix(now, []byte(`{"schema_version":1,"checkpoint":`)) {
+				t.Fatalf("not rewritten in the store's format:\n%s", now)
+			}
+			again, err := loadState(path, logID)
+			if err != nil || !reflect.DeepEqual(again, want) {
+				t.Fatalf("reloaded: %+v, %v", again, err)
+			}
+			if _, err := loadState(path, "another-log"); err == nil {
+				t.Error("the state of another log loaded")
+			}
+		})
+	}
+}
+
+func FuzzDecodeData(f *testing.F) {
+	f.Add([]byte(`{"schema_version":2,"log_id":"x","tailed_size":0,"tail_range":[],"entries":[]}`), []byte("o\n1\nAAAA\n"))
+	f.Add([]byte(`{"schema_version":2,"log_id":"x","checkpoint":"c","entries":[]}`), []byte("c"))
+	f.Add([]byte(`{}`), []byte{})
+	f.Fuzz(func(t *testing.T, data, cp []byte) {
+		s, reason := decodeData(data, cp, "x")
+		if (s == nil) == (reason == "") {
+			t.Fatalf("state %v reason %q", s, reason)
+		}
+		if s != nil && (s.SchemaVersion != StateSchemaVersion || s.Checkpoint != string(cp)) {
+			t.Fatalf("accepted %+v", s)
+		}
+	})
 }

@@ -2,13 +2,12 @@ package monitor
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -24,20 +23,27 @@ const (
 	MaxEntries = 250_000
 )
 
-// StateSchemaVersion is the version of the state file format written.
-// Schema 1 (tailed_to) is read: it cannot tell a range a --tail run read
-// from one a run without --tail skipped, so its tail starts over at 0.
+// StateSchemaVersion is the version of the monitor's data format (the
+// data the one checkpoint store keeps with the checkpoint, state.
+// CheckpointStore). Files of an older bintrans, the whole state in one
+// JSON object (schema 1 and 2, "checkpoint" inside), are read and
+// rewritten in the current format. Schema 1 (tailed_to) cannot tell a
+// range a --tail run read from one a run without --tail skipped, so its
+// tail starts over at 0.
 const StateSchemaVersion = 2
 
-// stateFile is <state dir>/monitor-<log id>.json: the last checkpoint the
-// monitor verified (and proved consistent with the one before) and every
-// entry it verified, for all keys it was run with. Both are written
-// together, atomically: an entry is "seen" only with the checkpoint that
-// was current when it was verified.
+// stateFile is the monitor's state of a log, <state dir>/monitor-<log
+// id>.json: the last checkpoint the monitor verified (and proved
+// consistent with the one before) and every entry it verified, for all
+// keys it was run with. Both are written together, atomically, as the
+// checkpoint store's checkpoint and data: an entry is "seen" only with
+// the checkpoint that was current when it was verified.
 type stateFile struct {
 	SchemaVersion int    `json:"schema_version"`
 	LogID         string `json:"log_id"`
-	Checkpoint    string `json:"checkpoint"`
+	// Checkpoint is the store's checkpoint; only the files of an older
+	// bintrans carry it in this object.
+	Checkpoint string `json:"checkpoint,omitempty"`
 	// TailedSize: every index below it was read by a --tail run and proven
 	// to hold the leaf read there: TailRange, the compact range [0,
 	// TailedSize) built from those leaves, hashed to the root of a
@@ -56,44 +62,101 @@ type stateFile struct {
 // stateName is the state file's name for a log (state.Dir.Path checks it).
 func stateName(logID string) string { return "monitor-" + logID + ".json" }
 
+// stateStore is the checkpoint store of the monitor's state file at path.
+func stateStore(path, logID string) *state.CheckpointStore {
+	return state.NewCheckpointStore(path, state.StoreOptions{
+		MaxData: MaxStateSize,
+		Legacy: []state.Legacy{{Decode: func(b []byte) ([]byte, []byte, error) {
+			s, reason := decodeState(b, logID)
+			if reason != "" {
+				return nil, nil, errors.New(reason)
+			}
+			return encodeData(s)
+		}}},
+	})
+}
+
 // loadState reads the state file; a missing file is an empty state. A file
 // that exists but is unusable is a *state.CorruptError and is never reset
 // silently: forgetting the checkpoint would let the log roll back unseen.
 func loadState(path, logID string) (*stateFile, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	cp, data, err := stateStore(path, logID).LoadData(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	if cp == nil {
 		return &stateFile{SchemaVersion: StateSchemaVersion, LogID: logID}, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("monitor state: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxStateSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("monitor state: reading %s: %w", path, err)
-	}
-	s, reason := decodeState(b, logID)
+	s, reason := decodeData(data, cp, logID)
 	if reason != "" {
 		return nil, &state.CorruptError{Path: path, Reason: reason}
 	}
 	return s, nil
 }
 
-// decodeState parses a state file strictly; a non-empty reason says why
-// it is unusable.
+// saveState writes s atomically and durably.
+func saveState(path string, s *stateFile) error {
+	cp, data, err := encodeData(s)
+	if err != nil {
+		return err
+	}
+	return stateStore(path, s.LogID).StoreData(context.Background(), cp, data)
+}
+
+// encodeData splits s into the store's checkpoint and the monitor's data.
+func encodeData(s *stateFile) (checkpoint, data []byte, err error) {
+	d := *s
+	d.SchemaVersion, d.Checkpoint, d.TailedTo = StateSchemaVersion, "", 0
+	data, err = json.Marshal(&d)
+	return []byte(s.Checkpoint), data, err
+}
+
+// decodeData parses the monitor's data kept with checkpoint cp strictly;
+// a non-empty reason says why it is unusable.
+func decodeData(data, cp []byte, logID string) (*stateFile, string) {
+	s, reason := parseState(data, "monitor data")
+	switch {
+	case reason != "":
+		return nil, reason
+	case s.SchemaVersion != StateSchemaVersion:
+		return nil, fmt.Sprintf("data schema_version %d, want %d", s.SchemaVersion, StateSchemaVersion)
+	case s.Checkpoint != "":
+		return nil, "a checkpoint inside the data"
+	}
+	s.Checkpoint = string(cp)
+	return validateState(s, logID)
+}
+
+// decodeState parses a state file of an older bintrans (the whole state in
+// one object) strictly; a non-empty reason says why it is unusable.
 func decodeState(b []byte, logID string) (*stateFile, string) {
 	if len(b) > MaxStateSize {
 		return nil, fmt.Sprintf("larger than %d bytes", MaxStateSize)
 	}
+	s, reason := parseState(b, "monitor state file")
+	if reason != "" {
+		return nil, reason
+	}
+	return validateState(s, logID)
+}
+
+// parseState decodes one JSON object of the state's fields, nothing else.
+func parseState(b []byte, what string) (*stateFile, string) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var s stateFile
 	if err := dec.Decode(&s); err != nil {
-		return nil, "not a monitor state file: " + err.Error()
+		return nil, "not a " + what + ": " + err.Error()
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, "trailing data after the JSON object"
 	}
+	return &s, ""
+}
+
+// validateState checks a parsed state (its checkpoint set) and converts
+// schema 1 to the current schema.
+func validateState(s *stateFile, logID string) (*stateFile, string) {
 	switch {
 	case s.SchemaVersion != 1 && s.SchemaVersion != StateSchemaVersion:
 		return nil, fmt.Sprintf("schema_version %d, want 1 or %d", s.SchemaVersion, StateSchemaVersion)
@@ -131,16 +194,7 @@ func decodeState(b []byte, logID string) (*stateFile, string) {
 		}
 		seen[e.leaf()] = true
 	}
-	return &s, ""
-}
-
-// saveState writes s atomically and durably (state.WriteFileAtomic).
-func saveState(path string, s *stateFile) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	return state.WriteFileAtomic(path, append(b, '\n'), 0o600)
+	return s, ""
 }
 
 // tailRange decodes a stored compact range [0, size).

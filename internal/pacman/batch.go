@@ -135,29 +135,3 @@ func (t Target) Artifact() verify.Artifact {
 	}
 	return a
 }
-
-// ParseFilename splits a package file name as makepkg writes it,
-// <name>-<pkgver>-<pkgrel>-<arch>.pkg.tar[.<compression>], into the name,
-// the version ([epoch:]pkgver-pkgrel) and the architecture. ok is false
-// for anything else.
-func ParseFilename(filename string) (name, version, arch string, ok bool) {
-	i := strings.LastIndex(filename, ".pkg.tar")
-	if i <= 0 || strings.ContainsAny(filename, "/\x00") {
-		return "", "", "", false
-	}
-	if rest := filename[i+len(".pkg.tar"):]; rest != "" && (rest[0] != '.' || strings.ContainsAny(rest[1:], ".-") || len(rest) == 1) {
-		return "", "", "", false
-	}
-	parts := strings.Split(filename[:i], "-")
-	if len(parts) < 4 {
-		return "", "", "", false
-	}
-	n := len(parts)
-	name = strings.Join(parts[:n-3], "-")
-	version = parts[n-3] + "-" + parts[n-2]
-	arch = parts[n-1]
-	if name == "" || parts[n-3] == "" || parts[n-2] == "" || arch == "" {
-		return "", "", "", false
-	}
-	return name, version, arch, true
-}

@@ -63,24 +63,6 @@ func TestBatch(t *testing.T) {
 	}
 }
 
-func TestParseFilename(t *testing.T) {
-	for in, want := range map[string][3]string{
-		"glibc-2.40+r16-1-x86_64.pkg.tar.zst":         {"glibc", "2.40+r16-1", "x86_64"},
-		"lib32-gcc-libs-1:14.2.1-3-x86_64.pkg.tar.xz": {"lib32-gcc-libs", "1:14.2.1-3", "x86_64"},
-		"foo-1-1-any.pkg.tar":                         {"foo", "1-1", "any"},
-	} {
-		n, v, a, ok := ParseFilename(in)
-		if !ok || [3]string{n, v, a} != want {
-			t.Errorf("ParseFilename(%q) = %q %q %q %v, want %q", in, n, v, a, ok, want)
-		}
-	}
-	for _, bad := range []string{"", "foo.pkg.tar.zst", "foo-1-any.pkg.tar.zst", "-1-1-any.pkg.tar.zst", "a/b-1-1-any.pkg.tar.zst", "foo-1-1-any.pkg.tar.zst.sig", "foo-1-1-any.tar.zst", "foo-1-1-any.pkg.tar."} {
-		if _, _, _, ok := ParseFilename(bad); ok {
-			t.Errorf("ParseFilename(%q) ok", bad)
-		}
-	}
-}
-
 func TestBatchVerifyUncachedClaim(t *testing.T) {
 	ts := []Target{{Name: "b", Repo: "core", Filename: "b-1-1-any.pkg.tar.zst", Version: "1-1", SHA256: "cd"}}
 	b := NewBatch(ts, BatchOptions{VerifyUncachedClaim: true})

@@ -18,13 +18,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/bintrans/bintrans/internal/durable"
 )
 
 // Defaults pacman uses when pacman.conf does not set a path.
@@ -247,12 +248,13 @@ func (p *parser) file(name string, depth int) error {
 	if st, err := f.Stat(); err == nil && st.IsDir() {
 		return nil // fopen(3) opens it, fgets(3) fails at once: an empty file to pacman
 	}
-	data, err := io.ReadAll(io.LimitReader(f, p.lim.MaxFileSize+1))
+	data, err := durable.ReadAll(f, name, p.lim.MaxFileSize)
+	var tl *durable.TooLargeError
+	if errors.As(err, &tl) {
+		return &ConfError{File: name, Msg: fmt.Sprintf("larger than %d bytes", p.lim.MaxFileSize)}
+	}
 	if err != nil {
 		return &ConfError{File: name, Msg: "could not be read", Err: err}
-	}
-	if int64(len(data)) > p.lim.MaxFileSize {
-		return &ConfError{File: name, Msg: fmt.Sprintf("larger than %d bytes", p.lim.MaxFileSize)}
 	}
 	if bytes.IndexByte(data, 0) >= 0 {
 		return &ConfError{File: name, Msg: "contains a NUL byte: not a text file"}

@@ -12,8 +12,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bintrans/bintrans/internal/pacman/cmdline"
 	"golang.org/x/sys/unix"
+
+	"github.com/bintrans/bintrans/internal/durable"
+	"github.com/bintrans/bintrans/internal/pacman/cmdline"
 )
 
 // Bounds on what InspectParent reads from /proc.
@@ -152,17 +154,13 @@ func InspectParent(proc string, pid int) (*Frontend, error) {
 // readNulList reads a NUL-separated /proc list (cmdline, environ) of at
 // most max bytes.
 func readNulList(p string, max int) ([]string, error) {
-	fh, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, int64(max)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > max {
+	b, err := durable.ReadFile(p, int64(max))
+	var tl *durable.TooLargeError
+	if errors.As(err, &tl) {
 		return nil, fmt.Errorf("%s: longer than %d bytes", p, max)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%s is empty (a kernel thread, or the process exited)", p)

@@ -3,16 +3,12 @@ package pacman
 import (
 	"bufio"
 	"bytes"
-	"compress/bzip2"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
-
+	"github.com/bintrans/bintrans/internal/decompress"
 	"github.com/bintrans/bintrans/internal/ustar"
 )
 
@@ -49,33 +45,20 @@ type PkgInfo struct {
 func ReadPkgInfo(r io.Reader) (PkgInfo, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(6)
-	var dec io.Reader = br
-	switch {
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		z, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(pkgInfoZstdWindow), zstd.WithDecoderLowmem(true))
+	if u := decompress.Unsupported(head); u != "" {
+		return PkgInfo{}, fmt.Errorf("the package is %s-compressed: bintrans reads packages compressed with gzip, zstd, xz or bzip2, or none", u)
+	}
+	var dec io.Reader = io.LimitReader(br, pkgInfoMaxStream) // anything else: read as a plain tar
+	if f := decompress.Sniff(head); f != "" {
+		z, err := decompress.NewReader(br, f, decompress.Limits{
+			MaxZstdWindow: pkgInfoZstdWindow, MaxXZDict: pkgInfoXZDict, MaxOutput: pkgInfoMaxStream})
 		if err != nil {
-			return PkgInfo{}, err
+			return PkgInfo{}, fmt.Errorf("reading the package archive: %w", err)
 		}
 		defer z.Close()
 		dec = z
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		g, err := gzip.NewReader(br)
-		if err != nil {
-			return PkgInfo{}, err
-		}
-		defer g.Close()
-		dec = g
-	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		cfg := xz.ReaderConfig{DictCap: pkgInfoXZDict}
-		x, err := cfg.NewReader(br)
-		if err != nil {
-			return PkgInfo{}, err
-		}
-		dec = x
-	case bytes.HasPrefix(head, []byte("BZh")):
-		dec = bzip2.NewReader(br)
 	}
-	tr := ustar.NewReader(io.LimitReader(dec, pkgInfoMaxStream), ustar.Limits{})
+	tr := ustar.NewReader(dec, ustar.Limits{})
 	var info []byte
 	for i := 0; i < pkgInfoMaxEntries; i++ {
 		h, err := tr.Next()

@@ -109,6 +109,21 @@ func TestReadPkgInfoRealPackages(t *testing.T) {
 			t.Errorf("%s: %+v %v", c, pi, err)
 		}
 	}
+	// Compressions makepkg offers and libarchive reads that bintrans does
+	// not decode: refused by name, not misread as a plain tar.
+	for _, c := range []string{"lz4", "lzip", "lzop", "lrzip", "compress"} {
+		out := filepath.Join(t.TempDir(), "p")
+		if _, err := exec.Command(bsdtar, "-cf", out, "--"+c, "-C", dir, ".PKGINFO", ".MTREE", "usr").CombinedOutput(); err != nil {
+			continue // bsdtar's external program for it is missing
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pi, err := ReadPkgInfo(bytes.NewReader(b)); err == nil || !strings.Contains(err.Error(), c+"-compressed") {
+			t.Errorf("%s: %+v %v", c, pi, err)
+		}
+	}
 }
 
 // pkgInfoCases are .PKGINFO texts with libalpm's reading (parse_descfile:

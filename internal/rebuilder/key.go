@@ -7,10 +7,11 @@ import (
 	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
+
+	"github.com/bintrans/bintrans/internal/durable"
 )
 
 // MaxKeyFileSize bounds a pinned rebuilder key file (a PEM Ed25519 key is
@@ -103,17 +104,13 @@ func ParseKeyFlag(spec string) (rebuilderURL, pemFile string, err error) {
 // ReadKeyFile reads and parses a pinned rebuilder key (see ParsePublicKey),
 // reading at most MaxKeyFileSize bytes.
 func ReadKeyFile(path string) (ed25519.PublicKey, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxKeyFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("rebuilder key %s: %w", path, err)
-	}
-	if len(b) > MaxKeyFileSize {
+	b, err := durable.ReadFile(path, MaxKeyFileSize)
+	var tl *durable.TooLargeError
+	switch {
+	case errors.As(err, &tl):
 		return nil, fmt.Errorf("rebuilder key %s: larger than %d bytes", path, MaxKeyFileSize)
+	case err != nil:
+		return nil, err
 	}
 	k, err := ParsePublicKey(b)
 	if err != nil {

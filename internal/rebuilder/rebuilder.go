@@ -66,6 +66,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -332,7 +333,7 @@ func newTarget(a verify.Artifact, sha string) target {
 	if t.sha256 == "" {
 		t.sha256 = strings.ToLower(a.SHA256)
 	}
-	fn, fv, farch, ok := ParseFilename(a.Filename)
+	fn, fv, farch, ok := repodb.ParseFilename(a.Filename)
 	if ok {
 		if t.name == "" {
 			t.name = fn
@@ -353,28 +354,6 @@ func newTarget(a verify.Artifact, sha string) target {
 		t.problem = "package architecture unknown"
 	}
 	return t
-}
-
-// ParseFilename splits a pacman package file name
-// `<name>-<pkgver>-<pkgrel>-<arch>.pkg.tar[.ext]` into name, full version
-// (`[epoch:]pkgver-pkgrel`) and architecture.
-func ParseFilename(filename string) (name, version, arch string, ok bool) {
-	i := strings.LastIndex(filename, ".pkg.tar")
-	if i <= 0 {
-		return "", "", "", false
-	}
-	parts := strings.Split(filename[:i], "-")
-	if len(parts) < 4 {
-		return "", "", "", false
-	}
-	n := len(parts)
-	name = strings.Join(parts[:n-3], "-")
-	version = parts[n-3] + "-" + parts[n-2]
-	arch = parts[n-1]
-	if name == "" || parts[n-3] == "" || parts[n-2] == "" || arch == "" {
-		return "", "", "", false
-	}
-	return name, version, arch, true
 }
 
 // group is one distinct (name, version) of a batch and its artifacts.

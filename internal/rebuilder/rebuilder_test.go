@@ -360,21 +360,3 @@ func TestNewRejects(t *testing.T) {
 		t.Error("New accepted a nil client")
 	}
 }
-
-func TestParseFilename(t *testing.T) {
-	for _, c := range []struct{ in, name, version, arch string }{
-		{"filesystem-2025.10.12-1-any.pkg.tar.zst", "filesystem", "2025.10.12-1", "any"},
-		{"lib32-gcc-libs-1:14.2.1+r730-1-x86_64.pkg.tar.xz", "lib32-gcc-libs", "1:14.2.1+r730-1", "x86_64"},
-		{"a-1-2-any.pkg.tar", "a", "1-2", "any"},
-	} {
-		n, v, a, ok := rebuilder.ParseFilename(c.in)
-		if !ok || n != c.name || v != c.version || a != c.arch {
-			t.Errorf("ParseFilename(%q) = %q %q %q %v", c.in, n, v, a, ok)
-		}
-	}
-	for _, bad := range []string{"", "foo.pkg.tar.zst", "a-1-any.pkg.tar.zst", "-1-1-any.pkg.tar.zst", "a-1-1-x86_64.tar.zst"} {
-		if _, _, _, ok := rebuilder.ParseFilename(bad); ok {
-			t.Errorf("ParseFilename(%q) accepted", bad)
-		}
-	}
-}

@@ -28,7 +28,6 @@ package rootfile
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/user"
@@ -136,27 +135,6 @@ func CheckAlways(path string) error {
 		return err
 	}
 	return walk(abs)
-}
-
-// ReadFile reads path, at most max bytes, after Check. A longer file is an
-// error naming the limit.
-func ReadFile(path string, max int64) ([]byte, error) {
-	if err := Check(path); err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
-	}
-	return b, nil
 }
 
 // walk resolves abs one component at a time from "/", following symbolic

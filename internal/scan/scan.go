@@ -18,10 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -29,7 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
-	"github.com/bintrans/bintrans/internal/signer"
+	"github.com/bintrans/bintrans/internal/location"
 	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -61,13 +58,16 @@ type DB struct {
 	PackageBase string
 }
 
-// FromTemplate expands a mirror URL template for every repo × arch, the way
-// `bintrans sign` does (signer.Sources): the database of each is
-// <base>/<repo>.db.
+// FromTemplate expands a mirror URL template for every repo × arch, in
+// that order, the way `bintrans sign` does (location.Expand): the database
+// of each is <base>/<repo>.db.
 func FromTemplate(template string, repos, arches []string) []DB {
 	var out []DB
-	for _, s := range signer.Sources(template, repos, arches) {
-		out = append(out, DB{URL: s.DBURL(), Repo: s.Repo, Arch: s.Arch, PackageBase: s.Base})
+	for _, r := range repos {
+		for _, a := range arches {
+			base := location.Expand(template, r, a)
+			out = append(out, DB{URL: location.Join(base, r+".db"), Repo: r, Arch: a, PackageBase: base})
+		}
 	}
 	return out
 }
@@ -104,29 +104,18 @@ func FromLocation(loc string) (DB, error) {
 	if loc == "" {
 		return bad("empty")
 	}
-	var dir, name string
-	if isRemote(loc) || strings.HasPrefix(loc, "file://") {
-		u, err := url.Parse(loc)
-		if err != nil {
-			return bad("not a URL: " + err.Error())
+	l, err := location.Parse(loc)
+	if err != nil {
+		var le *location.Error
+		if errors.As(err, &le) {
+			return bad(le.Reason)
 		}
-		if u.RawQuery != "" || u.Fragment != "" {
-			return bad("a database URL must not have a query or fragment")
-		}
-		if u.User != nil {
-			return bad("a database URL must not carry credentials")
-		}
-		name = path.Base(u.Path)
-		du := *u
-		du.Path = path.Dir(u.Path)
-		du.RawPath = ""
-		dir = du.String()
-	} else {
-		if strings.Contains(loc, "://") {
-			return bad("unsupported URL scheme (want https://, http://, file:// or a path)")
-		}
-		dir, name = filepath.Dir(loc), filepath.Base(loc)
+		return bad(err.Error())
 	}
+	if u := l.URL(); u != nil && u.User != nil {
+		return bad("a database URL must not carry credentials")
+	}
+	dir, name := l.Split()
 	repo, err := RepoName(name)
 	if err != nil {
 		return bad(err.Error())
@@ -310,10 +299,7 @@ func loadOne(runCtx context.Context, db DB, o Options) ([]verify.Artifact, error
 // download is bounded by o.MaxPackageSize and o.PackageTimeout, and ends
 // with the run's context.
 func packageOpener(runCtx context.Context, o Options, base, filename string) func() (io.ReadCloser, error) {
-	u := strings.TrimSuffix(base, "/") + "/" + url.PathEscape(filename)
-	if !isRemote(base) && !strings.HasPrefix(base, "file://") {
-		u = filepath.Join(base, filename)
-	}
+	u := location.Join(base, filename)
 	hc, limit, timeout := o.HTTP, o.MaxPackageSize, o.PackageTimeout
 	return func() (io.ReadCloser, error) {
 		ctx, cancel := context.WithTimeout(runCtx, timeout)
@@ -337,65 +323,21 @@ func (c *cancelOnClose) Close() error {
 	return err
 }
 
-// open streams a local file or an http(s) URL, failing with an
-// *httpclient.TooLargeError after max bytes. ctx bounds the request.
+// open streams the database or package at loc (a path, file:// or
+// http(s) URL), failing with an *httpclient.TooLargeError after max bytes.
+// ctx bounds the request.
 func open(ctx context.Context, hc *http.Client, loc string, max int64) (io.ReadCloser, error) {
-	if isRemote(loc) {
-		if hc == nil {
-			return nil, errors.New("no HTTP client for " + redact(loc))
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		if err := httpclient.CheckStatus(resp); err != nil {
-			resp.Body.Close()
-			return nil, err
-		}
-		if resp.ContentLength > max {
-			resp.Body.Close()
-			return nil, &httpclient.TooLargeError{URL: redact(loc), Limit: max}
-		}
-		return httpclient.LimitBody(resp.Body, max, redact(loc)), nil
-	}
-	p := loc
-	if strings.HasPrefix(loc, "file://") {
-		u, err := url.Parse(loc)
-		if err != nil {
-			return nil, err
-		}
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("%s: a file:// URL must not name a remote host", loc)
-		}
-		p = u.Path
-	}
-	f, err := os.Open(p)
+	l, err := location.Parse(loc)
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("%s is a directory", p)
-	}
-	return httpclient.LimitBody(f, max, p), nil
+	return location.Open(ctx, l, location.Options{HTTP: hc, Limit: max})
 }
 
-func isRemote(loc string) bool {
-	l := strings.ToLower(loc)
-	return strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://")
-}
-
+// redact is loc without credentials, for messages.
 func redact(loc string) string {
-	if !isRemote(loc) {
-		return loc
+	if l, err := location.Parse(loc); err == nil {
+		return l.String()
 	}
-	u, err := url.Parse(loc)
-	if err != nil {
-		return loc
-	}
-	return httpclient.Redact(u)
+	return loc
 }

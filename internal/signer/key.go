@@ -7,10 +7,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+	"io/fs"
 
 	"github.com/jedisct1/go-minisign"
+
+	"github.com/bintrans/bintrans/internal/durable"
 )
 
 // maxSecretKeyFile bounds a minisign secret key file (two short lines).
@@ -79,19 +80,18 @@ func ReadSecretKey(path string, password PasswordFunc) (*minisign.PrivateKey, er
 // reported before any work. An unencrypted key is also checked for
 // consistency (see DecryptSecretKey) and is ready to sign.
 func OpenSecretKey(path string) (*minisign.PrivateKey, error) {
-	f, err := os.Open(path)
-	if err != nil {
+	b, err := durable.ReadFile(path, maxSecretKeyFile)
+	var tl *durable.TooLargeError
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &tl):
+		return nil, &KeyError{Path: path, Reason: fmt.Sprintf("larger than %d bytes: not a minisign secret key", maxSecretKeyFile)}
+	case errors.As(err, &pe) && pe.Op == "open":
 		return nil, &KeyError{Path: path, Reason: "cannot open", Err: err}
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretKeyFile+1))
-	if err != nil {
+	case err != nil:
 		return nil, &KeyError{Path: path, Reason: "cannot read", Err: err}
 	}
 	defer clear(b)
-	if len(b) > maxSecretKeyFile {
-		return nil, &KeyError{Path: path, Reason: fmt.Sprintf("larger than %d bytes: not a minisign secret key", maxSecretKeyFile)}
-	}
 	sk, err := minisign.DecodePrivateKey(string(b))
 	if err != nil {
 		// go-minisign's messages name no key bytes.

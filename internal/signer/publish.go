@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -223,8 +224,7 @@ type Signer struct {
 	audit   *audit.Writer
 	// sigDir is the signature dir, open for group-committed fsyncs of the
 	// renames into it.
-	sigDir     *os.File
-	sigDirSync *audit.GroupSync
+	sigDir *durable.Dir
 	// auditing holds, by leaf hash, the entries the audit log records or is
 	// recording (done closes when the record is durable).
 	auditedMu sync.Mutex
@@ -344,13 +344,13 @@ func New(o Options) (*Signer, error) {
 		return nil, fmt.Errorf("%s: %w (this signer's last run ended at record %d, %s; if the audit log was rotated on purpose, remove %s)",
 			o.AuditLog, headErr, saved.Records, saved.Hash, st.headPath())
 	}
-	d, err := os.Open(o.SignatureDir)
+	d, err := durable.OpenDir(o.SignatureDir)
 	if err != nil {
 		w.Close()
 		st.close()
 		return nil, err
 	}
-	s.audit, s.sigDir, s.sigDirSync = w, d, audit.NewGroupSync(d)
+	s.audit, s.sigDir = w, d
 	return s, nil
 }
 
@@ -464,7 +464,7 @@ type counters struct {
 // the same entry (Summary.SettleMode). The log's current checkpoint is
 // proven consistent with the one this signer stored last time (and with
 // this run's upload answers) before anything is rewritten, then stored in
-// <StateDir>/sign/checkpoint. A run that wrote nothing does not ask the log.
+// <StateDir>/sign/checkpoint.json. A run that wrote nothing does not ask the log.
 //
 // The settle never removes or invalidates a published bundle. A log that
 // cannot be asked leaves the bundles as published (Summary.SettleError,
@@ -486,7 +486,7 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 		dir  string
 		keep func(string) bool
 	}{{s.o.SignatureDir, sigDirTarget}, {s.state.dir, stateDirTarget}} {
-		n, err := removeStaleTemps(d.dir, d.keep)
+		n, err := durable.RemoveStaleTemps(d.dir, d.keep)
 		sum.RemovedTempFiles += n
 		if err != nil && sum.TempFilesError == "" {
 			// Harmless leftovers: the run goes on (a broken directory
@@ -675,11 +675,11 @@ func (s *Signer) published(filename, sha string) (*verify.LogEntry, bool) {
 
 // publishedT is published that also returns the .t bytes.
 func (s *Signer) publishedT(filename, sha string) (*verify.LogEntry, []byte, bool) {
-	t, err := readFileLimit(filepath.Join(s.o.SignatureDir, filename+verify.SignatureSuffix), verify.MaxSignatureSize)
+	t, err := durable.ReadFile(filepath.Join(s.o.SignatureDir, filename+verify.SignatureSuffix), verify.MaxSignatureSize)
 	if err != nil {
 		return nil, nil, false
 	}
-	b, err := readFileLimit(filepath.Join(s.o.SignatureDir, filename+verify.BundleSuffix), verify.MaxBundleSize)
+	b, err := durable.ReadFile(filepath.Join(s.o.SignatureDir, filename+verify.BundleSuffix), verify.MaxBundleSize)
 	if err != nil {
 		return nil, nil, false
 	}
@@ -863,15 +863,14 @@ func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *i
 	if err != nil {
 		return StagePublish, err
 	}
-	dir := s.o.SignatureDir
-	if err := writeFileAtomic(dir, r.Filename+verify.BundleSuffix, bundle, 0o644, false); err != nil {
+	if err := s.sigDir.WriteFile(r.Filename+verify.BundleSuffix, bundle, 0o644); err != nil {
 		return StagePublish, err
 	}
-	if err := writeFileAtomic(dir, r.Filename+verify.SignatureSuffix, in.Signature, 0o644, false); err != nil {
+	if err := s.sigDir.WriteFile(r.Filename+verify.SignatureSuffix, in.Signature, 0o644); err != nil {
 		return StagePublish, err
 	}
-	if err := s.sigDirSync.Sync(); err != nil { // both renames durable before the intent goes
-		return StagePublish, fmt.Errorf("syncing %s: %w", dir, err)
+	if err := s.sigDir.Sync(); err != nil { // both renames durable before the intent goes
+		return StagePublish, err
 	}
 	s.addSettle(&settleItem{repo: r.Repo, arch: r.Arch, filename: r.Filename, sha: r.SHA256, t: in.Signature, e: e})
 	if err := s.state.removeIntent(in.LeafHash); err != nil {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 
@@ -152,46 +150,30 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 	// Temp files in parallel, one sync for the batch, then the renames: a
 	// crash leaves the old bundle or the new one (both valid) and at most
 	// temp files, removed by the next run.
-	dir := s.o.SignatureDir
-	tmps := make([]string, len(settled))
+	batch := s.sigDir.Batch()
+	idx := make([]int, len(settled)) // each item's file in the batch, or -1
 	errs := make([]error, len(settled))
 	var g errgroup.Group
 	g.SetLimit(s.o.Jobs)
 	for i, it := range settled {
+		idx[i] = -1
 		if it.e.Verification.InclusionProof.Checkpoint == it.fresh.Verification.InclusionProof.Checkpoint {
 			continue // already carries that very note
 		}
 		g.Go(func() error {
-			tmps[i], errs[i] = s.prepareBundle(it)
+			b, err := s.prepareBundle(it)
+			if err == nil {
+				idx[i], err = batch.Add(it.filename+verify.BundleSuffix, b, 0o644)
+			}
+			errs[i] = err
 			return nil
 		})
 	}
 	g.Wait()
-	var batch []string
-	for _, tmp := range tmps {
-		if tmp != "" {
-			batch = append(batch, tmp)
-		}
-	}
-	if len(batch) > 0 {
-		if err := syncFiles(dir, batch); err != nil {
-			for i, tmp := range tmps {
-				if tmp != "" {
-					os.Remove(tmp)
-					tmps[i], errs[i] = "", fmt.Errorf("syncing the new bundles: %w", err)
-				}
-			}
-		}
-	}
-	anyWritten := false
+	written, dirErr := batch.Commit()
 	for i, it := range settled {
-		if tmps[i] != "" {
-			if err := os.Rename(tmps[i], filepath.Join(dir, it.filename+verify.BundleSuffix)); err != nil {
-				os.Remove(tmps[i])
-				errs[i] = err
-			} else {
-				anyWritten = true
-			}
+		if idx[i] >= 0 {
+			errs[i] = written[idx[i]]
 		}
 		if errs[i] != nil {
 			warn(fmt.Errorf("%s: %w", it.filename, errs[i]))
@@ -199,12 +181,10 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 			settled[i] = nil
 		}
 	}
-	if anyWritten {
-		if err := s.sigDirSync.Sync(); err != nil {
-			// The renames happened: readers see the new bundles, which
-			// verify as the old ones did; they may not survive a crash.
-			warn(fmt.Errorf("syncing %s: %w", dir, err))
-		}
+	if dirErr != nil {
+		// The renames happened: readers see the new bundles, which
+		// verify as the old ones did; they may not survive a crash.
+		warn(dirErr)
 	}
 	heads := map[string]bool{}
 	for _, it := range settled {
@@ -365,25 +345,24 @@ func (s *Signer) proveConsistent(ctx context.Context, stored *verify.Checkpoint,
 	return first
 }
 
-// prepareBundle writes the item's fresh entry as a bundle into a temp file
-// (not synced) and returns its path. The fresh entry verified in full
+// prepareBundle returns the item's fresh entry as a bundle. The fresh entry verified in full
 // (verify.VerifyEntry) with a note that was replaced only by another
 // verified note of the same tree head; the bytes written must parse back
 // to exactly that entry.
-func (s *Signer) prepareBundle(it *settleItem) (string, error) {
+func (s *Signer) prepareBundle(it *settleItem) ([]byte, error) {
 	b, err := verify.MarshalBundle(it.fresh)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	e, err := verify.ParseBundle(b)
 	if err != nil {
-		return "", fmt.Errorf("the settled bundle does not parse, not written: %w", err)
+		return nil, fmt.Errorf("the settled bundle does not parse, not written: %w", err)
 	}
 	if !reflect.DeepEqual(e, it.fresh) {
-		return "", errors.New("the settled bundle does not parse back to the verified entry, not written")
+		return nil, errors.New("the settled bundle does not parse back to the verified entry, not written")
 	}
 	if cp, err := verify.ParseCheckpoint([]byte(e.Verification.InclusionProof.Checkpoint)); err != nil || headKey(cp) != headKey(it.freshCP) {
-		return "", errors.New("the settled bundle's checkpoint is not its verified tree head, not written")
+		return nil, errors.New("the settled bundle's checkpoint is not its verified tree head, not written")
 	}
-	return writeTemp(s.o.SignatureDir, it.filename+verify.BundleSuffix, b, 0o644)
+	return b, nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
@@ -46,8 +47,8 @@ func (e *env) bundleHeads(pkgs []repodb.Package) (notes map[string]bool, sizes m
 // storedSize is the tree size of the checkpoint in the state dir (0: none).
 func (e *env) storedSize() int64 {
 	e.t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.state, stateSubdir, checkpointName))
-	if errors.Is(err, os.ErrNotExist) {
+	b, err := (&stateDir{dir: filepath.Join(e.state, stateSubdir)}).checkpoints().Load(context.Background())
+	if b == nil && err == nil {
 		return 0
 	}
 	if err != nil {
@@ -241,24 +242,12 @@ func TestSettleForkedLogIsASecurityError(t *testing.T) {
 	e := newEnv(t, 10)
 	e.run([]string{"core"})
 	storedBefore, _ := os.ReadFile(filepath.Join(e.state, stateSubdir, checkpointName))
+	if len(storedBefore) == 0 {
+		t.Fatal("no stored checkpoint")
+	}
 	published := snapshot(t, e.sigDir)
 
-	// The same log key, another history from index 5 on.
-	forked := newMemLog(t)
-	forked.signer, forked.key, forked.pem = e.log.signer, e.log.key, e.log.pem
-	for i := range 5 {
-		forked.tree.AppendData(e.log.bodies[i])
-		forked.bodies = append(forked.bodies, e.log.bodies[i])
-		forked.byLeaf[verify.LeafHash(e.log.bodies[i])] = int64(i)
-	}
-	// The rest of the first run's entries are in the fork too (a log may
-	// reorder history), after other entries.
-	other := newEnv(t, 0)
-	for _, p := range repodbtest.Packages(3, repodbtest.Options{Seed: 4242}) {
-		tf, _ := verify.SignPackage(other.sk, p.SHA256Sum, p.Filename)
-		forked.Upload(context.Background(), tf, other.pub.File(), []byte(p.SHA256Sum))
-	}
-	e.log = forked
+	e.forkLog(t)
 	e.writeDB("extra", "x86_64", repodbtest.Packages(4, repodbtest.Options{Seed: 99}))
 	s := e.signer()
 	sum, err := s.Run(context.Background(), Sources(e.repoURL, []string{"core", "extra"}, []string{"x86_64"}))
@@ -278,6 +267,73 @@ func TestSettleForkedLogIsASecurityError(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(e.state, stateSubdir, checkpointName)); !bytes.Equal(got, storedBefore) {
 		t.Errorf("the stored checkpoint was replaced")
+	}
+}
+
+// forkLog replaces the log with one of the same key whose history
+// differs from index 5 on.
+func (e *env) forkLog(t *testing.T) {
+	forked := newMemLog(t)
+	forked.signer, forked.key, forked.pem = e.log.signer, e.log.key, e.log.pem
+	for i := range 5 {
+		forked.tree.AppendData(e.log.bodies[i])
+		forked.bodies = append(forked.bodies, e.log.bodies[i])
+		forked.byLeaf[verify.LeafHash(e.log.bodies[i])] = int64(i)
+	}
+	// The rest of the first run's entries are in the fork too (a log may
+	// reorder history), after other entries.
+	other := newEnv(t, 0)
+	for _, p := range repodbtest.Packages(3, repodbtest.Options{Seed: 4242}) {
+		tf, _ := verify.SignPackage(other.sk, p.SHA256Sum, p.Filename)
+		forked.Upload(context.Background(), tf, other.pub.File(), []byte(p.SHA256Sum))
+	}
+	e.log = forked
+}
+
+// toLegacyCheckpoint puts the stored checkpoint back where and how an
+// older bintrans sign kept it: the bare note in <state>/sign/checkpoint.
+func (e *env) toLegacyCheckpoint(t *testing.T) []byte {
+	dir := filepath.Join(e.state, stateSubdir)
+	note, err := (&stateDir{dir: dir}).checkpoints().Load(context.Background())
+	if err != nil || note == nil {
+		t.Fatalf("stored checkpoint: %q %v", note, err)
+	}
+	os.Remove(filepath.Join(dir, checkpointName))
+	if err := os.WriteFile(filepath.Join(dir, legacyCheckpointName), note, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return note
+}
+
+// A checkpoint an older bintrans sign stored (sign/checkpoint, the bare
+// note) is what the next run proves the log consistent with: an honest
+// log moves on from it and the file is migrated; a forked log is a
+// SecurityError.
+func TestLegacyStoredCheckpoint(t *testing.T) {
+	e := newEnv(t, 10)
+	e.run([]string{"core"})
+	e.toLegacyCheckpoint(t)
+	e.writeDB("extra", "x86_64", repodbtest.Packages(4, repodbtest.Options{Seed: 98}))
+	sum := e.run([]string{"core", "extra"})
+	if sum.Signed != 4 || sum.Settled != 4 || sum.Failed != 0 || e.storedSize() != 14 {
+		t.Fatalf("honest run after the old format: %+v, stored size %d", sum, e.storedSize())
+	}
+	if _, err := os.Stat(filepath.Join(e.state, stateSubdir, legacyCheckpointName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("old file left: %v", err)
+	}
+
+	legacy := e.toLegacyCheckpoint(t)
+	e.forkLog(t)
+	e.writeDB("testing", "x86_64", repodbtest.Packages(2, repodbtest.Options{Seed: 97}))
+	s := e.signer()
+	_, err := s.Run(context.Background(), Sources(e.repoURL, []string{"testing"}, []string{"x86_64"}))
+	s.Close()
+	var sec *verify.SecurityError
+	if !errors.As(err, &sec) {
+		t.Fatalf("forked log after the old format: %v, want a SecurityError", err)
+	}
+	if !bytes.Equal(sec.Old, legacy) {
+		t.Errorf("the SecurityError's old checkpoint is not the one of the old file:\n%s", sec.Old)
 	}
 }
 
@@ -379,6 +435,11 @@ func TestRefreshBundlesWithRecoveredIntent(t *testing.T) {
 	}
 	s := e.signer()
 	s.o.SignatureDir = ro // every publish fails: intents stay
+	s.sigDir.Close()
+	var err error
+	if s.sigDir, err = durable.OpenDir(ro); err != nil { // a file: every write into it fails
+		t.Fatal(err)
+	}
 	sum, err := s.Run(context.Background(), Sources(e.repoURL, []string{"core"}, []string{"x86_64"}))
 	s.Close()
 	if err != nil || sum.Failed != 6 {

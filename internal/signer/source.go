@@ -10,13 +10,12 @@ import (
 	"hash"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/location"
 	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -41,18 +40,13 @@ type Source struct {
 	Base string `json:"url"`
 }
 
-// ExpandRepoURL substitutes $repo and $arch in a repository URL template as
-// pacman does for a `Server =` line.
-func ExpandRepoURL(template, repo, arch string) string {
-	return strings.NewReplacer("$repo", repo, "$arch", arch).Replace(template)
-}
-
-// Sources expands template for every repo × arch, in that order.
+// Sources expands template ($repo, $arch: location.Expand) for every
+// repo × arch, in that order.
 func Sources(template string, repos, arches []string) []Source {
 	var out []Source
 	for _, r := range repos {
 		for _, a := range arches {
-			out = append(out, Source{Repo: r, Arch: a, Base: ExpandRepoURL(template, r, a)})
+			out = append(out, Source{Repo: r, Arch: a, Base: location.Expand(template, r, a)})
 		}
 	}
 	return out
@@ -71,31 +65,7 @@ func (s Source) PlainHTTP() bool { return strings.HasPrefix(strings.ToLower(s.Ba
 // PackageURL is the URL (or path) of a package file of the source.
 func (s Source) PackageURL(filename string) string { return s.join(filename) }
 
-func (s Source) join(name string) string {
-	return strings.TrimSuffix(s.Base, "/") + "/" + name
-}
-
-// localPath returns the file path for a file:// URL or a plain path, and
-// ok=false for http(s).
-func localPath(u string) (string, bool, error) {
-	if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
-		return "", false, nil
-	}
-	if strings.HasPrefix(u, "file://") {
-		pu, err := url.Parse(u)
-		if err != nil {
-			return "", false, err
-		}
-		if pu.Host != "" && pu.Host != "localhost" {
-			return "", false, fmt.Errorf("%s: file:// URL with a host", u)
-		}
-		return pu.Path, true, nil
-	}
-	if strings.Contains(u, "://") {
-		return "", false, fmt.Errorf("%s: unsupported URL scheme (want https://, http://, file:// or a directory)", u)
-	}
-	return filepath.Clean(u), true, nil
-}
+func (s Source) join(name string) string { return location.Join(s.Base, name) }
 
 // DB is a fetched and parsed sync database.
 type DB struct {
@@ -131,31 +101,14 @@ func FetchDB(ctx context.Context, hc *http.Client, s Source, maxSize int64) (*DB
 // fetchFile reads a whole file of at most max bytes from a local path,
 // file:// or http(s) URL. A missing file wraps verify.ErrNotFound.
 func fetchFile(ctx context.Context, hc *http.Client, u string, max int64) ([]byte, error) {
-	p, local, err := localPath(u)
+	l, err := location.Parse(u)
 	if err != nil {
 		return nil, err
 	}
-	if !local {
-		if hc == nil {
-			return nil, errors.New("no HTTP client for " + u)
-		}
-		ctx, cancel := context.WithTimeout(ctx, dbTimeout)
-		defer cancel()
-		return httpclient.Get(ctx, hc, u, max)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, notFound(err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", p, err)
-	}
-	if int64(len(b)) > max {
-		return nil, &httpclient.TooLargeError{URL: u, Limit: max}
-	}
-	return b, nil
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	b, _, err := location.ReadAll(ctx, l, location.Options{HTTP: hc, Limit: max})
+	return b, notFound(err)
 }
 
 // hashPackage downloads (or opens) a package of s and returns its sha256,
@@ -176,55 +129,29 @@ func hashPackage(ctx context.Context, hc *http.Client, s Source, filename string
 type packageReader struct {
 	url string
 	rc  io.ReadCloser
-	lr  io.Reader
 	h   hash.Hash
-	n   int64
 }
 
 // openPackage opens (or downloads) a package of s for one streaming read.
 // A missing file wraps verify.ErrNotFound. ctx bounds the download.
 func openPackage(ctx context.Context, hc *http.Client, s Source, filename string) (*packageReader, error) {
 	u := s.PackageURL(filename)
-	p, local, err := localPath(u)
+	l, err := location.Parse(u)
 	if err != nil {
 		return nil, err
 	}
-	var rc io.ReadCloser
-	if local {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, notFound(err)
-		}
-		rc = f
-	} else {
-		if hc == nil {
-			return nil, errors.New("no HTTP client for " + u)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		if err := httpclient.CheckStatus(resp); err != nil {
-			resp.Body.Close()
-			return nil, err
-		}
-		rc = resp.Body
+	body, err := location.Open(ctx, l, location.Options{HTTP: hc, Limit: MaxPackageSize})
+	if err != nil {
+		return nil, notFound(err)
 	}
-	return &packageReader{url: u, rc: rc, lr: io.LimitReader(rc, MaxPackageSize+1), h: sha256.New()}, nil
+	return &packageReader{url: u, rc: body, h: sha256.New()}, nil
 }
 
 func (r *packageReader) Read(p []byte) (int, error) {
-	n, err := r.lr.Read(p)
+	n, err := r.rc.Read(p)
 	r.h.Write(p[:n])
-	r.n += int64(n)
-	if r.n > MaxPackageSize {
-		return n, &httpclient.TooLargeError{URL: r.url, Limit: MaxPackageSize}
-	}
-	if err != nil && err != io.EOF {
+	var tl *httpclient.TooLargeError
+	if err != nil && err != io.EOF && !errors.As(err, &tl) {
 		err = fmt.Errorf("reading %s: %w", r.url, err)
 	}
 	return n, err
@@ -249,8 +176,8 @@ func (r *packageReader) sum() string { return hex.EncodeToString(r.h.Sum(nil)) }
 
 func (r *packageReader) Close() error { return r.rc.Close() }
 
-// notFound makes a missing local file also verify.ErrNotFound (as a 404
-// is), keeping the *fs.PathError.
+// notFound makes a missing file or a 404 (both fs.ErrNotExist, see
+// location.Open) also verify.ErrNotFound, keeping the error.
 func notFound(err error) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return &notFoundError{err}

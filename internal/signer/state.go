@@ -3,6 +3,7 @@ package signer
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,9 +12,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
-	"syscall"
 
 	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/internal/durable"
+	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -60,10 +62,10 @@ var leafRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // journal is replayed and rewritten with only the unfinished intents.
 type stateDir struct {
 	dir     string // <state-dir>/sign
-	lock    *os.File
+	lock    *durable.Locked
 	mu      sync.Mutex
 	journal *os.File
-	jsync   *audit.GroupSync
+	jsync   *durable.GroupSync
 	pending []*intent // unfinished intents found at open
 }
 
@@ -72,20 +74,16 @@ func openState(root string) (*stateDir, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
+	l, err := durable.TryLock(filepath.Join(dir, lockName))
+	if errors.Is(err, durable.ErrLocked) {
+		return nil, fmt.Errorf("%s: %w", dir, ErrStateLocked)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s: %w", dir, ErrStateLocked)
-		}
+	if err != nil {
 		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}
-	s := &stateDir{dir: dir, lock: f}
+	s := &stateDir{dir: dir, lock: l}
 	if err := s.openJournal(); err != nil {
-		f.Close()
+		l.Unlock()
 		return nil, err
 	}
 	return s, nil
@@ -108,14 +106,14 @@ func (s *stateDir) openJournal() error {
 		}
 		buf.Write(append(b, '\n'))
 	}
-	if err := writeFileAtomic(s.dir, journalName, buf.Bytes(), 0o600, true); err != nil {
+	if err := durable.WriteFile(s.journalPath(), buf.Bytes(), 0o600); err != nil {
 		return err
 	}
 	j, err := os.OpenFile(s.journalPath(), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return err
 	}
-	s.journal, s.jsync, s.pending = j, audit.NewGroupSync(j), pending
+	s.journal, s.jsync, s.pending = j, durable.NewGroupSync(j), pending
 	return nil
 }
 
@@ -189,17 +187,10 @@ func (s *stateDir) close() error {
 	if s.journal != nil {
 		errs = append(errs, s.journal.Close())
 	}
-	return errors.Join(append(errs, closeLock(s.lock))...)
-}
-
-// closeLock closes a file holding a flock, excluding a concurrent fork: a
-// child being started (gpg, by this process) holds a copy of every
-// descriptor until it execs, and with it the lock, so a signer opened right
-// after this one closed would find the state dir "in use".
-func closeLock(f *os.File) error {
-	syscall.ForkLock.RLock()
-	defer syscall.ForkLock.RUnlock()
-	return f.Close()
+	// Unlock excludes a concurrent fork: a child being started (gpg, by
+	// this process) would otherwise keep the lock, and a signer opened
+	// right after this one would find the state dir "in use".
+	return errors.Join(append(errs, s.lock.Unlock())...)
 }
 
 // appendJournal writes one journal line with a single write.
@@ -245,7 +236,7 @@ type savedHead struct {
 func (s *stateDir) headPath() string { return filepath.Join(s.dir, "audit-head.json") }
 
 func (s *stateDir) loadHead() (*savedHead, error) {
-	b, err := readFileLimit(s.headPath(), maxHeadSize)
+	b, err := durable.ReadFile(s.headPath(), maxHeadSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -264,109 +255,33 @@ func (s *stateDir) storeHead(h savedHead) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.dir, filepath.Base(s.headPath()), b, 0o600, true)
+	return durable.WriteFile(s.headPath(), b, 0o600)
 }
 
-func readFileLimit(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
-	}
-	return b, nil
+// checkpointName is the file of the log checkpoint this signer verified
+// last and proved consistent with the one before (a signed note, as the
+// log served it), in the one checkpoint store's format (state.
+// CheckpointStore); legacyCheckpointName is the bare note an older
+// bintrans kept, read and migrated.
+const (
+	checkpointName       = "checkpoint.json"
+	legacyCheckpointName = "checkpoint"
+)
+
+func (s *stateDir) checkpoints() *state.CheckpointStore {
+	return state.NewCheckpointStore(filepath.Join(s.dir, checkpointName), state.StoreOptions{
+		Legacy: []state.Legacy{{File: filepath.Join(s.dir, legacyCheckpointName), Decode: state.RawNote}},
+	})
 }
 
-// writeFileAtomic writes dir/name via a temp file in dir: write, fsync,
-// rename; with syncDir, the directory is fsync'ed too so the rename is
-// durable. Readers see the old file or the new one, never a mix.
-func writeFileAtomic(dir, name string, data []byte, perm os.FileMode, syncDirAfter bool) error {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	ok = true
-	if syncDirAfter {
-		return syncDir(dir)
-	}
-	return nil
-}
-
-// writeTemp writes data to a new temp file in dir named as writeFileAtomic
-// names its own (so a crash leaves what removeStaleTemps removes), without
-// fsync: the caller syncs a batch with syncFiles, then renames.
-func writeTemp(dir, name string, data []byte, perm os.FileMode) (string, error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// checkpointName is the log checkpoint this signer verified last and proved
-// consistent with the one before (a signed note, as the log served it).
-const checkpointName = "checkpoint"
-
-func (s *stateDir) checkpointPath() string { return filepath.Join(s.dir, checkpointName) }
+func (s *stateDir) checkpointPath() string { return s.checkpoints().Path() }
 
 // loadCheckpoint returns the stored checkpoint verified under lk, or nil
 // when there is none. A stored note that does not verify is an error: the
 // state was damaged, or the signer now points at another log.
 func (s *stateDir) loadCheckpoint(lk *verify.LogKey) (*verify.Checkpoint, error) {
-	b, err := readFileLimit(s.checkpointPath(), verify.MaxCheckpointSize)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	b, err := s.checkpoints().Load(context.Background())
+	if err != nil || b == nil {
 		return nil, err
 	}
 	cp, err := lk.VerifyCheckpoint(b)
@@ -376,9 +291,10 @@ func (s *stateDir) loadCheckpoint(lk *verify.LogKey) (*verify.Checkpoint, error)
 	return cp, nil
 }
 
-// storeCheckpoint replaces the stored checkpoint atomically and durably.
+// storeCheckpoint replaces the stored checkpoint atomically and durably
+// (never with a smaller tree).
 func (s *stateDir) storeCheckpoint(note []byte) error {
-	return writeFileAtomic(s.dir, checkpointName, note, 0o600, true)
+	return s.checkpoints().Store(context.Background(), note)
 }
 
 // StoredCheckpointError: the checkpoint kept in the state dir does not

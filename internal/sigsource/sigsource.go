@@ -19,18 +19,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"mime"
 	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/location"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -173,39 +171,24 @@ func New(base string, hc *http.Client) (verify.SignatureSource, error) {
 	if base == "" {
 		return nil, errors.New("sigsource: empty transparency URL")
 	}
-	if !strings.Contains(base, "://") {
-		return &dirSource{dir: filepath.Clean(base)}, nil
-	}
-	u, err := url.Parse(base)
+	l, err := location.Parse(base)
 	if err != nil {
+		var le *location.Error
+		if errors.As(err, &le) {
+			err = errors.New(le.Reason)
+		}
 		return nil, fmt.Errorf("sigsource: transparency URL %q: %w", base, err)
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "http", "https":
+	if u := l.URL(); u != nil {
 		if hc == nil {
 			return nil, errors.New("sigsource: an http(s) transparency URL needs an HTTP client")
-		}
-		if u.Host == "" {
-			return nil, fmt.Errorf("sigsource: transparency URL %q has no host", base)
-		}
-		if u.Fragment != "" || u.RawQuery != "" {
-			return nil, fmt.Errorf("sigsource: transparency URL %q must not have a query or fragment", base)
 		}
 		if u.User != nil {
 			return nil, fmt.Errorf("sigsource: transparency URL %q must not carry credentials", httpclient.Redact(u))
 		}
-		return &httpSource{base: u, hc: hc}, nil
-	case "file":
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("sigsource: file URL %q names a remote host", base)
-		}
-		if u.Path == "" || !strings.HasPrefix(u.Path, "/") {
-			return nil, fmt.Errorf("sigsource: file URL %q needs an absolute path (file:///dir)", base)
-		}
-		return &dirSource{dir: filepath.Clean(u.Path)}, nil
-	default:
-		return nil, fmt.Errorf("sigsource: transparency URL %q: unsupported scheme %q (want http, https, file or a directory)", base, u.Scheme)
+		return &source{base: base, hc: hc}, nil
 	}
+	return &source{base: l.Path()}, nil
 }
 
 // PerRepo returns a source that serves each artifact from bySource[a.Repo],
@@ -251,14 +234,13 @@ func (p *perRepo) Bundle(ctx context.Context, a verify.Artifact) ([]byte, error)
 	return s.Bundle(ctx, a)
 }
 
-// ---- http(s) -------------------------------------------------------------------
-
-type httpSource struct {
-	base *url.URL
+// source serves <base>/<name> from a directory or an http(s) URL.
+type source struct {
+	base string // a directory, or an http(s) URL
 	hc   *http.Client
 }
 
-func (s *httpSource) Signature(ctx context.Context, a verify.Artifact) ([]byte, error) {
+func (s *source) Signature(ctx context.Context, a verify.Artifact) ([]byte, error) {
 	name, err := SignatureName(a.Filename)
 	if err != nil {
 		return nil, err
@@ -266,7 +248,7 @@ func (s *httpSource) Signature(ctx context.Context, a verify.Artifact) ([]byte, 
 	return s.get(ctx, name, verify.MaxSignatureSize)
 }
 
-func (s *httpSource) Bundle(ctx context.Context, a verify.Artifact) ([]byte, error) {
+func (s *source) Bundle(ctx context.Context, a verify.Artifact) ([]byte, error) {
 	name, err := BundleName(a.Filename)
 	if err != nil {
 		return nil, err
@@ -274,57 +256,42 @@ func (s *httpSource) Bundle(ctx context.Context, a verify.Artifact) ([]byte, err
 	return s.get(ctx, name, verify.MaxBundleSize)
 }
 
-func (s *httpSource) get(ctx context.Context, name string, max int64) ([]byte, error) {
-	u := fileURL(s.base, name)
-	loc := httpclient.Redact(u)
-	if _, ok := ctx.Deadline(); !ok {
+// get reads <base>/<name>, at most max bytes. A local file must be a
+// regular file (a FIFO planted in a signature directory cannot block the
+// read); a server's answer must not be a web page.
+func (s *source) get(ctx context.Context, name string, max int64) ([]byte, error) {
+	l, err := location.Parse(location.Join(s.base, name))
+	if err != nil {
+		return nil, &FetchError{Location: location.Join(s.base, name), Err: err}
+	}
+	where := l.String()
+	if l.IsLocal() {
+		where = l.Path()
+	} else if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, &FetchError{Location: loc, Err: err}
+	b, ct, err := location.ReadAll(ctx, l, location.Options{HTTP: s.hc, Limit: max, RegularOnly: true})
+	var se *httpclient.StatusError
+	var tl *httpclient.TooLargeError
+	var nr *durable.NotRegularError
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (errors.As(err, &se) && se.Code == http.StatusGone):
+		return nil, &NotFoundError{Location: where}
+	case errors.As(err, &tl):
+		return nil, &TooLargeError{Location: where, Limit: max}
+	case errors.As(err, &nr):
+		return nil, &FetchError{Location: where, Err: fmt.Errorf("not a regular file (%s)", nr.Mode.Type())}
+	case errors.As(err, &se):
+		return nil, &FetchError{Location: where, Err: se}
+	case err != nil:
+		return nil, &FetchError{Location: where, Err: err}
 	}
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return nil, &FetchError{Location: loc, Err: err}
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusNotFound, http.StatusGone:
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection reusable
-		return nil, &NotFoundError{Location: loc}
-	}
-	if err := httpclient.CheckStatus(resp); err != nil {
-		return nil, &FetchError{Location: loc, Err: err}
-	}
-	if resp.ContentLength > max {
-		return nil, &TooLargeError{Location: loc, Limit: max}
-	}
-	b, err := httpclient.ReadAll(resp, max)
-	if err != nil {
-		var tl *httpclient.TooLargeError
-		if errors.As(err, &tl) {
-			return nil, &TooLargeError{Location: loc, Limit: max}
-		}
-		return nil, &FetchError{Location: loc, Err: err}
-	}
-	ct := resp.Header.Get("Content-Type")
-	if isHTML(ct, b) {
-		return nil, &UnexpectedContentError{Location: loc, ContentType: ct, Snippet: httpclient.Snippet("text/html", b)}
+	if !l.IsLocal() && isHTML(ct, b) {
+		return nil, &UnexpectedContentError{Location: where, ContentType: ct, Snippet: httpclient.Snippet("text/html", b)}
 	}
 	return b, nil
-}
-
-// fileURL is base with the path element name appended: name is escaped as
-// one path segment (a '%' or '?' in it is data, never an escape or a
-// query), and nothing is cleaned or resolved.
-func fileURL(base *url.URL, name string) *url.URL {
-	u := *base
-	u.Path = strings.TrimSuffix(base.Path, "/") + "/" + name
-	u.RawPath = strings.TrimSuffix(base.EscapedPath(), "/") + "/" + url.PathEscape(name)
-	return &u
 }
 
 // isHTML reports whether a body is a web page. Neither a `.t` (it starts
@@ -334,60 +301,4 @@ func isHTML(contentType string, body []byte) bool {
 		return true
 	}
 	return bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n\ufeff"), []byte("<"))
-}
-
-// ---- directories and file:// -------------------------------------------------------
-
-type dirSource struct {
-	dir string
-}
-
-func (s *dirSource) Signature(_ context.Context, a verify.Artifact) ([]byte, error) {
-	name, err := SignatureName(a.Filename)
-	if err != nil {
-		return nil, err
-	}
-	return readFile(filepath.Join(s.dir, name), verify.MaxSignatureSize)
-}
-
-func (s *dirSource) Bundle(_ context.Context, a verify.Artifact) ([]byte, error) {
-	name, err := BundleName(a.Filename)
-	if err != nil {
-		return nil, err
-	}
-	return readFile(filepath.Join(s.dir, name), verify.MaxBundleSize)
-}
-
-// readFile reads a regular file of at most max bytes. It opens with
-// O_NONBLOCK so that a FIFO planted in a signature directory cannot block
-// the read, then refuses anything that is not a regular file.
-func readFile(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return nil, &NotFoundError{Location: path}
-		}
-		return nil, &FetchError{Location: path, Err: err}
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, &FetchError{Location: path, Err: err}
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &FetchError{Location: path, Err: fmt.Errorf("not a regular file (%s)", fi.Mode().Type())}
-	}
-	if fi.Size() > max {
-		return nil, &TooLargeError{Location: path, Limit: max}
-	}
-	// Sized from Stat: one read, no buffer growth (a scan reads 30 000 of these).
-	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
-	if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
-		return nil, &FetchError{Location: path, Err: err}
-	}
-	b := buf.Bytes()
-	if int64(len(b)) > max { // grew after Stat
-		return nil, &TooLargeError{Location: path, Limit: max}
-	}
-	return b, nil
 }

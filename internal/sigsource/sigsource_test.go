@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
+	"github.com/bintrans/bintrans/internal/location"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -536,7 +537,11 @@ func FuzzCheckFilename(f *testing.F) {
 			t.Fatalf("%q escapes the directory: %s", name, d)
 		}
 		// What a server sees: the URL as sent, parsed again.
-		u, err := url.Parse(fileURL(base, sig).String())
+		l, err := location.Parse(location.Join(base.String(), sig))
+		if err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+		u, err := url.Parse(l.URL().String())
 		if err != nil {
 			t.Fatalf("%q: %v", name, err)
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +15,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/bintrans/bintrans/internal/httpclient"
 )
 
 // Bounds and defaults of Client.
@@ -210,14 +211,15 @@ func (c *Client) post(ctx context.Context, w *Witness, body []byte) ([]byte, err
 		return nil, werr
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
+	b, err := httpclient.ReadAll(resp, MaxResponseSize)
 	werr.Status = resp.StatusCode
-	if err != nil {
-		werr.Err = fmt.Errorf("reading the answer: %w", err)
+	var tl *httpclient.TooLargeError
+	if errors.As(err, &tl) {
+		werr.Err = fmt.Errorf("answer larger than %d bytes", MaxResponseSize)
 		return nil, werr
 	}
-	if len(b) > MaxResponseSize {
-		werr.Err = fmt.Errorf("answer larger than %d bytes", MaxResponseSize)
+	if err != nil {
+		werr.Err = fmt.Errorf("reading the answer: %w", err)
 		return nil, werr
 	}
 	switch resp.StatusCode {

@@ -6,13 +6,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/bintrans/bintrans/internal/durable"
 )
 
 // Bounds on a policy file. The C2SP spec recommends supporting at least 32
@@ -111,12 +111,11 @@ func (e *PolicyError) Error() string {
 // ParseFile reads and parses the policy file at path (at most
 // MaxPolicySize bytes).
 func ParseFile(path string) (*Policy, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	b, err := durable.ReadFile(path, MaxPolicySize)
+	var tl *durable.TooLargeError
+	if errors.As(err, &tl) {
+		return nil, &PolicyError{File: path, Msg: fmt.Sprintf("larger than %d bytes", MaxPolicySize)}
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxPolicySize+1))
 	if err != nil {
 		return nil, err
 	}

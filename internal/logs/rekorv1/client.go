@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -161,7 +162,7 @@ func malformed(op, format string, args ...any) error {
 }
 
 // CallError is a call to the log that failed. Err is a
-// *httpclient.StatusError (the server said no; 404 wraps verify.ErrNotFound),
+// *httpclient.StatusError (the server said no; a 404 is verify.ErrNotFound),
 // a *httpclient.TooLargeError, a *httpclient.BudgetError (the run's answer
 // budget, when the client was given a budgeted http.Client), a
 // *MalformedResponseError, or a transport
@@ -172,7 +173,15 @@ type CallError struct {
 }
 
 func (e *CallError) Error() string { return "rekor " + e.Op + ": " + e.Err.Error() }
-func (e *CallError) Unwrap() error { return e.Err }
+
+// Unwrap returns Err, and verify.ErrNotFound when Err is a 404 (which
+// httpclient reports as fs.ErrNotExist).
+func (e *CallError) Unwrap() []error {
+	if errors.Is(e.Err, fs.ErrNotExist) {
+		return []error{e.Err, verify.ErrNotFound}
+	}
+	return []error{e.Err}
+}
 
 // call runs fn with retries when the failure is temporary, and classifies
 // the error.

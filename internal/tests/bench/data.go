@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/repodb"
 )
@@ -206,18 +207,15 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, data)
+	return writeFile(path, data)
 }
 
-func writeFileAtomic(path string, data []byte) error {
+// writeFile replaces path (creating its directory) atomically.
+func writeFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return durable.WriteFile(path, data, 0o644)
 }
 
 // dbPackages is the sync db content of a batch (what repo-add writes for
@@ -253,5 +251,5 @@ func writeDB(path string, pkgs []repodb.Package) error {
 	if err := repodbtest.Write(&buf, pkgs, repodbtest.Options{NoPGPSig: true}); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	return writeFile(path, buf.Bytes())
 }

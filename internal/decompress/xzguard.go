@@ -1,4 +1,4 @@
-package repodb
+package decompress
 
 import "io"
 
@@ -66,7 +66,7 @@ func (g *xzGuard) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (g *xzGuard) fail(msg string) error { return corrupt("xz: " + msg) }
+func (g *xzGuard) fail(msg string) error { return &CorruptError{Format: XZ, Reason: msg} }
 
 // step advances the container state machine by one byte.
 func (g *xzGuard) step(c byte) error {
@@ -283,7 +283,7 @@ func (g *xzGuard) checkBlockHeader() error {
 		dict = int64(2|code&1) << (code/2 + 11)
 	}
 	if dict > g.maxDict {
-		return &LimitError{Limit: "xz dictionary", Max: g.maxDict, Got: dict}
+		return &LimitError{What: "xz dictionary", Max: g.maxDict, Got: dict}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package signer
+package durable
 
 import (
 	"os"
@@ -7,9 +7,9 @@ import (
 )
 
 // syncFiles makes the data of the files (all in dir) durable: on Linux one
-// syncfs(2) of dir's filesystem instead of an fsync per file (one journal
-// commit for a whole batch). Since Linux 5.8 it reports writeback errors of
-// the filesystem.
+// syncfs(2) of dir's file system instead of an fsync per file (one journal
+// commit for a whole batch). Since Linux 5.8 it reports the writeback
+// errors of the file system.
 func syncFiles(dir string, paths []string) error {
 	d, err := os.Open(dir)
 	if err != nil {
