@@ -121,6 +121,11 @@ func (e *ConflictError) Error() string {
 		e.Prev.Repository, e.Prev.Architecture, e.Prev.Counter, e.Prev.DBSHA256, e.Got.DB.SHA256)
 }
 
+// AnyArchitecture is the architecture of a repository whose one database
+// serves every architecture (its Server line has no $arch, its packages are
+// "any"): a client accepts its statements whatever it installs for.
+const AnyArchitecture = "any"
+
 // Check judges s, a statement whose signature and log proof the caller has
 // verified (stmtSHA256 is the sha256 of its bytes), against the held
 // database, the newest statement accepted before for the same repository
@@ -128,7 +133,8 @@ func (e *ConflictError) Error() string {
 // returns the record to keep when the caller's whole run succeeds.
 //
 // Checks, in order: the statement names the held repository, an
-// architecture the client installs for, and the held file (digest and
+// architecture the client installs for (or AnyArchitecture), and the held
+// file (digest and
 // size); it is not dated in the future; it is not older than p.MaxAge;
 // it is not older than prev (counter, then issue time); a counter equal to
 // prev's names the same database. The first failure is returned as a
@@ -138,7 +144,7 @@ func Check(s *Statement, stmtSHA256 string, held Held, prev *Accepted, now time.
 	if s.Repository != held.Repository {
 		return nil, &MismatchError{Field: "repository", Want: held.Repository, Got: s.Repository, Repository: held.Repository}
 	}
-	if !slices.Contains(held.Architectures, s.Architecture) {
+	if s.Architecture != AnyArchitecture && !slices.Contains(held.Architectures, s.Architecture) {
 		return nil, &MismatchError{Field: "architecture", Want: fmt.Sprint(held.Architectures), Got: s.Architecture, Repository: held.Repository}
 	}
 	named, which := s.DB, "db"
