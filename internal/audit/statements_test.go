@@ -88,7 +88,9 @@ func TestStatementRecordsRefused(t *testing.T) {
 		"issued not canonical": func(r *Record) { r.Issued = "2026-12-01T01:00:00+01:00" },
 		"interval zero":        func(r *Record) { r.Interval = 0 },
 		"with a package name":  func(r *Record) { r.Name, r.Version = "core", "1" },
-		"with a release":       func(r *Record) { r.ReleaseSig, r.ReleaseKey, r.ReleaseSigSHA256 = ReleaseDB, strings.Repeat("A1", 20), strings.Repeat("ef", 32) },
+		"with a release": func(r *Record) {
+			r.ReleaseSig, r.ReleaseKey, r.ReleaseSigSHA256 = ReleaseDB, strings.Repeat("A1", 20), strings.Repeat("ef", 32)
+		},
 		"refused":              func(r *Record) { r.Refused = "no" },
 		"no entry":             func(r *Record) { r.UUID = "" },
 		"package with counter": func(r *Record) { *r = releasedRecord(1); r.Counter = 3 },
@@ -115,12 +117,12 @@ func TestStatementFindings(t *testing.T) {
 	}
 	h := time.Hour
 	add(1, "a", stmtT0)
-	add(2, "a", stmtT0.Add(h))     // heartbeat
-	add(3, "b", stmtT0.Add(2*h))   // a new db
-	add(5, "b", stmtT0.Add(3*h))   // a counter skipped: fine
-	add(4, "c", stmtT0.Add(4*h))   // backwards
-	add(5, "d", stmtT0.Add(5*h))   // counter 5 again, another db
-	add(6, "d", stmtT0.Add(8*h))   // 3h after the last: more than 1h + 30m
+	add(2, "a", stmtT0.Add(h))                  // heartbeat
+	add(3, "b", stmtT0.Add(2*h))                // a new db
+	add(5, "b", stmtT0.Add(3*h))                // a counter skipped: fine
+	add(4, "c", stmtT0.Add(4*h))                // backwards
+	add(5, "d", stmtT0.Add(5*h))                // counter 5 again, another db
+	add(6, "d", stmtT0.Add(8*h))                // 3h after the last: more than 1h + 30m
 	add(7, "d", stmtT0.Add(8*h+89*time.Minute)) // 1h29m after: within 1h + 30m
 	hist, finds := Statements(recs, time.Time{})
 	if len(hist) != 1 || len(hist[0].Statements) != 8 || hist[0].Repo != "core" || hist[0].Arch != "x86_64" {
