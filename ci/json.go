@@ -24,14 +24,14 @@ const SchemaVersion = 2
 // JSONReport is the JSON report document (docs/report-schema.json). It is
 // exported so that consumers in Go can decode a report.
 type JSONReport struct {
-	SchemaVersion int          `json:"schema_version"`
-	Tool          string       `json:"tool"`
-	Version       string       `json:"version"`
-	Started       string       `json:"started,omitempty"` // RFC 3339, UTC
-	Mode          string       `json:"mode"`
-	Log           *JSONLog     `json:"log,omitempty"`
-	OK            bool         `json:"ok"`
-	Summary       JSONSummary  `json:"summary"`
+	SchemaVersion int         `json:"schema_version"`
+	Tool          string      `json:"tool"`
+	Version       string      `json:"version"`
+	Started       string      `json:"started,omitempty"` // RFC 3339, UTC
+	Mode          string      `json:"mode"`
+	Log           *JSONLog    `json:"log,omitempty"`
+	OK            bool        `json:"ok"`
+	Summary       JSONSummary `json:"summary"`
 	// Databases precede packages (written last, streamed).
 	Databases []JSONDatabase `json:"databases"`
 	Packages  []JSONResult   `json:"packages"`

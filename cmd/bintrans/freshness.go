@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/freshcheck"
 	"github.com/bintrans/bintrans/internal/freshness"
 	"github.com/bintrans/bintrans/internal/pacman"
@@ -115,8 +116,13 @@ func (e *engine) checkStatements(ctx context.Context, g *Globals, f *PolicyFlags
 // refusal, 3 when a database could not be checked). what ends the message
 // (": transaction aborted").
 func (r *stmtRun) report(g *Globals, verbose bool, what string) error {
-	refused, unavailable := 0, 0
-	var first error
+	r.print(g, verbose)
+	return r.verdict(g, what)
+}
+
+// print writes one line per database that is not simply fine (all of them
+// with verbose) on stderr.
+func (r *stmtRun) print(g *Globals, verbose bool) {
 	for _, v := range r.verdicts {
 		name := safetext.Line("[" + v.DB.Repo + "] " + v.DB.Path)
 		switch v.Outcome {
@@ -128,17 +134,29 @@ func (r *stmtRun) report(g *Globals, verbose bool, what string) error {
 		case freshcheck.Unstated, freshcheck.Off:
 			fmt.Fprintf(g.Stderr, "bintrans: warning: %s\n", safetext.Message(v.Err.Error()))
 		case freshcheck.Refused:
-			refused++
-			if first == nil {
-				first = v.Err
-			}
 			fmt.Fprintf(g.Stderr, "bintrans: REFUSED %s: %s\n", name, safetext.Message(v.Err.Error()))
 		default:
-			unavailable++
-			if first == nil {
-				first = v.Err
-			}
 			fmt.Fprintf(g.Stderr, "bintrans: %s: not checked: %s\n", name, safetext.Message(v.Err.Error()))
+		}
+	}
+}
+
+// verdict is the run's verdict (see report), printing only the evidence
+// of a log that contradicts itself.
+func (r *stmtRun) verdict(g *Globals, what string) error {
+	refused, unavailable := 0, 0
+	var first error
+	for _, v := range r.verdicts {
+		switch v.Outcome {
+		case freshcheck.Refused:
+			refused++
+		case freshcheck.Unavailable:
+			unavailable++
+		default:
+			continue
+		}
+		if first == nil {
+			first = v.Err
 		}
 	}
 	var sec *verify.SecurityError
@@ -160,6 +178,26 @@ func (r *stmtRun) report(g *Globals, verbose bool, what string) error {
 			"%d sync database(s) could not be checked%s", unavailable, what)
 	}
 	return nil
+}
+
+// results are the verdicts as report entries.
+func (r *stmtRun) results() []ci.DBResult {
+	out := make([]ci.DBResult, 0, len(r.verdicts))
+	for _, v := range r.verdicts {
+		d := ci.DBResult{Repo: v.DB.Repo, Path: v.DB.Path, SHA256: v.Digest.SHA256, Outcome: string(v.Outcome)}
+		if st := v.Statement; st != nil {
+			d.Arch, d.Counter, d.Issued = st.Architecture, st.Counter, st.Issued
+		}
+		if res := v.Result; res != nil && res.Entry != nil {
+			i := res.Entry.LogIndex
+			d.LogIndex, d.UUID = &i, res.Entry.UUID
+		}
+		if v.Err != nil {
+			d.Reason = v.Err.Error()
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // stmtHint says what to do about the first refusal.

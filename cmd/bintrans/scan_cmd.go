@@ -148,7 +148,7 @@ func (c *ScanCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	arts, err := scan.Load(ctx, dbs, scan.Options{HTTP: dl, MaxDBSize: c.MaxDBSize, Download: c.Download})
+	arts, digests, err := scan.LoadDigests(ctx, dbs, scan.Options{HTTP: dl, MaxDBSize: c.MaxDBSize, Download: c.Download})
 	if err != nil {
 		var h hinter
 		hint := ""
@@ -161,12 +161,19 @@ func (c *ScanCmd) Run(g *Globals) error {
 		fmt.Fprintln(g.Stderr, "bintrans: warning: the databases list no packages: nothing was verified")
 	}
 
+	// The databases' repository statements (CI keeps no state: age,
+	// repository, architecture, signature and log only).
+	stmts, err := c.checkStatements(ctx, g, e, dbs, digests)
+	if err != nil {
+		return err
+	}
+
 	bar := progress.New(g.Stderr, len(arts), "scanning")
 	e.Verifier.Progress = func(int, int, verify.Result) { bar.Add(1) }
 	results, runErr := e.Verifier.VerifyAll(ctx, arts)
 	bar.Done()
 
-	rep := ci.Report{Tool: "bintrans", Version: version, Started: started, Mode: ci.ModeOnline, Results: results}
+	rep := ci.Report{Tool: "bintrans", Version: version, Started: started, Mode: ci.ModeOnline, Results: results, Databases: stmts.results()}
 	if e.policy.Offline {
 		rep.Mode = ci.ModeOffline
 	} else if runErr == nil && rep.Failed() < len(results) {
@@ -176,7 +183,10 @@ func (c *ScanCmd) Run(g *Globals) error {
 	if err := c.writeReports(g, rep); err != nil {
 		return err
 	}
-	return c.verdict(g, rep, runErr)
+	if err := c.verdict(g, rep, runErr); err != nil {
+		return err
+	}
+	return stmts.verdict(g, "")
 }
 
 // databases lists the databases of the positional arguments and of

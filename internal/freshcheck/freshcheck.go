@@ -45,6 +45,9 @@ type DB struct {
 	// already known.
 	Open   func() (io.ReadCloser, error)
 	Digest freshness.Digest
+	// Architectures, when set, replace Options.Architectures for this
+	// database.
+	Architectures []string
 }
 
 // Outcome is the verdict on one database.
@@ -298,6 +301,9 @@ func judge(o Options, now time.Time, v *Verdict, text []byte, r verify.Result) {
 	}
 	v.Statement = st
 	archs := o.Architectures
+	if v.DB.Architectures != nil {
+		archs = v.DB.Architectures
+	}
 	if len(archs) == 0 {
 		archs = []string{st.Architecture}
 	}
