@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/freshcheck"
 	"github.com/bintrans/bintrans/internal/freshness"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/internal/sigsource"
@@ -262,4 +264,44 @@ func syncDBs(fsys pacman.FileSystem, conf *pacman.Config) ([]freshcheck.DB, erro
 		out = append(out, freshcheck.DB{Repo: r.Name, Path: p, Open: func() (io.ReadCloser, error) { return fsys.OpenRegular(p) }})
 	}
 	return out, nil
+}
+
+// readOnlyStore is a checkpoint store that keeps nothing: doctor proves
+// what it sees against the stored checkpoint and writes nothing.
+type readOnlyStore struct{ verify.CheckpointStore }
+
+func (readOnlyStore) Store(context.Context, []byte) error { return nil }
+
+// statementsEngine is an engine that checks repository statements only and
+// writes nothing (doctor): the state directory opened read-only, a new
+// checkpoint not stored, no lock.
+func (f *PolicyFlags) statementsEngine(hc *http.Client) (*engine, error) {
+	keys, err := f.keys()
+	if err != nil {
+		return nil, err
+	}
+	lk, err := f.logKey()
+	if err != nil {
+		return nil, err
+	}
+	src, err := f.signatureSource(hc, "")
+	if err != nil {
+		return nil, err
+	}
+	e := &engine{http: hc, policy: verify.Policy{Keys: keys, LogKey: lk, Offline: f.Offline, Concurrency: f.Jobs}}
+	var log verify.Log
+	if !f.Offline {
+		c, err := rekorv1.New(f.LogURL, hc)
+		if err != nil {
+			return nil, usageErrorf("check --log-url", "--log-url %q: %v", f.LogURL, err)
+		}
+		e.log, log = c, c
+	}
+	sd, err := state.OpenReadOnly(f.StateDir)
+	if err != nil {
+		return nil, runErrorf(err, "check --state-dir (it must be a directory only root can write)", "state directory: %v", err)
+	}
+	e.state = sd
+	e.stmt = stmtParts{src: src, log: log, store: readOnlyStore{sd.CheckpointsFor(lk.ID())}}
+	return e, nil
 }

@@ -27,7 +27,7 @@ type ScanCmd struct {
 	SignatureDir string `name:"signature-dir" placeholder:"DIR" help:"Local directory holding <package>.t and <package>.t.bundle (instead of --transparency-url)."`
 	Download     bool   `name:"download" help:"Download and hash every package file (next to its database) instead of trusting the database's %SHA256SUM%; a file that differs from the database is a hash-mismatch."`
 	MaxDBSize    int64  `name:"max-db-size" default:"268435456" placeholder:"BYTES" help:"Largest database accepted, as fetched (compressed)."`
-	JSON         string `name:"json" placeholder:"FILE|-" help:"Write the JSON report (schema_version 1, docs/report-schema.json) to FILE, or to stdout with '-'."`
+	JSON         string `name:"json" placeholder:"FILE|-" help:"Write the JSON report (schema_version 2, docs/report-schema.json) to FILE, or to stdout with '-'."`
 	JUnit        string `name:"junit" placeholder:"FILE" help:"Write a JUnit XML report to FILE: one test case per package."`
 	GitHub       bool   `name:"github" help:"Print GitHub Actions annotations (::error per failed package) and append a Markdown job summary to $$GITHUB_STEP_SUMMARY when it is set."`
 	AllowMissing int    `name:"allow-missing" default:"0" placeholder:"N" help:"Explicit opt-out: exit 0 even if up to N packages have no signature at all (missing-signature), e.g. packages added since the last signing run. They are still reported."`
