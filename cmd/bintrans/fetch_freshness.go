@@ -44,7 +44,7 @@ func (c *FetchCmd) checkDB(ctx context.Context, g *Globals, filename, part strin
 	if err != nil {
 		return deadlineExceeded(ctx, err)
 	}
-	if err := run.report(g, g.Verbose, ": pacman keeps its current database"); err != nil {
+	if err := run.report(g, g.Verbose, ": not given to pacman"); err != nil {
 		return deadlineExceeded(ctx, err)
 	}
 	run.keep(ctx, g, e, &c.PolicyFlags)
