@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -228,6 +229,15 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 	if res.code != 0 || !strings.Contains(res.stdout, "consistent with the checkpoint of the previous run") ||
 		!strings.Contains(res.stdout, fmt.Sprintf("0 entries new, %d known", nRealPackages+5)) {
 		t.Errorf("third run: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+
+	// The audit's human report lists the repository's statements over
+	// time: the first run's and the second's (a new database).
+	res = monRun(t, r.auditArgs(state)...)
+	if res.code != 0 || !strings.Contains(res.stdout, "(information) repository statements (1 repository):") ||
+		!regexp.MustCompile(`(?m)^  core/x86_64: 2 statement\(s\), newest counter 2 issued \S+Z, interval 86400s$`).MatchString(res.stdout) ||
+		!regexp.MustCompile(`(?m)^    counter 1  issued \S+Z  db [0-9a-f]{64}(  files [0-9a-f]{64})?  line \d+  index \d+\n    counter 2 `).MatchString(res.stdout) {
+		t.Errorf("audit's statements: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 
 	// (2) The key used outside bintrans sign, and a key-id variant.
