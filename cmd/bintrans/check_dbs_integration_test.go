@@ -30,7 +30,8 @@ func checkDBsRun(t *testing.T, args ...string) signRun {
 // (counter 2, same database), which check-dbs accepts; the transparency
 // URL put back to statement 1 is a rollback (exit 1); a statement older
 // than --max-db-age is stale (exit 1, with its age); doctor reports the
-// database; --json is the report document.
+// database; --json is the report document; scan fails CI on the stale
+// statement.
 func TestCheckDBsHeartbeatRealRekor(t *testing.T) {
 	r := newSignRepo(t, nRealPackages)
 	res := signRunIn(t, r.args(r.logURL, "--json", "--statement-interval", "1m")...)
@@ -139,6 +140,28 @@ func TestCheckDBsHeartbeatRealRekor(t *testing.T) {
 	res = checkDBsRun(t, append([]string{"doctor", "--max-db-age", "1s"}, policy...)...)
 	if res.code != ExitFailed || !strings.Contains(res.stderr, "the next upgrade would be refused") {
 		t.Fatalf("doctor, stale: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+
+	// CI: scan checks the database's statement (no state); an operator
+	// whose heartbeat stopped fails the scan with a report entry.
+	scan := func(extra ...string) (signRun, ci.JSONReport) {
+		args := append([]string{"scan", "--config", empty, "--pubkey-path", r.pub, "--transparency-url", r.sigDir,
+			"--log-url", r.logURL, "--log-key", r.logKey, "--state-dir", filepath.Join(r.dir, "scan-state"), "--json", "-"}, extra...)
+		res := checkDBsRun(t, append(args, filepath.Join(r.dir, "core", "os", "x86_64", "core.db"))...)
+		var rep ci.JSONReport
+		if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+			t.Fatalf("scan --json: %v\n%s%s", err, res.stdout, res.stderr)
+		}
+		return res, rep
+	}
+	res, rep = scan()
+	if res.code != 0 || len(rep.Databases) != 1 || rep.Databases[0].Outcome != "ok" || rep.Databases[0].Counter != 2 {
+		t.Fatalf("scan: exit %d %+v\n%s", res.code, rep.Databases, res.stderr)
+	}
+	res, rep = scan("--max-db-age", "1s")
+	if res.code != ExitFailed || rep.OK || len(rep.Databases) != 1 || rep.Databases[0].Outcome != "refused" ||
+		!strings.Contains(rep.Databases[0].Reason, "STALE: the statement for core/x86_64 (counter 2)") || rep.Summary.DatabasesFailed != 1 {
+		t.Fatalf("scan, stale: exit %d %+v\n%s", res.code, rep.Databases, res.stderr)
 	}
 
 	// Usage errors exit 2; a configuration without sync databases 3.
