@@ -53,8 +53,16 @@ func (w *world) statement(t *testing.T, counter uint64, issued time.Time) *fresh
 	return st
 }
 
-// publishStatement signs st, logs it and publishes it with its bundle.
+// publishStatement signs st with the world's key, logs it and publishes
+// it with its bundle.
 func (w *world) publishStatement(t *testing.T, st *freshness.Statement) {
+	t.Helper()
+	w.publishStatementWith(t, st, w.sk, true)
+}
+
+// publishStatementWith signs st with sk and publishes it, logged (with its
+// bundle) or not (the .t alone).
+func (w *world) publishStatementWith(t *testing.T, st *freshness.Statement, sk *minisign.PrivateKey, logged bool) {
 	t.Helper()
 	text, err := st.Marshal()
 	if err != nil {
@@ -62,29 +70,34 @@ func (w *world) publishStatement(t *testing.T, st *freshness.Statement) {
 	}
 	path := freshness.Path(st.DB.SHA256)
 	sha := freshness.DigestOf(text).SHA256
-	sig, err := w.sk.Sign([]byte(sha), minisign.SignOptions{TrustedComment: path, Hashed: true})
+	sig, err := sk.Sign([]byte(sha), minisign.SignOptions{TrustedComment: path, Hashed: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Join(w.sigsDir, freshness.Dir), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	e, err := w.log.Upload(ctx, sig.Encode(), w.pub.File(), []byte(sha))
-	if err != nil {
-		t.Fatalf("upload %s: %v", path, err)
+	os.Remove(filepath.Join(w.sigsDir, path+verify.BundleSuffix))
+	if logged {
+		pub := sk.PublicKey()
+		pubFile := []byte("untrusted comment: minisign public key\n" + hexToB64(pub) + "\n")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		e, err := w.log.Upload(ctx, sig.Encode(), pubFile, []byte(sha))
+		if err != nil {
+			t.Fatalf("upload %s: %v", path, err)
+		}
+		if e.Verification == nil || e.Verification.InclusionProof == nil {
+			e = w.waitForProof(t, e.UUID)
+		}
+		bundle, err := verify.MarshalBundle(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As sign publishes: bundle and .t first, the statement last.
+		w.publish(t, path+verify.BundleSuffix, bundle)
 	}
-	if e.Verification == nil || e.Verification.InclusionProof == nil {
-		e = w.waitForProof(t, e.UUID)
-	}
-	bundle, err := verify.MarshalBundle(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// As sign publishes: .t and bundle first, the statement last.
 	w.publish(t, path+verify.SignatureSuffix, sig.Encode())
-	w.publish(t, path+verify.BundleSuffix, bundle)
 	w.publish(t, path, text)
 }
 
@@ -293,5 +306,41 @@ func TestStatementCrossArchitectureRefused(t *testing.T) {
 	requireDBRefused(t, res, "is about another architecture (riscv64")
 	if len(got) != 0 {
 		t.Errorf("installed %v", got)
+	}
+}
+
+// Adversarial statements for the database the mirror serves, each refused
+// by the hook through the real pacman, nothing installed: a statement of
+// another repository for the same bytes (a mirror serving extra's
+// database as core), one signed by another key (forged, but logged: the
+// log accepts anyone's entries), and one signed by the transparency key
+// but never logged (online: the log has no entry for it).
+func TestStatementAdversarialRefused(t *testing.T) {
+	w := newWorld(t, 1)
+	db := readFile(t, w.s.RepoDB("core"))
+	stmt := func(repo string) *freshness.Statement {
+		return &freshness.Statement{Repository: repo, Architecture: machineArch(), DB: freshness.DigestOf(db),
+			Counter: 1, Issued: time.Now().UTC().Truncate(time.Second), Interval: time.Hour}
+	}
+	for _, tc := range []struct {
+		name string
+		pub  func()
+		want []string
+	}{
+		{"cross-repository", func() { w.publishStatement(t, stmt("extra")) }, []string{"is about another repository (extra"}},
+		{"forged", func() {
+			other, _ := newKey(t)
+			w.publishStatementWith(t, stmt("core"), other, true)
+		}, []string{"does not verify", "a forged or unlogged statement"}},
+		{"unlogged", func() { w.publishStatementWith(t, stmt("core"), w.sk, false) }, []string{"does not verify", "a forged or unlogged statement"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.pub()
+			res, got := w.install(t, w.names()...)
+			requireDBRefused(t, res, tc.want...)
+			if len(got) != 0 {
+				t.Errorf("installed %v", got)
+			}
+		})
 	}
 }
