@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/bintrans/bintrans/internal/safetext"
@@ -49,6 +50,16 @@ func WriteGitHub(stdout io.Writer, summaryPath string, r Report) error {
 
 func writeAnnotations(w io.Writer, r Report) error {
 	bw := bufio.NewWriter(w)
+	for _, d := range r.Databases {
+		kind, title := "warning", "bintrans: sync database without a checked statement"
+		switch {
+		case d.Outcome == DBOK:
+			continue
+		case d.Failed():
+			kind, title = "error", "bintrans: sync database refused"
+		}
+		writeCommand(bw, kind, title+" ("+safetext.Line(d.Repo)+")", fmt.Sprintf("%s: %s: %s", safetext.Line(d.Path), safetext.Line(d.Outcome), safetext.Cut(safetext.Fold(d.Reason), MaxReasonLen)))
+	}
 	shown, failed := 0, 0
 	for _, res := range r.Sorted() {
 		if res.OK() {
@@ -94,12 +105,14 @@ func EscapeProperty(s string) string {
 // "3 of 200 packages failed verification".
 func verdictLine(r Report) string {
 	n, f := len(r.Results), r.Failed()
-	switch {
-	case f == 0:
-		return fmt.Sprintf("%d %s verified", n, plural(n, "package", "packages"))
-	default:
-		return fmt.Sprintf("%d of %d %s failed verification", f, n, plural(n, "package", "packages"))
+	s := fmt.Sprintf("%d %s verified", n, plural(n, "package", "packages"))
+	if f > 0 {
+		s = fmt.Sprintf("%d of %d %s failed verification", f, n, plural(n, "package", "packages"))
 	}
+	if d := r.DatabasesFailed(); d > 0 {
+		s += fmt.Sprintf("; %d of %d sync %s refused", d, len(r.Databases), plural(len(r.Databases), "database", "databases"))
+	}
+	return s
 }
 
 func plural(n int, one, many string) string {
@@ -135,6 +148,16 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		}
 	}
 	fmt.Fprintf(bw, "| **total** | **%d** |\n", len(r.Results))
+	if len(r.Databases) > 0 {
+		fmt.Fprintf(bw, "\n#### Sync databases (repository statements)\n\n| repository | database | outcome | statement | reason |\n| :-- | :-- | :-- | :-- | :-- |\n")
+		for _, d := range r.Databases {
+			st := ""
+			if d.Counter > 0 {
+				st = fmt.Sprintf("%d, issued %s", d.Counter, d.Issued.UTC().Format(time.RFC3339))
+			}
+			fmt.Fprintf(bw, "| %s | %s | %s | %s | %s |\n", mdCell(d.Repo), mdCell(d.Path), mdCell(d.Outcome), mdCell(st), mdCell(d.Reason))
+		}
+	}
 	if f := r.Failed(); f > 0 {
 		fmt.Fprintf(bw, "\n#### Failed packages\n\n| repository | package | status | reason |\n| :-- | :-- | :-- | :-- |\n")
 		rows := 0

@@ -34,6 +34,17 @@ func WriteHuman(w io.Writer, r Report, color bool) error {
 		return code + s + ansiReset
 	}
 	failures := 0
+	for _, d := range r.Databases {
+		switch {
+		case d.Failed():
+			failures++
+			fmt.Fprintf(bw, "%s %s %s: statement %s: %s\n", paint(ansiBold+ansiRed, "FAIL"), safetext.Line(d.Repo), safetext.Line(d.Path),
+				safetext.Line(d.Outcome), safetext.Cut(safetext.Fold(d.Reason), MaxReasonLen))
+		case d.Outcome != DBOK:
+			fmt.Fprintf(bw, "WARN %s %s: statement %s: %s\n", safetext.Line(d.Repo), safetext.Line(d.Path),
+				safetext.Line(d.Outcome), safetext.Cut(safetext.Fold(d.Reason), MaxReasonLen))
+		}
+	}
 	for _, res := range r.Sorted() {
 		if res.OK() {
 			continue
@@ -60,6 +71,13 @@ func WriteHuman(w io.Writer, r Report, color bool) error {
 		rows = append(rows, row{safetext.Line(string(c.Status)), strconv.Itoa(c.Count), code})
 	}
 	rows = append(rows, row{"total", strconv.Itoa(len(r.Results)), ansiBold})
+	if n := len(r.Databases); n > 0 {
+		code := ansiGreen
+		if r.DatabasesFailed() > 0 {
+			code = ansiRed
+		}
+		rows = append(rows, row{"databases refused", strconv.Itoa(r.DatabasesFailed()), code}, row{"databases", strconv.Itoa(n), ansiBold})
+	}
 	nw, cw := 0, 0
 	for _, x := range rows {
 		nw = max(nw, len(x.name))

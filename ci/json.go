@@ -15,20 +15,41 @@ import (
 
 // SchemaVersion is the schema_version of the JSON report. It changes only
 // when a field is removed or changes meaning; adding a field keeps it.
-const SchemaVersion = 1
+// Version 2 added the sync databases' repository statements ("databases",
+// summary.databases and summary.databases_failed), and "ok" is false
+// when a database failed: a consumer of version 1 that read "ok" as "every
+// package verified" must see the change, not a silent new meaning.
+const SchemaVersion = 2
 
 // JSONReport is the JSON report document (docs/report-schema.json). It is
 // exported so that consumers in Go can decode a report.
 type JSONReport struct {
-	SchemaVersion int          `json:"schema_version"`
-	Tool          string       `json:"tool"`
-	Version       string       `json:"version"`
-	Started       string       `json:"started,omitempty"` // RFC 3339, UTC
-	Mode          string       `json:"mode"`
-	Log           *JSONLog     `json:"log,omitempty"`
-	OK            bool         `json:"ok"`
-	Summary       JSONSummary  `json:"summary"`
-	Packages      []JSONResult `json:"packages"`
+	SchemaVersion int         `json:"schema_version"`
+	Tool          string      `json:"tool"`
+	Version       string      `json:"version"`
+	Started       string      `json:"started,omitempty"` // RFC 3339, UTC
+	Mode          string      `json:"mode"`
+	Log           *JSONLog    `json:"log,omitempty"`
+	OK            bool        `json:"ok"`
+	Summary       JSONSummary `json:"summary"`
+	// Databases precede packages (written last, streamed).
+	Databases []JSONDatabase `json:"databases"`
+	Packages  []JSONResult   `json:"packages"`
+}
+
+// JSONDatabase is the check of one sync database against its repository
+// statement.
+type JSONDatabase struct {
+	Repo     string `json:"repo"`
+	Arch     string `json:"arch,omitempty"`
+	Path     string `json:"path"`
+	SHA256   string `json:"sha256,omitempty"`
+	Outcome  string `json:"outcome"`
+	Counter  uint64 `json:"counter,omitempty"`
+	Issued   string `json:"issued,omitempty"`
+	LogIndex *int64 `json:"log_index,omitempty"`
+	UUID     string `json:"uuid,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // JSONLog is the tree head a run was verified against.
@@ -45,6 +66,9 @@ type JSONSummary struct {
 	OK       int            `json:"ok"`
 	Failed   int            `json:"failed"`
 	ByStatus map[string]int `json:"by_status"`
+	// Databases checked against their statements, and those that failed.
+	Databases       int `json:"databases"`
+	DatabasesFailed int `json:"databases_failed"`
 }
 
 // JSONResult is the verdict for one package. Optional fields are omitted
@@ -93,7 +117,17 @@ func NewJSONReport(r Report) JSONReport {
 			Failed:   r.Failed(),
 			ByStatus: make(map[string]int),
 		},
-		Packages: make([]JSONResult, 0, len(res)),
+		Packages:  make([]JSONResult, 0, len(res)),
+		Databases: make([]JSONDatabase, 0, len(r.Databases)),
+	}
+	out.Summary.Databases, out.Summary.DatabasesFailed = len(r.Databases), r.DatabasesFailed()
+	for _, d := range r.Databases {
+		jd := JSONDatabase{Repo: d.Repo, Arch: d.Arch, Path: d.Path, SHA256: d.SHA256, Outcome: d.Outcome, Counter: d.Counter,
+			LogIndex: d.LogIndex, UUID: d.UUID, Reason: safetext.Cut(safetext.Fold(d.Reason), MaxReasonLen)}
+		if !d.Issued.IsZero() {
+			jd.Issued = d.Issued.UTC().Format(time.RFC3339)
+		}
+		out.Databases = append(out.Databases, jd)
 	}
 	out.Summary.OK = out.Summary.Total - out.Summary.Failed
 	if !r.Started.IsZero() {
@@ -156,7 +190,7 @@ func sortedCopy(s []string) []string {
 	return out
 }
 
-// WriteJSON writes r as an indented JSON document (schema_version 1,
+// WriteJSON writes r as an indented JSON document (schema_version 2,
 // docs/report-schema.json) followed by a newline. Packages are encoded one
 // at a time, so memory does not grow with the size of the output. Strings
 // are escaped by safetext.JSON (same values): the report can be printed in

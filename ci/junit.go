@@ -116,6 +116,31 @@ func NewJUnit(r Report) JUnitTestSuites {
 		suite.Cases = append(suite.Cases, tc)
 	}
 	flush()
+	if len(r.Databases) > 0 {
+		// One case per sync database: its repository statement.
+		s := JUnitTestSuite{Name: "sync databases", Time: seconds(0), Properties: props}
+		if !r.Started.IsZero() {
+			s.Timestamp = r.Started.UTC().Format("2006-01-02T15:04:05")
+		}
+		for _, d := range r.Databases {
+			tc := JUnitTestCase{Name: safetext.Line(d.Path), ClassName: "statement." + safetext.Line(d.Repo), Time: seconds(0)}
+			p := &JUnitProblem{Message: safetext.Cut(safetext.Fold(d.Reason), MaxReasonLen), Type: "statement-" + d.Outcome, Text: safetext.Text(d.Reason)}
+			switch d.Outcome {
+			case DBRefused:
+				tc.Failure = p
+				s.Failures++
+				doc.Failures++
+			case DBUnavailable:
+				tc.Error = p
+				s.Errors++
+				doc.Errors++
+			}
+			s.Tests++
+			doc.Tests++
+			s.Cases = append(s.Cases, tc)
+		}
+		doc.Suites = append(doc.Suites, s)
+	}
 	doc.Time = seconds(total)
 	return doc
 }

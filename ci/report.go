@@ -35,6 +35,53 @@ type Report struct {
 	Log *LogInfo
 	// Results are the engine's verdicts, in any order.
 	Results []verify.Result
+	// Databases are the sync databases checked against their repository
+	// statements (docs/STATEMENTS.md), in the order checked.
+	Databases []DBResult
+}
+
+// The outcomes of a DBResult (the values of freshcheck.Outcome).
+const (
+	DBOK          = "ok"
+	DBUnstated    = "unstated"
+	DBOff         = "off"
+	DBRefused     = "refused"
+	DBUnavailable = "unavailable"
+)
+
+// DBResult is the check of one sync database against its repository
+// statement.
+type DBResult struct {
+	// Repo is the repository; Arch the statement's architecture (empty
+	// when there is none); Path the database as given (a path or URL).
+	Repo, Arch, Path string
+	SHA256           string
+	// Outcome is DBOK, DBUnstated (no statement, allowed: a warning),
+	// DBOff (not checked: a warning), DBRefused or DBUnavailable.
+	Outcome string
+	// The statement, when one was found: its counter and issue time, and
+	// its log entry.
+	Counter  uint64
+	Issued   time.Time
+	LogIndex *int64
+	UUID     string
+	// Reason explains every outcome but DBOK (one line once escaped).
+	Reason string
+}
+
+// Failed reports whether the database fails the run: refused, or not
+// checked at all. A warning (unstated, off) does not.
+func (d DBResult) Failed() bool { return d.Outcome == DBRefused || d.Outcome == DBUnavailable }
+
+// DatabasesFailed is the number of databases that fail the run.
+func (r Report) DatabasesFailed() int {
+	n := 0
+	for _, d := range r.Databases {
+		if d.Failed() {
+			n++
+		}
+	}
+	return n
 }
 
 // LogInfo is the transparency log tree head a run was checked against.
@@ -95,15 +142,16 @@ func (r Report) Sorted() []verify.Result {
 	return out
 }
 
-// OK reports whether every package passed. An empty report is OK: deciding
-// that an empty repository is an error is the caller's policy.
+// OK reports whether every package passed and no database failed. An
+// empty report is OK: deciding that an empty repository is an error is the
+// caller's policy.
 func (r Report) OK() bool {
 	for _, res := range r.Results {
 		if !res.OK() {
 			return false
 		}
 	}
-	return true
+	return r.DatabasesFailed() == 0
 }
 
 // Failed returns the number of packages whose status is not ok.

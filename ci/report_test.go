@@ -189,6 +189,14 @@ func fixtureReport() Report {
 		Mode:    ModeOnline,
 		Log:     &LogInfo{URL: "http://127.0.0.1:3000", TreeSize: 230, RootHash: sha('f')},
 		Results: res,
+		Databases: []DBResult{
+			{Repo: "core", Arch: "x86_64", Path: "https://mirror.example/core/os/x86_64/core.db", SHA256: sha('c'), Outcome: DBOK,
+				Counter: 42, Issued: time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC), LogIndex: new(int64(9)), UUID: sha('d')},
+			{Repo: "extra", Arch: "x86_64", Path: "https://mirror.example/extra/os/x86_64/extra.db", SHA256: sha('e'), Outcome: DBRefused,
+				Counter: 17, Issued: time.Date(2026, 11, 15, 2, 0, 0, 0, time.UTC), LogIndex: new(int64(3)), UUID: sha('9'),
+				Reason: "STALE: the statement for extra/x86_64 (counter 17) was issued 11d 5h ago\n\x1b[31m"},
+			{Repo: "custom", Path: "custom.db", SHA256: sha('1'), Outcome: DBUnstated, Reason: "[custom] has no repository statement for custom.db"},
+		},
 	}
 }
 
@@ -202,6 +210,7 @@ func allOKReport() Report {
 		}
 	}
 	r.Results = ok
+	r.Databases = r.Databases[:1]
 	r.Mode, r.Log, r.Started = ModeOffline, nil, time.Time{}
 	return r
 }

@@ -178,7 +178,9 @@ func TestSchemaRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	mutations := map[string]func(doc map[string]any){
-		"schema_version 2":   func(d map[string]any) { d["schema_version"] = 2.0 },
+		"schema_version 1":   func(d map[string]any) { d["schema_version"] = 1.0 },
+		"database outcome":   func(d map[string]any) { d["databases"].([]any)[0].(map[string]any)["outcome"] = "fine" },
+		"no databases":       func(d map[string]any) { delete(d, "databases") },
 		"unknown top field":  func(d map[string]any) { d["extra"] = true },
 		"missing packages":   func(d map[string]any) { delete(d, "packages") },
 		"bad mode":           func(d map[string]any) { d["mode"] = "sometimes" },

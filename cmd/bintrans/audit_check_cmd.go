@@ -62,8 +62,16 @@ Reported separately:
                            packager released what the key signed
   chain breaks             audit records edited, removed, reordered, truncated
   packages without entry   packages of the given databases not in the log
+  statement findings       repository statements (docs/STATEMENTS.md) whose
+                           counter goes backwards, one counter for two
+                           statements (the key signed two histories), or a
+                           gap longer than the interval (+ half): clients saw
+                           the repository go stale; also the newest
+                           statement that old at the time of the audit
 
-Information, not findings: entries missing from the log's key search
+Information, not findings: the repository statements per repository and
+architecture, over time (the newest 10; --json: every one, under
+cross_check.statements), entries missing from the log's key search
 ("unindexed", below) and refusal records (packages 'bintrans sign' refused
 to sign because no packager signature released them, and why).
 
@@ -243,6 +251,12 @@ func printAuditReport(w io.Writer, r *auditReport) {
 			fmt.Fprintf(w, "  %s/%s %s  sha256 %s\n", L(p.Repo), L(p.Arch), L(p.Filename), L(p.SHA256))
 		}
 	}
+	if len(cr.StatementFindings) > 0 {
+		fmt.Fprintf(w, "\nrepository statement findings (%d):\n", len(cr.StatementFindings))
+		for _, f := range cr.StatementFindings {
+			fmt.Fprintf(w, "  %s %s/%s (lines %v): %s\n", f.Kind, L(f.Repo), L(f.Arch), f.Lines, M(f.Detail))
+		}
+	}
 	for _, f := range r.MonitorFindings {
 		fmt.Fprintf(w, "\nlog finding %s: entry %d %s: %s\n", f.Kind, f.LogIndex, L(f.UUID), M(f.Detail))
 	}
@@ -250,6 +264,7 @@ func printAuditReport(w io.Writer, r *auditReport) {
 		fmt.Fprintf(w, "\n(information) %d audited entr%s in the log but not listed by its key search\n", len(cr.Unindexed), plural(len(cr.Unindexed), "y is", "ies are"))
 	}
 	records("(information) packages bintrans sign refused to sign", cr.Refusals)
+	printStatementHistory(w, cr.Statements)
 	fmt.Fprintf(w, "\n%d of %d log entries match an audit record and a release; %d finding(s)\n", cr.Matched, cr.Entries, r.Findings)
 }
 
@@ -263,4 +278,35 @@ func writeJSON(w io.Writer, v any) error {
 	}
 	_, err = w.Write(append(safetext.JSON(b), '\n'))
 	return err
+}
+
+// maxStatementsListed is how many of a repository's newest statements the
+// human report lists (a 24h heartbeat makes 365 a year; --json has all).
+const maxStatementsListed = 10
+
+// printStatementHistory lists the repository statements of the audit log
+// per repository and architecture, the newest last.
+func printStatementHistory(w io.Writer, hist []audit.StatementHistory) {
+	if len(hist) == 0 {
+		return
+	}
+	L := safetext.Line
+	fmt.Fprintf(w, "\n(information) repository statements (%d repositor%s):\n", len(hist), plural(len(hist), "y", "ies"))
+	for _, h := range hist {
+		n := len(h.Statements)
+		last := h.Statements[n-1]
+		fmt.Fprintf(w, "  %s/%s: %d statement(s), newest counter %d issued %s, interval %ds\n", L(h.Repo), L(h.Arch), n, last.Counter, L(last.Issued), last.Interval)
+		shown := h.Statements
+		if n > maxStatementsListed {
+			fmt.Fprintf(w, "    … %d earlier (--json lists every one)\n", n-maxStatementsListed)
+			shown = shown[n-maxStatementsListed:]
+		}
+		for _, st := range shown {
+			files := ""
+			if st.FilesSHA256 != "" {
+				files = "  files " + L(st.FilesSHA256)
+			}
+			fmt.Fprintf(w, "    counter %d  issued %s  db %s%s  line %d  index %d\n", st.Counter, L(st.Issued), L(st.DBSHA256), files, st.Line, st.LogIndex)
+		}
+	}
 }

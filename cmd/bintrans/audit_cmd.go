@@ -29,7 +29,7 @@ type AuditVerifyChainCmd struct {
 // Help is the long help of `bintrans audit verify-chain --help`.
 func (AuditVerifyChainCmd) Help() string {
 	return `Reads the audit log line by line (bounded: at most 16 KiB per line) and
-checks that every line is a well-formed record (schema 1 or 2, in the exact
+checks that every line is a well-formed record (schema 1, 2 or 3, in the exact
 form bintrans writes, no field holding a control, bidi or format character
 or invalid UTF-8), that each record's "prev" is the sha256 of the line
 before (64 zeros for the first), and that the file ends with a newline.

@@ -18,7 +18,7 @@ var commentedSetting = regexp.MustCompile(`^#([a-z\[][^ #].*)$`)
 // TestConfigExample: the example as installed (every setting commented out)
 // and with every setting enabled is accepted by the real loader, and it
 // documents every flag of the commands a pacman user configures (hook,
-// fetch, verify, doctor).
+// fetch, verify, doctor, check-dbs).
 func TestConfigExample(t *testing.T) {
 	orig, err := os.ReadFile(exampleConfig)
 	if err != nil {
@@ -49,7 +49,7 @@ func TestConfigExample(t *testing.T) {
 			}
 		}
 	}
-	for _, cmd := range []string{"hook", "fetch", "verify", "doctor"} {
+	for _, cmd := range []string{"hook", "fetch", "verify", "doctor", "check-dbs"} {
 		node := findChild(app.Node, cmd)
 		for _, f := range visibleFlags(node) {
 			switch f.Name {

@@ -262,7 +262,8 @@ func manMain(app *kong.Application, cmds []*kong.Node) []byte {
 	for _, f := range [][2]string{
 		{"/etc/bintrans.conf", "the configuration (an annotated example: /usr/share/doc/bintrans/bintrans.conf.example)"},
 		{"/usr/share/libalpm/hooks/bintrans.hook", "the pacman hook running bintrans hook before every transaction"},
-		{"/var/lib/bintrans", "the last verified checkpoint of the log (rollback and split-view detection)"},
+		{"/var/lib/bintrans", "the last verified checkpoint of the log (rollback and split-view detection) and the newest repository statement accepted per repository and architecture"},
+		{"/usr/lib/systemd/system/bintrans-check-dbs.timer", "checks the sync databases against their repository statements daily (bintrans check-dbs); enable with systemctl enable --now bintrans-check-dbs.timer"},
 		{"/var/lib/bintrans-monitor", "the monitor's state (bintrans-monitor.service, bintrans-monitor.timer)"},
 	} {
 		fmt.Fprintf(&b, ".TP\n.I %s\n%s\n", roff(f[0]), roff(f[1]))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
@@ -43,10 +44,14 @@ func (DoctorCmd) Help() string {
     --state-dir, if there is one;
   - asks each --rebuilder whether it answers;
   - matches pacman's repositories with their transparency URLs;
+  - checks pacman's sync databases against their repository statements,
+    as 'bintrans check-dbs' does (a stale or rolled-back one would abort
+    the next upgrade);
 and prints what the next upgrade would check. Nothing is written.
 
 Exit codes: 0 ready; 1 the log's checkpoint does not verify or is inconsistent
-with the stored one (a wrong --log-key, or a log that lies); 2 configuration
+with the stored one (a wrong --log-key, or a log that lies), or a sync
+database is stale, rolled back or otherwise refused; 2 configuration
 error; 3 the log or too many rebuilders unreachable.
 
 Examples:
@@ -121,6 +126,9 @@ func (d *DoctorCmd) Run(g *Globals) error {
 		return err
 	}
 	d.describeRepos(w)
+	if err := d.checkDBs(ctx, g, hc); err != nil {
+		return err
+	}
 	d.describeNextUpgrade(w, len(keys))
 	fmt.Fprintln(w, "ok: ready for the next upgrade")
 	return nil
@@ -269,4 +277,42 @@ func (d *DoctorCmd) describeNextUpgrade(w io.Writer, keys int) {
 	if d.UnsafeAllowLocal {
 		fmt.Fprintln(w, "next upgrade: UNSAFE: packages in no sync database (pacman -U FILE) pass unverified.")
 	}
+}
+
+// checkDBs checks pacman's sync databases against their repository
+// statements, as check-dbs does, without keeping anything.
+func (d *DoctorCmd) checkDBs(ctx context.Context, g *Globals, hc *http.Client) error {
+	w := g.Stdout
+	conf, err := pacman.ParseFile(d.PacmanConf, pacman.DefaultLimits())
+	if err != nil {
+		return nil // describeRepos said so
+	}
+	dbs, err := syncDBs(pacman.HostFS{}, conf)
+	if err != nil {
+		fmt.Fprintf(w, "databases:   %s\n", safetext.Message(err.Error()))
+		return runErrorf(err, "check pacman's DBPath", "%v", err)
+	}
+	if len(dbs) == 0 {
+		fmt.Fprintf(w, "databases:   none under %s/sync yet ('pacman -Sy' downloads them)\n", safetext.Line(conf.DBPath))
+		return nil
+	}
+	e, err := d.statementsEngine(hc)
+	if err != nil {
+		return err
+	}
+	run, err := e.checkStatements(ctx, g, &d.PolicyFlags, dbs, conf.Architectures, true)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	writeDBLines(&b, run, time.Now())
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
+		if line != "" {
+			fmt.Fprintf(w, "database:    %s", line)
+		}
+	}
+	if err := run.verdict(g, ": the next upgrade would be refused"); err != nil {
+		return err
+	}
+	return nil
 }

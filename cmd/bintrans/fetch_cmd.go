@@ -137,6 +137,16 @@ func (c *FetchCmd) Run(g *Globals) error {
 			}
 			return verificationFailed(hint, "refused %s: %v", safeName, err)
 		}
+		if kind == fetch.KindDatabase {
+			// Its repository statement, before pacman sees it: a refused
+			// download leaves pacman its current database.
+			if err := c.checkDB(ctx, g, filename, part); err != nil {
+				if derr := fetch.Discard(part); derr != nil {
+					fmt.Fprintf(g.Stderr, "bintrans: could not remove %s: %v\n", safetext.Line(part), derr)
+				}
+				return err
+			}
+		}
 		if g.Verbose {
 			fmt.Fprintf(g.Stderr, "bintrans: %s: %s, passed through unverified (checked not to be a package)\n", safeName, kind)
 		}

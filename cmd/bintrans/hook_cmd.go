@@ -96,6 +96,11 @@ func (c *HookCmd) Run(g *Globals) error {
 		return err
 	}
 	defer pol.Close()
+	// The sync databases first: a stale or rolled-back one aborts.
+	dbs, err := c.checkDBs(ctx, g, pol, req)
+	if err != nil {
+		return err
+	}
 
 	arts, _ := plan.Artifacts()
 	bar := progress.New(g.Stderr, len(arts), "bintrans: verifying")
@@ -155,6 +160,7 @@ func (c *HookCmd) Run(g *Globals) error {
 	if verified != len(names)-skipped {
 		what = fmt.Sprintf("%d files verified for %d packages", verified, len(names))
 	}
+	dbs.keep(ctx, g, pol, &c.PolicyFlags) // the whole run passed
 	if skipped > 0 {
 		fmt.Fprintf(g.Stderr, "bintrans: %s (%s), %d let through unverified\n", what, c.mode(), skipped)
 		return nil

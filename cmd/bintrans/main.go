@@ -27,17 +27,18 @@ var version = "0.1.0-dev"
 type CLI struct {
 	Globals
 
-	Version VersionCmd `cmd:"" help:"Print the version and exit."`
-	Hook    HookCmd    `cmd:"" help:"alpm PreTransaction hook (hooks/bintrans.hook): verify a whole pacman transaction; target names on stdin, non-zero exit aborts." set:"deadline_default=5m"`
-	Verify  VerifyCmd  `cmd:"" help:"Verify package files, URLs or names (resolved through pacman's sync databases) against the transparency log." set:"deadline_default=5m"`
-	Fetch   FetchCmd   `cmd:"" help:"Download one file for pacman (XferCommand = /usr/bin/bintrans fetch -O %o %u …): packages are verified before pacman sees them." set:"deadline_default=5m"`
-	Scan    ScanCmd    `cmd:"" help:"Check that every package of whole sync databases is signed and provably in the transparency log (CI reports: JSON, JUnit, GitHub)."`
-	Monitor MonitorCmd `cmd:"" help:"List every log entry signed by the transparency key, verified; incremental, with rollback and split-view detection."`
-	Sign    SignCmd    `cmd:"" help:"Repository operator: sign every package of sync databases that its packagers released (GnuPG signatures checked), log each signature in Rekor, publish .t + proof bundle, keep a hash-chained audit log (resumable)."`
-	Audit   AuditCmd   `cmd:"" help:"Auditor: check the operator's audit log (verify-chain)."`
-	Doctor  DoctorCmd  `cmd:"" help:"Check the configuration, reach the log and each rebuilder, and say what the next upgrade would check."`
-	Help    HelpCmd    `cmd:"" help:"Show the help of a command: 'bintrans help scan' prints what 'bintrans scan --help' prints."`
-	Docs    DocsCmd    `cmd:"" hidden:"" help:"Write man pages and bash, zsh and fish completions generated from this command line (for packagers)."`
+	Version  VersionCmd  `cmd:"" help:"Print the version and exit."`
+	Hook     HookCmd     `cmd:"" help:"alpm PreTransaction hook (hooks/bintrans.hook): verify a whole pacman transaction; target names on stdin, non-zero exit aborts." set:"deadline_default=5m"`
+	Verify   VerifyCmd   `cmd:"" help:"Verify package files, URLs or names (resolved through pacman's sync databases) against the transparency log." set:"deadline_default=5m"`
+	Fetch    FetchCmd    `cmd:"" help:"Download one file for pacman (XferCommand = /usr/bin/bintrans fetch -O %o %u …): packages are verified before pacman sees them." set:"deadline_default=5m"`
+	CheckDBs CheckDBsCmd `cmd:"" name:"check-dbs" help:"Check pacman's sync databases against their repository statements without a transaction (a frozen or rolled-back mirror); run daily by hooks/bintrans-check-dbs.timer." set:"deadline_default=5m"`
+	Scan     ScanCmd     `cmd:"" help:"Check that every package of whole sync databases is signed and provably in the transparency log (CI reports: JSON, JUnit, GitHub)."`
+	Monitor  MonitorCmd  `cmd:"" help:"List every log entry signed by the transparency key, verified; incremental, with rollback and split-view detection."`
+	Sign     SignCmd     `cmd:"" help:"Repository operator: sign every package of sync databases that its packagers released (GnuPG signatures checked), log each signature in Rekor, publish .t + proof bundle, keep a hash-chained audit log (resumable)."`
+	Audit    AuditCmd    `cmd:"" help:"Auditor: check the operator's audit log (verify-chain)."`
+	Doctor   DoctorCmd   `cmd:"" help:"Check the configuration, reach the log and each rebuilder, and say what the next upgrade would check."`
+	Help     HelpCmd     `cmd:"" help:"Show the help of a command: 'bintrans help scan' prints what 'bintrans scan --help' prints."`
+	Docs     DocsCmd     `cmd:"" hidden:"" help:"Write man pages and bash, zsh and fish completions generated from this command line (for packagers)."`
 }
 
 const description = `Binary transparency for pacman.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +96,8 @@ func (r *signRepo) bundles(t *testing.T) map[string]*verify.LogEntry {
 	t.Helper()
 	out := map[string]*verify.LogEntry{}
 	ms, _ := filepath.Glob(filepath.Join(r.sigDir, "*"+verify.BundleSuffix))
-	for _, m := range ms {
+	stmts, _ := filepath.Glob(filepath.Join(r.sigDir, "statements", "*"+verify.BundleSuffix)) // the repository statements
+	for _, m := range append(ms, stmts...) {
 		b, err := os.ReadFile(m)
 		if err != nil {
 			t.Fatal(err)
@@ -139,8 +141,9 @@ func sameEntries(t *testing.T, got []monitor.Entry, want map[string]*verify.LogE
 
 // TestMonitorAuditRealRekor is the auditor's story on the real Rekor, with
 // a fresh transparency key (the stack is shared: entries are counted by key,
-// never by tree size):
-// (1) monitor lists exactly the signed entries (200: 20 retrieve batches);
+// never by tree size); every signing run also logs the database's
+// repository statement (one entry more per run here):
+// (1) monitor lists exactly the signed entries (200 + 1: 21 retrieve batches);
 // audit agrees with the audit log and the db; (4) a second signing run adds
 // packages: monitor reports only those, consistent with its stored tree
 // head; (2) a signature uploaded outside bintrans sign is a possible key
@@ -151,7 +154,7 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 	if res := signRunIn(t, r.args(r.logURL, "--json")...); res.code != 0 {
 		t.Fatalf("sign: exit %d\n%s", res.code, res.stderr)
 	}
-	r.logEntriesForKey(t, nRealPackages) // the index is written asynchronously
+	r.logEntriesForKey(t, nRealPackages+1) // the index is written asynchronously
 	state := filepath.Join(t.TempDir(), "monitor")
 
 	// (1)
@@ -162,12 +165,18 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 	rep := monitorReport(t, res)
 	want := r.bundles(t)
 	sameEntries(t, rep.Entries, want)
-	if rep.New != nRealPackages || rep.Total != nRealPackages || len(rep.Findings) != 0 || rep.Previous != nil {
+	if rep.New != nRealPackages+1 || rep.Total != nRealPackages+1 || len(rep.Findings) != 0 || rep.Previous != nil {
 		t.Errorf("first run: new %d total %d findings %v previous %v", rep.New, rep.Total, rep.Findings, rep.Previous)
 	}
 	shaOf := map[string]string{}
 	for _, p := range r.pkgs {
 		shaOf[p.SHA256Sum] = p.Filename
+	}
+	stmtTexts, _ := filepath.Glob(filepath.Join(r.sigDir, "statements", "*.stmt"))
+	for _, st := range stmtTexts {
+		b, _ := os.ReadFile(st)
+		sum := sha256.Sum256(b)
+		shaOf[hex.EncodeToString(sum[:])] = st
 	}
 	for _, e := range rep.Entries {
 		found := false
@@ -177,12 +186,13 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("entry %d: message hash %s is no package's", e.LogIndex, e.MessageSHA256)
+			t.Errorf("entry %d: message hash %s is no package's or statement's", e.LogIndex, e.MessageSHA256)
 		}
 	}
 	res = monRun(t, r.auditArgs(state, "--json")...)
 	arep := auditJSON(t, res)
-	if res.code != 0 || arep.CrossCheck.Matched != nRealPackages || arep.Findings != 0 || arep.PossibleKeyCompromise {
+	if res.code != 0 || arep.CrossCheck.Matched != nRealPackages+1 || arep.Findings != 0 || arep.PossibleKeyCompromise ||
+		len(arep.CrossCheck.Statements) != 1 || len(arep.CrossCheck.Statements[0].Statements) != 1 {
 		t.Fatalf("audit of a clean repo: exit %d %+v\n%s", res.code, arep.CrossCheck, res.stderr)
 	}
 
@@ -198,7 +208,7 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 	if res := signRunIn(t, r.args(r.logURL, "--json")...); res.code != 0 {
 		t.Fatalf("second sign: exit %d\n%s", res.code, res.stderr)
 	}
-	r.logEntriesForKey(t, nRealPackages+3)
+	r.logEntriesForKey(t, nRealPackages+5)
 	added := map[string]*verify.LogEntry{}
 	for leaf, e := range r.bundles(t) {
 		if before[leaf] == nil {
@@ -210,15 +220,24 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 	// The stack is shared with concurrent tests: the checkpoint the first run
 	// stored may be newer than the one it reported (a proof against a later
 	// tree), never older; and the log only grows.
-	if res.code != 0 || rep2.New != 3 || rep2.Total != nRealPackages+3 || rep2.Previous == nil || rep2.Previous.Size < rep.Current.Size || rep2.Current.Size < rep2.Previous.Size {
+	if res.code != 0 || rep2.New != 4 || rep2.Total != nRealPackages+5 || rep2.Previous == nil || rep2.Previous.Size < rep.Current.Size || rep2.Current.Size < rep2.Previous.Size {
 		t.Fatalf("second monitor run: exit %d new %d total %d previous %+v\n%s", res.code, rep2.New, rep2.Total, rep2.Previous, res.stderr)
 	}
 	sameEntries(t, rep2.Entries, added)
 	// Human output of a run with nothing new.
 	res = monRun(t, r.monitorArgs(state)...)
 	if res.code != 0 || !strings.Contains(res.stdout, "consistent with the checkpoint of the previous run") ||
-		!strings.Contains(res.stdout, fmt.Sprintf("0 entries new, %d known", nRealPackages+3)) {
+		!strings.Contains(res.stdout, fmt.Sprintf("0 entries new, %d known", nRealPackages+5)) {
 		t.Errorf("third run: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+
+	// The audit's human report lists the repository's statements over
+	// time: the first run's and the second's (a new database).
+	res = monRun(t, r.auditArgs(state)...)
+	if res.code != 0 || !strings.Contains(res.stdout, "(information) repository statements (1 repository):") ||
+		!regexp.MustCompile(`(?m)^  core/x86_64: 2 statement\(s\), newest counter 2 issued \S+Z, interval 86400s$`).MatchString(res.stdout) ||
+		!regexp.MustCompile(`(?m)^    counter 1  issued \S+Z  db [0-9a-f]{64}(  files [0-9a-f]{64})?  line \d+  index \d+\n    counter 2 `).MatchString(res.stdout) {
+		t.Errorf("audit's statements: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 
 	// (2) The key used outside bintrans sign, and a key-id variant.
@@ -247,7 +266,7 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Rekor refused a key-id variant (it does not compare key ids, go-api-notes §1): %v", err)
 	}
-	r.logEntriesForKey(t, nRealPackages+5)
+	r.logEntriesForKey(t, nRealPackages+7)
 	// --tail: the first --tail run reads the whole log by index (the runs
 	// before it read nothing that way), every leaf proven against the
 	// log's root; Rekor indexed both new entries, so nothing more is found.
@@ -269,7 +288,7 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 	arep = auditJSON(t, res)
 	cr := arep.CrossCheck
 	if res.code != ExitFailed || !arep.PossibleKeyCompromise || len(cr.Unaudited) != 1 || cr.Unaudited[0].UUID != evil.UUID ||
-		len(cr.Variants) != 1 || cr.Variants[0].UUID != variant.UUID || cr.Matched != nRealPackages+3 {
+		len(cr.Variants) != 1 || cr.Variants[0].UUID != variant.UUID || cr.Matched != nRealPackages+5 {
 		t.Errorf("audit after outside uploads: exit %d %+v", res.code, cr)
 	}
 	if !strings.Contains(res.stderr, "bintrans: POSSIBLE KEY COMPROMISE: 1 log entry signed by the transparency key has no audit record") {

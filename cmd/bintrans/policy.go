@@ -191,6 +191,7 @@ type PolicyFlags struct {
 	LogFlags
 	NetFlags
 	RebuilderFlags
+	FreshnessFlags
 
 	TransparencyURL     string        `help:"Where <package>.t and <package>.t.bundle are published (http(s)://, file:// or a directory)." placeholder:"URL"`
 	RepoTransparencyURL []string      `help:"Per-repository transparency URL (in the config: 'transparency-url = URL' in a [repo NAME] section). Repeatable." placeholder:"REPO=URL" sep:"none"`
@@ -286,6 +287,8 @@ type engine struct {
 	unlock   func()
 	// logBudget and rbBudget bound the answers held at once.
 	logBudget, rbBudget *httpclient.Budget
+	// What the statements' verifier shares with the packages'.
+	stmt stmtParts
 }
 
 // Close releases the state lock.
@@ -400,6 +403,7 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 		e.state = sd
 	}
 	store := e.state.CheckpointsFor(lk.ID())
+	e.stmt = stmtParts{src: src, log: log, store: store}
 	v, err := verify.NewVerifier(e.policy, src, log, store, rb)
 	if err != nil {
 		return nil, usageErrorf("", "%v", err)

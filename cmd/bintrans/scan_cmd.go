@@ -27,7 +27,7 @@ type ScanCmd struct {
 	SignatureDir string `name:"signature-dir" placeholder:"DIR" help:"Local directory holding <package>.t and <package>.t.bundle (instead of --transparency-url)."`
 	Download     bool   `name:"download" help:"Download and hash every package file (next to its database) instead of trusting the database's %SHA256SUM%; a file that differs from the database is a hash-mismatch."`
 	MaxDBSize    int64  `name:"max-db-size" default:"268435456" placeholder:"BYTES" help:"Largest database accepted, as fetched (compressed)."`
-	JSON         string `name:"json" placeholder:"FILE|-" help:"Write the JSON report (schema_version 1, docs/report-schema.json) to FILE, or to stdout with '-'."`
+	JSON         string `name:"json" placeholder:"FILE|-" help:"Write the JSON report (schema_version 2, docs/report-schema.json) to FILE, or to stdout with '-'."`
 	JUnit        string `name:"junit" placeholder:"FILE" help:"Write a JUnit XML report to FILE: one test case per package."`
 	GitHub       bool   `name:"github" help:"Print GitHub Actions annotations (::error per failed package) and append a Markdown job summary to $$GITHUB_STEP_SUMMARY when it is set."`
 	AllowMissing int    `name:"allow-missing" default:"0" placeholder:"N" help:"Explicit opt-out: exit 0 even if up to N packages have no signature at all (missing-signature), e.g. packages added since the last signing run. They are still reported."`
@@ -148,7 +148,7 @@ func (c *ScanCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	arts, err := scan.Load(ctx, dbs, scan.Options{HTTP: dl, MaxDBSize: c.MaxDBSize, Download: c.Download})
+	arts, digests, err := scan.LoadDigests(ctx, dbs, scan.Options{HTTP: dl, MaxDBSize: c.MaxDBSize, Download: c.Download})
 	if err != nil {
 		var h hinter
 		hint := ""
@@ -161,12 +161,19 @@ func (c *ScanCmd) Run(g *Globals) error {
 		fmt.Fprintln(g.Stderr, "bintrans: warning: the databases list no packages: nothing was verified")
 	}
 
+	// The databases' repository statements (CI keeps no state: age,
+	// repository, architecture, signature and log only).
+	stmts, err := c.checkStatements(ctx, g, e, dbs, digests)
+	if err != nil {
+		return err
+	}
+
 	bar := progress.New(g.Stderr, len(arts), "scanning")
 	e.Verifier.Progress = func(int, int, verify.Result) { bar.Add(1) }
 	results, runErr := e.Verifier.VerifyAll(ctx, arts)
 	bar.Done()
 
-	rep := ci.Report{Tool: "bintrans", Version: version, Started: started, Mode: ci.ModeOnline, Results: results}
+	rep := ci.Report{Tool: "bintrans", Version: version, Started: started, Mode: ci.ModeOnline, Results: results, Databases: stmts.results()}
 	if e.policy.Offline {
 		rep.Mode = ci.ModeOffline
 	} else if runErr == nil && rep.Failed() < len(results) {
@@ -176,7 +183,10 @@ func (c *ScanCmd) Run(g *Globals) error {
 	if err := c.writeReports(g, rep); err != nil {
 		return err
 	}
-	return c.verdict(g, rep, runErr)
+	if err := c.verdict(g, rep, runErr); err != nil {
+		return err
+	}
+	return stmts.verdict(g, "")
 }
 
 // databases lists the databases of the positional arguments and of

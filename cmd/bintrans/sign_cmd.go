@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/jedisct1/go-minisign"
 	"golang.org/x/term"
@@ -29,22 +30,23 @@ const maxPasswordFile = 4 << 10
 
 // SignCmd is `bintrans sign`: the repository operator's signer.
 type SignCmd struct {
-	RepoURL           string   `name:"repo-url" required:"" placeholder:"URL" help:"Repository URL template with $$repo and $$arch, as in a pacman.conf Server line (a directory, file:// or https://; plain http:// only with --unsafe-trust-db)."`
-	RepoName          []string `name:"repo-name" required:"" placeholder:"NAME" help:"Repository to sign (repeatable): its database is <repo-url>/<NAME>.db."`
-	Architecture      []string `name:"architecture" default:"x86_64" placeholder:"ARCH" help:"Architecture to sign (repeatable)."`
-	SignatureDir      string   `name:"signature-dir" required:"" placeholder:"DIR" type:"path" help:"Where <filename>.t and <filename>.t.bundle are written (publish this directory as the transparency URL)."`
-	PubkeyPath        string   `name:"pubkey-path" required:"" placeholder:"FILE" type:"path" help:"The transparency key's minisign public key (.pub); the secret key must be its pair."`
-	SeckeyPath        string   `name:"seckey-path" required:"" placeholder:"FILE" type:"path" help:"The transparency key's minisign secret key (minisign -G, encrypted, or -W, unencrypted)."`
-	PasswordFile      string   `name:"password-file" placeholder:"FILE" type:"path" help:"File holding the secret key's password (first line). Otherwise $$BINTRANS_PASSWORD, otherwise a prompt on the terminal."`
-	AuditLog          string   `name:"audit-log" placeholder:"FILE" type:"path" help:"Hash-chained audit log, one JSON line per logged signature (default: <state-dir>/audit.jsonl). Publish it for auditors."`
-	StateDir          string   `name:"state-dir" default:"/var/lib/bintrans" placeholder:"DIR" type:"path" help:"State dir: the signer's intent journal for crash recovery and the log checkpoint it verified last (sign/)."`
-	Jobs              int      `name:"jobs" short:"j" default:"8" placeholder:"N" help:"Packages signed and uploaded in parallel."`
-	Keyring           string   `name:"keyring" default:"/etc/pacman.d/gnupg" placeholder:"DIR" type:"path" help:"GnuPG keyring of the repository's packagers (pubring.gpg or pubring.kbx, and trustdb.gpg), as pacman-key keeps it. Only keys it trusts fully release a package. It is copied, never written."`
-	ReleaseSignatures string   `name:"release-signatures" default:"auto" enum:"auto,db,package" placeholder:"MODE" help:"Which packager signature releases a package: db (the database's <repo>.db.sig, repo-add --sign), package (each package's signature: the database's %PGPSIG% or <package>.sig, over the package file: reads every package), auto (db when <repo>.db.sig exists, else package)."`
-	UnsafeTrustDB     bool     `name:"unsafe-trust-db" help:"UNSAFE: check no packager signature; sign whatever %SHA256SUM% the database claims, and accept plain http://. Whoever can change the database gets any file signed and logged. The audit flags every such entry."`
-	VerifyDownloads   bool     `name:"verify-downloads" help:"Also download and hash every package when the database's signature releases them; refuse a package whose sha256 differs from the database's."`
-	RefreshBundles    bool     `name:"refresh-bundles" help:"Re-prove every published bundle against the log's current tree, not only this run's (one checkpoint for the whole signature dir)."`
-	JSON              bool     `name:"json" help:"Print the run's summary as JSON on stdout."`
+	RepoURL           string        `name:"repo-url" required:"" placeholder:"URL" help:"Repository URL template with $$repo and $$arch, as in a pacman.conf Server line (a directory, file:// or https://; plain http:// only with --unsafe-trust-db)."`
+	RepoName          []string      `name:"repo-name" required:"" placeholder:"NAME" help:"Repository to sign (repeatable): its database is <repo-url>/<NAME>.db."`
+	Architecture      []string      `name:"architecture" default:"x86_64" placeholder:"ARCH" help:"Architecture to sign (repeatable)."`
+	SignatureDir      string        `name:"signature-dir" required:"" placeholder:"DIR" type:"path" help:"Where <filename>.t and <filename>.t.bundle are written (publish this directory as the transparency URL)."`
+	PubkeyPath        string        `name:"pubkey-path" required:"" placeholder:"FILE" type:"path" help:"The transparency key's minisign public key (.pub); the secret key must be its pair."`
+	SeckeyPath        string        `name:"seckey-path" required:"" placeholder:"FILE" type:"path" help:"The transparency key's minisign secret key (minisign -G, encrypted, or -W, unencrypted)."`
+	PasswordFile      string        `name:"password-file" placeholder:"FILE" type:"path" help:"File holding the secret key's password (first line). Otherwise $$BINTRANS_PASSWORD, otherwise a prompt on the terminal."`
+	AuditLog          string        `name:"audit-log" placeholder:"FILE" type:"path" help:"Hash-chained audit log, one JSON line per logged signature (default: <state-dir>/audit.jsonl). Publish it for auditors."`
+	StateDir          string        `name:"state-dir" default:"/var/lib/bintrans" placeholder:"DIR" type:"path" help:"State dir: the signer's intent journal for crash recovery and the log checkpoint it verified last (sign/)."`
+	Jobs              int           `name:"jobs" short:"j" default:"8" placeholder:"N" help:"Packages signed and uploaded in parallel."`
+	Keyring           string        `name:"keyring" default:"/etc/pacman.d/gnupg" placeholder:"DIR" type:"path" help:"GnuPG keyring of the repository's packagers (pubring.gpg or pubring.kbx, and trustdb.gpg), as pacman-key keeps it. Only keys it trusts fully release a package. It is copied, never written."`
+	ReleaseSignatures string        `name:"release-signatures" default:"auto" enum:"auto,db,package" placeholder:"MODE" help:"Which packager signature releases a package: db (the database's <repo>.db.sig, repo-add --sign), package (each package's signature: the database's %PGPSIG% or <package>.sig, over the package file: reads every package), auto (db when <repo>.db.sig exists, else package)."`
+	UnsafeTrustDB     bool          `name:"unsafe-trust-db" help:"UNSAFE: check no packager signature; sign whatever %SHA256SUM% the database claims, and accept plain http://. Whoever can change the database gets any file signed and logged. The audit flags every such entry."`
+	VerifyDownloads   bool          `name:"verify-downloads" help:"Also download and hash every package when the database's signature releases them; refuse a package whose sha256 differs from the database's."`
+	RefreshBundles    bool          `name:"refresh-bundles" help:"Re-prove every published bundle against the log's current tree, not only this run's (one checkpoint for the whole signature dir)."`
+	JSON              bool          `name:"json" help:"Print the run's summary as JSON on stdout."`
+	StatementInterval time.Duration `name:"statement-interval" default:"24h" placeholder:"DURATION" help:"Re-issue the repository statement of an unchanged database when the last one is this old (the heartbeat that keeps clients' --max-db-age from refusing a quiet repository; clients allow 7 days by default). Run sign at least hourly (hooks/bintrans-sign.timer)."`
 
 	// --log-url, --log-key: every entry is verified under the pinned log
 	// key before anything is published.
@@ -175,6 +177,9 @@ func (c *SignCmd) Run(g *Globals) error {
 	if c.Jobs < 1 || c.Jobs > 256 {
 		return usageErrorf("give a value between 1 and 256", "--jobs %d is out of range", c.Jobs)
 	}
+	if err := checkStatementInterval(g, c.StatementInterval); err != nil {
+		return err
+	}
 	mode, err := signer.ParseReleaseMode(c.ReleaseSignatures)
 	if err != nil {
 		return usageErrorf("give auto, db or package", "--release-signatures: %v", err)
@@ -292,6 +297,9 @@ func (c *SignCmd) Run(g *Globals) error {
 		Release: mode, Keyring: keyring,
 		Version:  version,
 		Progress: c.progress(g),
+		// Statements, every run: clients find the statement of the exact
+		// database they hold, and refuse a stale or rolled-back one.
+		Statements: true, StatementInterval: c.StatementInterval,
 	})
 	if err != nil {
 		var km *signer.KeyMismatchError
@@ -353,6 +361,7 @@ func (c *SignCmd) Run(g *Globals) error {
 		}
 		fmt.Fprintf(g.Stdout, "%d packages: %d signed, %d already published, %d recovered, %d refused (no release signature), %d failed; audit log %s: head %d:%s (%.1fs)\n",
 			sum.Packages, sum.Signed, sum.AlreadyPublished, sum.Recovered, sum.Refused, sum.Failed, safetext.Line(auditLog), sum.AuditHead.Records, sum.AuditHead.Hash, sum.Seconds)
+		printStatements(g.Stdout, sum.Statements)
 		if sum.Checkpoint != nil {
 			fmt.Fprintf(g.Stdout, "%d bundles settled on %d tree head(s); log checkpoint %s size %d root %s stored (%.2fs)\n",
 				sum.Settled, sum.BundleCheckpoints, safetext.Line(sum.Checkpoint.Origin), sum.Checkpoint.Size, sum.Checkpoint.Root, sum.SettleSeconds)

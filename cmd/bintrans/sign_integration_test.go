@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -206,26 +208,36 @@ func (r *signRepo) checkComplete(t *testing.T, unindexedOK bool) {
 	if err != nil {
 		t.Fatalf("audit chain: %v", err)
 	}
+	// The repository statements published (each with its .t; a .files
+	// copy has none): entries of the key as the packages are.
+	stmts := r.statements(t, pub, lk)
+	want := len(r.pkgs) + len(stmts)
 	res := signRunIn(t, "audit", "verify-chain", r.auditLog)
-	if res.code != 0 || !strings.Contains(res.stdout, fmt.Sprintf("chain ok, %d records", len(r.pkgs))) {
+	if res.code != 0 || !strings.Contains(res.stdout, fmt.Sprintf("chain ok, %d records", want)) {
 		t.Errorf("audit verify-chain: %+v", res)
 	}
 	logged := map[string]bool{}
-	searched := r.logEntriesForKey(t, len(r.pkgs))
+	searched := r.logEntriesForKey(t, want)
 	for _, u := range searched {
 		if logged[u[len(u)-64:]] {
 			t.Errorf("the key search lists entry %s twice", u)
 		}
 		logged[u[len(u)-64:]] = true
 	}
-	if len(logged) > len(r.pkgs) || (!unindexedOK && len(logged) != len(r.pkgs)) {
-		t.Errorf("the log's index holds %d entries for the key, want exactly %d (one per package)", len(logged), len(r.pkgs))
+	if len(logged) > want || (!unindexedOK && len(logged) != want) {
+		t.Errorf("the log's index holds %d entries for the key, want exactly %d (one per package and statement)", len(logged), want)
 	}
 	lc, err := rekorv1.New(r.logURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ours := map[string]bool{}
+	for _, e := range stmts {
+		ours[verify.LeafHash(e.Body)] = true
+		if rec, ok := recs[e.UUID]; !ok || !rec.IsStatement() || rec.LogIndex != e.LogIndex {
+			t.Errorf("statement entry %d: audit record %+v", e.LogIndex, rec)
+		}
+	}
 	mini := testenv.Tool(t, "minisign")
 	msgDir := t.TempDir()
 	for i, p := range r.pkgs {
@@ -274,8 +286,8 @@ func (r *signRepo) checkComplete(t *testing.T, unindexedOK bool) {
 			}
 		}
 	}
-	if len(recs) != len(r.pkgs) {
-		t.Errorf("%d audit records for %d packages", len(recs), len(r.pkgs))
+	if len(recs) != want {
+		t.Errorf("%d audit records for %d packages and %d statements", len(recs), len(r.pkgs), len(stmts))
 	}
 	for leaf := range logged {
 		if !ours[leaf] {
@@ -306,6 +318,37 @@ func (r *signRepo) checkComplete(t *testing.T, unindexedOK bool) {
 	}
 }
 
+// statements verifies every statement published with its .t and returns
+// their entries.
+func (r *signRepo) statements(t *testing.T, pub verify.PublicKey, lk *verify.LogKey) []*verify.LogEntry {
+	t.Helper()
+	ts, err := filepath.Glob(filepath.Join(r.sigDir, "statements", "*.stmt.t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*verify.LogEntry
+	for _, tp := range ts {
+		text, err1 := os.ReadFile(strings.TrimSuffix(tp, ".t"))
+		tf, err2 := os.ReadFile(tp)
+		b, err3 := os.ReadFile(tp + ".bundle")
+		if err := errors.Join(err1, err2, err3); err != nil {
+			t.Errorf("statement %s: %v", tp, err)
+			continue
+		}
+		e, err := verify.ParseBundle(b)
+		if err == nil {
+			sum := sha256.Sum256(text)
+			_, err = verify.VerifyEntry(e, tf, []verify.PublicKey{pub}, hex.EncodeToString(sum[:]), "statements/"+strings.TrimSuffix(filepath.Base(tp), ".t"), lk)
+		}
+		if err != nil {
+			t.Errorf("statement %s: %v", tp, err)
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 const nRealPackages = 200
 
 func TestSignRealRekor(t *testing.T) {
@@ -315,7 +358,7 @@ func TestSignRealRekor(t *testing.T) {
 		t.Fatalf("sign: exit %d\n%s", res.code, res.stderr)
 	}
 	s := r.summary(t, res)
-	if s.Signed != nRealPackages || s.Failed != 0 || s.AuditRecords != nRealPackages {
+	if s.Signed != nRealPackages || s.Failed != 0 || s.AuditRecords != nRealPackages+1 || s.StatementsIssued != 1 {
 		t.Fatalf("summary: %+v", s)
 	}
 	t.Logf("signed %d packages in %.2fs", s.Signed, s.Seconds)
@@ -325,7 +368,7 @@ func TestSignRealRekor(t *testing.T) {
 	// runs against a log URL where nothing listens.
 	res = signRunIn(t, r.args("http://127.0.0.1:1", "--json")...)
 	s = r.summary(t, res)
-	if res.code != 0 || s.AlreadyPublished != nRealPackages || s.Signed != 0 || s.AuditRecords != 0 {
+	if res.code != 0 || s.AlreadyPublished != nRealPackages || s.Signed != 0 || s.AuditRecords != 0 || s.StatementsCurrent != 1 {
 		t.Fatalf("second run: exit %d %+v\n%s", res.code, s, res.stderr)
 	}
 	r.checkComplete(t, false)
@@ -399,7 +442,7 @@ func TestSignLogDownMidRun(t *testing.T) {
 	p.failAfter.Store(60)
 	res := signRunIn(t, r.args(p.srv.URL, "--json")...)
 	s := r.summary(t, res)
-	if res.code != ExitInternal || s.Failed == 0 || s.Signed < 50 || s.Signed+s.Failed != nRealPackages {
+	if res.code != ExitInternal || s.Failed == 0 || s.Signed < 50 || s.Signed+s.Failed != nRealPackages+1 { // +1: the statement
 		t.Fatalf("run with the log going down: exit %d %+v", res.code, s)
 	}
 	for _, f := range s.Failures {

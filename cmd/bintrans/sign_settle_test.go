@@ -120,7 +120,7 @@ func TestSignSettleRealRekor(t *testing.T) {
 		t.Fatalf("sign: exit %d\n%s", res.code, res.stderr)
 	}
 	s := r.summary(t, res)
-	if s.Signed != nRealPackages || s.Settled != nRealPackages || s.SettleFailed != 0 || s.SettleError != "" || s.Checkpoint == nil {
+	if s.Signed != nRealPackages || s.Settled != nRealPackages+1 || s.SettleFailed != 0 || s.SettleError != "" || s.Checkpoint == nil { // +1: the statement
 		t.Fatalf("summary: %+v", s)
 	}
 	sizes := r.bundleSizes(t, r.logKey)
@@ -181,7 +181,7 @@ func TestSignSettleRealRekor(t *testing.T) {
 	}
 	res = signRunIn(t, r.args(r.logURL, "--json", "--refresh-bundles")...)
 	s = r.summary(t, res)
-	if res.code != 0 || s.AlreadyPublished != nRealPackages || s.Settled != nRealPackages || s.Signed != 0 {
+	if res.code != 0 || s.AlreadyPublished != nRealPackages || s.Settled != nRealPackages+1 || s.Signed != 0 || s.StatementsCurrent != 1 {
 		t.Fatalf("refresh run: exit %d %+v\n%s", res.code, s, res.stderr)
 	}
 	next := r.storedCheckpoint(t, r.logKey)
@@ -208,7 +208,7 @@ func TestSignSettleLyingLog(t *testing.T) {
 	}
 	res := signRunIn(t, r.args(fl.URL, "--json")...)
 	s := r.summary(t, res)
-	if res.code != 0 || s.Settled != nRealPackages || s.BundleCheckpoints != 1 {
+	if res.code != 0 || s.Settled != nRealPackages+1 || s.BundleCheckpoints != 1 { // +1: the statement
 		t.Fatalf("honest run: exit %d %+v\n%s", res.code, s, res.stderr)
 	}
 	storedPath := filepath.Join(r.state, "sign", "checkpoint.json")
@@ -271,7 +271,7 @@ func TestSignSettleLyingLog(t *testing.T) {
 			fl.SetLie(fakelog.Honest)
 			res = signRunIn(t, r.args(fl.URL, "--json", "--refresh-bundles")...)
 			s = r.summary(t, res)
-			if res.code != 0 || s.Settled != nRealPackages || s.BundleCheckpoints != 1 {
+			if res.code != 0 || s.Settled != nRealPackages+1 || s.BundleCheckpoints != 1 {
 				t.Fatalf("honest refresh: exit %d %+v\n%s", res.code, s, res.stderr)
 			}
 			if sizes := r.bundleSizes(t, r.logKey); len(sizes) != 1 {
@@ -279,8 +279,8 @@ func TestSignSettleLyingLog(t *testing.T) {
 			}
 		})
 	}
-	if n := fl.Size(); n != nRealPackages {
-		t.Errorf("the log holds %d entries for %d packages", n, nRealPackages)
+	if n := fl.Size(); n != nRealPackages+1 {
+		t.Errorf("the log holds %d entries for %d packages and a statement", n, nRealPackages)
 	}
 }
 
@@ -291,17 +291,17 @@ func TestSignSettleLogDownIsAWarning(t *testing.T) {
 	p := newFaultProxy(t, r.logURL)
 	var n atomic.Int64
 	down := func(int64) {
-		if n.Add(1) == nRealPackages {
+		if n.Add(1) == nRealPackages+1 { // the packages and the statement
 			p.down.Store(true)
 		}
 	}
 	p.onPost.Store(&down)
 	res := signRunIn(t, r.args(p.srv.URL, "--json")...)
 	s := r.summary(t, res)
-	if res.code != 0 || s.Signed != nRealPackages || s.Settled != 0 || s.SettleFailed != nRealPackages || s.SettleError == "" {
+	if res.code != 0 || s.Signed != nRealPackages || s.StatementsIssued != 1 || s.Settled != 0 || s.SettleFailed != nRealPackages+1 || s.SettleError == "" {
 		t.Fatalf("exit %d %+v\n%s", res.code, s, res.stderr)
 	}
-	if !strings.Contains(res.stderr, "warning: 200 bundle(s) not settled") {
+	if !strings.Contains(res.stderr, "warning: 201 bundle(s) not settled") {
 		t.Errorf("stderr: %s", res.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(r.state, "sign", "checkpoint.json")); err == nil {

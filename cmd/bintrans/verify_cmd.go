@@ -26,7 +26,7 @@ type VerifyCmd struct {
 	PolicyFlags
 
 	PacmanConf      string `name:"pacman-conf" help:"pacman's configuration, to resolve package names." default:"/etc/pacman.conf" placeholder:"FILE" type:"path"`
-	JSON            bool   `name:"json" help:"Print a JSON report (schema_version 1, docs/report-schema.json) on stdout."`
+	JSON            bool   `name:"json" help:"Print a JSON report (schema_version 2, docs/report-schema.json) on stdout."`
 	MaxDownloadSize int64  `name:"max-download-size" help:"Largest package downloaded for a URL argument (bytes)." default:"4294967296" placeholder:"BYTES"`
 
 	Packages []string `arg:"" name:"package" help:"A package file, an http(s) URL of one, or a package name (resolved through pacman's sync databases and cache)."`

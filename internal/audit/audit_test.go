@@ -88,7 +88,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	want := testRecord(3)
-	want.SchemaVersion, want.Prev, want.Time = SchemaVersion, got[3].Prev, "2026-11-26T07:00:00Z"
+	want.SchemaVersion, want.Prev, want.Time = PackageSchemaVersion, got[3].Prev, "2026-11-26T07:00:00Z"
 	if got[3] != want {
 		t.Errorf("record 4 =\n%+v\nwant\n%+v", got[3], want)
 	}
@@ -132,7 +132,7 @@ func TestVerifyChainDetects(t *testing.T) {
 		{"extra space", join(ls[0], bytes.Replace(ls[1], []byte(`,"name"`), []byte(`, "name"`), 1)), 2, KindMalformed},
 		{"trailing data", join(ls[0], bytes.Replace(ls[1], []byte("}\n"), []byte("}{}\n"), 1)), 2, KindMalformed},
 		{"bad sha256", join(ls[0], bytes.Replace(ls[1], []byte(`"sha256":"1`), []byte(`"sha256":"X`), 1)), 2, KindMalformed},
-		{"other schema", join(bytes.Replace(ls[0], []byte(`"schema_version":2`), []byte(`"schema_version":3`), 1)), 1, KindMalformed},
+		{"other schema", join(bytes.Replace(ls[0], []byte(`"schema_version":2`), []byte(`"schema_version":4`), 1)), 1, KindMalformed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

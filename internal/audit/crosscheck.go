@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/bintrans/bintrans/verify"
 )
@@ -48,6 +49,10 @@ type CrossCheckInput struct {
 	// is not checked.
 	Released []ReleasedPackage
 	DBsGiven bool
+	// Now is the time of the audit: a repository whose newest statement is
+	// older than its interval (+ slack) then is a finding. Zero: not
+	// checked.
+	Now time.Time
 }
 
 // EntryRef names a log entry in a report.
@@ -76,6 +81,8 @@ type RecordRef struct {
 	AfterBreak bool `json:"after_break,omitempty"`
 	// Refused is a refusal record's reason (why sign did not sign).
 	Refused string `json:"refused,omitempty"`
+	// Kind is the record's kind ("statement" for a repository statement).
+	Kind string `json:"kind,omitempty"`
 }
 
 // Mismatch is a log entry and the audit record naming it that disagree.
@@ -148,12 +155,21 @@ type CrossReport struct {
 	// Refusals (information): refusal records of the checked keys:
 	// packages or databases bintrans sign refused to sign, and why.
 	Refusals []RecordRef `json:"refusals"`
+	// Statements (information): the repository statements the audit log
+	// records, per repository and architecture, in the order issued.
+	Statements []StatementHistory `json:"statements"`
+	// StatementFindings: a counter that went backwards, one counter for two
+	// statements, a gap between statements longer than the operator's
+	// interval (+ half of it), or, at the time of the audit, no statement
+	// for that long (the heartbeat stopped).
+	StatementFindings []StatementFinding `json:"statement_findings"`
 }
 
 // Findings is the number of findings (everything but Unindexed).
 func (r *CrossReport) Findings() int {
 	return len(r.Unaudited) + len(r.Variants) + len(r.Mismatches) + len(r.RecordsWithoutEntry) +
-		len(r.Unreleased) + len(r.NoReleaseSignature) + len(r.ChainBreaks) + len(r.PackagesWithoutEntry)
+		len(r.Unreleased) + len(r.NoReleaseSignature) + len(r.ChainBreaks) + len(r.PackagesWithoutEntry) +
+		len(r.StatementFindings)
 }
 
 func sha256Hex(s string) string {
@@ -175,7 +191,7 @@ func entryRef(e LoggedEntry) EntryRef {
 
 func recordRef(r LineRecord) RecordRef {
 	return RecordRef{Line: r.Line, Repo: r.Repo, Arch: r.Arch, Filename: r.Filename, SHA256: r.SHA256,
-		LogIndex: r.LogIndex, UUID: r.UUID, AfterBreak: r.AfterBreak, Refused: r.Refused}
+		LogIndex: r.LogIndex, UUID: r.UUID, AfterBreak: r.AfterBreak, Refused: r.Refused, Kind: r.Kind}
 }
 
 // CrossCheck compares the log's entries for the keys with the audit log
@@ -192,7 +208,7 @@ func CrossCheck(in CrossCheckInput) *CrossReport {
 	rep := &CrossReport{SchemaVersion: CrossCheckSchemaVersion,
 		Unaudited: []EntryRef{}, Variants: []EntryRef{}, Mismatches: []Mismatch{}, RecordsWithoutEntry: []RecordRef{},
 		Unreleased: []RecordRef{}, NoReleaseSignature: []RecordRef{}, ChainBreaks: []ChainBreak{}, PackagesWithoutEntry: []ReleasedPackage{},
-		Unindexed: []EntryRef{}, Refusals: []RecordRef{}}
+		Unindexed: []EntryRef{}, Refusals: []RecordRef{}, Statements: []StatementHistory{}, StatementFindings: []StatementFinding{}}
 	keyIDs := map[string]bool{}
 	for _, k := range in.Keys {
 		keyIDs[k.KeyID()] = true
@@ -286,6 +302,12 @@ func CrossCheck(in CrossCheckInput) *CrossReport {
 		if !e.Indexed {
 			rep.Unindexed = append(rep.Unindexed, ref)
 		}
+		if r.IsStatement() {
+			// The operator's own statement: nothing to release (Validate
+			// checked that it rebuilds and hashes to the signed message).
+			rep.Matched++
+			continue
+		}
 		// Released?
 		released := false
 		for _, p := range relBySHA[r.SHA256] {
@@ -337,6 +359,7 @@ func CrossCheck(in CrossCheckInput) *CrossReport {
 			rep.RecordsWithoutEntry = append(rep.RecordsWithoutEntry, recordRef(r))
 		}
 	}
+	rep.Statements, rep.StatementFindings = Statements(records, in.Now)
 	// Released packages without a valid entry: an audited one, or any entry
 	// of the key whose signature verifies over the package's sha256.
 	if in.DBsGiven {

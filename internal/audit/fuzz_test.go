@@ -23,6 +23,9 @@ func FuzzReadAuditLog(f *testing.F) {
 			f.Fatal(err)
 		}
 	}
+	if _, err := w.Append(statementRecord(f, 1, "db", stmtT0)); err != nil {
+		f.Fatal(err)
+	}
 	w.Close()
 	seed, err := os.ReadFile(filepath.Join(dir, "seed"))
 	if err != nil {

@@ -43,6 +43,18 @@
 // both. A schema 2 signature record without release fields was signed with
 // --unsafe-trust-db: the auditor flags it.
 //
+// Schema 3 (written since bintrans issues repository statements) adds
+// statement records: Kind "statement" (KindStatement), the record of a
+// repository statement (docs/STATEMENTS.md) the signer issued, logged and
+// published. Its Filename is the statement's path
+// (statements/<db sha256>.stmt), SHA256 the sha256 of the statement file
+// (the signed message), DBURL/DBSHA256 the database it names, and the
+// statement's other fields (DBSize, FilesSHA256, FilesSize, Counter,
+// Issued, Interval) are kept so that an auditor rebuilds the statement
+// byte for byte and checks that it hashes to SHA256. Package records are
+// still written as schema 2, so that a reader of schema 2 reads every
+// package record; it refuses a statement record as malformed.
+//
 // # What the chain proves, and what it does not
 //
 // An edited, inserted, deleted or reordered record anywhere but at the end
@@ -66,13 +78,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/freshness"
 	"github.com/bintrans/bintrans/internal/safetext"
 )
 
-// SchemaVersion is the version of Record written by this package. Readers
-// accept it and MinSchemaVersion (schema 1 has no release fields and no
-// refusal records) and reject any other.
-const SchemaVersion = 2
+// SchemaVersion is the newest version of Record: readers accept it down to
+// MinSchemaVersion (schema 1 has no release fields and no refusal records,
+// schema 2 no statement records) and reject any other. The writer writes
+// package records as PackageSchemaVersion and statement records as
+// SchemaVersion.
+const SchemaVersion = 3
+
+// PackageSchemaVersion is the version of the package and refusal records
+// the writer writes.
+const PackageSchemaVersion = 2
+
+// KindStatement is Record.Kind of a repository statement's record.
+const KindStatement = "statement"
 
 // MinSchemaVersion is the oldest record version readers accept.
 const MinSchemaVersion = 1
@@ -133,6 +155,19 @@ type Record struct {
 	// any package of the database). A refusal record has no log entry.
 	Refused string `json:"refused,omitempty"`
 
+	// Kind (schema 3) is "" for a package's record, KindStatement for a
+	// repository statement's. A statement record's Filename is
+	// freshness.Path(DBSHA256), its SHA256 the statement file's; these
+	// fields are the rest of the statement (its repository and
+	// architecture are Repo and Arch). Empty for any other record.
+	Kind        string `json:"kind,omitempty"`
+	DBSize      int64  `json:"db_size,omitempty"`
+	FilesSHA256 string `json:"files_sha256,omitempty"`
+	FilesSize   int64  `json:"files_size,omitempty"`
+	Counter     uint64 `json:"counter,omitempty"`
+	Issued      string `json:"issued,omitempty"` // RFC 3339 UTC, whole seconds
+	Interval    int64  `json:"interval,omitempty"`
+
 	// The log entry holding the signature.
 	LogURL         string `json:"log_url"`
 	LogIndex       int64  `json:"log_index"`
@@ -154,6 +189,45 @@ var (
 // IsRefusal reports whether r is a refusal record (no log entry).
 func (r Record) IsRefusal() bool { return r.Refused != "" }
 
+// IsStatement reports whether r is a repository statement's record.
+func (r Record) IsStatement() bool { return r.Kind == KindStatement }
+
+// StatementRecord is the record of statement st, whose file's sha256 is
+// stmtSHA256, read from the database at dbURL (log fields left empty).
+func StatementRecord(st *freshness.Statement, stmtSHA256, dbURL string) Record {
+	return Record{
+		Kind: KindStatement, Repo: st.Repository, Arch: st.Architecture,
+		Filename: freshness.Path(st.DB.SHA256), SHA256: stmtSHA256, DBURL: dbURL,
+		DBSHA256: st.DB.SHA256, DBSize: st.DB.Size, FilesSHA256: st.Files.SHA256, FilesSize: st.Files.Size,
+		Counter: st.Counter, Issued: st.Issued.UTC().Format(time.RFC3339), Interval: int64(st.Interval / time.Second),
+	}
+}
+
+// Statement rebuilds the statement a statement record describes. It does
+// not check that it hashes to r.SHA256 (Validate does).
+func (r Record) Statement() (*freshness.Statement, error) {
+	if !r.IsStatement() {
+		return nil, fmt.Errorf("record for %s is not a statement's", r.Filename)
+	}
+	issued, err := time.Parse(time.RFC3339, r.Issued)
+	if err != nil || issued.Location() != time.UTC || issued.Format(time.RFC3339) != r.Issued {
+		return nil, fmt.Errorf("issued %q is not RFC 3339 UTC in whole seconds", r.Issued)
+	}
+	if r.Interval <= 0 || r.Interval > int64(100*365*24*time.Hour/time.Second) {
+		return nil, fmt.Errorf("interval %d is not a positive number of seconds", r.Interval)
+	}
+	st := &freshness.Statement{
+		Repository: r.Repo, Architecture: r.Arch,
+		DB:      freshness.Digest{SHA256: r.DBSHA256, Size: r.DBSize},
+		Files:   freshness.Digest{SHA256: r.FilesSHA256, Size: r.FilesSize},
+		Counter: r.Counter, Issued: issued, Interval: time.Duration(r.Interval) * time.Second,
+	}
+	if err := st.Validate(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
 // HasRelease reports whether r names the packager signature that released
 // its package.
 func (r Record) HasRelease() bool { return r.ReleaseSig != "" }
@@ -166,7 +240,8 @@ func (r Record) CheckText() error {
 		{"prev", r.Prev}, {"time", r.Time}, {"repo", r.Repo}, {"arch", r.Arch}, {"filename", r.Filename},
 		{"name", r.Name}, {"version", r.Version}, {"packager", r.Packager}, {"sha256", r.SHA256},
 		{"db_url", r.DBURL}, {"db_sha256", r.DBSHA256}, {"release_sig", r.ReleaseSig}, {"release_key", r.ReleaseKey},
-		{"release_sig_sha256", r.ReleaseSigSHA256}, {"refused", r.Refused}, {"log_url", r.LogURL}, {"uuid", r.UUID},
+		{"release_sig_sha256", r.ReleaseSigSHA256}, {"refused", r.Refused}, {"kind", r.Kind}, {"files_sha256", r.FilesSHA256},
+		{"issued", r.Issued}, {"log_url", r.LogURL}, {"uuid", r.UUID},
 		{"key_id", r.KeyID}, {"bintrans_version", r.BintransVersion},
 	} {
 		if err := safetext.Check(f.v); err != nil {
@@ -186,9 +261,15 @@ func (r *Record) Validate() error {
 	if err := r.CheckText(); err != nil {
 		return err
 	}
+	if r.Kind != "" || r.DBSize != 0 || r.FilesSHA256 != "" || r.FilesSize != 0 || r.Counter != 0 || r.Issued != "" || r.Interval != 0 {
+		if err := r.validateStatement(); err != nil {
+			return err
+		}
+	}
 	switch {
 	case !hex64.MatchString(r.Prev):
 		return fmt.Errorf("prev %q is not 64 lowercase hex digits", r.Prev)
+	case r.IsStatement():
 	case r.Filename == "" || strings.ContainsAny(r.Filename, "/\\") || r.Filename == "." || r.Filename == "..":
 		return fmt.Errorf("filename %q is not a package file name", r.Filename)
 	case r.DBSHA256 != "" && !hex64.MatchString(r.DBSHA256):
@@ -223,7 +304,7 @@ func (r *Record) Validate() error {
 		return nil
 	}
 	switch {
-	case r.Name == "" || r.Version == "":
+	case (r.Name == "" || r.Version == "") && !r.IsStatement():
 		return fmt.Errorf("record for %s lacks name or version", r.Filename)
 	case !hex64.MatchString(r.SHA256):
 		return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", r.SHA256)
@@ -231,6 +312,38 @@ func (r *Record) Validate() error {
 		return fmt.Errorf("log_index %d is negative", r.LogIndex)
 	case !hexUUID.MatchString(r.UUID):
 		return fmt.Errorf("uuid %q is not 64 or 80 lowercase hex digits", r.UUID)
+	}
+	return nil
+}
+
+// validateStatement checks a record with statement fields: schema 3, kind
+// statement, no package or release fields, not a refusal, and a statement
+// that rebuilds, is named by its database's hash and hashes to SHA256.
+func (r *Record) validateStatement() error {
+	switch {
+	case r.Kind != KindStatement:
+		return fmt.Errorf("kind %q is not %q (or empty, with no statement fields)", r.Kind, KindStatement)
+	case r.SchemaVersion < 3:
+		return fmt.Errorf("schema_version %d record of a statement (statements are schema 3)", r.SchemaVersion)
+	case r.Name != "" || r.Version != "" || r.Packager != "" || r.BuildDate != 0:
+		return fmt.Errorf("statement record with package fields")
+	case r.HasRelease() || r.ReleaseKey != "" || r.ReleaseSigSHA256 != "" || r.IsRefusal():
+		return fmt.Errorf("statement record with release or refusal fields")
+	case !hex64.MatchString(r.DBSHA256) || r.Filename != freshness.Path(r.DBSHA256):
+		return fmt.Errorf("statement record for %q is not named statements/<its db_sha256>.stmt", r.Filename)
+	case !hex64.MatchString(r.SHA256):
+		return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", r.SHA256)
+	}
+	st, err := r.Statement()
+	if err != nil {
+		return fmt.Errorf("statement record for %s: %w", r.Filename, err)
+	}
+	b, err := st.Marshal()
+	if err != nil {
+		return fmt.Errorf("statement record for %s: %w", r.Filename, err)
+	}
+	if got := sha256Hex(string(b)); got != r.SHA256 {
+		return fmt.Errorf("statement record for %s: the statement it describes hashes to %s, not its sha256 %s", r.Filename, got, r.SHA256)
 	}
 	return nil
 }

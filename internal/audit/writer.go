@@ -81,7 +81,8 @@ func (w *Writer) Head() Head {
 	return w.head
 }
 
-// Append fills in rec's SchemaVersion, Prev and (if empty) Time, validates
+// Append fills in rec's SchemaVersion (PackageSchemaVersion, SchemaVersion
+// for a statement's record), Prev and (if empty) Time, validates
 // it, writes it as one line with a single write and returns once the file
 // is fsync'ed. Concurrent Appends share fsyncs (group commit); the chain
 // order is the order of the writes. It returns the record as written.
@@ -98,7 +99,10 @@ func (w *Writer) Append(rec Record) (Record, error) {
 		w.mu.Unlock()
 		return rec, fmt.Errorf("audit log %s is closed", w.path)
 	}
-	rec.SchemaVersion = SchemaVersion
+	rec.SchemaVersion = PackageSchemaVersion
+	if rec.IsStatement() {
+		rec.SchemaVersion = SchemaVersion
+	}
 	rec.Prev = w.head.Hash
 	if rec.Time == "" {
 		rec.Time = w.Now().UTC().Format(time.RFC3339Nano)

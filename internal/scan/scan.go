@@ -14,8 +14,11 @@ package scan
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"os"
@@ -25,6 +28,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bintrans/bintrans/internal/freshness"
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/location"
 	"github.com/bintrans/bintrans/repodb"
@@ -56,6 +60,18 @@ type DB struct {
 	// PackageBase is where the package files live (download mode): the
 	// database's directory, as in a pacman mirror.
 	PackageBase string
+}
+
+// Where is the database's location for messages (credentials redacted).
+func (db DB) Where() string { return redact(db.URL) }
+
+// IsFiles reports whether the database is a .files database (by its name).
+func (db DB) IsFiles() bool {
+	name := db.URL
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	return strings.Contains(name, ".files")
 }
 
 // FromTemplate expands a mirror URL template for every repo × arch, in
@@ -225,14 +241,23 @@ const MaxParallelDBs = 4
 // load with a *DBError (the first in argument order). Memory holds only the
 // artifacts, never a whole database.
 func Load(ctx context.Context, dbs []DB, o Options) ([]verify.Artifact, error) {
+	arts, _, err := LoadDigests(ctx, dbs, o)
+	return arts, err
+}
+
+// LoadDigests is Load that also returns each database's digest (sha256 and
+// size of its bytes as fetched, in the order of dbs): what names its
+// repository statement.
+func LoadDigests(ctx context.Context, dbs []DB, o Options) ([]verify.Artifact, []freshness.Digest, error) {
 	o = o.withDefaults()
 	per := make([][]verify.Artifact, len(dbs))
+	digests := make([]freshness.Digest, len(dbs))
 	errs := make([]error, len(dbs))
 	var g errgroup.Group
 	g.SetLimit(MaxParallelDBs)
 	for i := range dbs {
 		g.Go(func() error {
-			per[i], errs[i] = loadOne(ctx, dbs[i], o)
+			per[i], digests[i], errs[i] = loadOne(ctx, dbs[i], o)
 			return nil
 		})
 	}
@@ -240,7 +265,7 @@ func Load(ctx context.Context, dbs []DB, o Options) ([]verify.Artifact, error) {
 	var arts []verify.Artifact
 	for i := range dbs {
 		if errs[i] != nil {
-			return nil, errs[i]
+			return nil, nil, errs[i]
 		}
 		arts = append(arts, per[i]...)
 	}
@@ -248,7 +273,7 @@ func Load(ctx context.Context, dbs []DB, o Options) ([]verify.Artifact, error) {
 	arts = slices.CompactFunc(arts, func(a, b verify.Artifact) bool {
 		return a.Repo == b.Repo && a.Arch == b.Arch && a.Filename == b.Filename && a.SHA256 == b.SHA256
 	})
-	return slices.Clip(arts), nil
+	return slices.Clip(arts), digests, nil
 }
 
 func compareArtifacts(a, b verify.Artifact) int {
@@ -260,15 +285,18 @@ func compareArtifacts(a, b verify.Artifact) int {
 	)
 }
 
-func loadOne(runCtx context.Context, db DB, o Options) ([]verify.Artifact, error) {
+func loadOne(runCtx context.Context, db DB, o Options) ([]verify.Artifact, freshness.Digest, error) {
 	ctx, cancel := context.WithTimeout(runCtx, o.DBTimeout)
 	defer cancel()
 	where := redact(db.URL)
-	rc, err := open(ctx, o.HTTP, db.URL, o.MaxDBSize)
+	body, err := open(ctx, o.HTTP, db.URL, o.MaxDBSize)
 	if err != nil {
-		return nil, &DBError{URL: where, Err: err}
+		return nil, freshness.Digest{}, &DBError{URL: where, Err: err}
 	}
-	defer rc.Close()
+	defer body.Close()
+	// Every byte read is hashed: the digest names the statement.
+	h := &hashingReader{r: body, h: sha256.New()}
+	var rc io.Reader = h
 	var arts []verify.Artifact
 	err = repodb.Walk(rc, o.Limits, func(p repodb.Package) error {
 		// Clone: the parsed strings share the whole desc text.
@@ -290,9 +318,27 @@ func loadOne(runCtx context.Context, db DB, o Options) ([]verify.Artifact, error
 		return nil
 	})
 	if err != nil {
-		return nil, &DBError{URL: where, Err: err}
+		return nil, freshness.Digest{}, &DBError{URL: where, Err: err}
 	}
-	return arts, nil
+	// The rest (a reader may stop at the archive's end marker).
+	if _, err := io.Copy(io.Discard, h); err != nil {
+		return nil, freshness.Digest{}, &DBError{URL: where, Err: err}
+	}
+	return arts, freshness.Digest{SHA256: hex.EncodeToString(h.h.Sum(nil)), Size: h.n}, nil
+}
+
+// hashingReader hashes and counts what is read through it.
+type hashingReader struct {
+	r io.Reader
+	h hash.Hash
+	n int64
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	return n, err
 }
 
 // packageOpener returns the Open of one package in download mode. The

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bintrans/bintrans/internal/freshness"
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/repodb"
@@ -345,6 +346,26 @@ func TestLoadLocalDownload(t *testing.T) {
 			if err != nil || sum != a.SHA256 {
 				t.Fatalf("%s %s: %s %v", loc, a.Filename, sum, err)
 			}
+		}
+	}
+}
+
+// TestLoadDigests: the digest of each database is of its bytes as fetched,
+// every byte (the reader drains what the tar reader leaves), in argument
+// order.
+func TestLoadDigests(t *testing.T) {
+	dir := t.TempDir()
+	pkgs := repodbtest.Packages(20, repodbtest.Options{Seed: 3})
+	a := writeDB(t, dir, "core.db", pkgs[:10], repodbtest.Options{Compression: "gzip"})
+	b := writeDB(t, dir, "extra.db", pkgs[10:], repodbtest.Options{Compression: "zstd"})
+	arts, ds, err := LoadDigests(context.Background(), []DB{{URL: b, Repo: "extra"}, {URL: a, Repo: "core"}}, Options{})
+	if err != nil || len(arts) != 20 || len(ds) != 2 {
+		t.Fatalf("%v %d %d", err, len(arts), len(ds))
+	}
+	for i, p := range []string{b, a} {
+		raw, _ := os.ReadFile(p)
+		if want := freshness.DigestOf(raw); ds[i] != want {
+			t.Errorf("%s: digest %+v, want %+v", p, ds[i], want)
 		}
 	}
 }

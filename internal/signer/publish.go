@@ -18,6 +18,7 @@ import (
 
 	"github.com/bintrans/bintrans/internal/audit"
 	"github.com/bintrans/bintrans/internal/durable"
+	"github.com/bintrans/bintrans/internal/freshness"
 	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -95,6 +96,14 @@ type Options struct {
 	// Progress, when set, is called after each package (from any goroutine,
 	// serialized) with the number done and the total of the current phase.
 	Progress func(done, total int)
+	// Statements: after the packages, issue, log and publish a repository
+	// statement (docs/STATEMENTS.md) for every database of the run that was
+	// read and released, when its database changed or the last one is
+	// StatementInterval old (default freshness.DefaultInterval). Now is the
+	// clock of their issue times (default time.Now).
+	Statements        bool
+	StatementInterval time.Duration
+	Now               func() time.Time
 }
 
 // Stage names where a package failed. The values appear in the JSON
@@ -191,6 +200,15 @@ type Summary struct {
 	RemovedTempFiles int `json:"removed_temp_files"`
 	// TempFilesError is why some could not be removed (a warning).
 	TempFilesError string `json:"temp_files_error,omitempty"`
+
+	// Statements are the repository statements of the run's databases
+	// (Options.Statements): issued now, or current (the published one is
+	// this database's and younger than the interval). A statement that
+	// could not be issued is also a Failure (its Filename the statement's
+	// path).
+	Statements        []StatementSummary `json:"statements,omitempty"`
+	StatementsIssued  int                `json:"statements_issued"`
+	StatementsCurrent int                `json:"statements_current"`
 }
 
 // CheckpointSummary is a verified tree head of the log.
@@ -239,6 +257,12 @@ type Signer struct {
 	// The bundles of this run, re-proven at its end.
 	settleMu sync.Mutex
 	toSettle []*settleItem
+	// stmtDir is <signature dir>/statements, open for group-committed
+	// fsyncs of the renames into it; auditCounters the highest statement
+	// counter the audit log records per (repository, architecture).
+	stmtMu        sync.Mutex
+	stmtDir       *durable.Dir
+	auditCounters map[[2]string]uint64
 }
 
 // auditState is one entry's audit record: written (done closed, err nil),
@@ -294,7 +318,7 @@ func New(o Options) (*Signer, error) {
 		return nil, err
 	}
 	s := &Signer{o: o, pubFile: o.PublicKey.File(), keyID: o.PublicKey.KeyID(), state: st, auditing: map[string]*auditState{},
-		refusedRecs: map[string]bool{}}
+		refusedRecs: map[string]bool{}, auditCounters: map[[2]string]uint64{}}
 	if _, err := st.loadCheckpoint(o.LogKey); err != nil {
 		st.close()
 		return nil, err
@@ -314,6 +338,10 @@ func New(o Options) (*Signer, error) {
 	}
 	var headErr error
 	w, err := audit.OpenScan(o.AuditLog, func(line int, rec audit.Record) error {
+		if rec.IsStatement() {
+			k := [2]string{rec.Repo, rec.Arch}
+			s.auditCounters[k] = max(s.auditCounters[k], rec.Counter)
+		}
 		if rec.IsRefusal() {
 			s.refusedRecs[refusalKey(rec)] = true
 		} else {
@@ -351,6 +379,12 @@ func New(o Options) (*Signer, error) {
 		return nil, err
 	}
 	s.audit, s.sigDir = w, d
+	if o.Statements {
+		if _, err := s.statementDir(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -410,6 +444,9 @@ func (s *Signer) Close() error {
 	}
 	if s.sigDir != nil {
 		errs = append(errs, s.sigDir.Close())
+	}
+	if s.stmtDir != nil {
+		errs = append(errs, s.stmtDir.Close())
 	}
 	errs = append(errs, s.state.close())
 	if s.loaded {
@@ -485,8 +522,11 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 	for _, d := range []struct {
 		dir  string
 		keep func(string) bool
-	}{{s.o.SignatureDir, sigDirTarget}, {s.state.dir, stateDirTarget}} {
+	}{{s.o.SignatureDir, sigDirTarget}, {s.state.dir, stateDirTarget}, {filepath.Join(s.o.SignatureDir, freshness.Dir), stmtDirTarget}} {
 		n, err := durable.RemoveStaleTemps(d.dir, d.keep)
+		if errors.Is(err, os.ErrNotExist) && d.dir != s.o.SignatureDir {
+			continue // no statement yet
+		}
 		sum.RemovedTempFiles += n
 		if err != nil && sum.TempFilesError == "" {
 			// Harmless leftovers: the run goes on (a broken directory
@@ -519,6 +559,7 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 	// signature) or marked for a check of each package's signature.
 	sum.ReleaseMode = s.o.Release
 	var jobs []*job
+	var released []*DB // the databases read and released: their statements
 	seen := map[string]*job{}
 	textFailures := 0
 	for _, src := range sources {
@@ -555,6 +596,7 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 		}
 		ds.ReleaseCheck, ds.Release = check, db.Release
 		sum.Databases = append(sum.Databases, ds)
+		released = append(released, db)
 		for _, p := range db.Packages {
 			if prev, ok := seen[p.Filename]; ok {
 				if prev.pkg.SHA256Sum != p.SHA256Sum {
@@ -600,6 +642,12 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 	for _, j := range jobs {
 		if j.fail != nil {
 			sum.Failures = append(sum.Failures, *j.fail)
+		}
+	}
+	// Phase 2c: the databases' statements, after their packages.
+	if s.o.Statements && ctx.Err() == nil {
+		if err := s.statements(ctx, cancel, released, withheld(sum.Failures), sum, &c); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.saveHead(); err != nil {
@@ -863,13 +911,27 @@ func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *i
 	if err != nil {
 		return StagePublish, err
 	}
-	if err := s.sigDir.WriteFile(r.Filename+verify.BundleSuffix, bundle, 0o644); err != nil {
+	dir, name := s.sigDir, r.Filename
+	if r.IsStatement() {
+		d, err := s.statementDir()
+		if err != nil {
+			return StagePublish, err
+		}
+		dir, name = d, strings.TrimPrefix(r.Filename, freshness.Dir+"/")
+	}
+	if err := dir.WriteFile(name+verify.BundleSuffix, bundle, 0o644); err != nil {
 		return StagePublish, err
 	}
-	if err := s.sigDir.WriteFile(r.Filename+verify.SignatureSuffix, in.Signature, 0o644); err != nil {
+	if err := dir.WriteFile(name+verify.SignatureSuffix, in.Signature, 0o644); err != nil {
 		return StagePublish, err
 	}
-	if err := s.sigDir.Sync(); err != nil { // both renames durable before the intent goes
+	if r.IsStatement() {
+		// The statement after its .t and bundle (docs/STATEMENTS.md).
+		if err := s.publishStatement(r, in.Statement); err != nil {
+			return StagePublish, err
+		}
+	}
+	if err := dir.Sync(); err != nil { // the renames durable before the intent goes
 		return StagePublish, err
 	}
 	s.addSettle(&settleItem{repo: r.Repo, arch: r.Arch, filename: r.Filename, sha: r.SHA256, t: in.Signature, e: e})

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bintrans/bintrans/internal/durable"
+	"github.com/bintrans/bintrans/internal/freshness"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -150,8 +153,17 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 	// Temp files in parallel, one sync for the batch, then the renames: a
 	// crash leaves the old bundle or the new one (both valid) and at most
 	// temp files, removed by the next run.
+	// Statements' bundles go to the statements subdirectory: a batch of
+	// its own (one directory per batch).
 	batch := s.sigDir.Batch()
-	idx := make([]int, len(settled)) // each item's file in the batch, or -1
+	var stmtBatch *durable.Batch
+	s.stmtMu.Lock()
+	if s.stmtDir != nil {
+		stmtBatch = s.stmtDir.Batch()
+	}
+	s.stmtMu.Unlock()
+	inStmt := make([]bool, len(settled))
+	idx := make([]int, len(settled)) // each item's file in its batch, or -1
 	errs := make([]error, len(settled))
 	var g errgroup.Group
 	g.SetLimit(s.o.Jobs)
@@ -163,7 +175,16 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 		g.Go(func() error {
 			b, err := s.prepareBundle(it)
 			if err == nil {
-				idx[i], err = batch.Add(it.filename+verify.BundleSuffix, b, 0o644)
+				if name, ok := strings.CutPrefix(it.filename, freshness.Dir+"/"); ok {
+					if stmtBatch == nil {
+						err = fmt.Errorf("the statements directory is not open")
+					} else {
+						inStmt[i] = true
+						idx[i], err = stmtBatch.Add(name+verify.BundleSuffix, b, 0o644)
+					}
+				} else {
+					idx[i], err = batch.Add(it.filename+verify.BundleSuffix, b, 0o644)
+				}
 			}
 			errs[i] = err
 			return nil
@@ -171,8 +192,16 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 	}
 	g.Wait()
 	written, dirErr := batch.Commit()
+	var stmtWritten []error
+	var stmtDirErr error
+	if stmtBatch != nil {
+		stmtWritten, stmtDirErr = stmtBatch.Commit()
+	}
 	for i, it := range settled {
-		if idx[i] >= 0 {
+		switch {
+		case idx[i] >= 0 && inStmt[i]:
+			errs[i] = stmtWritten[idx[i]]
+		case idx[i] >= 0:
 			errs[i] = written[idx[i]]
 		}
 		if errs[i] != nil {
@@ -185,6 +214,9 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 		// The renames happened: readers see the new bundles, which
 		// verify as the old ones did; they may not survive a crash.
 		warn(dirErr)
+	}
+	if stmtDirErr != nil {
+		warn(stmtDirErr)
 	}
 	heads := map[string]bool{}
 	for _, it := range settled {

@@ -72,6 +72,7 @@ type DB struct {
 	Source   Source
 	URL      string
 	SHA256   string // of the bytes as fetched
+	Size     int64  // of the bytes as fetched
 	Packages []repodb.Package
 	// Release is the database's verified signature (ReleaseDBSig, or
 	// ReleaseAuto with a <repo>.db.sig); nil when each package's own
@@ -95,7 +96,7 @@ func FetchDB(ctx context.Context, hc *http.Client, s Source, maxSize int64) (*DB
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", u, err)
 	}
-	return &DB{Source: s, URL: u, SHA256: hex.EncodeToString(sum[:]), Packages: pkgs, raw: b}, nil
+	return &DB{Source: s, URL: u, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b)), Packages: pkgs, raw: b}, nil
 }
 
 // fetchFile reads a whole file of at most max bytes from a local path,
@@ -130,6 +131,7 @@ type packageReader struct {
 	url string
 	rc  io.ReadCloser
 	h   hash.Hash
+	n   int64 // bytes read
 }
 
 // openPackage opens (or downloads) a package of s for one streaming read.
@@ -150,6 +152,7 @@ func openPackage(ctx context.Context, hc *http.Client, s Source, filename string
 func (r *packageReader) Read(p []byte) (int, error) {
 	n, err := r.rc.Read(p)
 	r.h.Write(p[:n])
+	r.n += int64(n)
 	var tl *httpclient.TooLargeError
 	if err != nil && err != io.EOF && !errors.As(err, &tl) {
 		err = fmt.Errorf("reading %s: %w", r.url, err)

@@ -43,6 +43,9 @@ type intent struct {
 	LeafHash      string       `json:"leaf_hash"`
 	Signature     []byte       `json:"signature"` // the .t bytes
 	Record        audit.Record `json:"record"`
+	// Statement is a repository statement's file (Record.Kind statement),
+	// published after its .t and bundle.
+	Statement []byte `json:"statement,omitempty"`
 }
 
 // journalLine is one line of the intent journal: an intent ("intent"), or

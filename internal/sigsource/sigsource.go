@@ -5,6 +5,12 @@
 //
 //	<base>/<package filename>.t          (verify.SignatureSuffix)
 //	<base>/<package filename>.t.bundle   (verify.BundleSuffix)
+//	<base>/statements/<db sha256>.stmt   a repository statement (docs/STATEMENTS.md),
+//	                                     with its own .t and .t.bundle next to it
+//
+// A statement is verified as an artifact whose file name is its path,
+// "statements/<64 lowercase hex>.stmt" (freshness.Path): the one name with
+// a '/' a source accepts.
 //
 // A source only fetches bytes. It does not verify them and caches nothing:
 // what it returns is untrusted until the verify engine accepts it. Every
@@ -27,6 +33,7 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/internal/durable"
+	"github.com/bintrans/bintrans/internal/freshness"
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/location"
 	"github.com/bintrans/bintrans/verify"
@@ -145,22 +152,49 @@ func CheckFilename(name string) error {
 	return nil
 }
 
+// checkName is CheckFilename, except that a statement path
+// (freshness.IsPath: "statements/<64 lowercase hex>.stmt", nothing else
+// with a '/') is accepted too.
+func checkName(name string) error {
+	if _, ok := freshness.IsPath(name); ok {
+		return nil
+	}
+	return CheckFilename(name)
+}
+
 // SignatureName is the file name of the `.t` of package file name
-// filename, checked with CheckFilename.
+// filename (or of a statement path), checked with CheckFilename.
 func SignatureName(filename string) (string, error) {
-	if err := CheckFilename(filename); err != nil {
+	if err := checkName(filename); err != nil {
 		return "", err
 	}
 	return filename + verify.SignatureSuffix, nil
 }
 
 // BundleName is the file name of the proof bundle of package file name
-// filename, checked with CheckFilename.
+// filename (or of a statement path), checked with CheckFilename.
 func BundleName(filename string) (string, error) {
-	if err := CheckFilename(filename); err != nil {
+	if err := checkName(filename); err != nil {
 		return "", err
 	}
 	return filename + verify.BundleSuffix, nil
+}
+
+// StatementSource finds repository statements: every source New and PerRepo
+// return is one. a.Filename is the statement's path (freshness.Path of the
+// database's sha256), a.Repo picks the repository's transparency URL. The
+// statement is read whole, at most freshness.MaxSize bytes (a longer one is
+// a *TooLargeError); a missing one is a *NotFoundError.
+type StatementSource interface {
+	Statement(ctx context.Context, a verify.Artifact) ([]byte, error)
+}
+
+// statementName checks that a names a statement.
+func statementName(a verify.Artifact) (string, error) {
+	if _, ok := freshness.IsPath(a.Filename); !ok {
+		return "", &FilenameError{Filename: a.Filename, Reason: "not a statement path (statements/<64 lowercase hex>.stmt)"}
+	}
+	return a.Filename, nil
 }
 
 // New returns the source for base: an "http://" or "https://" URL (fetched
@@ -234,6 +268,18 @@ func (p *perRepo) Bundle(ctx context.Context, a verify.Artifact) ([]byte, error)
 	return s.Bundle(ctx, a)
 }
 
+func (p *perRepo) Statement(ctx context.Context, a verify.Artifact) ([]byte, error) {
+	s, err := p.pick(a)
+	if err != nil {
+		return nil, err
+	}
+	ss, ok := s.(StatementSource)
+	if !ok {
+		return nil, fmt.Errorf("sigsource: the source of repository %q cannot serve statements", a.Repo)
+	}
+	return ss.Statement(ctx, a)
+}
+
 // source serves <base>/<name> from a directory or an http(s) URL.
 type source struct {
 	base string // a directory, or an http(s) URL
@@ -256,13 +302,31 @@ func (s *source) Bundle(ctx context.Context, a verify.Artifact) ([]byte, error) 
 	return s.get(ctx, name, verify.MaxBundleSize)
 }
 
+func (s *source) Statement(ctx context.Context, a verify.Artifact) ([]byte, error) {
+	name, err := statementName(a)
+	if err != nil {
+		return nil, err
+	}
+	return s.get(ctx, name, freshness.MaxSize)
+}
+
+// at is the location <base>/<name>: name is one path element (escaped in
+// a URL), except a statement path, whose one '/' is kept (its parts are
+// plain: "statements", hex and ".stmt…").
+func (s *source) at(name string) string {
+	if dir, rest, ok := strings.Cut(name, "/"); ok && dir == freshness.Dir {
+		return location.Join(location.Join(s.base, dir), rest)
+	}
+	return location.Join(s.base, name)
+}
+
 // get reads <base>/<name>, at most max bytes. A local file must be a
 // regular file (a FIFO planted in a signature directory cannot block the
 // read); a server's answer must not be a web page.
 func (s *source) get(ctx context.Context, name string, max int64) ([]byte, error) {
-	l, err := location.Parse(location.Join(s.base, name))
+	l, err := location.Parse(s.at(name))
 	if err != nil {
-		return nil, &FetchError{Location: location.Join(s.base, name), Err: err}
+		return nil, &FetchError{Location: s.at(name), Err: err}
 	}
 	where := l.String()
 	if l.IsLocal() {

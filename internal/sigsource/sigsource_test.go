@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/freshness"
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/location"
 	"github.com/bintrans/bintrans/verify"
@@ -520,7 +521,7 @@ func TestPerRepo(t *testing.T) {
 // FuzzCheckFilename: an accepted name never leaves the base, neither as a
 // path nor as a URL.
 func FuzzCheckFilename(f *testing.F) {
-	for _, s := range []string{pkg, "a", "..", "../x", "a/b", "%2e%2e", "a?b#c", "a\x00", ".", "...", "x%2F..%2Fy", "\\..\\x", "é-1-1.pkg"} {
+	for _, s := range []string{pkg, freshness.Path(strings.Repeat("ab", 32)), "statements/../x.stmt", "a", "..", "../x", "a/b", "%2e%2e", "a?b#c", "a\x00", ".", "...", "x%2F..%2Fy", "\\..\\x", "é-1-1.pkg"} {
 		f.Add(s)
 	}
 	base, _ := url.Parse("https://example.org/core/os/x86_64")
@@ -533,7 +534,11 @@ func FuzzCheckFilename(f *testing.F) {
 			}
 			return
 		}
-		if d := filepath.Dir(filepath.Join("/srv/sigs", sig)); d != "/srv/sigs" {
+		want := "/srv/sigs"
+		if _, ok := freshness.IsPath(name); ok {
+			want = "/srv/sigs/statements" // the one subdirectory
+		}
+		if d := filepath.Dir(filepath.Join("/srv/sigs", sig)); d != want {
 			t.Fatalf("%q escapes the directory: %s", name, d)
 		}
 		// What a server sees: the URL as sent, parsed again.

@@ -106,10 +106,14 @@ func TestPKGBUILD(t *testing.T) {
 		t.Fatalf("installing bintrans: %s", res)
 	}
 	for inRoot, want := range map[string]string{
-		"usr/share/libalpm/hooks/bintrans.hook":           "../../hooks/bintrans.hook",
-		"etc/bintrans.conf":                               "../bintrans.conf.example",
-		"usr/lib/systemd/system/bintrans-monitor.service": "../../hooks/bintrans-monitor.service",
-		"usr/lib/systemd/system/bintrans-monitor.timer":   "../../hooks/bintrans-monitor.timer",
+		"usr/share/libalpm/hooks/bintrans.hook":             "../../hooks/bintrans.hook",
+		"etc/bintrans.conf":                                 "../bintrans.conf.example",
+		"usr/lib/systemd/system/bintrans-monitor.service":   "../../hooks/bintrans-monitor.service",
+		"usr/lib/systemd/system/bintrans-monitor.timer":     "../../hooks/bintrans-monitor.timer",
+		"usr/lib/systemd/system/bintrans-check-dbs.service": "../../hooks/bintrans-check-dbs.service",
+		"usr/lib/systemd/system/bintrans-check-dbs.timer":   "../../hooks/bintrans-check-dbs.timer",
+		"usr/lib/systemd/system/bintrans-sign.service":      "../../hooks/bintrans-sign.service",
+		"usr/lib/systemd/system/bintrans-sign.timer":        "../../hooks/bintrans-sign.timer",
 	} {
 		got, err := os.ReadFile(filepath.Join(sb.Root, inRoot))
 		if err != nil {
