@@ -78,7 +78,7 @@ func newMinisignKey(t *testing.T) (*minisign.PrivateKey, verify.PublicKey) {
 type realPkg struct {
 	name, sha string
 	t         []byte
-	entry     *verify.LogEntry
+	entry     *rekorv1.Entry
 }
 
 func TestRealRekorEngine(t *testing.T) {
@@ -93,7 +93,7 @@ func TestRealRekorEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lk, err := verify.ParseLogKey(pemBytes)
+	lk, err := rekorv1.ParseLogKey(pemBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestRealRekorEngine(t *testing.T) {
 		}
 		src.sigs[p.name] = p.t
 		if i < 8 { // the last four are "seed-signed": no bundle
-			b, err := verify.MarshalBundle(p.entry)
+			b, err := rekorv1.MarshalBundle(p.entry)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,22 +126,22 @@ func TestRealRekorEngine(t *testing.T) {
 		arts[i] = verify.Artifact{Filename: p.name, SHA256: p.sha}
 	}
 	policy := func(offline bool) verify.Policy {
-		return verify.Policy{Keys: []verify.PublicKey{pk}, LogKey: lk, Offline: offline}
+		return verify.Policy{Keys: []verify.PublicKey{pk}, Log: lk, Offline: offline}
 	}
 
 	t.Run("bundles verify offline with VerifyEntry", func(t *testing.T) {
 		for _, p := range pkgs[:8] {
-			b, _ := verify.ParseBundle(src.bundles[p.name])
-			cp, err := verify.VerifyEntry(b, p.t, []verify.PublicKey{pk}, p.sha, p.name, lk)
+			b, _ := rekorv1.ParseBundle(src.bundles[p.name])
+			cp, err := rekorv1.VerifyEntry(b, p.t, []verify.PublicKey{pk}, p.sha, p.name, lk)
 			if err != nil {
 				t.Fatalf("%s: %v", p.name, err)
 			}
-			if cp.Size != b.Verification.InclusionProof.TreeSize {
+			if cp.Size != b.Proof.TreeSize {
 				t.Fatal("checkpoint size")
 			}
 			// The canonical body we rebuild is Rekor's, byte for byte.
 			s, _ := verify.ParseSignature(p.t)
-			if got := verify.CanonicalBody(s, pk, []byte(p.sha)); string(got) != string(p.entry.Body) {
+			if got := rekorv1.CanonicalBody(s, pk, []byte(p.sha)); string(got) != string(p.entry.Body) {
 				t.Fatalf("canonical body differs from Rekor's:\n%s\n%s", got, p.entry.Body)
 			}
 		}
@@ -166,7 +166,7 @@ func TestRealRekorEngine(t *testing.T) {
 
 	st := &store{}
 	t.Run("online batch, then consistency from the stored checkpoint", func(t *testing.T) {
-		v, _ := verify.NewVerifier(policy(false), src, log, st, nil)
+		v, _ := verify.NewVerifier(policy(false), src, rekorv1.NewOnline(log, lk), st, nil)
 		for round := 0; round < 2; round++ {
 			res, err := v.VerifyAll(ctx, arts)
 			if err != nil {
@@ -190,10 +190,10 @@ func TestRealRekorEngine(t *testing.T) {
 	})
 
 	t.Run("tampered bundle", func(t *testing.T) {
-		b, _ := verify.ParseBundle(src.bundles[pkgs[0].name])
-		b.Verification.InclusionProof.TreeSize++ // rekor's own VerifyLogEntry misses this (hole 1)
-		_, err := verify.VerifyEntry(b, pkgs[0].t, []verify.PublicKey{pk}, pkgs[0].sha, pkgs[0].name, lk)
-		var ee *verify.EntryError
+		b, _ := rekorv1.ParseBundle(src.bundles[pkgs[0].name])
+		b.Proof.TreeSize++ // rekor's own VerifyLogEntry misses this (hole 1)
+		_, err := rekorv1.VerifyEntry(b, pkgs[0].t, []verify.PublicKey{pk}, pkgs[0].sha, pkgs[0].name, lk)
+		var ee *rekorv1.EntryError
 		if !errors.As(err, &ee) {
 			t.Fatalf("tampered tree size: %v", err)
 		}
@@ -202,9 +202,9 @@ func TestRealRekorEngine(t *testing.T) {
 	t.Run("wrong log key", func(t *testing.T) {
 		k, _ := ecdsa.GenerateKey(lkCurve(t, lk), rand.Reader)
 		der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-		wrong, _ := verify.ParseLogKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		wrong, _ := rekorv1.ParseLogKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 		p := policy(true)
-		p.LogKey = wrong
+		p.Log = wrong
 		v, _ := verify.NewVerifier(p, src, nil, nil, nil)
 		res, _ := v.VerifyAll(ctx, arts[:8])
 		for _, r := range res {
@@ -239,7 +239,7 @@ func TestRealRekorEngine(t *testing.T) {
 				t.Fatalf("forged note does not verify: %v\n%s", err, forged)
 			}
 			st := &store{cp: forged}
-			v, _ := verify.NewVerifier(policy(false), src, log, st, nil)
+			v, _ := verify.NewVerifier(policy(false), src, rekorv1.NewOnline(log, lk), st, nil)
 			res, err := v.VerifyAll(ctx, arts)
 			var se *verify.SecurityError
 			if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), "SECURITY ERROR") {
@@ -260,7 +260,7 @@ func TestRealRekorEngine(t *testing.T) {
 	}
 }
 
-func lkCurve(t *testing.T, lk *verify.LogKey) elliptic.Curve {
+func lkCurve(t *testing.T, lk *rekorv1.LogKey) elliptic.Curve {
 	blk, _ := pem.Decode(lk.PEM())
 	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
 	if err != nil {
@@ -302,7 +302,7 @@ func signNote(t *testing.T, k *ecdsa.PrivateKey, body string) []byte {
 }
 
 // BenchmarkRealRekorOnline500: a 500-package batch with bundles, online
-// against the local Rekor (batched re-proving, consistency, checkpoint).
+// against the local Rekor (the current checkpoint, one consistency proof).
 // Setup uploads 500 entries (8 in parallel); only VerifyAll is timed.
 func BenchmarkRealRekorOnline500(b *testing.B) {
 	url, keyPath := testenv.Rekor(b)
@@ -312,7 +312,7 @@ func BenchmarkRealRekorOnline500(b *testing.B) {
 		b.Fatal(err)
 	}
 	pemBytes, _ := os.ReadFile(keyPath)
-	lk, err := verify.ParseLogKey(pemBytes)
+	lk, err := rekorv1.ParseLogKey(pemBytes)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -333,10 +333,10 @@ func BenchmarkRealRekorOnline500(b *testing.B) {
 			defer func() { <-sem; wg.Done() }()
 			tt, err := verify.SignPackage(sk, arts[i].SHA256, name)
 			if err == nil {
-				var e *verify.LogEntry
+				var e *rekorv1.Entry
 				if e, err = log.Upload(ctx, tt, pk.File(), []byte(arts[i].SHA256)); err == nil {
 					var bb []byte
-					if bb, err = verify.MarshalBundle(e); err == nil {
+					if bb, err = rekorv1.MarshalBundle(e); err == nil {
 						src.mu.Lock()
 						src.sigs[name], src.bundles[name] = tt, bb
 						src.mu.Unlock()
@@ -355,7 +355,7 @@ func BenchmarkRealRekorOnline500(b *testing.B) {
 	}
 	for _, offline := range []bool{true, false} {
 		b.Run(fmt.Sprintf("offline=%v", offline), func(b *testing.B) {
-			v, _ := verify.NewVerifier(verify.Policy{Keys: []verify.PublicKey{pk}, LogKey: lk, Offline: offline}, src, log, &store{}, nil)
+			v, _ := verify.NewVerifier(verify.Policy{Keys: []verify.PublicKey{pk}, Log: lk, Offline: offline}, src, rekorv1.NewOnline(log, lk), &store{}, nil)
 			for b.Loop() {
 				res, err := v.VerifyAll(ctx, arts)
 				if err != nil {

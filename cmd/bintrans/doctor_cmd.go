@@ -153,7 +153,7 @@ func describeConfig(path string) string {
 
 // checkLog fetches the current checkpoint, verifies it under the pinned key
 // and proves it consistent with the stored one, without storing anything.
-func (d *DoctorCmd) checkLog(ctx context.Context, w, stderr io.Writer, hc *http.Client, lk *verify.LogKey) error {
+func (d *DoctorCmd) checkLog(ctx context.Context, w, stderr io.Writer, hc *http.Client, lk *rekorv1.LogKey) error {
 	c, err := rekorv1.New(d.LogURL, hc)
 	if err != nil {
 		return usageErrorf("check --log-url", "--log-url %q: %v", d.LogURL, err)
@@ -193,7 +193,7 @@ func (d *DoctorCmd) checkLog(ctx context.Context, w, stderr io.Writer, hc *http.
 
 // storedCheckpoint reads the verified checkpoint the hook keeps, without
 // creating the state directory. nil means none yet.
-func storedCheckpoint(ctx context.Context, dir string, lk *verify.LogKey) (*verify.Checkpoint, error) {
+func storedCheckpoint(ctx context.Context, dir string, lk *rekorv1.LogKey) (*verify.Checkpoint, error) {
 	sd, err := state.OpenReadOnly(dir)
 	if err != nil {
 		return nil, err

@@ -56,7 +56,7 @@ func (f *FreshnessFlags) stmtPolicy(stderr io.Writer) (freshness.Policy, error) 
 // stmtParts is what the statements' verifier shares with the engine's.
 type stmtParts struct {
 	src   verify.SignatureSource
-	log   verify.Log
+	log   verify.LogClient
 	store verify.CheckpointStore
 }
 
@@ -288,14 +288,14 @@ func (f *PolicyFlags) statementsEngine(hc *http.Client) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{http: hc, policy: verify.Policy{Keys: keys, LogKey: lk, Offline: f.Offline, Concurrency: f.Jobs}}
-	var log verify.Log
+	e := &engine{http: hc, policy: verify.Policy{Keys: keys, Log: lk, Offline: f.Offline, Concurrency: f.Jobs}, logKey: lk}
+	var log verify.LogClient
 	if !f.Offline {
 		c, err := rekorv1.New(f.LogURL, hc)
 		if err != nil {
 			return nil, usageErrorf("check --log-url", "--log-url %q: %v", f.LogURL, err)
 		}
-		e.log, log = c, c
+		e.log, log = c, rekorv1.NewOnline(c, lk)
 	}
 	sd, err := state.OpenReadOnly(f.StateDir)
 	if err != nil {

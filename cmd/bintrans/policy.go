@@ -75,7 +75,7 @@ type LogFlags struct {
 
 // logKey returns the pinned log key. A non-default log without --log-key is
 // refused: the log key is what makes every proof meaningful.
-func (f *LogFlags) logKey() (*verify.LogKey, error) {
+func (f *LogFlags) logKey() (*rekorv1.LogKey, error) {
 	var pemBytes []byte
 	switch {
 	case f.LogKey != "":
@@ -90,7 +90,7 @@ func (f *LogFlags) logKey() (*verify.LogKey, error) {
 		return nil, usageErrorf("pin the log's key: curl "+strings.TrimRight(f.LogURL, "/")+"/api/v1/log/publicKey > rekor.pub, check it out of band, then --log-key rekor.pub",
 			"--log-url %s needs --log-key: bintrans never trusts a log key on first use", f.LogURL)
 	}
-	k, err := verify.ParseLogKey(pemBytes)
+	k, err := rekorv1.ParseLogKey(pemBytes)
 	if err != nil {
 		return nil, usageErrorf("the file must be the log's PEM public key (GET /api/v1/log/publicKey)", "--log-key: %v", err)
 	}
@@ -281,6 +281,7 @@ const (
 type engine struct {
 	Verifier *verify.Verifier
 	policy   verify.Policy
+	logKey   *rekorv1.LogKey
 	http     *http.Client
 	log      *rekorv1.Client // nil in offline mode
 	state    *state.Dir
@@ -371,18 +372,19 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 	}
 	e.policy = verify.Policy{
 		Keys:                    keys,
-		LogKey:                  lk,
+		Log:                     lk,
 		Offline:                 f.Offline,
 		Concurrency:             f.Jobs,
 		RequiredRebuildConfirms: f.RequiredRebuildConfirms,
 	}
-	var log verify.Log
+	e.logKey = lk
+	var log verify.LogClient
 	if !f.Offline {
 		c, err := rekorv1.New(f.LogURL, e.logBudget.Client(hc))
 		if err != nil {
 			return nil, usageErrorf("check --log-url", "--log-url %q: %v", f.LogURL, err)
 		}
-		e.log, log = c, c
+		e.log, log = c, rekorv1.NewOnline(c, lk)
 		sd, err := state.Open(f.StateDir)
 		if err != nil {
 			return nil, runErrorf(err, "create it (as root: install -d -m 0700 "+f.StateDir+") or pass --state-dir DIR", "state directory: %v", err)

@@ -208,11 +208,11 @@ func (c *ScanCmd) treeHead(g *Globals, e *engine) *ci.LogInfo {
 	if e.state == nil {
 		return nil
 	}
-	text, err := e.state.CheckpointsFor(e.policy.LogKey.ID()).Load(g.Context())
+	text, err := e.state.CheckpointsFor(e.logKey.ID()).Load(g.Context())
 	if err != nil || len(text) == 0 {
 		return nil
 	}
-	cp, err := e.policy.LogKey.VerifyCheckpoint(text)
+	cp, err := e.logKey.VerifyCheckpoint(text)
 	if err != nil {
 		return nil
 	}

@@ -58,6 +58,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -85,9 +86,9 @@ type Log interface {
 	SearchByPublicKey(ctx context.Context, pubKeyFile []byte) ([]string, error)
 	// EntriesByUUID fetches entries in batches, keyed by leaf hash;
 	// missing ones are absent.
-	EntriesByUUID(ctx context.Context, uuids []string) (map[string]*verify.LogEntry, error)
+	EntriesByUUID(ctx context.Context, uuids []string) (map[string]*rekorv1.Entry, error)
 	// EntriesByIndex fetches entries by log index in batches (Tail).
-	EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*verify.LogEntry, error)
+	EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*rekorv1.Entry, error)
 	// Checkpoint returns the current signed checkpoint.
 	Checkpoint(ctx context.Context) ([]byte, error)
 	// ConsistencyProof returns the proof between two tree sizes.
@@ -99,7 +100,7 @@ type Options struct {
 	// Keys are the transparency keys whose entries are monitored. Required.
 	Keys []verify.PublicKey
 	// LogKey is the log's pinned key. Required.
-	LogKey *verify.LogKey
+	LogKey *rekorv1.LogKey
 	// Log is the log. Required. LogURL is written into the report.
 	Log    Log
 	LogURL string
@@ -159,8 +160,8 @@ type Entry struct {
 func (e *Entry) leaf() string { return e.UUID[len(e.UUID)-64:] }
 
 // Body rebuilds the decoded entry body (signature line, key, data hash),
-// e.g. to check the signature over a message (verify.Body.VerifyMessage).
-func (e *Entry) Body() (*verify.Body, error) {
+// e.g. to check the signature over a message (rekorv1.Body.VerifyMessage).
+func (e *Entry) Body() (*rekorv1.Body, error) {
 	k, err := verify.ParsePublicKey(e.Key)
 	if err != nil {
 		return nil, err
@@ -169,7 +170,7 @@ func (e *Entry) Body() (*verify.Body, error) {
 	if err != nil || len(line) != 74 {
 		return nil, fmt.Errorf("signature %q is not base64 of 74 bytes", e.Signature)
 	}
-	return &verify.Body{SigLine: line, Key: k, DataSHA256: e.MessageSHA256}, nil
+	return &rekorv1.Body{SigLine: line, Key: k, DataSHA256: e.MessageSHA256}, nil
 }
 
 func (e *Entry) validate() error {
@@ -465,7 +466,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	var tailFindings []Finding
-	tailed := map[string]*verify.LogEntry{}
+	tailed := map[string]*rekorv1.Entry{}
 	// The tailed prefix: moved only by a --tail run that proves its span.
 	tailedSize, tailHashes := st.TailedSize, st.TailRange
 	var tailCP *verify.Checkpoint
@@ -509,7 +510,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		batches = append(batches, b)
 	}
 	stamp := start.UTC().Format(time.RFC3339)
-	check := func(u string, le *verify.LogEntry) outcome {
+	check := func(u string, le *rekorv1.Entry) outcome {
 		leaf := u[len(u)-64:]
 		_, isListed := listed[leaf]
 		isExtra := extra[leaf] || (tailed[leaf] != nil && !isListed)
@@ -520,7 +521,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return outcome{finding: &Finding{Kind: FindingMissingEntry, UUID: u,
 				Detail: "the key search lists this entry but the log does not return it"}}
 		}
-		body, cp, err := verify.VerifyLogged(le, lk)
+		body, cp, err := rekorv1.VerifyLogged(le, lk)
 		if err != nil {
 			return outcome{finding: &Finding{Kind: FindingInvalidEntry, UUID: u, LogIndex: le.LogIndex, Detail: err.Error(), Err: err}}
 		}
@@ -543,7 +544,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var order []string
 	done, fetchErr := inOrder(ctx, len(batches), conc, func(ctx context.Context, bi int) ([]outcome, error) {
 		b := batches[bi]
-		var got map[string]*verify.LogEntry
+		var got map[string]*rekorv1.Entry
 		if bi >= inHandBatches {
 			var err error
 			if got, err = o.Log.EntriesByUUID(ctx, b); err != nil {
@@ -730,8 +731,8 @@ const maxMisplaced = 100
 // by leaf hash (they are verified with the others). A failed request ends
 // it with an error (nothing kept); a log that answers but lies is a
 // finding and leaves the tailed prefix where it was.
-func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, st *stateFile, seen map[string]Entry,
-	monitored func(verify.PublicKey) bool, found map[string]*verify.LogEntry, stats *Stats) (*tailResult, error) {
+func tail(ctx context.Context, o Options, conc int, lk *rekorv1.LogKey, st *stateFile, seen map[string]Entry,
+	monitored func(verify.PublicKey) bool, found map[string]*rekorv1.Entry, stats *Stats) (*tailResult, error) {
 	text, err := o.Log.Checkpoint(ctx)
 	if err != nil {
 		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
@@ -760,7 +761,7 @@ func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, st *state
 	// they arrive and taken in index order.
 	type item struct {
 		finding *Finding
-		entry   *verify.LogEntry // of a monitored key, not seen yet
+		entry   *rekorv1.Entry // of a monitored key, not seen yet
 	}
 	type batch struct {
 		leaves [][]byte // in index order; nil where the log returned nothing
@@ -787,7 +788,7 @@ func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, st *state
 				continue
 			}
 			b.leaves = append(b.leaves, rfc6962.DefaultHasher.HashLeaf(e.Body))
-			body, err := verify.DecodeBody(e.Body)
+			body, err := rekorv1.DecodeBody(e.Body)
 			if err != nil {
 				for _, kl := range keyLines {
 					if bytes.Contains(e.Body, kl) {
@@ -799,7 +800,7 @@ func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, st *state
 			if !monitored(body.Key) {
 				continue
 			}
-			leaf := verify.LeafHash(e.Body)
+			leaf := rekorv1.LeafHash(e.Body)
 			if _, ok := seen[leaf]; ok && !o.All {
 				continue
 			}
@@ -867,7 +868,7 @@ func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, st *state
 // inclusion proof (checkpoint, SET) does not prove it at the index it was
 // served for: after the span's leaves failed to hash to the checkpoint's
 // root, the entries the log put where they are not. At most maxMisplaced.
-func misplaced(ctx context.Context, o Options, conc int, lk *verify.LogKey, from, to int64) ([]Finding, error) {
+func misplaced(ctx context.Context, o Options, conc int, lk *rekorv1.LogKey, from, to int64) ([]Finding, error) {
 	var out []Finding
 	batches := int((to - from + MaxBatch - 1) / MaxBatch)
 	_, err := inOrder(ctx, batches, conc, func(ctx context.Context, bi int) ([]Finding, error) {
@@ -887,16 +888,16 @@ func misplaced(ctx context.Context, o Options, conc int, lk *verify.LogKey, from
 				continue // reported as missing-index already
 			}
 			detail := ""
-			switch _, _, err := verify.VerifyLogged(e, lk); {
+			switch _, _, err := rekorv1.VerifyLogged(e, lk); {
 			case err != nil:
 				detail = "its inclusion proof does not prove it at that index: " + err.Error()
-			case e.Verification == nil || e.Verification.InclusionProof == nil || e.Verification.InclusionProof.LogIndex != i:
+			case e.Proof == nil || e.Proof.LogIndex != i:
 				detail = "its inclusion proof is for another index"
 			default:
 				continue
 			}
 			desc := ""
-			if b, err := verify.DecodeBody(e.Body); err == nil {
+			if b, err := rekorv1.DecodeBody(e.Body); err == nil {
 				desc = fmt.Sprintf(" (an entry of key %s)", b.Key.KeyID())
 			}
 			fs = append(fs, Finding{Kind: FindingMisplacedEntry, UUID: e.UUID, LogIndex: i,
