@@ -26,7 +26,7 @@ func benchVerifyAll(b *testing.B, offline bool) {
 	v := r.verifier(b, verify.Policy{Offline: offline}, nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		r.store.cp = nil
+		r.store.CP = nil
 		res, err := v.VerifyAll(context.Background(), arts)
 		if err != nil {
 			b.Fatal(err)

@@ -1,15 +1,12 @@
 package verify_test
 
 import (
-	"context"
-	"fmt"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jedisct1/go-minisign"
 
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/testkit/enginetest"
 	"github.com/bintrans/bintrans/internal/testkit/memlog"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -25,59 +22,13 @@ func testKey(t testing.TB, seed byte) (*minisign.PrivateKey, verify.PublicKey) {
 	return memlog.Key(t, seed)
 }
 
-// memSource is an in-memory verify.SignatureSource.
-type memSource struct {
-	mu      sync.Mutex
-	sigs    map[string][]byte
-	bundles map[string][]byte
-	err     error
-}
+// memSource and memStore are the in-memory edges of the engine.
+type (
+	memSource = enginetest.Source
+	memStore  = enginetest.Store
+)
 
-func newMemSource() *memSource {
-	return &memSource{sigs: map[string][]byte{}, bundles: map[string][]byte{}}
-}
-
-func (s *memSource) Signature(ctx context.Context, a verify.Artifact) ([]byte, error) {
-	return s.get(s.sigs, a.Filename+verify.SignatureSuffix)
-}
-
-func (s *memSource) Bundle(ctx context.Context, a verify.Artifact) ([]byte, error) {
-	return s.get(s.bundles, a.Filename+verify.BundleSuffix)
-}
-
-func (s *memSource) get(m map[string][]byte, name string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return nil, s.err
-	}
-	b, ok := m[strings.TrimSuffix(strings.TrimSuffix(name, verify.BundleSuffix), verify.SignatureSuffix)]
-	if !ok {
-		return nil, fmt.Errorf("%s: %w", name, verify.ErrNotFound)
-	}
-	return b, nil
-}
-
-// memStore is an in-memory verify.CheckpointStore.
-type memStore struct {
-	mu     sync.Mutex
-	cp     []byte
-	stores int
-}
-
-func (s *memStore) Load(ctx context.Context) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cp, nil
-}
-
-func (s *memStore) Store(ctx context.Context, cp []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cp = append([]byte(nil), cp...)
-	s.stores++
-	return nil
-}
+func newMemSource() *memSource { return enginetest.NewSource() }
 
 // repo is a signed, logged test repository: packages, their `.t` and
 // bundles in a memSource, the log, a checkpoint store.
@@ -98,12 +49,12 @@ func newRepo(t testing.TB, n int, bundles bool) *repo {
 		p := memlog.NewPackage(t, r.sk, i)
 		r.log.AddSigned(t, p.T, r.pk, p.SHA)
 		r.pkgs = append(r.pkgs, p)
-		r.src.sigs[p.Filename] = p.T
+		r.src.Sigs[p.Filename] = p.T
 	}
 	for i, p := range r.pkgs {
 		p.Entry = r.log.EntryAt(int64(i), int64(n))
 		if bundles {
-			r.src.bundles[p.Filename] = bundleOf(t, p.Entry)
+			r.src.Bundles[p.Filename] = bundleOf(t, p.Entry)
 		}
 	}
 	return r

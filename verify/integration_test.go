@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/testkit/enginetest"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/verify"
 	"github.com/jedisct1/go-minisign"
@@ -31,34 +32,10 @@ import (
 // (scripts/rekor-stack, BINTRANS_TEST_REKOR_URL/KEY): real uploads, real
 // proofs and checkpoints, verified offline and online.
 
-type dirSource struct {
-	mu      sync.Mutex
-	sigs    map[string][]byte
-	bundles map[string][]byte
-}
-
-func (s *dirSource) Signature(_ context.Context, a verify.Artifact) ([]byte, error) {
-	return s.get(s.sigs, a.Filename)
-}
-func (s *dirSource) Bundle(_ context.Context, a verify.Artifact) ([]byte, error) {
-	return s.get(s.bundles, a.Filename)
-}
-func (s *dirSource) get(m map[string][]byte, k string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b, ok := m[k]; ok {
-		return b, nil
-	}
-	return nil, fmt.Errorf("%s: %w", k, verify.ErrNotFound)
-}
-
-type store struct{ cp []byte }
-
-func (s *store) Load(context.Context) ([]byte, error) { return s.cp, nil }
-func (s *store) Store(_ context.Context, b []byte) error {
-	s.cp = append([]byte(nil), b...)
-	return nil
-}
+type (
+	dirSource = enginetest.Source
+	store     = enginetest.Store
+)
 
 func newMinisignKey(t *testing.T) (*minisign.PrivateKey, verify.PublicKey) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -98,7 +75,7 @@ func TestRealRekorEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	sk, pk := newMinisignKey(t)
-	src := &dirSource{sigs: map[string][]byte{}, bundles: map[string][]byte{}}
+	src := enginetest.NewSource()
 	run := fmt.Sprintf("%d", time.Now().UnixNano())
 	var pkgs []*realPkg
 	for i := 0; i < 12; i++ {
@@ -111,13 +88,13 @@ func TestRealRekorEngine(t *testing.T) {
 		if p.entry, err = log.Upload(ctx, p.t, pk.File(), []byte(p.sha)); err != nil {
 			t.Fatal(err)
 		}
-		src.sigs[p.name] = p.t
+		src.Sigs[p.name] = p.t
 		if i < 8 { // the last four are "seed-signed": no bundle
 			b, err := rekorv1.MarshalBundle(p.entry)
 			if err != nil {
 				t.Fatal(err)
 			}
-			src.bundles[p.name] = b
+			src.Bundles[p.name] = b
 		}
 		pkgs = append(pkgs, p)
 	}
@@ -131,7 +108,7 @@ func TestRealRekorEngine(t *testing.T) {
 
 	t.Run("bundles verify offline with VerifyEntry", func(t *testing.T) {
 		for _, p := range pkgs[:8] {
-			b, _ := rekorv1.ParseBundle(src.bundles[p.name])
+			b, _ := rekorv1.ParseBundle(src.Bundles[p.name])
 			cp, err := rekorv1.VerifyEntry(b, p.t, []verify.PublicKey{pk}, p.sha, p.name, lk)
 			if err != nil {
 				t.Fatalf("%s: %v", p.name, err)
@@ -177,7 +154,7 @@ func TestRealRekorEngine(t *testing.T) {
 					t.Errorf("round %d: %s: %s (%v)", round, r.Artifact.Filename, r.Status, r.Err)
 				}
 			}
-			if len(st.cp) == 0 {
+			if len(st.CP) == 0 {
 				t.Fatal("no checkpoint stored")
 			}
 			// Grow the log between rounds.
@@ -190,7 +167,7 @@ func TestRealRekorEngine(t *testing.T) {
 	})
 
 	t.Run("tampered bundle", func(t *testing.T) {
-		b, _ := rekorv1.ParseBundle(src.bundles[pkgs[0].name])
+		b, _ := rekorv1.ParseBundle(src.Bundles[pkgs[0].name])
 		b.Proof.TreeSize++ // rekor's own VerifyLogEntry misses this (hole 1)
 		_, err := rekorv1.VerifyEntry(b, pkgs[0].t, []verify.PublicKey{pk}, pkgs[0].sha, pkgs[0].name, lk)
 		var ee *rekorv1.EntryError
@@ -238,7 +215,7 @@ func TestRealRekorEngine(t *testing.T) {
 			if _, err := lk.VerifyCheckpoint(forged); err != nil {
 				t.Fatalf("forged note does not verify: %v\n%s", err, forged)
 			}
-			st := &store{cp: forged}
+			st := &store{CP: forged}
 			v, _ := verify.NewVerifier(policy(false), src, rekorv1.NewOnline(log, lk), st, nil)
 			res, err := v.VerifyAll(ctx, arts)
 			var se *verify.SecurityError
@@ -253,7 +230,7 @@ func TestRealRekorEngine(t *testing.T) {
 					t.Errorf("%s: %s", r.Artifact.Filename, r.Status)
 				}
 			}
-			if string(st.cp) != string(forged) {
+			if string(st.CP) != string(forged) {
 				t.Fatal("stored checkpoint replaced after a security error")
 			}
 		})
@@ -317,7 +294,7 @@ func BenchmarkRealRekorOnline500(b *testing.B) {
 		b.Fatal(err)
 	}
 	sk, pk := newMinisignKey(&testing.T{})
-	src := &dirSource{sigs: map[string][]byte{}, bundles: map[string][]byte{}}
+	src := enginetest.NewSource()
 	arts := make([]verify.Artifact, 500)
 	run := time.Now().UnixNano()
 	var wg sync.WaitGroup
@@ -337,9 +314,7 @@ func BenchmarkRealRekorOnline500(b *testing.B) {
 				if e, err = log.Upload(ctx, tt, pk.File(), []byte(arts[i].SHA256)); err == nil {
 					var bb []byte
 					if bb, err = rekorv1.MarshalBundle(e); err == nil {
-						src.mu.Lock()
-						src.sigs[name], src.bundles[name] = tt, bb
-						src.mu.Unlock()
+						src.Set(name, tt, bb)
 					}
 				}
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/testkit/enginetest"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -40,7 +41,7 @@ type fakeRepo struct {
 
 func newFakeRepo(t *testing.T, n int) *fakeRepo {
 	t.Helper()
-	r := &fakeRepo{log: fakelog.New(t), src: &dirSource{sigs: map[string][]byte{}, bundles: map[string][]byte{}}, store: &store{}}
+	r := &fakeRepo{log: fakelog.New(t), src: enginetest.NewSource(), store: &store{}}
 	var err error
 	if r.lk, err = rekorv1.ParseLogKey(r.log.KeyPEM); err != nil {
 		t.Fatal(err)
@@ -63,7 +64,7 @@ func (r *fakeRepo) add(t *testing.T, logIt bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.src.sigs[filename] = tf
+	r.src.Sigs[filename] = tf
 	r.arts = append(r.arts, verify.Artifact{Filename: filename, Repo: "core", Arch: "x86_64", SHA256: sha})
 	if !logIt {
 		r.ents = append(r.ents, nil)
@@ -78,7 +79,7 @@ func (r *fakeRepo) add(t *testing.T, logIt bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.src.bundles[filename] = b
+	r.src.Bundles[filename] = b
 	r.ents = append(r.ents, e)
 }
 
@@ -119,7 +120,7 @@ func (r *fakeRepo) baseline(t *testing.T) {
 			t.Fatalf("honest run: %s: %s: %v", x.Artifact.Filename, x.Status, x.Err)
 		}
 	}
-	if len(r.store.cp) == 0 {
+	if len(r.store.CP) == 0 {
 		t.Fatal("honest run stored no checkpoint")
 	}
 }
@@ -143,7 +144,7 @@ func (r *fakeRepo) mustSecurity(t *testing.T, res []verify.Result, err error, be
 			t.Errorf("%s: %s (%v), want log-inconsistent", x.Artifact.Filename, x.Status, x.Err)
 		}
 	}
-	if string(r.store.cp) != string(before) {
+	if string(r.store.CP) != string(before) {
 		t.Error("the stored checkpoint changed after a security error")
 	}
 	return se
@@ -160,7 +161,7 @@ func TestVerifyAllRollbackBelowBundledEntries(t *testing.T) {
 			if stored {
 				r.baseline(t)
 			}
-			before := append([]byte(nil), r.store.cp...)
+			before := append([]byte(nil), r.store.CP...)
 			r.log.RollbackTo(3)
 			res, err := r.run(t, r.client(t), 4)
 			se := r.mustSecurity(t, res, err, before, "ROLLBACK")
@@ -183,7 +184,7 @@ func TestVerifyAllRollbackBelowBundledEntries(t *testing.T) {
 func TestVerifyAllForkBelowBundledEntries(t *testing.T) {
 	r := newFakeRepo(t, 5)
 	r.baseline(t)
-	before := append([]byte(nil), r.store.cp...)
+	before := append([]byte(nil), r.store.CP...)
 	r.log.Fork(3)
 	res, err := r.run(t, r.client(t), 4)
 	r.mustSecurity(t, res, err, before, "not consistent")
@@ -298,7 +299,7 @@ func TestVerifyAllConsistencyProofsConcurrent(t *testing.T) {
 	if gate.maxFly != 4 {
 		t.Errorf("at most %d consistency proofs in flight, want 4 (Policy.Concurrency)", gate.maxFly)
 	}
-	cp, err := r.lk.VerifyCheckpoint(r.store.cp)
+	cp, err := r.lk.VerifyCheckpoint(r.store.CP)
 	if err != nil || cp.Size != 12 {
 		t.Fatalf("stored %v %v", cp, err)
 	}
@@ -317,7 +318,7 @@ func TestVerifyAllConsistencyProofsConcurrent(t *testing.T) {
 	if gate.maxFly != 3 {
 		t.Errorf("at most %d in flight, want 3", gate.maxFly)
 	}
-	if cp, _ := r.lk.VerifyCheckpoint(r.store.cp); cp == nil || cp.Size != 14 {
+	if cp, _ := r.lk.VerifyCheckpoint(r.store.CP); cp == nil || cp.Size != 14 {
 		t.Fatalf("stored %v", cp)
 	}
 }
@@ -339,7 +340,7 @@ func TestVerifyAllConsistencyVerdictDeterministic(t *testing.T) {
 	r.baseline(t)
 	r.log.Add([]byte(`{"kind":"another entry"}`))
 	r.log.SetLie(fakelog.LieBadConsistencyProof, fakelog.EndpointProof)
-	before := append([]byte(nil), r.store.cp...)
+	before := append([]byte(nil), r.store.CP...)
 	for range 5 {
 		res, err := r.run(t, jitterLog{r.client(t)}, 8)
 		se := r.mustSecurity(t, res, err, before, "a checkpoint of an entry's inclusion proof (tree size 1) is not consistent with the current checkpoint (tree size 11)")
@@ -392,7 +393,7 @@ func TestVerifyAllConsistencyProofFailureCancels(t *testing.T) {
 	if n := lg.calls.Load(); n > 4 {
 		t.Errorf("%d proofs asked after the failure (at most the 4 in flight)", n)
 	}
-	if len(r.store.cp) != 0 {
+	if len(r.store.CP) != 0 {
 		t.Error("stored a checkpoint")
 	}
 }

@@ -41,14 +41,14 @@ func TestVerifyAllOfflineStatuses(t *testing.T) {
 	osk, _ := testKey(t, 7)
 	_ = otherPK
 	ps := r.pkgs
-	delete(r.src.sigs, ps[0].Filename)                                                 // missing signature
-	r.src.sigs[ps[1].Filename] = []byte("garbage")                                     // malformed
-	r.src.sigs[ps[2].Filename] = r.pkgs[3].T                                           // bad signature (other message)
-	r.src.sigs[ps[4].Filename], _ = verify.SignPackage(osk, ps[4].SHA, ps[4].Filename) // wrong key
-	r.src.sigs[ps[5].Filename], _ = verify.SignPackage(r.sk, ps[5].SHA, "renamed.pkg.tar.zst")
-	delete(r.src.bundles, ps[6].Filename)                         // missing bundle
-	r.src.bundles[ps[7].Filename] = r.src.bundles[ps[8].Filename] // bundle of another package
-	r.src.bundles[ps[9].Filename] = []byte("<html>502</html>")    // invalid bundle
+	delete(r.src.Sigs, ps[0].Filename)                                                 // missing signature
+	r.src.Sigs[ps[1].Filename] = []byte("garbage")                                     // malformed
+	r.src.Sigs[ps[2].Filename] = r.pkgs[3].T                                           // bad signature (other message)
+	r.src.Sigs[ps[4].Filename], _ = verify.SignPackage(osk, ps[4].SHA, ps[4].Filename) // wrong key
+	r.src.Sigs[ps[5].Filename], _ = verify.SignPackage(r.sk, ps[5].SHA, "renamed.pkg.tar.zst")
+	delete(r.src.Bundles, ps[6].Filename)                         // missing bundle
+	r.src.Bundles[ps[7].Filename] = r.src.Bundles[ps[8].Filename] // bundle of another package
+	r.src.Bundles[ps[9].Filename] = []byte("<html>502</html>")    // invalid bundle
 	arts := r.arts(true)
 	arts[10].SHA256 = hexOf("what the db says") // hash mismatch with the file
 	arts[11].Open = func() (io.ReadCloser, error) { return nil, errors.New("EIO") }
@@ -86,7 +86,7 @@ func TestVerifyAllOfflineStatuses(t *testing.T) {
 	for op, n := range r.log.Calls() {
 		t.Fatalf("offline run asked the log (%s ×%d)", op, n)
 	}
-	if r.store.stores != 0 {
+	if r.store.Stores != 0 {
 		t.Fatal("offline run stored a checkpoint")
 	}
 }
@@ -105,9 +105,9 @@ func TestVerifyAllOnlineBundles(t *testing.T) {
 	if got := r.log.Calls(); got["checkpoint"] != 1 || len(got) != 1 {
 		t.Fatalf("calls %v, want one checkpoint (the bundles' tree head is the current one)", got)
 	}
-	cp, err := r.log.Key.VerifyCheckpoint(r.store.cp)
-	if r.store.stores != 1 || err != nil || cp.Size != 25 {
-		t.Fatalf("stores %d, stored %v %v", r.store.stores, cp, err)
+	cp, err := r.log.Key.VerifyCheckpoint(r.store.CP)
+	if r.store.Stores != 1 || err != nil || cp.Size != 25 {
+		t.Fatalf("stores %d, stored %v %v", r.store.Stores, cp, err)
 	}
 
 	// The log grows; the next run proves the bundles' (and the stored)
@@ -124,7 +124,7 @@ func TestVerifyAllOnlineBundles(t *testing.T) {
 	if got := r.log.Calls(); got["checkpoint"] != 2 || got["consistency"] != 1 || len(got) != 2 {
 		t.Fatalf("calls after two runs %v, want 2 checkpoints and 1 consistency proof", got)
 	}
-	cp, _ = r.log.Key.VerifyCheckpoint(r.store.cp)
+	cp, _ = r.log.Key.VerifyCheckpoint(r.store.CP)
 	if cp.Size != 30 {
 		t.Fatalf("stored size %d, want 30", cp.Size)
 	}
@@ -150,7 +150,7 @@ func TestVerifyAllKeepsEntryIdentityOnly(t *testing.T) {
 		t.Run(fmt.Sprint("offline=", offline), func(t *testing.T) {
 			r := newRepo(t, 4, true)
 			if !offline {
-				delete(r.src.bundles, r.pkgs[3].Filename)
+				delete(r.src.Bundles, r.pkgs[3].Filename)
 			}
 			v := r.verifier(t, verify.Policy{Offline: offline}, nil)
 			var mu sync.Mutex
@@ -177,7 +177,7 @@ func TestVerifyAllOnlineWithoutBundles(t *testing.T) {
 	r := newRepo(t, 8, false)
 	// A seed-signed `.t` that was never logged.
 	lone := memlog.NewPackage(t, r.sk, 100)
-	r.src.sigs[lone.Filename] = lone.T
+	r.src.Sigs[lone.Filename] = lone.T
 	r.pkgs = append(r.pkgs, lone)
 
 	v := r.verifier(t, verify.Policy{}, nil)
@@ -216,7 +216,7 @@ func TestVerifyAllEntryWithAnotherKey(t *testing.T) {
 	p := memlog.NewPackage(t, r.sk, 50)
 	ot, _ := verify.SignPackage(osk, p.SHA, p.Filename)
 	r.log.AddSigned(t, ot, opk, p.SHA) // logged under the other key only
-	r.src.sigs[p.Filename] = p.T
+	r.src.Sigs[p.Filename] = p.T
 	r.pkgs = append(r.pkgs, p)
 	v := r.verifier(t, verify.Policy{}, nil)
 	res, err := v.VerifyAll(context.Background(), r.arts(false))
@@ -236,7 +236,7 @@ func TestVerifyAllLogUnavailable(t *testing.T) {
 		t.Run(fmt.Sprint("bundles=", bundles), func(t *testing.T) {
 			r := newRepo(t, 4, bundles)
 			r.log.Down = errors.New("dial tcp 127.0.0.1:3000: connection refused")
-			delete(r.src.sigs, r.pkgs[3].Filename)
+			delete(r.src.Sigs, r.pkgs[3].Filename)
 			v := r.verifier(t, verify.Policy{}, nil)
 			res, err := v.VerifyAll(context.Background(), r.arts(false))
 			var lu *verify.LogUnavailableError
@@ -254,7 +254,7 @@ func TestVerifyAllLogUnavailable(t *testing.T) {
 				want[r.pkgs[3].Filename] = verify.StatusUnavailable
 			}
 			wantStatuses(t, res, want)
-			if r.store.stores != 0 {
+			if r.store.Stores != 0 {
 				t.Fatal("stored a checkpoint")
 			}
 		})
@@ -275,7 +275,7 @@ func TestVerifyAllCurrentCheckpointByAnotherKey(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 	wantStatuses(t, res, map[string]verify.Status{r.pkgs[0].Filename: verify.StatusUnavailable, r.pkgs[1].Filename: verify.StatusUnavailable, r.pkgs[2].Filename: verify.StatusUnavailable})
-	if r.store.stores != 0 {
+	if r.store.Stores != 0 {
 		t.Fatal("stored")
 	}
 }
@@ -283,8 +283,8 @@ func TestVerifyAllCurrentCheckpointByAnotherKey(t *testing.T) {
 // securityCase runs a batch that must end in a SECURITY ERROR.
 func securityCase(t *testing.T, r *repo, wantReason string) *verify.SecurityError {
 	t.Helper()
-	before := append([]byte(nil), r.store.cp...)
-	stores := r.store.stores
+	before := append([]byte(nil), r.store.CP...)
+	stores := r.store.Stores
 	res, err := r.verifier(t, verify.Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
 	var se *verify.SecurityError
 	if !errors.As(err, &se) {
@@ -308,7 +308,7 @@ func securityCase(t *testing.T, r *repo, wantReason string) *verify.SecurityErro
 			t.Fatalf("%s: %s, want log-inconsistent", x.Artifact.Filename, x.Status)
 		}
 	}
-	if r.store.stores != stores || string(r.store.cp) != string(before) {
+	if r.store.Stores != stores || string(r.store.CP) != string(before) {
 		t.Fatal("checkpoint store changed after a security error")
 	}
 	return se
@@ -317,7 +317,7 @@ func securityCase(t *testing.T, r *repo, wantReason string) *verify.SecurityErro
 func TestVerifyAllRollback(t *testing.T) {
 	r := newRepo(t, 6, true)
 	// The client saw size 6 before; now the log serves its size-4 head.
-	r.store.cp = r.log.CheckpointAt(6)
+	r.store.CP = r.log.CheckpointAt(6)
 	r.log.CheckpointHook = func([]byte) []byte { return r.log.CheckpointAt(4) }
 	se := securityCase(t, r, "ROLLBACK")
 	if !strings.Contains(string(se.New), "\n4\n") {
@@ -353,7 +353,7 @@ func TestVerifyAllSplitViewStored(t *testing.T) {
 		p := memlog.NewPackage(t, r.sk, i)
 		r.log.AddSigned(t, p.T, r.pk, p.SHA)
 	}
-	r.store.cp = r.log.CheckpointAt(7)
+	r.store.CP = r.log.CheckpointAt(7)
 	// The log now serves, consistently in itself, another history.
 	r.log = fork(t, r, 5, "evil-a", "evil-b")
 	securityCase(t, r, "same tree size 7 but different roots")
@@ -367,7 +367,7 @@ func TestVerifyAllForkedBundleCheckpoint(t *testing.T) {
 	p := memlog.NewPackage(t, r.sk, 5)
 	r.log.AddSigned(t, p.T, r.pk, p.SHA)
 	for i, q := range r.pkgs {
-		r.src.bundles[q.Filename] = bundleOf(t, r.log.EntryAt(int64(i), 6))
+		r.src.Bundles[q.Filename] = bundleOf(t, r.log.EntryAt(int64(i), 6))
 	}
 	f := fork(t, r, 5, "x", "yy", "zzz")
 	r.log = f
@@ -379,16 +379,16 @@ func TestVerifyAllForkedBundleCheckpoint(t *testing.T) {
 
 func TestVerifyAllBadConsistencyProof(t *testing.T) {
 	r := newRepo(t, 6, true)
-	r.store.cp = r.log.CheckpointAt(3)
+	r.store.CP = r.log.CheckpointAt(3)
 	r.log.ConsistencyHook = func(p [][]byte) [][]byte { p[0][0] ^= 1; return p }
 	securityCase(t, r, "stored checkpoint (tree size 3) is not consistent")
 }
 
 func TestVerifyAllOriginChange(t *testing.T) {
 	r := newRepo(t, 4, true)
-	r.store.cp = r.log.CheckpointAt(4)
+	r.store.CP = r.log.CheckpointAt(4)
 	r.log.Origin = "rekor.test - 5678" // the log restarted with another tree
-	r.store.cp = append([]byte(nil), r.store.cp...)
+	r.store.CP = append([]byte(nil), r.store.CP...)
 	securityCase(t, r, "origin")
 }
 
@@ -401,10 +401,10 @@ func TestVerifyAllMixedTreeSizes(t *testing.T) {
 	for i, p := range r.pkgs {
 		size := int64(12 - i%3) // sizes 10, 11, 12
 		if int64(i) < size {
-			r.src.bundles[p.Filename] = bundleOf(t, r.log.EntryAt(int64(i), size))
+			r.src.Bundles[p.Filename] = bundleOf(t, r.log.EntryAt(int64(i), size))
 		}
 	}
-	r.store.cp = r.log.CheckpointAt(2)
+	r.store.CP = r.log.CheckpointAt(2)
 	res, err := r.verifier(t, verify.Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
 	if err != nil {
 		t.Fatal(err)
@@ -416,7 +416,7 @@ func TestVerifyAllMixedTreeSizes(t *testing.T) {
 	}
 	// A lie in one of them is caught.
 	r.log.ConsistencyHook = func(p [][]byte) [][]byte { p[len(p)-1][3] ^= 1; return p }
-	r.store.cp = r.log.CheckpointAt(2)
+	r.store.CP = r.log.CheckpointAt(2)
 	securityCase(t, r, "not consistent")
 }
 
@@ -464,7 +464,7 @@ func (f *fakeRebuilders) Verdicts(ctx context.Context, arts []verify.Artifact, s
 
 func TestVerifyAllRebuilders(t *testing.T) {
 	r := newRepo(t, 4, true)
-	delete(r.src.sigs, r.pkgs[3].Filename)
+	delete(r.src.Sigs, r.pkgs[3].Filename)
 	rb := &fakeRebuilders{confirm: map[string]int{r.pkgs[0].Filename: 2, r.pkgs[1].Filename: 1}}
 	res, err := r.verifier(t, verify.Policy{Offline: true, RequiredRebuildConfirms: 2}, rb).VerifyAll(context.Background(), r.arts(false))
 	if err != nil {
@@ -528,7 +528,7 @@ func TestNewVerifierRejects(t *testing.T) {
 func TestVerifyAllOfflineStoredFork(t *testing.T) {
 	r := newRepo(t, 5, true)
 	f := fork(t, r, 4, "other")
-	r.store.cp = f.CheckpointAt(5)
+	r.store.CP = f.CheckpointAt(5)
 	res, err := r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
 	var se *verify.SecurityError
 	if !errors.As(err, &se) || !strings.Contains(se.Reason, "same tree size 5") {
@@ -540,9 +540,9 @@ func TestVerifyAllOfflineStoredFork(t *testing.T) {
 		}
 	}
 	// The same stored head as the bundles': fine, and nothing is written offline.
-	r.store.cp = r.log.CheckpointAt(5)
-	if _, err := r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil || r.store.stores != 0 {
-		t.Fatalf("err %v, stores %d", err, r.store.stores)
+	r.store.CP = r.log.CheckpointAt(5)
+	if _, err := r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil || r.store.Stores != 0 {
+		t.Fatalf("err %v, stores %d", err, r.store.Stores)
 	}
 }
 
@@ -556,7 +556,7 @@ func TestVerifyAllOfflineBatchFork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.src.bundles[r.pkgs[0].Filename] = b
+	r.src.Bundles[r.pkgs[0].Filename] = b
 	res, err := r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
 	var se *verify.SecurityError
 	if !errors.As(err, &se) || !strings.Contains(se.Reason, "two proof bundles' checkpoints have the same tree size 5 but different roots") {
@@ -571,8 +571,8 @@ func TestVerifyAllOfflineBatchFork(t *testing.T) {
 			t.Fatalf("%s: %s", x.Artifact.Filename, x.Status)
 		}
 	}
-	if len(r.log.Calls())+len(f.Calls()) != 0 || r.store.stores != 0 {
-		t.Fatalf("offline run asked the log (%v %v) or stored (%d)", r.log.Calls(), f.Calls(), r.store.stores)
+	if len(r.log.Calls())+len(f.Calls()) != 0 || r.store.Stores != 0 {
+		t.Fatalf("offline run asked the log (%v %v) or stored (%d)", r.log.Calls(), f.Calls(), r.store.Stores)
 	}
 }
 
@@ -587,7 +587,7 @@ func TestVerifyAllOfflineOtherSizes(t *testing.T) {
 		p := memlog.NewPackage(t, r.sk, i)
 		r.log.AddSigned(t, p.T, r.pk, p.SHA)
 	}
-	r.store.cp = r.log.CheckpointAt(7)
+	r.store.CP = r.log.CheckpointAt(7)
 	if res, err := r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil {
 		t.Fatalf("bundles (size 5) older than the stored checkpoint (size 7): %v", err)
 	} else {
@@ -599,7 +599,7 @@ func TestVerifyAllOfflineOtherSizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.src.bundles[r.pkgs[0].Filename] = b
+	r.src.Bundles[r.pkgs[0].Filename] = b
 	if _, err := r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil {
 		t.Fatalf("offline compared checkpoints of different sizes: %v", err)
 	}
@@ -637,7 +637,7 @@ func TestVerifyAllOfflineUnusableStore(t *testing.T) {
 
 	other := memlog.New(t)
 	other.Add([]byte("another log"))
-	r.store.cp = other.CheckpointAt(1)
+	r.store.CP = other.CheckpointAt(1)
 	res, err = r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
 	var ce *verify.CheckpointError
 	if !errors.As(err, &ce) {
@@ -755,7 +755,7 @@ func TestVerifyAllRunDeadline(t *testing.T) {
 			t.Errorf("%s: %s %v", x.Artifact.Filename, x.Status, x.Err)
 		}
 	}
-	if r.store.stores != 0 {
+	if r.store.Stores != 0 {
 		t.Error("a run cut short stored a checkpoint")
 	}
 }
