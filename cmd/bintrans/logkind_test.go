@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -19,10 +20,12 @@ import (
 	"github.com/bintrans/bintrans/internal/logs/rekorv2"
 	"github.com/bintrans/bintrans/internal/logs/sigsum"
 	"github.com/bintrans/bintrans/internal/testkit/enginetest"
+	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/internal/testkit/sigsumlog"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/internal/testkit/witnesstest"
 	"github.com/bintrans/bintrans/internal/witness"
+	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -429,6 +432,28 @@ func TestVerifyLogKindSigsum(t *testing.T) {
 		t.Errorf("sigsum --json mode:\n%s", out)
 	}
 
+	// scan: a Sigsum-logged repository's database, from its proofs.
+	var pkgs []repodb.Package
+	for i, f := range r.files {
+		name := fmt.Sprintf("lk%d", i)
+		pkgs = append(pkgs, repodb.Package{Filename: filepath.Base(f), Name: name, Base: name, Version: "1.0-1", Arch: "x86_64",
+			Desc: "test package", CSize: 100, ISize: 4096, SHA256Sum: r.shas[i]})
+	}
+	var db bytes.Buffer
+	if err := repodbtest.Write(&db, pkgs, repodbtest.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	dbFile := filepath.Join(r.dir, "core.db")
+	writeTestFile(t, dbFile, db.Bytes())
+	scan := func(policy string) []string {
+		return []string{"scan", "--log-kind", "sigsum", "--sigsum-policy", policy, "--pubkey", r.pk.Base64(),
+			"--signature-dir", r.sigs, "--state-dir", state, "--json", "-", dbFile}
+	}
+	out, _ = wantExit(t, "scan --log-kind sigsum", ExitOK, scan(policyFile))
+	if !strings.Contains(out, `"ok": 3`) && !strings.Contains(out, `"ok":3`) {
+		t.Errorf("scan --log-kind sigsum:\n%s", out)
+	}
+
 	// A quorum these proofs cannot meet: all three and a fourth witness.
 	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
 	strict := filepath.Join(r.dir, "strict.policy")
@@ -438,6 +463,7 @@ func TestVerifyLogKindSigsum(t *testing.T) {
 	if strings.Count(out, "bundle-invalid") != 3 {
 		t.Fatalf("quorum missed:\n%s", out)
 	}
+	wantExit(t, "scan, quorum missed", ExitFailed, scan(strict))
 
 	// Another package's proof, and a package that is not the logged one.
 	r.setBundle(t, 0, proofs[1])
