@@ -485,3 +485,50 @@ func TestVerifyLogKindSigsum(t *testing.T) {
 		t.Errorf("bad policy: %s", stderr)
 	}
 }
+
+// TestVerifyRekorV1WitnessPolicy: a witness policy for a Rekor v1 log must
+// name the log (its note key name cannot be derived); with the log named,
+// bundles whose checkpoints no policy witness cosigned are refused.
+func TestVerifyRekorV1WitnessPolicy(t *testing.T) {
+	base, pkgFile := offlineVerifyArgs(t)
+	dir := t.TempDir()
+	wpub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wkey, err := witness.CosignatureVKey("w1.example", wpub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLog := filepath.Join(dir, "nolog.policy")
+	writeTestFile(t, noLog, []byte("witness w1 "+wkey+"\nquorum w1\n"))
+	_, stderr := wantExit(t, "policy without the log", ExitUsage, append(append(append([]string(nil), base...), "--witness-policy", noLog), pkgFile))
+	if !strings.Contains(stderr, "names no log") || !strings.Contains(stderr, "hint: add the log to the policy") {
+		t.Errorf("policy without the log:\n%s", stderr)
+	}
+
+	var keyFile string
+	for i, a := range base {
+		if a == "--log-key" {
+			keyFile = base[i+1]
+		}
+	}
+	pem, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lkey, err := witness.RekorV1VKey("rekor.local", pem) // the fixture log's key name
+	if err != nil {
+		t.Fatal(err)
+	}
+	withLog := filepath.Join(dir, "log.policy")
+	writeTestFile(t, withLog, []byte("log "+lkey+"\nwitness w1 "+wkey+"\nquorum w1\n"))
+	out, _ := wantExit(t, "uncosigned Rekor v1 bundle", ExitFailed, append(append(append([]string(nil), base...), "--witness-policy", withLog), pkgFile))
+	if !strings.Contains(out, "bundle-invalid") || !strings.Contains(out, `witness quorum "w1" not met`) {
+		t.Errorf("uncosigned Rekor v1 bundle:\n%s", out)
+	}
+	// "quorum none": the log's signature alone, as without a policy.
+	none := filepath.Join(dir, "none.policy")
+	writeTestFile(t, none, []byte("log "+lkey+"\nquorum none\n"))
+	wantExit(t, "quorum none", ExitOK, append(append(append([]string(nil), base...), "--witness-policy", none), pkgFile))
+}
