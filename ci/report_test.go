@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -54,8 +55,8 @@ const (
 // workflow command, Markdown/HTML, a percent escape and a terminal escape.
 const evilName = "evil|<b>x</b>%0A::set-output name=x::1,\x1b[2J\r\n::error::pwned ##[add-mask]hidden \u202e\u009b.pkg.tar.zst"
 
-func entry(index int64) *verify.LogEntry {
-	return &verify.LogEntry{
+func entry(index int64) *verify.EntryID {
+	return &verify.EntryID{
 		UUID:           fmt.Sprintf("%016x%064x", 0x2f8a1c3b4d5e6f70, index+1),
 		LogIndex:       index,
 		IntegratedTime: 1764000000 + index,
@@ -119,8 +120,8 @@ func fixtureReport() Report {
 		{
 			Artifact: verify.Artifact{Repo: "core", Arch: "x86_64", Filename: "curl-8.14.0-1-x86_64.pkg.tar.zst", Name: "curl", Version: "8.14.0-1"},
 			SHA256:   sha('3'), KeyID: policyKey,
-			Err: &verify.EntryError{Step: verify.StepInclusion, Field: "rootHash",
-				Expected: sha('4'), Got: sha('5'), LogIndex: 41, TreeSize: 230},
+			Err: &verify.InvalidProofError{Err: &rekorv1.EntryError{Step: rekorv1.StepInclusion, Field: "rootHash",
+				Expected: sha('4'), Got: sha('5'), LogIndex: 41, TreeSize: 230}},
 			Duration: 4 * time.Millisecond,
 		},
 		{

@@ -103,25 +103,23 @@ func ParseCheckpoint(text []byte) (*Checkpoint, error) {
 	return c, nil
 }
 
-// VerifyCheckpoint parses a signed checkpoint and verifies it: at least one
-// signature line carries the key's hint and verifies under the key; lines
-// by other keys (witness cosignatures) are ignored. When k.Origin is set,
-// the origin must equal it. Errors are *CheckpointError.
-func (k *LogKey) VerifyCheckpoint(text []byte) (*Checkpoint, error) {
-	c, err := ParseCheckpoint(text)
-	if err != nil {
-		return nil, err
-	}
-	if k.Origin != "" && c.Origin != k.Origin {
-		return nil, &CheckpointError{Reason: fmt.Sprintf("origin is not the pinned %q", k.Origin), Origin: c.Origin, Size: c.Size}
-	}
+// SignedBy reports whether one of the checkpoint's signature lines carries
+// the key hint and verifies under check over the signed body (the note's
+// text through the body's final newline). Lines by other keys (witness
+// cosignatures) are ignored. Log kinds whose checkpoints are signed notes
+// build VerifyCheckpoint on it.
+func (c *Checkpoint) SignedBy(hint [4]byte, check func(body, sig []byte) bool) bool {
 	for _, s := range c.sigs {
-		if s.hint == k.hint && k.verify(c.body, s.sig) {
-			return c, nil
+		if s.hint == hint && check(c.body, s.sig) {
+			return true
 		}
 	}
-	return nil, &CheckpointError{Reason: "no signature by the pinned log key " + k.ID()[:16] + "…", Origin: c.Origin, Size: c.Size}
+	return false
 }
+
+// Body is the signed part of the note: origin, size, root and extension
+// lines, each ending in a newline.
+func (c *Checkpoint) Body() []byte { return c.body }
 
 // String is the tree head in one line, for messages.
 func (c *Checkpoint) String() string {

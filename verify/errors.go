@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -94,58 +93,15 @@ func (e *SignatureError) Status() Status {
 	return StatusMalformedSignature
 }
 
-// EntryStep names the step of log-entry verification that failed.
-type EntryStep string
-
-// The steps of VerifyEntry, in order.
-const (
-	StepBundle     EntryStep = "bundle"     // the bundle / entry is structurally incomplete or invalid
-	StepBody       EntryStep = "body"       // step 1: the entry body is not this `.t`, key and message
-	StepInclusion  EntryStep = "inclusion"  // step 2: the inclusion proof does not verify
-	StepCheckpoint EntryStep = "checkpoint" // step 3: the checkpoint is not signed by the log key or does not match the proof
-	StepSET        EntryStep = "set"        // step 4: the signed entry timestamp does not verify
-)
-
-// EntryError is a log entry (from a bundle or from the log) that does not
-// prove that the `.t` is in the log.
-type EntryError struct {
-	Step EntryStep
-	// Field names what was compared ("logID", "treeSize", "data.hash", …).
-	Field string
-	// Expected and Got carry the evidence, as text.
-	Expected, Got string
-	// LogIndex and TreeSize locate the entry (tree-local index for proofs).
-	LogIndex, TreeSize int64
-	Err                error
+// InvalidProofError is a proof bundle that the log kind's verifier
+// refused (LogVerifier.VerifyBundle): Err is the kind's own error, with the
+// evidence, and the message is Err's alone.
+type InvalidProofError struct {
+	Err error
 }
 
-func (e *EntryError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "log entry %s check failed", e.Step)
-	if e.Field != "" {
-		fmt.Fprintf(&b, " (%s)", e.Field)
-	}
-	if e.Expected != "" || e.Got != "" {
-		fmt.Fprintf(&b, ": expected %s, got %s", quoteEmpty(e.Expected), quoteEmpty(e.Got))
-	}
-	if e.TreeSize != 0 || e.LogIndex != 0 {
-		fmt.Fprintf(&b, " [index %d, tree size %d]", e.LogIndex, e.TreeSize)
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	return b.String()
-}
-
-func quoteEmpty(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return s
-}
-
-func (e *EntryError) Unwrap() error { return e.Err }
+func (e *InvalidProofError) Error() string { return e.Err.Error() }
+func (e *InvalidProofError) Unwrap() error { return e.Err }
 
 // CheckpointError is a signed checkpoint note that could not be parsed or
 // whose signature does not verify under the pinned log key.
@@ -313,44 +269,4 @@ func indent(b []byte) []byte {
 		out = append(out, '\n')
 	}
 	return out
-}
-
-// StatusOf maps an error of this package to the package verdict. Errors of
-// other packages (I/O) map to StatusUnavailable.
-func StatusOf(err error) Status {
-	if err == nil {
-		return StatusOK
-	}
-	var se *SignatureError
-	var ee *EntryError
-	var ce *CheckpointError
-	var be *BundleError
-	var he *HashMismatchError
-	var me *MissingError
-	var nl *NotInLogError
-	var re *RebuildError
-	var sec *SecurityError
-	var lu *LogUnavailableError
-	switch {
-	case errors.As(err, &sec):
-		return StatusLogInconsistent
-	case errors.As(err, &lu):
-		return StatusUnavailable
-	case errors.As(err, &he):
-		return StatusHashMismatch
-	case errors.As(err, &se):
-		return se.Status()
-	case errors.As(err, &me):
-		if me.What == "bundle" {
-			return StatusMissingBundle
-		}
-		return StatusMissingSignature
-	case errors.As(err, &nl):
-		return StatusNotInLog
-	case errors.As(err, &ee), errors.As(err, &ce), errors.As(err, &be):
-		return StatusBundleInvalid
-	case errors.As(err, &re):
-		return StatusRebuildUnconfirmed
-	}
-	return StatusUnavailable
 }

@@ -30,12 +30,6 @@ func HashReader(r io.Reader) (hexSum string, n int64, err error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// sha256Hex returns the lowercase hex sha256 of b.
-func sha256Hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
 // isSHA256Hex reports whether s is 64 lowercase hex digits: the form of
 // every message this project signs.
 func isSHA256Hex(s string) bool {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/testkit/enginetest"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/verify"
 	"github.com/jedisct1/go-minisign"
@@ -31,34 +32,10 @@ import (
 // (scripts/rekor-stack, BINTRANS_TEST_REKOR_URL/KEY): real uploads, real
 // proofs and checkpoints, verified offline and online.
 
-type dirSource struct {
-	mu      sync.Mutex
-	sigs    map[string][]byte
-	bundles map[string][]byte
-}
-
-func (s *dirSource) Signature(_ context.Context, a verify.Artifact) ([]byte, error) {
-	return s.get(s.sigs, a.Filename)
-}
-func (s *dirSource) Bundle(_ context.Context, a verify.Artifact) ([]byte, error) {
-	return s.get(s.bundles, a.Filename)
-}
-func (s *dirSource) get(m map[string][]byte, k string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b, ok := m[k]; ok {
-		return b, nil
-	}
-	return nil, fmt.Errorf("%s: %w", k, verify.ErrNotFound)
-}
-
-type store struct{ cp []byte }
-
-func (s *store) Load(context.Context) ([]byte, error) { return s.cp, nil }
-func (s *store) Store(_ context.Context, b []byte) error {
-	s.cp = append([]byte(nil), b...)
-	return nil
-}
+type (
+	dirSource = enginetest.Source
+	store     = enginetest.Store
+)
 
 func newMinisignKey(t *testing.T) (*minisign.PrivateKey, verify.PublicKey) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -78,7 +55,7 @@ func newMinisignKey(t *testing.T) (*minisign.PrivateKey, verify.PublicKey) {
 type realPkg struct {
 	name, sha string
 	t         []byte
-	entry     *verify.LogEntry
+	entry     *rekorv1.Entry
 }
 
 func TestRealRekorEngine(t *testing.T) {
@@ -93,12 +70,12 @@ func TestRealRekorEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lk, err := verify.ParseLogKey(pemBytes)
+	lk, err := rekorv1.ParseLogKey(pemBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sk, pk := newMinisignKey(t)
-	src := &dirSource{sigs: map[string][]byte{}, bundles: map[string][]byte{}}
+	src := enginetest.NewSource()
 	run := fmt.Sprintf("%d", time.Now().UnixNano())
 	var pkgs []*realPkg
 	for i := 0; i < 12; i++ {
@@ -111,13 +88,13 @@ func TestRealRekorEngine(t *testing.T) {
 		if p.entry, err = log.Upload(ctx, p.t, pk.File(), []byte(p.sha)); err != nil {
 			t.Fatal(err)
 		}
-		src.sigs[p.name] = p.t
+		src.Sigs[p.name] = p.t
 		if i < 8 { // the last four are "seed-signed": no bundle
-			b, err := verify.MarshalBundle(p.entry)
+			b, err := rekorv1.MarshalBundle(p.entry)
 			if err != nil {
 				t.Fatal(err)
 			}
-			src.bundles[p.name] = b
+			src.Bundles[p.name] = b
 		}
 		pkgs = append(pkgs, p)
 	}
@@ -126,22 +103,22 @@ func TestRealRekorEngine(t *testing.T) {
 		arts[i] = verify.Artifact{Filename: p.name, SHA256: p.sha}
 	}
 	policy := func(offline bool) verify.Policy {
-		return verify.Policy{Keys: []verify.PublicKey{pk}, LogKey: lk, Offline: offline}
+		return verify.Policy{Keys: []verify.PublicKey{pk}, Log: lk, Offline: offline}
 	}
 
 	t.Run("bundles verify offline with VerifyEntry", func(t *testing.T) {
 		for _, p := range pkgs[:8] {
-			b, _ := verify.ParseBundle(src.bundles[p.name])
-			cp, err := verify.VerifyEntry(b, p.t, []verify.PublicKey{pk}, p.sha, p.name, lk)
+			b, _ := rekorv1.ParseBundle(src.Bundles[p.name])
+			cp, err := rekorv1.VerifyEntry(b, p.t, []verify.PublicKey{pk}, p.sha, p.name, lk)
 			if err != nil {
 				t.Fatalf("%s: %v", p.name, err)
 			}
-			if cp.Size != b.Verification.InclusionProof.TreeSize {
+			if cp.Size != b.Proof.TreeSize {
 				t.Fatal("checkpoint size")
 			}
 			// The canonical body we rebuild is Rekor's, byte for byte.
 			s, _ := verify.ParseSignature(p.t)
-			if got := verify.CanonicalBody(s, pk, []byte(p.sha)); string(got) != string(p.entry.Body) {
+			if got := rekorv1.CanonicalBody(s, pk, []byte(p.sha)); string(got) != string(p.entry.Body) {
 				t.Fatalf("canonical body differs from Rekor's:\n%s\n%s", got, p.entry.Body)
 			}
 		}
@@ -166,7 +143,7 @@ func TestRealRekorEngine(t *testing.T) {
 
 	st := &store{}
 	t.Run("online batch, then consistency from the stored checkpoint", func(t *testing.T) {
-		v, _ := verify.NewVerifier(policy(false), src, log, st, nil)
+		v, _ := verify.NewVerifier(policy(false), src, rekorv1.NewOnline(log, lk), st, nil)
 		for round := 0; round < 2; round++ {
 			res, err := v.VerifyAll(ctx, arts)
 			if err != nil {
@@ -177,7 +154,7 @@ func TestRealRekorEngine(t *testing.T) {
 					t.Errorf("round %d: %s: %s (%v)", round, r.Artifact.Filename, r.Status, r.Err)
 				}
 			}
-			if len(st.cp) == 0 {
+			if len(st.CP) == 0 {
 				t.Fatal("no checkpoint stored")
 			}
 			// Grow the log between rounds.
@@ -190,10 +167,10 @@ func TestRealRekorEngine(t *testing.T) {
 	})
 
 	t.Run("tampered bundle", func(t *testing.T) {
-		b, _ := verify.ParseBundle(src.bundles[pkgs[0].name])
-		b.Verification.InclusionProof.TreeSize++ // rekor's own VerifyLogEntry misses this (hole 1)
-		_, err := verify.VerifyEntry(b, pkgs[0].t, []verify.PublicKey{pk}, pkgs[0].sha, pkgs[0].name, lk)
-		var ee *verify.EntryError
+		b, _ := rekorv1.ParseBundle(src.Bundles[pkgs[0].name])
+		b.Proof.TreeSize++ // rekor's own VerifyLogEntry misses this (hole 1)
+		_, err := rekorv1.VerifyEntry(b, pkgs[0].t, []verify.PublicKey{pk}, pkgs[0].sha, pkgs[0].name, lk)
+		var ee *rekorv1.EntryError
 		if !errors.As(err, &ee) {
 			t.Fatalf("tampered tree size: %v", err)
 		}
@@ -202,9 +179,9 @@ func TestRealRekorEngine(t *testing.T) {
 	t.Run("wrong log key", func(t *testing.T) {
 		k, _ := ecdsa.GenerateKey(lkCurve(t, lk), rand.Reader)
 		der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-		wrong, _ := verify.ParseLogKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		wrong, _ := rekorv1.ParseLogKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 		p := policy(true)
-		p.LogKey = wrong
+		p.Log = wrong
 		v, _ := verify.NewVerifier(p, src, nil, nil, nil)
 		res, _ := v.VerifyAll(ctx, arts[:8])
 		for _, r := range res {
@@ -238,8 +215,8 @@ func TestRealRekorEngine(t *testing.T) {
 			if _, err := lk.VerifyCheckpoint(forged); err != nil {
 				t.Fatalf("forged note does not verify: %v\n%s", err, forged)
 			}
-			st := &store{cp: forged}
-			v, _ := verify.NewVerifier(policy(false), src, log, st, nil)
+			st := &store{CP: forged}
+			v, _ := verify.NewVerifier(policy(false), src, rekorv1.NewOnline(log, lk), st, nil)
 			res, err := v.VerifyAll(ctx, arts)
 			var se *verify.SecurityError
 			if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), "SECURITY ERROR") {
@@ -253,14 +230,14 @@ func TestRealRekorEngine(t *testing.T) {
 					t.Errorf("%s: %s", r.Artifact.Filename, r.Status)
 				}
 			}
-			if string(st.cp) != string(forged) {
+			if string(st.CP) != string(forged) {
 				t.Fatal("stored checkpoint replaced after a security error")
 			}
 		})
 	}
 }
 
-func lkCurve(t *testing.T, lk *verify.LogKey) elliptic.Curve {
+func lkCurve(t *testing.T, lk *rekorv1.LogKey) elliptic.Curve {
 	blk, _ := pem.Decode(lk.PEM())
 	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
 	if err != nil {
@@ -302,7 +279,7 @@ func signNote(t *testing.T, k *ecdsa.PrivateKey, body string) []byte {
 }
 
 // BenchmarkRealRekorOnline500: a 500-package batch with bundles, online
-// against the local Rekor (batched re-proving, consistency, checkpoint).
+// against the local Rekor (the current checkpoint, one consistency proof).
 // Setup uploads 500 entries (8 in parallel); only VerifyAll is timed.
 func BenchmarkRealRekorOnline500(b *testing.B) {
 	url, keyPath := testenv.Rekor(b)
@@ -312,12 +289,12 @@ func BenchmarkRealRekorOnline500(b *testing.B) {
 		b.Fatal(err)
 	}
 	pemBytes, _ := os.ReadFile(keyPath)
-	lk, err := verify.ParseLogKey(pemBytes)
+	lk, err := rekorv1.ParseLogKey(pemBytes)
 	if err != nil {
 		b.Fatal(err)
 	}
 	sk, pk := newMinisignKey(&testing.T{})
-	src := &dirSource{sigs: map[string][]byte{}, bundles: map[string][]byte{}}
+	src := enginetest.NewSource()
 	arts := make([]verify.Artifact, 500)
 	run := time.Now().UnixNano()
 	var wg sync.WaitGroup
@@ -333,13 +310,11 @@ func BenchmarkRealRekorOnline500(b *testing.B) {
 			defer func() { <-sem; wg.Done() }()
 			tt, err := verify.SignPackage(sk, arts[i].SHA256, name)
 			if err == nil {
-				var e *verify.LogEntry
+				var e *rekorv1.Entry
 				if e, err = log.Upload(ctx, tt, pk.File(), []byte(arts[i].SHA256)); err == nil {
 					var bb []byte
-					if bb, err = verify.MarshalBundle(e); err == nil {
-						src.mu.Lock()
-						src.sigs[name], src.bundles[name] = tt, bb
-						src.mu.Unlock()
+					if bb, err = rekorv1.MarshalBundle(e); err == nil {
+						src.Set(name, tt, bb)
 					}
 				}
 			}
@@ -355,7 +330,7 @@ func BenchmarkRealRekorOnline500(b *testing.B) {
 	}
 	for _, offline := range []bool{true, false} {
 		b.Run(fmt.Sprintf("offline=%v", offline), func(b *testing.B) {
-			v, _ := verify.NewVerifier(verify.Policy{Keys: []verify.PublicKey{pk}, LogKey: lk, Offline: offline}, src, log, &store{}, nil)
+			v, _ := verify.NewVerifier(verify.Policy{Keys: []verify.PublicKey{pk}, Log: lk, Offline: offline}, src, rekorv1.NewOnline(log, lk), &store{}, nil)
 			for b.Loop() {
 				res, err := v.VerifyAll(ctx, arts)
 				if err != nil {

@@ -102,6 +102,9 @@ func (k PublicKey) File() []byte {
 	return []byte(untrustedPrefix + "minisign public key " + id + "\n" + k.Base64() + "\n")
 }
 
+// Ed25519 is the key's Ed25519 public key.
+func (k PublicKey) Ed25519() ed25519.PublicKey { return append(ed25519.PublicKey(nil), k.key[:]...) }
+
 // IsZero reports whether k is the zero value (no key).
 func (k PublicKey) IsZero() bool { return k == PublicKey{} }
 
@@ -217,12 +220,7 @@ func (s *Signature) Verify(keys []PublicKey, message []byte, filename string) (P
 }
 
 func (s *Signature) verifyWith(key PublicKey, message []byte, filename string) (PublicKey, error) {
-	signed := message
-	if s.line[1] == 'D' {
-		h := blake2b.Sum512(message)
-		signed = h[:]
-	}
-	if !ed25519.Verify(key.key[:], signed, s.line[10:74]) {
+	if !VerifyLine(key, s.line[:], message) {
 		return key, &SignatureError{Kind: SigBadSignature, KeyID: s.KeyID(), Got: truncate(string(message), 128)}
 	}
 	global := make([]byte, 0, 64+len(s.trusted))
@@ -235,6 +233,32 @@ func (s *Signature) verifyWith(key PublicKey, message []byte, filename string) (
 		return key, &SignatureError{Kind: SigCommentMismatch, KeyID: s.KeyID(), Expected: filename, Got: s.trusted}
 	}
 	return key, nil
+}
+
+// VerifyLine checks a minisign signature line (algorithm ‖ key id ‖
+// Ed25519 signature: 74 bytes, what a log entry keeps of a `.t`) over
+// message under key: the signature is over BLAKE2b-512(message) for
+// algorithm "ED", over message itself for "Ed". The key id is not
+// compared (LineKeyID).
+func VerifyLine(key PublicKey, line, message []byte) bool {
+	if len(line) != 74 || line[0] != 'E' || (line[1] != 'D' && line[1] != 'd') {
+		return false
+	}
+	signed := message
+	if line[1] == 'D' {
+		h := blake2b.Sum512(message)
+		signed = h[:]
+	}
+	return ed25519.Verify(key.key[:], signed, line[10:74])
+}
+
+// LineKeyID is the key id a minisign signature line names, as minisign
+// prints it ("" for a line shorter than 10 bytes).
+func LineKeyID(line []byte) string {
+	if len(line) < 10 {
+		return ""
+	}
+	return keyIDString([8]byte(line[2:10]))
 }
 
 // VerifySignature parses a `.t` and verifies it for a package: the message

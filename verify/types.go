@@ -14,9 +14,6 @@ const (
 	// MaxBundleSize is the largest proof bundle accepted. A real bundle is
 	// about 3 KiB; 64 KiB leaves room for deep trees and long checkpoints.
 	MaxBundleSize = 64 << 10
-	// MaxEntryBodySize bounds a canonical Rekor entry body (about 470 bytes for
-	// a minisign rekord).
-	MaxEntryBodySize = 16 << 10
 	// MaxProofHashes bounds an inclusion or consistency proof (a tree of 2^64
 	// leaves needs at most 64 hashes per proof).
 	MaxProofHashes = 128
@@ -24,8 +21,8 @@ const (
 	MaxCheckpointSize = 8 << 10
 )
 
-// ErrNotFound is returned (wrapped) by a SignatureSource or a Log when the
-// thing asked for does not exist. Any other error means "could not find out".
+// ErrNotFound is returned (wrapped) by a SignatureSource or a log client
+// when the thing asked for does not exist. Any other error means "could not find out".
 var ErrNotFound = errors.New("not found")
 
 // ErrTooLarge is returned (wrapped) by a SignatureSource when the file is
@@ -90,10 +87,9 @@ type Result struct {
 	// (16 upper-case hex digits), when the `.t` could be parsed.
 	KeyID string
 	// Entry identifies the log entry proving inclusion, when one was
-	// verified: only UUID, LogIndex, LogID and IntegratedTime are kept (the
-	// body, proofs and SET are dropped once checked, so that a scan's memory
-	// does not grow with them).
-	Entry *LogEntry
+	// verified (the proofs themselves are not kept: a scan holds every
+	// Result at once).
+	Entry *EntryID
 	// Rebuild is the rebuilder verdict, when a rebuilder policy is set.
 	Rebuild *RebuildVerdict
 	// Duration is the wall time spent on this package.
@@ -103,64 +99,12 @@ type Result struct {
 // OK reports whether the package passed every check of the policy.
 func (r Result) OK() bool { return r.Status == StatusOK }
 
-// LogEntry is a Rekor log entry as the REST API returns it and as a proof
-// bundle stores it. Field names follow Rekor's JSON.
-type LogEntry struct {
-	// UUID is the entry id: 16 hex digits of tree id + 64 hex digits of leaf
-	// hash on a sharded log, or just the 64-hex leaf hash.
-	UUID string `json:"uuid"`
-	// LogIndex is the global index (sharded logs: not the proof's index).
-	LogIndex       int64  `json:"logIndex"`
-	LogID          string `json:"logID"`
-	IntegratedTime int64  `json:"integratedTime"`
-	// Body is the canonical entry (decoded; base64 in JSON).
-	Body         []byte        `json:"body"`
-	Verification *Verification `json:"verification"`
-}
-
-// Verification holds the proofs Rekor attaches to an entry.
-type Verification struct {
-	InclusionProof       *InclusionProof `json:"inclusionProof"`
-	SignedEntryTimestamp []byte          `json:"signedEntryTimestamp"`
-}
-
-// InclusionProof is an RFC 6962 inclusion proof with the checkpoint it was
-// computed against. LogIndex is tree-local.
-type InclusionProof struct {
-	LogIndex   int64    `json:"logIndex"`
-	RootHash   string   `json:"rootHash"`
-	TreeSize   int64    `json:"treeSize"`
-	Hashes     []string `json:"hashes"`
-	Checkpoint string   `json:"checkpoint"`
-}
-
 // SignatureSource finds the `.t` file and the proof bundle of a package.
 // Implementations bound what they read (MaxSignatureSize, MaxBundleSize) and
 // return an error wrapping ErrNotFound when the file does not exist.
 type SignatureSource interface {
 	Signature(ctx context.Context, a Artifact) ([]byte, error)
 	Bundle(ctx context.Context, a Artifact) ([]byte, error)
-}
-
-// Log is what the engine needs from a transparency log. Every method is
-// bounded in time by ctx and in size by the implementation. The engine
-// verifies everything a Log returns: an implementation does not need to.
-type Log interface {
-	// EntryByUUID fetches one entry by its UUID (80 hex) or leaf hash (64
-	// hex). A missing entry is an error wrapping ErrNotFound.
-	EntryByUUID(ctx context.Context, uuid string) (*LogEntry, error)
-	// EntriesByIndex fetches entries by global log index, in as many
-	// requests as the server needs. Missing indexes are absent from the map.
-	EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*LogEntry, error)
-	// SearchByHash returns the UUIDs of entries whose artifact hash is
-	// sha256:<hex>. The index is written asynchronously: a fresh entry can
-	// be missing.
-	SearchByHash(ctx context.Context, sha256Hex string) ([]string, error)
-	// Checkpoint returns the log's current signed checkpoint (note text).
-	Checkpoint(ctx context.Context) ([]byte, error)
-	// ConsistencyProof returns the RFC 6962 consistency proof between two
-	// tree sizes (first > 0, first <= last).
-	ConsistencyProof(ctx context.Context, first, last int64) ([][]byte, error)
 }
 
 // CheckpointStore persists the last checkpoint verified against this client.

@@ -1,4 +1,4 @@
-package verify
+package verify_test
 
 import (
 	"bytes"
@@ -11,76 +11,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jedisct1/go-minisign"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/testkit/memlog"
+	"github.com/bintrans/bintrans/verify"
 )
 
-// repo is a signed, logged test repository: packages, their `.t` and
-// bundles in a memSource, the log, a checkpoint store.
-type repo struct {
-	log   *testLog
-	src   *memSource
-	store *memStore
-	sk    *minisign.PrivateKey
-	pk    PublicKey
-	pkgs  []*pkg
-}
-
-func newRepo(t testing.TB, n int, bundles bool) *repo {
-	t.Helper()
-	r := &repo{log: newTestLog(t), src: newMemSource(), store: &memStore{}}
-	r.sk, r.pk = testKey(t, 1)
-	for i := 0; i < n; i++ {
-		p := newPkg(t, r.sk, i)
-		r.log.addSigned(t, p.t, r.pk, p.sha)
-		r.pkgs = append(r.pkgs, p)
-		r.src.sigs[p.filename] = p.t
-	}
-	for i, p := range r.pkgs {
-		p.entry = r.log.entryAt(int64(i), int64(n))
-		if bundles {
-			b, err := MarshalBundle(p.entry)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.src.bundles[p.filename] = b
-		}
-	}
-	return r
-}
-
-func (r *repo) arts(open bool) []Artifact {
-	a := make([]Artifact, len(r.pkgs))
-	for i, p := range r.pkgs {
-		a[i] = p.artifact(open)
-	}
-	return a
-}
-
-func (r *repo) verifier(t testing.TB, p Policy, rb Rebuilders) *Verifier {
-	t.Helper()
-	p.Keys = append(p.Keys, r.pk)
-	p.LogKey = r.log.key
-	v, err := NewVerifier(p, r.src, r.log, r.store, rb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func wantStatuses(t *testing.T, res []Result, want map[string]Status) {
+func wantStatuses(t *testing.T, res []verify.Result, want map[string]verify.Status) {
 	t.Helper()
 	for _, r := range res {
 		w, ok := want[r.Artifact.Filename]
 		if !ok {
-			w = StatusOK
+			w = verify.StatusOK
 		}
 		if r.Status != w {
 			t.Errorf("%s: status %s (%v), want %s", r.Artifact.Filename, r.Status, r.Err, w)
 		}
-		if r.Status != StatusOK && r.Err == nil {
+		if r.Status != verify.StatusOK && r.Err == nil {
 			t.Errorf("%s: status %s without an error", r.Artifact.Filename, r.Status)
 		}
-		if r.Status == StatusOK && (r.Entry == nil || r.KeyID == "" || r.SHA256 == "") {
+		if r.Status == verify.StatusOK && (r.Entry == nil || r.KeyID == "" || r.SHA256 == "") {
 			t.Errorf("%s: ok without evidence: %+v", r.Artifact.Filename, r)
 		}
 	}
@@ -92,135 +41,124 @@ func TestVerifyAllOfflineStatuses(t *testing.T) {
 	osk, _ := testKey(t, 7)
 	_ = otherPK
 	ps := r.pkgs
-	delete(r.src.sigs, ps[0].filename)                                          // missing signature
-	r.src.sigs[ps[1].filename] = []byte("garbage")                              // malformed
-	r.src.sigs[ps[2].filename] = r.pkgs[3].t                                    // bad signature (other message)
-	r.src.sigs[ps[4].filename], _ = SignPackage(osk, ps[4].sha, ps[4].filename) // wrong key
-	r.src.sigs[ps[5].filename], _ = SignPackage(r.sk, ps[5].sha, "renamed.pkg.tar.zst")
-	delete(r.src.bundles, ps[6].filename)                         // missing bundle
-	r.src.bundles[ps[7].filename] = r.src.bundles[ps[8].filename] // bundle of another package
-	r.src.bundles[ps[9].filename] = []byte("<html>502</html>")    // invalid bundle
+	delete(r.src.Sigs, ps[0].Filename)                                                 // missing signature
+	r.src.Sigs[ps[1].Filename] = []byte("garbage")                                     // malformed
+	r.src.Sigs[ps[2].Filename] = r.pkgs[3].T                                           // bad signature (other message)
+	r.src.Sigs[ps[4].Filename], _ = verify.SignPackage(osk, ps[4].SHA, ps[4].Filename) // wrong key
+	r.src.Sigs[ps[5].Filename], _ = verify.SignPackage(r.sk, ps[5].SHA, "renamed.pkg.tar.zst")
+	delete(r.src.Bundles, ps[6].Filename)                         // missing bundle
+	r.src.Bundles[ps[7].Filename] = r.src.Bundles[ps[8].Filename] // bundle of another package
+	r.src.Bundles[ps[9].Filename] = []byte("<html>502</html>")    // invalid bundle
 	arts := r.arts(true)
 	arts[10].SHA256 = hexOf("what the db says") // hash mismatch with the file
 	arts[11].Open = func() (io.ReadCloser, error) { return nil, errors.New("EIO") }
 
 	var progress []int
-	v := r.verifier(t, Policy{Offline: true, Concurrency: 3}, nil)
-	v.Progress = func(done, total int, _ Result) { progress = append(progress, done) }
+	v := r.verifier(t, verify.Policy{Offline: true, Concurrency: 3}, nil)
+	v.Progress = func(done, total int, _ verify.Result) { progress = append(progress, done) }
 	res, err := v.VerifyAll(context.Background(), arts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantStatuses(t, res, map[string]Status{
-		ps[0].filename:  StatusMissingSignature,
-		ps[1].filename:  StatusMalformedSignature,
-		ps[2].filename:  StatusBadSignature,
-		ps[4].filename:  StatusWrongKey,
-		ps[5].filename:  StatusCommentMismatch,
-		ps[6].filename:  StatusMissingBundle,
-		ps[7].filename:  StatusBundleInvalid,
-		ps[9].filename:  StatusBundleInvalid,
-		ps[10].filename: StatusHashMismatch,
-		ps[11].filename: StatusUnavailable,
+	wantStatuses(t, res, map[string]verify.Status{
+		ps[0].Filename:  verify.StatusMissingSignature,
+		ps[1].Filename:  verify.StatusMalformedSignature,
+		ps[2].Filename:  verify.StatusBadSignature,
+		ps[4].Filename:  verify.StatusWrongKey,
+		ps[5].Filename:  verify.StatusCommentMismatch,
+		ps[6].Filename:  verify.StatusMissingBundle,
+		ps[7].Filename:  verify.StatusBundleInvalid,
+		ps[9].Filename:  verify.StatusBundleInvalid,
+		ps[10].Filename: verify.StatusHashMismatch,
+		ps[11].Filename: verify.StatusUnavailable,
 	})
-	var hm *HashMismatchError
-	if !errors.As(res[10].Err, &hm) || hm.Expected != arts[10].SHA256 || hm.Got != ps[10].sha {
+	var hm *verify.HashMismatchError
+	if !errors.As(res[10].Err, &hm) || hm.Expected != arts[10].SHA256 || hm.Got != ps[10].SHA {
 		t.Fatalf("hash mismatch evidence: %v", res[10].Err)
 	}
-	var ee *EntryError
-	if !errors.As(res[7].Err, &ee) || ee.Step != StepBody {
+	var ee *rekorv1.EntryError
+	if !errors.As(res[7].Err, &ee) || ee.Step != rekorv1.StepBody {
 		t.Fatalf("swapped bundle: %v", res[7].Err)
 	}
 	if len(progress) != len(arts) || progress[len(progress)-1] != len(arts) {
 		t.Fatalf("progress calls %v", progress)
 	}
-	for op, n := range r.log.calls {
+	for op, n := range r.log.Calls() {
 		t.Fatalf("offline run asked the log (%s ×%d)", op, n)
 	}
-	if r.store.stores != 0 {
+	if r.store.Stores != 0 {
 		t.Fatal("offline run stored a checkpoint")
 	}
 }
 
+// TestVerifyAllOnlineBundles: online with bundles, a run costs the
+// current checkpoint and one consistency proof per distinct older tree
+// head (the bundles' and the stored one): no entry is fetched.
 func TestVerifyAllOnlineBundles(t *testing.T) {
 	r := newRepo(t, 25, true)
-	v := r.verifier(t, Policy{IndexBatch: 10}, nil)
+	v := r.verifier(t, verify.Policy{}, nil)
 	res, err := v.VerifyAll(context.Background(), r.arts(false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantStatuses(t, res, nil)
-	if got := r.log.count("index"); got != 3 {
-		t.Fatalf("%d EntriesByIndex calls for 25 entries in batches of 10", got)
+	if got := r.log.Calls(); got["checkpoint"] != 1 || len(got) != 1 {
+		t.Fatalf("calls %v, want one checkpoint (the bundles' tree head is the current one)", got)
 	}
-	if r.log.count("uuid")+r.log.count("search") != 0 {
-		t.Fatal("bundled entries were looked up one by one")
-	}
-	if r.store.stores != 1 || string(r.store.cp) != string(r.log.checkpointAt(25))[:0]+string(r.store.cp) {
-		t.Fatalf("stores %d", r.store.stores)
-	}
-	cp, err := r.log.key.VerifyCheckpoint(r.store.cp)
-	if err != nil || cp.Size != 25 {
-		t.Fatalf("stored %v %v", cp, err)
+	cp, err := r.log.Key.VerifyCheckpoint(r.store.CP)
+	if r.store.Stores != 1 || err != nil || cp.Size != 25 {
+		t.Fatalf("stores %d, stored %v %v", r.store.Stores, cp, err)
 	}
 
-	// The log grows; the next run proves consistency from the stored 25.
-	sk := r.sk
+	// The log grows; the next run proves the bundles' (and the stored)
+	// tree head of 25 consistent with 30: one proof for both.
 	for i := 25; i < 30; i++ {
-		p := newPkg(t, sk, i)
-		r.log.addSigned(t, p.t, r.pk, p.sha)
+		p := memlog.NewPackage(t, r.sk, i)
+		r.log.AddSigned(t, p.T, r.pk, p.SHA)
 	}
 	res, err = v.VerifyAll(context.Background(), r.arts(false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantStatuses(t, res, nil)
-	if r.log.count("consistency") == 0 {
-		t.Fatal("no consistency proof asked")
+	if got := r.log.Calls(); got["checkpoint"] != 2 || got["consistency"] != 1 || len(got) != 2 {
+		t.Fatalf("calls after two runs %v, want 2 checkpoints and 1 consistency proof", got)
 	}
-	cp, _ = r.log.key.VerifyCheckpoint(r.store.cp)
+	cp, _ = r.log.Key.VerifyCheckpoint(r.store.CP)
 	if cp.Size != 30 {
 		t.Fatalf("stored size %d, want 30", cp.Size)
 	}
-	// Fresh entries were fetched again (25 in batches of 10) and proven
-	// against the current tree.
-	if got := r.log.count("index"); got != 6 {
-		t.Fatalf("%d EntriesByIndex calls after two runs, want 6", got)
-	}
-	wantIdentity(t, res[0].Entry, r.pkgs[0].entry)
+	wantIdentity(t, res[0].Entry, r.pkgs[0].Entry)
 }
 
-// wantIdentity: a Result keeps only the identity of its verified entry.
-func wantIdentity(t *testing.T, got, want *LogEntry) {
+// wantIdentity: a Result identifies its verified entry.
+func wantIdentity(t *testing.T, got *verify.EntryID, want *rekorv1.Entry) {
 	t.Helper()
 	if got == nil {
 		t.Fatal("no entry")
 	}
-	if got.UUID != want.UUID || got.LogIndex != want.LogIndex || got.LogID != want.LogID || got.IntegratedTime != want.IntegratedTime {
-		t.Fatalf("entry identity %+v, want %s/%d/%s/%d", got, want.UUID, want.LogIndex, want.LogID, want.IntegratedTime)
-	}
-	if got.Body != nil || got.Verification != nil {
-		t.Fatal("the Result keeps the entry's body and proofs")
+	if *got != want.Identity() {
+		t.Fatalf("entry identity %+v, want %+v", *got, want.Identity())
 	}
 }
 
 // TestVerifyAllKeepsEntryIdentityOnly: offline (from the bundle) and
-// online (the fresh entry, and a bundle-less lookup), a Result holds the
-// entry's identity only, and the Progress callback offline already does.
+// online (the bundle, and a bundle-less lookup), a Result identifies the
+// entry, and the Progress callback already sees it.
 func TestVerifyAllKeepsEntryIdentityOnly(t *testing.T) {
 	for _, offline := range []bool{true, false} {
 		t.Run(fmt.Sprint("offline=", offline), func(t *testing.T) {
 			r := newRepo(t, 4, true)
 			if !offline {
-				delete(r.src.bundles, r.pkgs[3].filename)
+				delete(r.src.Bundles, r.pkgs[3].Filename)
 			}
-			v := r.verifier(t, Policy{Offline: offline}, nil)
+			v := r.verifier(t, verify.Policy{Offline: offline}, nil)
 			var mu sync.Mutex
-			v.Progress = func(_, _ int, x Result) {
+			v.Progress = func(_, _ int, x verify.Result) {
 				mu.Lock()
 				defer mu.Unlock()
-				if offline && x.Entry != nil && (x.Entry.Body != nil || x.Entry.Verification != nil) {
-					t.Errorf("%s: progress sees the whole entry", x.Artifact.Filename)
+				if x.Status == "" && x.Entry == nil {
+					t.Errorf("%s: progress without the entry", x.Artifact.Filename)
 				}
 			}
 			res, err := v.VerifyAll(context.Background(), r.arts(false))
@@ -229,7 +167,7 @@ func TestVerifyAllKeepsEntryIdentityOnly(t *testing.T) {
 			}
 			wantStatuses(t, res, nil)
 			for i, x := range res {
-				wantIdentity(t, x.Entry, r.pkgs[i].entry)
+				wantIdentity(t, x.Entry, r.pkgs[i].Entry)
 			}
 		})
 	}
@@ -238,35 +176,35 @@ func TestVerifyAllKeepsEntryIdentityOnly(t *testing.T) {
 func TestVerifyAllOnlineWithoutBundles(t *testing.T) {
 	r := newRepo(t, 8, false)
 	// A seed-signed `.t` that was never logged.
-	lone := newPkg(t, r.sk, 100)
-	r.src.sigs[lone.filename] = lone.t
+	lone := memlog.NewPackage(t, r.sk, 100)
+	r.src.Sigs[lone.Filename] = lone.T
 	r.pkgs = append(r.pkgs, lone)
 
-	v := r.verifier(t, Policy{}, nil)
+	v := r.verifier(t, verify.Policy{}, nil)
 	res, err := v.VerifyAll(context.Background(), r.arts(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantStatuses(t, res, map[string]Status{lone.filename: StatusNotInLog})
-	var nl *NotInLogError
-	if !errors.As(res[8].Err, &nl) || nl.LeafHash == "" || nl.SearchHash != hexOf(lone.sha) {
+	wantStatuses(t, res, map[string]verify.Status{lone.Filename: verify.StatusNotInLog})
+	var nl *verify.NotInLogError
+	if !errors.As(res[8].Err, &nl) || nl.LeafHash == "" || nl.SearchHash != hexOf(lone.SHA) {
 		t.Fatalf("not-in-log evidence: %v", res[8].Err)
 	}
-	if r.log.count("search") != 1 {
-		t.Fatalf("%d index searches; the leaf hash should find the 8 logged entries directly", r.log.count("search"))
+	if r.log.Count("search") != 1 {
+		t.Fatalf("%d index searches; the leaf hash should find the 8 logged entries directly", r.log.Count("search"))
 	}
 
 	// Fallback: the leaf-hash lookup finds nothing (older server), the
 	// index search does.
-	r.log.hideLeafLookups = true
+	r.log.HideLeafLookups = true
 	r.pkgs = r.pkgs[:8]
 	res, err = v.VerifyAll(context.Background(), r.arts(false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantStatuses(t, res, nil)
-	if r.log.count("search") != 9 {
-		t.Fatalf("%d searches", r.log.count("search"))
+	if r.log.Count("search") != 9 {
+		t.Fatalf("%d searches", r.log.Count("search"))
 	}
 }
 
@@ -275,20 +213,20 @@ func TestVerifyAllOnlineWithoutBundles(t *testing.T) {
 func TestVerifyAllEntryWithAnotherKey(t *testing.T) {
 	r := newRepo(t, 2, false)
 	osk, opk := testKey(t, 5)
-	p := newPkg(t, r.sk, 50)
-	ot, _ := SignPackage(osk, p.sha, p.filename)
-	r.log.addSigned(t, ot, opk, p.sha) // logged under the other key only
-	r.src.sigs[p.filename] = p.t
+	p := memlog.NewPackage(t, r.sk, 50)
+	ot, _ := verify.SignPackage(osk, p.SHA, p.Filename)
+	r.log.AddSigned(t, ot, opk, p.SHA) // logged under the other key only
+	r.src.Sigs[p.Filename] = p.T
 	r.pkgs = append(r.pkgs, p)
-	v := r.verifier(t, Policy{}, nil)
+	v := r.verifier(t, verify.Policy{}, nil)
 	res, err := v.VerifyAll(context.Background(), r.arts(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantStatuses(t, res, map[string]Status{p.filename: StatusNotInLog})
-	var nl *NotInLogError
-	var ee *EntryError
-	if !errors.As(res[2].Err, &nl) || len(nl.Candidates) != 1 || !errors.As(nl.Candidates[0], &ee) || ee.Step != StepBody {
+	wantStatuses(t, res, map[string]verify.Status{p.Filename: verify.StatusNotInLog})
+	var nl *verify.NotInLogError
+	var ee *rekorv1.EntryError
+	if !errors.As(res[2].Err, &nl) || len(nl.Candidates) != 1 || !errors.As(nl.Candidates[0], &ee) || ee.Step != rekorv1.StepBody {
 		t.Fatalf("evidence: %v", res[2].Err)
 	}
 }
@@ -297,26 +235,26 @@ func TestVerifyAllLogUnavailable(t *testing.T) {
 	for _, bundles := range []bool{true, false} {
 		t.Run(fmt.Sprint("bundles=", bundles), func(t *testing.T) {
 			r := newRepo(t, 4, bundles)
-			r.log.down = errors.New("dial tcp 127.0.0.1:3000: connection refused")
-			delete(r.src.sigs, r.pkgs[3].filename)
-			v := r.verifier(t, Policy{}, nil)
+			r.log.Down = errors.New("dial tcp 127.0.0.1:3000: connection refused")
+			delete(r.src.Sigs, r.pkgs[3].Filename)
+			v := r.verifier(t, verify.Policy{}, nil)
 			res, err := v.VerifyAll(context.Background(), r.arts(false))
-			var lu *LogUnavailableError
+			var lu *verify.LogUnavailableError
 			if !errors.As(err, &lu) {
-				t.Fatalf("err %v, want *LogUnavailableError", err)
+				t.Fatalf("err %v, want *verify.LogUnavailableError", err)
 			}
 			// The package without a .t is missing-signature when it was
 			// judged before the first log failure cancelled the batch,
 			// and unverified with that failure as the cause otherwise.
-			want := map[string]Status{
-				r.pkgs[0].filename: StatusUnavailable, r.pkgs[1].filename: StatusUnavailable,
-				r.pkgs[2].filename: StatusUnavailable, r.pkgs[3].filename: StatusMissingSignature,
+			want := map[string]verify.Status{
+				r.pkgs[0].Filename: verify.StatusUnavailable, r.pkgs[1].Filename: verify.StatusUnavailable,
+				r.pkgs[2].Filename: verify.StatusUnavailable, r.pkgs[3].Filename: verify.StatusMissingSignature,
 			}
-			if res[3].Status == StatusUnavailable && strings.HasPrefix(res[3].Err.Error(), "not verified: ") && errors.Is(res[3].Err, lu) {
-				want[r.pkgs[3].filename] = StatusUnavailable
+			if res[3].Status == verify.StatusUnavailable && strings.HasPrefix(res[3].Err.Error(), "not verified: ") && errors.Is(res[3].Err, lu) {
+				want[r.pkgs[3].Filename] = verify.StatusUnavailable
 			}
 			wantStatuses(t, res, want)
-			if r.store.stores != 0 {
+			if r.store.Stores != 0 {
 				t.Fatal("stored a checkpoint")
 			}
 		})
@@ -325,30 +263,32 @@ func TestVerifyAllLogUnavailable(t *testing.T) {
 
 func TestVerifyAllCurrentCheckpointByAnotherKey(t *testing.T) {
 	r := newRepo(t, 3, true)
-	impostor := newTestLog(t)
-	logged(t, impostor, 3)
-	r.log.checkpointHook = func([]byte) []byte { return impostor.checkpointAt(3) }
-	res, err := r.verifier(t, Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
-	var lu *LogUnavailableError
-	var ce *CheckpointError
+	impostor := memlog.New(t)
+	for i := range 3 {
+		impostor.Add([]byte(fmt.Sprintf("impostor entry %d", i)))
+	}
+	r.log.CheckpointHook = func([]byte) []byte { return impostor.CheckpointAt(3) }
+	res, err := r.verifier(t, verify.Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
+	var lu *verify.LogUnavailableError
+	var ce *verify.CheckpointError
 	if !errors.As(err, &lu) || !errors.As(err, &ce) {
 		t.Fatalf("err %v", err)
 	}
-	wantStatuses(t, res, map[string]Status{r.pkgs[0].filename: StatusUnavailable, r.pkgs[1].filename: StatusUnavailable, r.pkgs[2].filename: StatusUnavailable})
-	if r.store.stores != 0 {
+	wantStatuses(t, res, map[string]verify.Status{r.pkgs[0].Filename: verify.StatusUnavailable, r.pkgs[1].Filename: verify.StatusUnavailable, r.pkgs[2].Filename: verify.StatusUnavailable})
+	if r.store.Stores != 0 {
 		t.Fatal("stored")
 	}
 }
 
 // securityCase runs a batch that must end in a SECURITY ERROR.
-func securityCase(t *testing.T, r *repo, wantReason string) *SecurityError {
+func securityCase(t *testing.T, r *repo, wantReason string) *verify.SecurityError {
 	t.Helper()
-	before := append([]byte(nil), r.store.cp...)
-	stores := r.store.stores
-	res, err := r.verifier(t, Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
-	var se *SecurityError
+	before := append([]byte(nil), r.store.CP...)
+	stores := r.store.Stores
+	res, err := r.verifier(t, verify.Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
+	var se *verify.SecurityError
 	if !errors.As(err, &se) {
-		t.Fatalf("err %v, want *SecurityError", err)
+		t.Fatalf("err %v, want *verify.SecurityError", err)
 	}
 	if !strings.Contains(se.Reason, wantReason) {
 		t.Fatalf("reason %q, want %q", se.Reason, wantReason)
@@ -364,11 +304,11 @@ func securityCase(t *testing.T, r *repo, wantReason string) *SecurityError {
 		}
 	}
 	for _, x := range res {
-		if x.Status != StatusLogInconsistent {
+		if x.Status != verify.StatusLogInconsistent {
 			t.Fatalf("%s: %s, want log-inconsistent", x.Artifact.Filename, x.Status)
 		}
 	}
-	if r.store.stores != stores || string(r.store.cp) != string(before) {
+	if r.store.Stores != stores || string(r.store.CP) != string(before) {
 		t.Fatal("checkpoint store changed after a security error")
 	}
 	return se
@@ -377,8 +317,8 @@ func securityCase(t *testing.T, r *repo, wantReason string) *SecurityError {
 func TestVerifyAllRollback(t *testing.T) {
 	r := newRepo(t, 6, true)
 	// The client saw size 6 before; now the log serves its size-4 head.
-	r.store.cp = r.log.checkpointAt(6)
-	r.log.checkpointHook = func([]byte) []byte { return r.log.checkpointAt(4) }
+	r.store.CP = r.log.CheckpointAt(6)
+	r.log.CheckpointHook = func([]byte) []byte { return r.log.CheckpointAt(4) }
 	se := securityCase(t, r, "ROLLBACK")
 	if !strings.Contains(string(se.New), "\n4\n") {
 		t.Fatalf("new head %q", se.New)
@@ -388,22 +328,19 @@ func TestVerifyAllRollback(t *testing.T) {
 func TestVerifyAllStaleCheckpoint(t *testing.T) {
 	// Entries are proven at size 6, then the "current" checkpoint is older.
 	r := newRepo(t, 6, false)
-	r.log.checkpointHook = func([]byte) []byte { return r.log.checkpointAt(5) }
+	r.log.CheckpointHook = func([]byte) []byte { return r.log.CheckpointAt(5) }
 	securityCase(t, r, "ROLLBACK")
 }
 
 // fork builds a second log with the same key and origin whose first n
 // entries equal r's and whose later history differs.
-func fork(t *testing.T, r *repo, n int, extra ...string) *testLog {
-	f := newTestLogWithKey(t, r.log.signer)
-	for i := 0; i < n; i++ {
-		f.add(r.log.bodies[i])
-	}
+func fork(t *testing.T, r *repo, n int, extra ...string) *memlog.Log {
+	f := r.log.Fork(t, n)
 	for _, x := range extra {
-		p := newPkg(t, r.sk, 1000+len(x))
-		p.sha = hexOf(x)
-		p.t, _ = SignPackage(r.sk, p.sha, p.filename)
-		f.addSigned(t, p.t, r.pk, p.sha)
+		p := memlog.NewPackage(t, r.sk, 1000+len(x))
+		p.SHA = hexOf(x)
+		p.T, _ = verify.SignPackage(r.sk, p.SHA, p.Filename)
+		f.AddSigned(t, p.T, r.pk, p.SHA)
 	}
 	return f
 }
@@ -413,10 +350,10 @@ func TestVerifyAllSplitViewStored(t *testing.T) {
 	// Extend the honest log, remember its head; the log then shows another
 	// history of the same size to this client.
 	for i := 5; i < 7; i++ {
-		p := newPkg(t, r.sk, i)
-		r.log.addSigned(t, p.t, r.pk, p.sha)
+		p := memlog.NewPackage(t, r.sk, i)
+		r.log.AddSigned(t, p.T, r.pk, p.SHA)
 	}
-	r.store.cp = r.log.checkpointAt(7)
+	r.store.CP = r.log.CheckpointAt(7)
 	// The log now serves, consistently in itself, another history.
 	r.log = fork(t, r, 5, "evil-a", "evil-b")
 	securityCase(t, r, "same tree size 7 but different roots")
@@ -424,14 +361,13 @@ func TestVerifyAllSplitViewStored(t *testing.T) {
 
 func TestVerifyAllForkedBundleCheckpoint(t *testing.T) {
 	// Bundles were made by the honest log at size 6; the log now serves a
-	// fork (same first 5 entries) at size 8: fresh proofs verify, but the
-	// bundles' checkpoint is not consistent with the current tree.
+	// fork (same first 5 entries) at size 8: the bundles' checkpoint is not
+	// consistent with the current tree.
 	r := newRepo(t, 5, false)
-	p := newPkg(t, r.sk, 5)
-	r.log.addSigned(t, p.t, r.pk, p.sha)
+	p := memlog.NewPackage(t, r.sk, 5)
+	r.log.AddSigned(t, p.T, r.pk, p.SHA)
 	for i, q := range r.pkgs {
-		b, _ := MarshalBundle(r.log.entryAt(int64(i), 6))
-		r.src.bundles[q.filename] = b
+		r.src.Bundles[q.Filename] = bundleOf(t, r.log.EntryAt(int64(i), 6))
 	}
 	f := fork(t, r, 5, "x", "yy", "zzz")
 	r.log = f
@@ -443,95 +379,70 @@ func TestVerifyAllForkedBundleCheckpoint(t *testing.T) {
 
 func TestVerifyAllBadConsistencyProof(t *testing.T) {
 	r := newRepo(t, 6, true)
-	r.store.cp = r.log.checkpointAt(3)
-	r.log.consistencyHook = func(p [][]byte) [][]byte { p[0][0] ^= 1; return p }
+	r.store.CP = r.log.CheckpointAt(3)
+	r.log.ConsistencyHook = func(p [][]byte) [][]byte { p[0][0] ^= 1; return p }
 	securityCase(t, r, "stored checkpoint (tree size 3) is not consistent")
 }
 
 func TestVerifyAllOriginChange(t *testing.T) {
 	r := newRepo(t, 4, true)
-	r.store.cp = r.log.checkpointAt(4)
-	r.log.origin = "rekor.test - 5678" // the log restarted with another tree
-	r.store.cp = append([]byte(nil), r.store.cp...)
+	r.store.CP = r.log.CheckpointAt(4)
+	r.log.Origin = "rekor.test - 5678" // the log restarted with another tree
+	r.store.CP = append([]byte(nil), r.store.CP...)
 	securityCase(t, r, "origin")
 }
 
-// TestVerifyAllMixedTreeSizes: one batch whose fresh proofs are against
-// different tree sizes (as Rekor does under concurrent uploads): each is
-// verified against its own checkpoint and each size proven consistent.
+// TestVerifyAllMixedTreeSizes: one batch whose bundles prove their
+// entries at different tree sizes (sign runs that were not settled, or
+// several runs): each bundle verified against its own checkpoint and each
+// size proven consistent with the current tree, once.
 func TestVerifyAllMixedTreeSizes(t *testing.T) {
 	r := newRepo(t, 12, true)
-	r.store.cp = r.log.checkpointAt(2)
-	var mu sync.Mutex
-	r.log.entryHook = func(e *LogEntry) *LogEntry {
-		mu.Lock()
-		defer mu.Unlock()
-		size := int64(12 - e.LogIndex%3) // sizes 10, 11, 12
-		if e.LogIndex >= size {
-			return e
+	for i, p := range r.pkgs {
+		size := int64(12 - i%3) // sizes 10, 11, 12
+		if int64(i) < size {
+			r.src.Bundles[p.Filename] = bundleOf(t, r.log.EntryAt(int64(i), size))
 		}
-		return r.log.entryLocked(e.LogIndex, size)
 	}
-	res, err := r.verifier(t, Policy{IndexBatch: 5}, nil).VerifyAll(context.Background(), r.arts(false))
+	r.store.CP = r.log.CheckpointAt(2)
+	res, err := r.verifier(t, verify.Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantStatuses(t, res, nil)
-	// 10 and 11 from the fresh entries, 2 from the store (12 is current).
-	if got := r.log.count("consistency"); got != 3 {
+	// 10 and 11 from the bundles, 2 from the store (12 is current).
+	if got := r.log.Count("consistency"); got != 3 {
 		t.Fatalf("%d consistency proofs, want 3", got)
 	}
 	// A lie in one of them is caught.
-	r.log.consistencyHook = func(p [][]byte) [][]byte { p[len(p)-1][3] ^= 1; return p }
-	r.store.cp = r.log.checkpointAt(2)
+	r.log.ConsistencyHook = func(p [][]byte) [][]byte { p[len(p)-1][3] ^= 1; return p }
+	r.store.CP = r.log.CheckpointAt(2)
 	securityCase(t, r, "not consistent")
 }
 
-func TestVerifyAllFreshEntryLies(t *testing.T) {
+// TestVerifyAllEntryAnswersNotConsulted: the log would serve other entries
+// (another integrated time with a genuine SET, another body) at the
+// bundled entries' indexes: online, nothing asks it for them (a bundle's
+// inclusion proof and the consistency of its checkpoint with the current
+// tree prove the entry in that tree), so nothing changes. Before the online
+// floor (issue 17) this was a SECURITY ERROR found by re-fetching every
+// bundled entry; a log that hides an entry its signed tree holds now goes
+// unseen by clients, and remains the monitor's to find.
+func TestVerifyAllEntryAnswersNotConsulted(t *testing.T) {
 	r := newRepo(t, 4, true)
-	r.log.entryHook = func(e *LogEntry) *LogEntry {
-		if e.LogIndex == 1 {
-			c := clone(e)
-			c.IntegratedTime++ // and a genuine SET for it: not the entry the bundle proved
-			c.Verification.SignedEntryTimestamp = r.log.sign(setPayload(c))
-			return c
-		}
-		if e.LogIndex == 2 {
-			return r.log.entryLocked(3, 4) // a genuine entry, for another body
-		}
-		return e
+	r.log.EntryHook = func(e *rekorv1.Entry) *rekorv1.Entry {
+		c := e.Clone()
+		c.IntegratedTime++
+		c.SET = r.log.Sign(memlog.SETPayload(c))
+		return c
 	}
-	// The bundles' checkpoint (size 4) is the current tree: the log itself
-	// proves entries 1 and 2 are in it, so serving other ones is a
-	// contradiction of its signed tree, not a missing signature.
-	stores := r.store.stores
-	res, err := r.verifier(t, Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
-	var se *SecurityError
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "log index 1 ") {
-		t.Fatalf("err %v, want the *SecurityError of log index 1 (the lowest)", err)
+	res, err := r.verifier(t, verify.Policy{}, nil).VerifyAll(context.Background(), r.arts(false))
+	if err != nil {
+		t.Fatal(err)
 	}
-	wantStatuses(t, res, map[string]Status{r.pkgs[0].filename: StatusLogInconsistent, r.pkgs[1].filename: StatusLogInconsistent,
-		r.pkgs[2].filename: StatusLogInconsistent, r.pkgs[3].filename: StatusLogInconsistent})
-	// Each unserved entry carries its own evidence; the others the run's.
-	var ee *EntryError
-	var nl *NotInLogError
-	if !errors.As(res[1].Err, &se) || !strings.Contains(se.Reason, "log index 1 ") || !errors.As(res[1].Err, &nl) ||
-		!errors.As(res[1].Err, &ee) || ee.Field != "logIndex/logID/integratedTime" {
-		t.Fatalf("other integrated time: %v", res[1].Err)
-	}
-	if !errors.As(res[2].Err, &se) || !strings.Contains(se.Reason, "log index 2 ") || !errors.As(res[2].Err, &ee) || ee.Step != StepBody {
-		t.Fatalf("another body: %v", res[2].Err)
-	}
-	for _, i := range []int{0, 3} {
-		if !errors.As(res[i].Err, &se) || !strings.Contains(se.Reason, "log index 1 ") {
-			t.Fatalf("package %d: %v, want the run's security error", i, res[i].Err)
-		}
-	}
-	if len(se.Old) == 0 || len(se.New) == 0 {
-		t.Fatal("security error without both tree heads")
-	}
-	if r.store.stores != stores {
-		t.Fatal("stored a checkpoint of a log that contradicts itself")
+	wantStatuses(t, res, nil)
+	if n := r.log.Count("index") + r.log.Count("uuid") + r.log.Count("search"); n != 0 {
+		t.Fatalf("%d entry lookups for bundled packages", n)
 	}
 }
 
@@ -540,9 +451,9 @@ type fakeRebuilders struct {
 	confirm map[string]int
 }
 
-func (f *fakeRebuilders) Verdicts(ctx context.Context, arts []Artifact, sums []string) []RebuildVerdict {
+func (f *fakeRebuilders) Verdicts(ctx context.Context, arts []verify.Artifact, sums []string) []verify.RebuildVerdict {
 	f.calls++
-	out := make([]RebuildVerdict, len(arts))
+	out := make([]verify.RebuildVerdict, len(arts))
 	for i, a := range arts {
 		for j := 0; j < f.confirm[a.Filename]; j++ {
 			out[i].Confirmed = append(out[i].Confirmed, fmt.Sprintf("https://r%d.example", j))
@@ -553,20 +464,20 @@ func (f *fakeRebuilders) Verdicts(ctx context.Context, arts []Artifact, sums []s
 
 func TestVerifyAllRebuilders(t *testing.T) {
 	r := newRepo(t, 4, true)
-	delete(r.src.sigs, r.pkgs[3].filename)
-	rb := &fakeRebuilders{confirm: map[string]int{r.pkgs[0].filename: 2, r.pkgs[1].filename: 1}}
-	res, err := r.verifier(t, Policy{Offline: true, RequiredRebuildConfirms: 2}, rb).VerifyAll(context.Background(), r.arts(false))
+	delete(r.src.Sigs, r.pkgs[3].Filename)
+	rb := &fakeRebuilders{confirm: map[string]int{r.pkgs[0].Filename: 2, r.pkgs[1].Filename: 1}}
+	res, err := r.verifier(t, verify.Policy{Offline: true, RequiredRebuildConfirms: 2}, rb).VerifyAll(context.Background(), r.arts(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantStatuses(t, res, map[string]Status{
-		r.pkgs[1].filename: StatusRebuildUnconfirmed, r.pkgs[2].filename: StatusRebuildUnconfirmed,
-		r.pkgs[3].filename: StatusMissingSignature,
+	wantStatuses(t, res, map[string]verify.Status{
+		r.pkgs[1].Filename: verify.StatusRebuildUnconfirmed, r.pkgs[2].Filename: verify.StatusRebuildUnconfirmed,
+		r.pkgs[3].Filename: verify.StatusMissingSignature,
 	})
 	if rb.calls != 1 {
 		t.Fatalf("%d Verdicts calls", rb.calls)
 	}
-	var re *RebuildError
+	var re *verify.RebuildError
 	if !errors.As(res[1].Err, &re) || len(re.Confirmed) != 1 || re.Required != 2 || res[1].Rebuild == nil {
 		t.Fatalf("evidence: %v %+v", res[1].Err, res[1].Rebuild)
 	}
@@ -576,7 +487,7 @@ func TestVerifyAllRebuilders(t *testing.T) {
 	if res[3].Rebuild != nil {
 		t.Fatal("rebuilders asked about a package whose signature failed")
 	}
-	if _, err := NewVerifier(Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key, Offline: true, RequiredRebuildConfirms: 1}, r.src, nil, nil, nil); err == nil {
+	if _, err := verify.NewVerifier(verify.Policy{Keys: []verify.PublicKey{r.pk}, Log: r.log.Key, Offline: true, RequiredRebuildConfirms: 1}, r.src, nil, nil, nil); err == nil {
 		t.Fatal("threshold without rebuilders accepted")
 	}
 }
@@ -585,7 +496,7 @@ func TestVerifyAllCancelled(t *testing.T) {
 	r := newRepo(t, 5, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res, err := r.verifier(t, Policy{}, nil).VerifyAll(ctx, r.arts(false))
+	res, err := r.verifier(t, verify.Policy{}, nil).VerifyAll(ctx, r.arts(false))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v", err)
 	}
@@ -598,16 +509,16 @@ func TestVerifyAllCancelled(t *testing.T) {
 
 func TestNewVerifierRejects(t *testing.T) {
 	r := newRepo(t, 1, true)
-	for name, p := range map[string]Policy{
-		"no keys":    {LogKey: r.log.key, Offline: true},
-		"no log key": {Keys: []PublicKey{r.pk}, Offline: true},
-		"zero key":   {Keys: []PublicKey{{}}, LogKey: r.log.key, Offline: true},
+	for name, p := range map[string]verify.Policy{
+		"no keys":    {Log: r.log.Key, Offline: true},
+		"no log key": {Keys: []verify.PublicKey{r.pk}, Offline: true},
+		"zero key":   {Keys: []verify.PublicKey{{}}, Log: r.log.Key, Offline: true},
 	} {
-		if _, err := NewVerifier(p, r.src, nil, nil, nil); err == nil {
+		if _, err := verify.NewVerifier(p, r.src, nil, nil, nil); err == nil {
 			t.Errorf("%s accepted", name)
 		}
 	}
-	if _, err := NewVerifier(Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key}, r.src, nil, nil, nil); err == nil {
+	if _, err := verify.NewVerifier(verify.Policy{Keys: []verify.PublicKey{r.pk}, Log: r.log.Key}, r.src, nil, nil, nil); err == nil {
 		t.Error("online without a log accepted")
 	}
 }
@@ -617,21 +528,21 @@ func TestNewVerifierRejects(t *testing.T) {
 func TestVerifyAllOfflineStoredFork(t *testing.T) {
 	r := newRepo(t, 5, true)
 	f := fork(t, r, 4, "other")
-	r.store.cp = f.checkpointAt(5)
-	res, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
-	var se *SecurityError
+	r.store.CP = f.CheckpointAt(5)
+	res, err := r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
+	var se *verify.SecurityError
 	if !errors.As(err, &se) || !strings.Contains(se.Reason, "same tree size 5") {
 		t.Fatalf("err %v", err)
 	}
 	for _, x := range res {
-		if x.Status != StatusLogInconsistent {
+		if x.Status != verify.StatusLogInconsistent {
 			t.Fatalf("%s: %s", x.Artifact.Filename, x.Status)
 		}
 	}
 	// The same stored head as the bundles': fine, and nothing is written offline.
-	r.store.cp = r.log.checkpointAt(5)
-	if _, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil || r.store.stores != 0 {
-		t.Fatalf("err %v, stores %d", err, r.store.stores)
+	r.store.CP = r.log.CheckpointAt(5)
+	if _, err := r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil || r.store.Stores != 0 {
+		t.Fatalf("err %v, stores %d", err, r.store.Stores)
 	}
 }
 
@@ -641,13 +552,13 @@ func TestVerifyAllOfflineStoredFork(t *testing.T) {
 func TestVerifyAllOfflineBatchFork(t *testing.T) {
 	r := newRepo(t, 5, true)
 	f := fork(t, r, 4, "other")
-	b, err := MarshalBundle(f.entryAt(0, 5)) // the same entry, proven in the fork
+	b, err := rekorv1.MarshalBundle(f.EntryAt(0, 5)) // the same entry, proven in the fork
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.src.bundles[r.pkgs[0].filename] = b
-	res, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
-	var se *SecurityError
+	r.src.Bundles[r.pkgs[0].Filename] = b
+	res, err := r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
+	var se *verify.SecurityError
 	if !errors.As(err, &se) || !strings.Contains(se.Reason, "two proof bundles' checkpoints have the same tree size 5 but different roots") {
 		t.Fatalf("err %v", err)
 	}
@@ -656,12 +567,12 @@ func TestVerifyAllOfflineBatchFork(t *testing.T) {
 		t.Fatalf("evidence does not name both bundles:\n%s", msg)
 	}
 	for _, x := range res {
-		if x.Status != StatusLogInconsistent {
+		if x.Status != verify.StatusLogInconsistent {
 			t.Fatalf("%s: %s", x.Artifact.Filename, x.Status)
 		}
 	}
-	if len(r.log.calls)+len(f.calls) != 0 || r.store.stores != 0 {
-		t.Fatalf("offline run asked the log (%v %v) or stored (%d)", r.log.calls, f.calls, r.store.stores)
+	if len(r.log.Calls())+len(f.Calls()) != 0 || r.store.Stores != 0 {
+		t.Fatalf("offline run asked the log (%v %v) or stored (%d)", r.log.Calls(), f.Calls(), r.store.Stores)
 	}
 }
 
@@ -673,32 +584,32 @@ func TestVerifyAllOfflineBatchFork(t *testing.T) {
 func TestVerifyAllOfflineOtherSizes(t *testing.T) {
 	r := newRepo(t, 5, true)
 	for i := 5; i < 7; i++ {
-		p := newPkg(t, r.sk, i)
-		r.log.addSigned(t, p.t, r.pk, p.sha)
+		p := memlog.NewPackage(t, r.sk, i)
+		r.log.AddSigned(t, p.T, r.pk, p.SHA)
 	}
-	r.store.cp = r.log.checkpointAt(7)
-	if res, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil {
+	r.store.CP = r.log.CheckpointAt(7)
+	if res, err := r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil {
 		t.Fatalf("bundles (size 5) older than the stored checkpoint (size 7): %v", err)
 	} else {
 		wantStatuses(t, res, nil)
 	}
 
 	f := fork(t, r, 4, "x", "yy", "zzz", "wwww") // size 8, beyond the stored 7
-	b, err := MarshalBundle(f.entryAt(0, 8))
+	b, err := rekorv1.MarshalBundle(f.EntryAt(0, 8))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.src.bundles[r.pkgs[0].filename] = b
-	if _, err := r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil {
+	r.src.Bundles[r.pkgs[0].Filename] = b
+	if _, err := r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false)); err != nil {
 		t.Fatalf("offline compared checkpoints of different sizes: %v", err)
 	}
-	var se *SecurityError
-	if _, err := r.verifier(t, Policy{}, nil).VerifyAll(context.Background(), r.arts(false)); !errors.As(err, &se) {
-		t.Fatalf("online: err %v, want *SecurityError", err)
+	var se *verify.SecurityError
+	if _, err := r.verifier(t, verify.Policy{}, nil).VerifyAll(context.Background(), r.arts(false)); !errors.As(err, &se) {
+		t.Fatalf("online: err %v, want *verify.SecurityError", err)
 	}
 }
 
-// failingStore is a CheckpointStore whose Load fails.
+// failingStore is a verify.CheckpointStore whose Load fails.
 type failingStore struct{ err error }
 
 func (s failingStore) Load(context.Context) ([]byte, error) { return nil, s.err }
@@ -709,8 +620,8 @@ func (s failingStore) Store(context.Context, []byte) error  { return errors.New(
 // (as online): it is not skipped.
 func TestVerifyAllOfflineUnusableStore(t *testing.T) {
 	r := newRepo(t, 3, true)
-	pol := Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key, Offline: true}
-	v, err := NewVerifier(pol, r.src, nil, failingStore{errors.New("disk on fire")}, nil)
+	pol := verify.Policy{Keys: []verify.PublicKey{r.pk}, Log: r.log.Key, Offline: true}
+	v, err := verify.NewVerifier(pol, r.src, nil, failingStore{errors.New("disk on fire")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -724,11 +635,11 @@ func TestVerifyAllOfflineUnusableStore(t *testing.T) {
 		}
 	}
 
-	other := newTestLog(t)
-	other.add([]byte("another log"))
-	r.store.cp = other.checkpointAt(1)
-	res, err = r.verifier(t, Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
-	var ce *CheckpointError
+	other := memlog.New(t)
+	other.Add([]byte("another log"))
+	r.store.CP = other.CheckpointAt(1)
+	res, err = r.verifier(t, verify.Policy{Offline: true}, nil).VerifyAll(context.Background(), r.arts(false))
+	var ce *verify.CheckpointError
 	if !errors.As(err, &ce) {
 		t.Fatalf("stored checkpoint of another log: err %v", err)
 	}
@@ -743,14 +654,14 @@ func TestVerifyAllOfflineUnusableStore(t *testing.T) {
 // log that never answers within the client's per-request timeout does;
 // it counts the lookups and notes when one ended because ctx did.
 type trickleLog struct {
-	Log
+	rekorv1.API
 	delay     time.Duration
 	mu        sync.Mutex
 	lookups   int
 	cancelled int
 }
 
-func (l *trickleLog) EntryByUUID(ctx context.Context, uuid string) (*LogEntry, error) {
+func (l *trickleLog) EntryByUUID(ctx context.Context, uuid string) (*rekorv1.Entry, error) {
 	l.mu.Lock()
 	l.lookups++
 	l.mu.Unlock()
@@ -774,17 +685,17 @@ func (l *trickleLog) EntryByUUID(ctx context.Context, uuid string) (*LogEntry, e
 func TestVerifyAllCancelsOnFirstLogFailure(t *testing.T) {
 	r := newRepo(t, 16, false)
 	const delay = 400 * time.Millisecond
-	lg := &trickleLog{Log: r.log, delay: delay}
-	v, err := NewVerifier(Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key, Concurrency: 2}, r.src, lg, r.store, nil)
+	lg := &trickleLog{API: r.log, delay: delay}
+	v, err := verify.NewVerifier(verify.Policy{Keys: []verify.PublicKey{r.pk}, Log: r.log.Key, Concurrency: 2}, r.src, rekorv1.NewOnline(lg, r.log.Key), r.store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	res, err := v.VerifyAll(context.Background(), r.arts(false))
 	took := time.Since(start)
-	var lu *LogUnavailableError
+	var lu *verify.LogUnavailableError
 	if !errors.As(err, &lu) {
-		t.Fatalf("err %v, want *LogUnavailableError", err)
+		t.Fatalf("err %v, want *verify.LogUnavailableError", err)
 	}
 	if took > 4*delay {
 		t.Errorf("took %v for 16 packages at 2 at a time with a %v log timeout: the first failure did not cancel the batch", took, delay)
@@ -797,10 +708,10 @@ func TestVerifyAllCancelsOnFirstLogFailure(t *testing.T) {
 	// unverified with the first.
 	own, cut := 0, 0
 	for _, x := range res {
-		if x.Status != StatusUnavailable {
+		if x.Status != verify.StatusUnavailable {
 			t.Errorf("%s: %s (%v), want unavailable", x.Artifact.Filename, x.Status, x.Err)
 		}
-		var mine *LogUnavailableError
+		var mine *verify.LogUnavailableError
 		switch {
 		case errors.As(x.Err, &mine) && mine == lu && !strings.HasPrefix(x.Err.Error(), "not verified"):
 			own++
@@ -827,8 +738,8 @@ func (runDeadline) Error() string { return "run deadline exceeded" }
 // that cause for every package not judged, never a success.
 func TestVerifyAllRunDeadline(t *testing.T) {
 	r := newRepo(t, 6, false)
-	lg := &trickleLog{Log: r.log, delay: time.Hour}
-	v, err := NewVerifier(Policy{Keys: []PublicKey{r.pk}, LogKey: r.log.key, Concurrency: 2}, r.src, lg, r.store, nil)
+	lg := &trickleLog{API: r.log, delay: time.Hour}
+	v, err := verify.NewVerifier(verify.Policy{Keys: []verify.PublicKey{r.pk}, Log: r.log.Key, Concurrency: 2}, r.src, rekorv1.NewOnline(lg, r.log.Key), r.store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -844,7 +755,7 @@ func TestVerifyAllRunDeadline(t *testing.T) {
 			t.Errorf("%s: %s %v", x.Artifact.Filename, x.Status, x.Err)
 		}
 	}
-	if r.store.stores != 0 {
+	if r.store.Stores != 0 {
 		t.Error("a run cut short stored a checkpoint")
 	}
 }

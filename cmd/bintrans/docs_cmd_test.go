@@ -131,7 +131,7 @@ func TestCompletions(t *testing.T) {
 		{"bintrans audit ver", "verify-chain"},
 		{"bintrans audit verify-chain --h", "--help --head"},
 		{"bintrans doctor --offl", "--offline"},
-		{"bintrans --config x.conf scan --sig", "--signature-dir"},
+		{"bintrans --config x.conf scan --signa", "--signature-dir"},
 	} {
 		script := `source "$1"; COMP_WORDS=(` + tc.words + `); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _bintrans; echo "${COMPREPLY[*]}"`
 		out, err := exec.Command(bash, "-c", script, "bash", p).CombinedOutput()

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/internal/rebuilder"
 	"github.com/bintrans/bintrans/internal/safetext"
@@ -73,7 +72,7 @@ func (d *DoctorCmd) Run(g *Globals) error {
 	for _, k := range keys {
 		fmt.Fprintf(w, "key:         %s (minisign key id)\n", k.KeyID())
 	}
-	lk, err := d.logKey()
+	ls, err := d.logSetup()
 	if err != nil {
 		return err
 	}
@@ -98,11 +97,22 @@ func (d *DoctorCmd) Run(g *Globals) error {
 	if d.Proxy != "" {
 		fmt.Fprintf(w, "proxy:       %s (packages: %s)\n", d.Proxy, map[bool]string{true: "direct", false: "through the proxy"}[d.BypassProxyForPkgs])
 	}
-	fmt.Fprintf(w, "log:         %s (pinned key %s)\n", d.LogURL, lk.ID()[:16])
+	if k := ls.Verifier.Kind(); k == kindRekorV1 {
+		fmt.Fprintf(w, "log:         %s (pinned key %s)\n", d.LogURL, ls.StateID[:16])
+	} else {
+		fmt.Fprintf(w, "log:         %s %s (pinned key %s)\n", k, safetext.Line(ls.where), ls.StateID[:min(len(ls.StateID), 16)])
+	}
+	if ls.Witnesses != nil {
+		fmt.Fprintf(w, "witnesses:   %s: every checkpoint needs its quorum\n", d.WitnessPolicy)
+	}
 
-	if d.Offline {
-		fmt.Fprintln(w, "log check:   skipped (--offline: the log is never contacted)")
-		old, err := storedCheckpoint(ctx, d.StateDir, lk)
+	if d.Offline || ls.OfflineOnly {
+		why := "--offline: the log is never contacted"
+		if ls.OfflineOnly {
+			why = "sigsum: proofs are verified against the policy, the log is never contacted"
+		}
+		fmt.Fprintf(w, "log check:   skipped (%s)\n", why)
+		old, err := storedCheckpoint(ctx, d.StateDir, ls)
 		switch {
 		case err != nil:
 			return runErrorf(err, "check --state-dir (it must be a directory only root can write)", "state directory %s: %v", d.StateDir, err)
@@ -111,7 +121,7 @@ func (d *DoctorCmd) Run(g *Globals) error {
 		default:
 			fmt.Fprintf(w, "state:       %s: stored checkpoint size %d (offline: a bundle's tree head of that size must match it)\n", d.StateDir, old.Size)
 		}
-	} else if err := d.checkLog(ctx, w, g.Stderr, hc, lk); err != nil {
+	} else if err := d.checkLog(ctx, w, g.Stderr, hc, ls); err != nil {
 		return err
 	}
 	if rbs != nil {
@@ -153,24 +163,35 @@ func describeConfig(path string) string {
 
 // checkLog fetches the current checkpoint, verifies it under the pinned key
 // and proves it consistent with the stored one, without storing anything.
-func (d *DoctorCmd) checkLog(ctx context.Context, w, stderr io.Writer, hc *http.Client, lk *verify.LogKey) error {
-	c, err := rekorv1.New(d.LogURL, hc)
+func (d *DoctorCmd) checkLog(ctx context.Context, w, stderr io.Writer, hc *http.Client, ls *logSetup) error {
+	c, err := ls.online(hc)
 	if err != nil {
-		return usageErrorf("check --log-url", "--log-url %q: %v", d.LogURL, err)
+		return err
 	}
 	text, err := c.Checkpoint(ctx)
 	if err != nil {
-		return runErrorf(err, "check the network, --proxy and --log-url; or use --offline with proof bundles",
-			"log %s unreachable: %v (the hook would refuse every package)", d.LogURL, err)
+		return runErrorf(err, "check the network, --proxy and --log-url (--log-read-url); or use --offline with proof bundles",
+			"log %s unreachable: %s (the hook would refuse every package)", safetext.Line(ls.where), safetext.Message(err.Error()))
 	}
-	cur, err := lk.VerifyCheckpoint(text)
+	cur, err := ls.Verifier.VerifyCheckpoint(text)
 	if err != nil {
-		return verificationFailed("check that --log-key is the key of "+d.LogURL+" (GET /api/v1/log/publicKey, compared out of band); if it is, the log is misbehaving",
+		hint := "check that --log-key (and --log-origin) pin the key of " + ls.where + ", compared out of band; if they do, the log is misbehaving"
+		if ls.Verifier.Kind() == kindRekorV1 {
+			hint = "check that --log-key is the key of " + d.LogURL + " (GET /api/v1/log/publicKey, compared out of band); if it is, the log is misbehaving"
+		}
+		return verificationFailed(hint,
 			"the log's checkpoint does not verify under the pinned log key: %v", err)
 	}
-	fmt.Fprintf(w, "log check:   checkpoint verified under the pinned key: %s size %d\n", cur.Origin, cur.Size)
+	fmt.Fprintf(w, "log check:   checkpoint verified under the pinned key: %s size %d\n", safetext.Line(cur.Origin), cur.Size)
+	if ls.Witnesses != nil {
+		if err := ls.Witnesses.CheckCosignatures(text); err != nil {
+			return verificationFailed("the log's witnesses have not cosigned its current checkpoint: check that --witness-policy names the witnesses the log uses, and that they are up; the hook would refuse every package",
+				"the log's checkpoint misses the witness quorum: %s", safetext.Message(err.Error()))
+		}
+		fmt.Fprintln(w, "witnesses:   the current checkpoint meets the quorum")
+	}
 
-	old, err := storedCheckpoint(ctx, d.StateDir, lk)
+	old, err := storedCheckpoint(ctx, d.StateDir, ls)
 	switch {
 	case err != nil:
 		return runErrorf(err, "check --state-dir (it must be a directory only root can write)", "state directory %s: %v", d.StateDir, err)
@@ -193,16 +214,16 @@ func (d *DoctorCmd) checkLog(ctx context.Context, w, stderr io.Writer, hc *http.
 
 // storedCheckpoint reads the verified checkpoint the hook keeps, without
 // creating the state directory. nil means none yet.
-func storedCheckpoint(ctx context.Context, dir string, lk *verify.LogKey) (*verify.Checkpoint, error) {
+func storedCheckpoint(ctx context.Context, dir string, ls *logSetup) (*verify.Checkpoint, error) {
 	sd, err := state.OpenReadOnly(dir)
 	if err != nil {
 		return nil, err
 	}
-	b, err := sd.CheckpointsFor(lk.ID()).Load(ctx)
+	b, err := sd.CheckpointsFor(ls.StateID).Load(ctx)
 	if err != nil || b == nil {
 		return nil, err
 	}
-	cp, err := lk.VerifyCheckpoint(b)
+	cp, err := ls.Verifier.VerifyCheckpoint(b)
 	if err != nil {
 		return nil, fmt.Errorf("stored checkpoint: %w", err)
 	}
@@ -266,7 +287,7 @@ func (d *DoctorCmd) describeRepos(w io.Writer) {
 // describeNextUpgrade states the policy the hook would apply.
 func (d *DoctorCmd) describeNextUpgrade(w io.Writer, keys int) {
 	fmt.Fprintf(w, "next upgrade: every package needs a .t signed by one of %d key(s), with its trusted comment naming the file,", keys)
-	if d.Offline {
+	if d.Offline || d.LogKind == kindSigsum {
 		fmt.Fprintln(w, " and a proof bundle (.t.bundle) proving it is in the log; the log is not contacted.")
 	} else {
 		fmt.Fprintln(w, " provably in the log's current tree, consistent with the last tree seen.")

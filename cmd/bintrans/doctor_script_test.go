@@ -11,9 +11,9 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
-	"github.com/bintrans/bintrans/verify"
 )
 
 // TestDoctorScripts runs the testdata/doctor/*.txtar stories: the real
@@ -76,7 +76,7 @@ func TestDoctorScripts(t *testing.T) {
 					ts.Fatalf("usage: storecheckpoint DIR")
 				}
 				l := ts.Value("log").(*fakelog.Log)
-				lk, err := verify.ParseLogKey(l.KeyPEM)
+				lk, err := rekorv1.ParseLogKey(l.KeyPEM)
 				ts.Check(err)
 				sd, err := state.Open(ts.MkAbs(args[0]))
 				ts.Check(err)

@@ -210,7 +210,7 @@ func (c *FetchCmd) checkPolicy(ctx context.Context) error {
 	if _, err := c.keys(); err != nil {
 		return err
 	}
-	if _, err := c.logKey(); err != nil {
+	if _, err := c.logSetup(); err != nil {
 		return err
 	}
 	hc, err := c.httpClient()

@@ -12,7 +12,6 @@ import (
 	"github.com/bintrans/bintrans/ci"
 	"github.com/bintrans/bintrans/internal/freshcheck"
 	"github.com/bintrans/bintrans/internal/freshness"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/pacman"
 	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/internal/sigsource"
@@ -56,7 +55,7 @@ func (f *FreshnessFlags) stmtPolicy(stderr io.Writer) (freshness.Policy, error) 
 // stmtParts is what the statements' verifier shares with the engine's.
 type stmtParts struct {
 	src   verify.SignatureSource
-	log   verify.Log
+	log   verify.LogClient
 	store verify.CheckpointStore
 }
 
@@ -280,7 +279,7 @@ func (f *PolicyFlags) statementsEngine(hc *http.Client) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	lk, err := f.logKey()
+	ls, err := f.logSetup()
 	if err != nil {
 		return nil, err
 	}
@@ -288,20 +287,19 @@ func (f *PolicyFlags) statementsEngine(hc *http.Client) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{http: hc, policy: verify.Policy{Keys: keys, LogKey: lk, Offline: f.Offline, Concurrency: f.Jobs}}
-	var log verify.Log
-	if !f.Offline {
-		c, err := rekorv1.New(f.LogURL, hc)
-		if err != nil {
-			return nil, usageErrorf("check --log-url", "--log-url %q: %v", f.LogURL, err)
+	offline := f.Offline || ls.OfflineOnly
+	e := &engine{http: hc, log: ls, policy: verify.Policy{Keys: keys, Log: ls.Verifier, Witnesses: ls.Witnesses, Offline: offline, Concurrency: f.Jobs}}
+	var log verify.LogClient
+	if !offline {
+		if log, err = ls.online(hc); err != nil {
+			return nil, err
 		}
-		e.log, log = c, c
 	}
 	sd, err := state.OpenReadOnly(f.StateDir)
 	if err != nil {
 		return nil, runErrorf(err, "check --state-dir (it must be a directory only root can write)", "state directory: %v", err)
 	}
 	e.state = sd
-	e.stmt = stmtParts{src: src, log: log, store: readOnlyStore{sd.CheckpointsFor(lk.ID())}}
+	e.stmt = stmtParts{src: src, log: log, store: readOnlyStore{sd.CheckpointsFor(ls.StateID)}}
 	return e, nil
 }

@@ -68,7 +68,9 @@ its reason); 2 configuration error; 3 could not verify (e.g. the log is
 unreachable online, or pacman's command line is not one bintrans reads).
 
 Testing it by hand (strict mode, the parent is your shell):
-  printf 'linux\nglibc\n' | bintrans hook --pacman-conf /etc/pacman.conf`
+  printf 'linux\nglibc\n' | bintrans hook --pacman-conf /etc/pacman.conf
+
+` + logKindsHelp
 }
 
 // Run verifies the transaction.
@@ -251,8 +253,17 @@ func failureReason(r verify.Result) string {
 
 // mode describes the policy's mode for summaries.
 func (f *PolicyFlags) mode() string {
-	if f.Offline {
+	switch {
+	case f.LogKind == kindSigsum:
+		return "offline, from Sigsum proofs (policy " + safetext.Line(f.SigsumPolicy) + ")"
+	case f.Offline:
 		return "offline, from proof bundles"
+	case f.LogKind == kindRekorV2:
+		read := f.LogReadURL
+		if read == "" {
+			read = f.LogURL
+		}
+		return "online, Rekor v2 log " + safetext.Line(read)
 	}
 	return "online, log " + safetext.Line(f.LogURL)
 }

@@ -85,7 +85,7 @@ with 1; findings are printed and the monitor goes on; an interrupt exits 0.`
 // monitorSetup is what monitor and audit share.
 type monitorSetup struct {
 	keys   []verify.PublicKey
-	logKey *verify.LogKey
+	logKey *rekorv1.LogKey
 	log    *rekorv1.Client
 	state  *state.Dir
 	url    string

@@ -14,6 +14,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/monitor"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/verify"
@@ -67,7 +68,7 @@ func TestMonitorFollow(t *testing.T) {
 				t.Fatal(err)
 			}
 			s, _ := verify.ParseSignature(tb)
-			l.Add(verify.CanonicalBody(s, pub, []byte(msg)))
+			l.Add(rekorv1.CanonicalBody(s, pub, []byte(msg)))
 		}
 	}
 	add(3)

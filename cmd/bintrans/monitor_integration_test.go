@@ -92,9 +92,9 @@ func auditJSON(t *testing.T, res signRun) auditReport {
 }
 
 // bundles returns the log entries of every published bundle, by leaf hash.
-func (r *signRepo) bundles(t *testing.T) map[string]*verify.LogEntry {
+func (r *signRepo) bundles(t *testing.T) map[string]*rekorv1.Entry {
 	t.Helper()
-	out := map[string]*verify.LogEntry{}
+	out := map[string]*rekorv1.Entry{}
 	ms, _ := filepath.Glob(filepath.Join(r.sigDir, "*"+verify.BundleSuffix))
 	stmts, _ := filepath.Glob(filepath.Join(r.sigDir, "statements", "*"+verify.BundleSuffix)) // the repository statements
 	for _, m := range append(ms, stmts...) {
@@ -102,18 +102,18 @@ func (r *signRepo) bundles(t *testing.T) map[string]*verify.LogEntry {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := verify.ParseBundle(b)
+		e, err := rekorv1.ParseBundle(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[verify.LeafHash(e.Body)] = e
+		out[rekorv1.LeafHash(e.Body)] = e
 	}
 	return out
 }
 
 // sameEntries asserts that the monitor reported exactly want, each once,
 // with the log's index and message hash.
-func sameEntries(t *testing.T, got []monitor.Entry, want map[string]*verify.LogEntry) {
+func sameEntries(t *testing.T, got []monitor.Entry, want map[string]*rekorv1.Entry) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Errorf("monitor reported %d entries, want %d", len(got), len(want))
@@ -209,7 +209,7 @@ func TestMonitorAuditRealRekor(t *testing.T) {
 		t.Fatalf("second sign: exit %d\n%s", res.code, res.stderr)
 	}
 	r.logEntriesForKey(t, nRealPackages+5)
-	added := map[string]*verify.LogEntry{}
+	added := map[string]*rekorv1.Entry{}
 	for leaf, e := range r.bundles(t) {
 		if before[leaf] == nil {
 			added[leaf] = e
@@ -349,7 +349,7 @@ func TestMonitorCLILyingLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		s, _ := verify.ParseSignature(tb)
-		l.Add(verify.CanonicalBody(s, pub, []byte(sha)))
+		l.Add(rekorv1.CanonicalBody(s, pub, []byte(sha)))
 	}
 	state := filepath.Join(dir, "state")
 	args := []string{"monitor", "--pubkey-path", pubPath, "--log-url", l.URL, "--log-key", logKey, "--state-dir", state}

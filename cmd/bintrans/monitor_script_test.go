@@ -12,6 +12,7 @@ import (
 	"github.com/jedisct1/go-minisign"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -70,7 +71,7 @@ func TestMonitorScripts(t *testing.T) {
 						ts.Check(err)
 						s, err := verify.ParseSignature(tb)
 						ts.Check(err)
-						st.log.Add(verify.CanonicalBody(s, st.pub, []byte(msg)))
+						st.log.Add(rekorv1.CanonicalBody(s, st.pub, []byte(msg)))
 						st.sigs, st.msgs = append(st.sigs, tb), append(st.msgs, msg)
 					}
 				case "variant":
@@ -82,7 +83,7 @@ func TestMonitorScripts(t *testing.T) {
 						base64.StdEncoding.EncodeToString(make([]byte, 64)))
 					v, err := verify.ParseSignature([]byte(text))
 					ts.Check(err)
-					st.log.Add(verify.CanonicalBody(v, st.pub, []byte(st.msgs[0])))
+					st.log.Add(rekorv1.CanonicalBody(v, st.pub, []byte(st.msgs[0])))
 				case "fork":
 					st.log.Fork(num())
 				case "rollback":

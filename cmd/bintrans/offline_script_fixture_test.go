@@ -47,7 +47,7 @@ func offlineFixtureFiles(t *testing.T) map[string][]byte {
 	add("other", honest)
 
 	// The checkpoint an online run stored, in the state file format.
-	lk, err := verify.ParseLogKey(log.KeyPEM)
+	lk, err := rekorv1.ParseLogKey(log.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,17 +75,17 @@ func offlineFixtureFiles(t *testing.T) map[string][]byte {
 			t.Fatal(err)
 		}
 		size := log.Size()
-		log.Fork(size-1, verify.CanonicalBody(s, key.pk, []byte(sha)))
+		log.Fork(size-1, rekorv1.CanonicalBody(s, key.pk, []byte(sha)))
 		defer log.SetLie(fakelog.Honest)
 		c, err := rekorv1.New(log.URL, nil, rekorv1.WithRetries(0))
 		if err != nil {
 			t.Fatal(err)
 		}
 		m, err := c.EntriesByIndex(context.Background(), []int64{size - 1})
-		if err != nil || m[size-1] == nil || m[size-1].Verification.InclusionProof.TreeSize != size {
+		if err != nil || m[size-1] == nil || m[size-1].Proof.TreeSize != size {
 			t.Fatalf("the forked entry: %v %+v", err, m)
 		}
-		bundle, err := verify.MarshalBundle(m[size-1])
+		bundle, err := rekorv1.MarshalBundle(m[size-1])
 		if err != nil {
 			t.Fatal(err)
 		}

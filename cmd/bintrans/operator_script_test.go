@@ -11,6 +11,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/signer"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
@@ -112,7 +113,7 @@ func TestOperatorScripts(t *testing.T) {
 					ts.Check(err)
 					s, err := verify.ParseSignature(tb)
 					ts.Check(err)
-					return verify.CanonicalBody(s, pub, []byte(msg))
+					return rekorv1.CanonicalBody(s, pub, []byte(msg))
 				}
 				switch args[0] {
 				case "add":
@@ -131,7 +132,7 @@ func TestOperatorScripts(t *testing.T) {
 					ts.Check(err)
 					s, err := verify.ParseSignature(tb)
 					ts.Check(err)
-					st.log.Add(verify.CanonicalBody(s, pub, []byte(msg)))
+					st.log.Add(rekorv1.CanonicalBody(s, pub, []byte(msg)))
 				case "substitute":
 					i, err := strconv.ParseInt(args[1], 10, 64)
 					ts.Check(err)

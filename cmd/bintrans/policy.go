@@ -13,11 +13,11 @@ import (
 	"crypto/ed25519"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
-	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/rebuilder"
 	"github.com/bintrans/bintrans/internal/rootfile"
 	"github.com/bintrans/bintrans/internal/sigsource"
 	"github.com/bintrans/bintrans/internal/state"
+	"github.com/bintrans/bintrans/internal/witness"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -65,36 +65,6 @@ func (f *KeyFlags) keys() ([]verify.PublicKey, error) {
 		return nil, usageErrorf("give the repository's transparency key with --pubkey 'RW…' or --pubkey-path FILE (or 'pubkey = RW…' in /etc/bintrans.conf)", "no transparency key configured")
 	}
 	return keys, nil
-}
-
-// LogFlags name the transparency log and its pinned key.
-type LogFlags struct {
-	LogURL string `help:"Rekor transparency log base URL." default:"${default_log_url}" placeholder:"URL"`
-	LogKey string `help:"Pinned PEM public key of the log (signs checkpoints and SETs). Default: the public sigstore Rekor's key, only for the default --log-url." placeholder:"FILE"`
-}
-
-// logKey returns the pinned log key. A non-default log without --log-key is
-// refused: the log key is what makes every proof meaningful.
-func (f *LogFlags) logKey() (*verify.LogKey, error) {
-	var pemBytes []byte
-	switch {
-	case f.LogKey != "":
-		b, err := readSmallFile(f.LogKey, 16<<10)
-		if err != nil {
-			return nil, usageErrorf(fileHint(err, "check the path given to --log-key"), "--log-key: %v", err)
-		}
-		pemBytes = b
-	case strings.TrimRight(f.LogURL, "/") == DefaultLogURL:
-		pemBytes = []byte(publicRekorKey)
-	default:
-		return nil, usageErrorf("pin the log's key: curl "+strings.TrimRight(f.LogURL, "/")+"/api/v1/log/publicKey > rekor.pub, check it out of band, then --log-key rekor.pub",
-			"--log-url %s needs --log-key: bintrans never trusts a log key on first use", f.LogURL)
-	}
-	k, err := verify.ParseLogKey(pemBytes)
-	if err != nil {
-		return nil, usageErrorf("the file must be the log's PEM public key (GET /api/v1/log/publicKey)", "--log-key: %v", err)
-	}
-	return k, nil
 }
 
 // NetFlags are the network settings shared by every command.
@@ -260,6 +230,10 @@ func logUnavailableHint(err error, def string) string {
 	if errors.As(err, &be) {
 		return "the log sent answers far larger than any honest one (a hostile or broken log, or a man in the middle): check --log-url; nothing was installed"
 	}
+	var qe *witness.QuorumError
+	if errors.As(err, &qe) {
+		return "the log's current checkpoint lacks the cosignatures --witness-policy requires: check that the policy names the witnesses this log uses and that they are up (a log showing a view no witness saw is refused on purpose); nothing was installed"
+	}
 	return def
 }
 
@@ -281,8 +255,8 @@ const (
 type engine struct {
 	Verifier *verify.Verifier
 	policy   verify.Policy
+	log      *logSetup
 	http     *http.Client
-	log      *rekorv1.Client // nil in offline mode
 	state    *state.Dir
 	unlock   func()
 	// logBudget and rbBudget bound the answers held at once.
@@ -346,7 +320,7 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 	if err != nil {
 		return nil, err
 	}
-	lk, err := f.logKey()
+	ls, err := f.logSetup()
 	if err != nil {
 		return nil, err
 	}
@@ -369,20 +343,23 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 	if set != nil {
 		rb = set
 	}
+	// A kind verified from its proofs alone (sigsum) runs as offline does:
+	// the stored checkpoint is read, never written.
+	offline := f.Offline || ls.OfflineOnly
 	e.policy = verify.Policy{
 		Keys:                    keys,
-		LogKey:                  lk,
-		Offline:                 f.Offline,
+		Log:                     ls.Verifier,
+		Witnesses:               ls.Witnesses,
+		Offline:                 offline,
 		Concurrency:             f.Jobs,
 		RequiredRebuildConfirms: f.RequiredRebuildConfirms,
 	}
-	var log verify.Log
-	if !f.Offline {
-		c, err := rekorv1.New(f.LogURL, e.logBudget.Client(hc))
-		if err != nil {
-			return nil, usageErrorf("check --log-url", "--log-url %q: %v", f.LogURL, err)
+	e.log = ls
+	var log verify.LogClient
+	if !offline {
+		if log, err = ls.online(e.logBudget.Client(hc)); err != nil {
+			return nil, err
 		}
-		e.log, log = c, c
 		sd, err := state.Open(f.StateDir)
 		if err != nil {
 			return nil, runErrorf(err, "create it (as root: install -d -m 0700 "+f.StateDir+") or pass --state-dir DIR", "state directory: %v", err)
@@ -402,7 +379,7 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 		}
 		e.state = sd
 	}
-	store := e.state.CheckpointsFor(lk.ID())
+	store := e.state.CheckpointsFor(ls.StateID)
 	e.stmt = stmtParts{src: src, log: log, store: store}
 	v, err := verify.NewVerifier(e.policy, src, log, store, rb)
 	if err != nil {

@@ -50,11 +50,12 @@ that differs from its database entry.
 Offline (--offline) every package needs a proof bundle, verified with the
 pinned --log-key alone; the bundles' tree heads are compared with each other
 and with the one stored in --state-dir (read only): the same tree size with
-another root is a SECURITY ERROR (other sizes need the log). Online (the default) bundles are re-proven against
-the log's current tree in batches, packages without a bundle are looked up
-in the log, and the current tree is proven consistent with every checkpoint
-seen and with the one kept in --state-dir: a log that rewrote its history is
-a SECURITY ERROR naming both tree heads.
+another root is a SECURITY ERROR (other sizes need the log). Online (the
+default) every bundle's checkpoint and the one kept in --state-dir are
+proven prefixes of the log's current tree (one consistency proof per
+distinct checkpoint), and packages without a bundle are looked up in the
+log: a log that rewrote its history is a SECURITY ERROR naming both tree
+heads.
 
 Each package ends in one status: ok, missing-signature, malformed-signature,
 bad-signature, wrong-key, trusted-comment-mismatch, missing-bundle,
@@ -93,7 +94,9 @@ Exit codes: 0 every package ok (missing signatures within --allow-missing
 tolerated); 1 at least one package failed (the log contradicting itself
 included); 2 usage or configuration error; 3 could not run: a database
 could not be read, the log is unreachable in online mode (or answers beyond
-the run's memory budget), --deadline passed, a report could not be written.`
+the run's memory budget), --deadline passed, a report could not be written.
+
+` + logKindsHelp
 }
 
 // Run scans the databases.
@@ -208,11 +211,11 @@ func (c *ScanCmd) treeHead(g *Globals, e *engine) *ci.LogInfo {
 	if e.state == nil {
 		return nil
 	}
-	text, err := e.state.CheckpointsFor(e.policy.LogKey.ID()).Load(g.Context())
+	text, err := e.state.CheckpointsFor(e.log.StateID).Load(g.Context())
 	if err != nil || len(text) == 0 {
 		return nil
 	}
-	cp, err := e.policy.LogKey.VerifyCheckpoint(text)
+	cp, err := e.log.Verifier.VerifyCheckpoint(text)
 	if err != nil {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jedisct1/go-minisign"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -46,7 +47,7 @@ func newScanKey(t testing.TB, seed byte) scanKey {
 type signed struct {
 	T      []byte
 	Bundle []byte
-	Entry  *verify.LogEntry
+	Entry  *rekorv1.Entry
 }
 
 // signAndLog signs sha256Hex with comment as trusted comment, logs the
@@ -62,8 +63,8 @@ func signAndLog(t testing.TB, l *fakelog.Log, k scanKey, sha256Hex, comment stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := l.Add(verify.CanonicalBody(s, k.pk, []byte(sha256Hex)))
-	b, err := verify.MarshalBundle(e)
+	e := l.Add(rekorv1.CanonicalBody(s, k.pk, []byte(sha256Hex)))
+	b, err := rekorv1.MarshalBundle(e)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestScanRealRekor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lk, err := verify.ParseLogKey(lkPEM)
+	lk, err := rekorv1.ParseLogKey(lkPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestScanRealRekor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bundle, err := verify.MarshalBundle(e)
+	bundle, err := rekorv1.MarshalBundle(e)
 	if err != nil {
 		t.Fatal(err)
 	}

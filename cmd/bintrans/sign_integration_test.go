@@ -183,7 +183,7 @@ func (r *signRepo) logEntriesForKey(t *testing.T, want int) []string {
 func (r *signRepo) checkComplete(t *testing.T, unindexedOK bool) {
 	t.Helper()
 	lkPEM, _ := os.ReadFile(r.logKey)
-	lk, err := verify.ParseLogKey(lkPEM)
+	lk, err := rekorv1.ParseLogKey(lkPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func (r *signRepo) checkComplete(t *testing.T, unindexedOK bool) {
 	}
 	ours := map[string]bool{}
 	for _, e := range stmts {
-		ours[verify.LeafHash(e.Body)] = true
+		ours[rekorv1.LeafHash(e.Body)] = true
 		if rec, ok := recs[e.UUID]; !ok || !rec.IsStatement() || rec.LogIndex != e.LogIndex {
 			t.Errorf("statement entry %d: audit record %+v", e.LogIndex, rec)
 		}
@@ -251,15 +251,15 @@ func (r *signRepo) checkComplete(t *testing.T, unindexedOK bool) {
 			t.Errorf("lost: %v", err)
 			continue
 		}
-		e, err := verify.ParseBundle(b)
+		e, err := rekorv1.ParseBundle(b)
 		if err == nil {
-			_, err = verify.VerifyEntry(e, tf, []verify.PublicKey{pub}, p.SHA256Sum, p.Filename, lk)
+			_, err = rekorv1.VerifyEntry(e, tf, []verify.PublicKey{pub}, p.SHA256Sum, p.Filename, lk)
 		}
 		if err != nil {
 			t.Errorf("%s: %v", p.Filename, err)
 			continue
 		}
-		leaf := verify.LeafHash(e.Body)
+		leaf := rekorv1.LeafHash(e.Body)
 		ours[leaf] = true
 		if !logged[leaf] {
 			if !unindexedOK {
@@ -320,13 +320,13 @@ func (r *signRepo) checkComplete(t *testing.T, unindexedOK bool) {
 
 // statements verifies every statement published with its .t and returns
 // their entries.
-func (r *signRepo) statements(t *testing.T, pub verify.PublicKey, lk *verify.LogKey) []*verify.LogEntry {
+func (r *signRepo) statements(t *testing.T, pub verify.PublicKey, lk *rekorv1.LogKey) []*rekorv1.Entry {
 	t.Helper()
 	ts, err := filepath.Glob(filepath.Join(r.sigDir, "statements", "*.stmt.t"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*verify.LogEntry
+	var out []*rekorv1.Entry
 	for _, tp := range ts {
 		text, err1 := os.ReadFile(strings.TrimSuffix(tp, ".t"))
 		tf, err2 := os.ReadFile(tp)
@@ -335,10 +335,10 @@ func (r *signRepo) statements(t *testing.T, pub verify.PublicKey, lk *verify.Log
 			t.Errorf("statement %s: %v", tp, err)
 			continue
 		}
-		e, err := verify.ParseBundle(b)
+		e, err := rekorv1.ParseBundle(b)
 		if err == nil {
 			sum := sha256.Sum256(text)
-			_, err = verify.VerifyEntry(e, tf, []verify.PublicKey{pub}, hex.EncodeToString(sum[:]), "statements/"+strings.TrimSuffix(filepath.Base(tp), ".t"), lk)
+			_, err = rekorv1.VerifyEntry(e, tf, []verify.PublicKey{pub}, hex.EncodeToString(sum[:]), "statements/"+strings.TrimSuffix(filepath.Base(tp), ".t"), lk)
 		}
 		if err != nil {
 			t.Errorf("statement %s: %v", tp, err)

@@ -31,7 +31,7 @@ import (
 func (r *signRepo) bundleSizes(t *testing.T, lkPath string) map[int64]int {
 	t.Helper()
 	lkPEM, _ := os.ReadFile(lkPath)
-	lk, err := verify.ParseLogKey(lkPEM)
+	lk, err := rekorv1.ParseLogKey(lkPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,11 +50,11 @@ func (r *signRepo) bundleSizes(t *testing.T, lkPath string) map[int64]int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := verify.ParseBundle(b)
+		e, err := rekorv1.ParseBundle(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cp, err := verify.VerifyEntry(e, tf, []verify.PublicKey{pub}, p.SHA256Sum, p.Filename, lk)
+		cp, err := rekorv1.VerifyEntry(e, tf, []verify.PublicKey{pub}, p.SHA256Sum, p.Filename, lk)
 		if err != nil {
 			t.Fatalf("%s: %v", p.Filename, err)
 		}
@@ -71,7 +71,7 @@ func (r *signRepo) storedCheckpoint(t *testing.T, lkPath string) *verify.Checkpo
 		t.Fatalf("sign's stored checkpoint: %q %v", b, err)
 	}
 	lkPEM, _ := os.ReadFile(lkPath)
-	lk, err := verify.ParseLogKey(lkPEM)
+	lk, err := rekorv1.ParseLogKey(lkPEM)
 	if err != nil {
 		t.Fatal(err)
 	}

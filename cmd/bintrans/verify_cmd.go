@@ -32,6 +32,44 @@ type VerifyCmd struct {
 	Packages []string `arg:"" name:"package" help:"A package file, an http(s) URL of one, or a package name (resolved through pacman's sync databases and cache)."`
 }
 
+// Help is shown by 'bintrans verify --help'.
+func (VerifyCmd) Help() string {
+	return `Verify packages as the hook does, ad hoc: each file (or URL, or name
+resolved through pacman's sync databases) must have a .t signed by a
+transparency key, naming the file, and be provably in the transparency log.
+Exit codes: 0 every package verified; 1 at least one refused (each named,
+with its reason); 2 usage or configuration error; 3 could not verify (e.g.
+the log is unreachable online).
+
+` + logKindsHelp
+}
+
+// logKindsHelp explains --log-kind and its flags (verify, hook, fetch, scan).
+const logKindsHelp = `Logs (--log-kind: the same flags on verify, hook, fetch, scan and doctor,
+and keys in /etc/bintrans.conf; examples with verify):
+  rekor-v1  (default) sigstore Rekor's REST API. Offline: the .t.bundle's
+            inclusion proof and signed checkpoint. Online: one checkpoint and
+            one consistency proof per distinct bundle checkpoint; entries are
+            looked up only for a .t published without a bundle.
+              bintrans verify --pubkey RW… --transparency-url URL FILE
+  rekor-v2  a tile-based rekor-tiles log. --log-url, --log-key (the log's
+            verifier key line, or a PEM key with --log-origin) are required;
+            tiles are read from --log-read-url (default --log-url). Every .t
+            needs its bundle (Rekor v2 cannot be searched).
+              bintrans verify --log-kind rekor-v2 --log-url URL \
+                --log-key log.vkey --pubkey RW… --transparency-url URL FILE
+  sigsum    a Sigsum log: --sigsum-policy names the logs, the witnesses and
+            the quorum; each .t.bundle is a Sigsum proof, verified offline
+            against the policy (the witness cosignatures in every proof stand
+            for the online check; the log is never contacted).
+              bintrans verify --log-kind sigsum --sigsum-policy FILE \
+                --pubkey RW… --transparency-url URL FILE
+Witnesses: --witness-policy FILE (rekor-v1, rekor-v2) makes every checkpoint a
+run relies on need the policy's quorum of cosignatures (offline: each
+bundle's; online: the log's current one), so that even a first install
+cannot be shown a private view of the log. --max-cosignature-age refuses
+older cosignatures. See docs/WITNESSES.md.`
+
 // Run verifies every argument in one batch. Exit 0: all verified; 1: at
 // least one failed; 2: usage or configuration error; 3: could not run.
 //
@@ -118,7 +156,7 @@ func (c *VerifyCmd) Run(g *Globals) error {
 	}
 
 	mode := ci.ModeOnline
-	if c.Offline {
+	if pol.policy.Offline {
 		mode = ci.ModeOffline
 	}
 	report := ci.Report{Tool: "bintrans", Version: version, Mode: mode, Results: results}

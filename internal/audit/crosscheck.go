@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -21,7 +22,7 @@ type LoggedEntry struct {
 	LogIndex       int64
 	IntegratedTime int64
 	// Body holds the signature line, the key and sha256(message).
-	Body *verify.Body
+	Body *rekorv1.Body
 	// Indexed is false for an entry the log's key search did not list.
 	Indexed bool
 }

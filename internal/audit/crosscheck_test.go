@@ -15,6 +15,7 @@ import (
 
 	"github.com/jedisct1/go-minisign"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -159,12 +160,12 @@ func (k ccKey) logged(t testing.TB, sha string, i int64) LoggedEntry {
 		t.Fatal(err)
 	}
 	s, _ := verify.ParseSignature(tb)
-	body := verify.CanonicalBody(s, k.pub, []byte(sha))
-	b, err := verify.DecodeBody(body)
+	body := rekorv1.CanonicalBody(s, k.pub, []byte(sha))
+	b, err := rekorv1.DecodeBody(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return LoggedEntry{UUID: "1234567812345678" + verify.LeafHash(body), LogIndex: i, IntegratedTime: 1700000000 + i, Body: b, Indexed: true}
+	return LoggedEntry{UUID: "1234567812345678" + rekorv1.LeafHash(body), LogIndex: i, IntegratedTime: 1700000000 + i, Body: b, Indexed: true}
 }
 
 func randHex() string {
@@ -257,7 +258,7 @@ func TestCrossCheckFindings(t *testing.T) {
 	v := f.entries[0]
 	line := bytes.Clone(v.Body.SigLine)
 	line[2] ^= 0xff
-	vb := &verify.Body{SigLine: line, Key: v.Body.Key, DataSHA256: v.Body.DataSHA256}
+	vb := &rekorv1.Body{SigLine: line, Key: v.Body.Key, DataSHA256: v.Body.DataSHA256}
 	f.entries = append(f.entries, LoggedEntry{UUID: strings.Repeat("01", 32), LogIndex: 501, Body: vb, Indexed: true})
 	// (e) a released package that was never logged.
 	f.rel = append(f.rel, ReleasedPackage{Repo: "core", Arch: "x86_64", Filename: "new-1-1-x86_64.pkg.tar.zst", SHA256: randHex()})

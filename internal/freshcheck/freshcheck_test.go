@@ -17,6 +17,7 @@ import (
 	"github.com/jedisct1/go-minisign"
 
 	"github.com/bintrans/bintrans/internal/freshness"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/sigsource"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
@@ -33,7 +34,7 @@ type operator struct {
 	sk  *minisign.PrivateKey
 	pub verify.PublicKey
 	log *fakelog.Log
-	lk  *verify.LogKey
+	lk  *rekorv1.LogKey
 }
 
 func newOperator(t *testing.T) *operator {
@@ -48,7 +49,7 @@ func newOperator(t *testing.T) *operator {
 		t.Fatal(err)
 	}
 	fl := fakelog.New(t)
-	lk, err := verify.ParseLogKey(fl.KeyPEM)
+	lk, err := rekorv1.ParseLogKey(fl.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,8 +79,8 @@ func (o *operator) publish(st *freshness.Statement, file freshness.Digest, logge
 	o.write(path+".t", tb)
 	if logged {
 		s, _ := verify.ParseSignature(tb)
-		e := o.log.Add(verify.CanonicalBody(s, o.pub, []byte(sha)))
-		b, err := verify.MarshalBundle(e)
+		e := o.log.Add(rekorv1.CanonicalBody(s, o.pub, []byte(sha)))
+		b, err := rekorv1.MarshalBundle(e)
 		if err != nil {
 			o.t.Fatal(err)
 		}
@@ -102,7 +103,7 @@ func (o *operator) options(acc *freshness.AcceptedSet, now time.Time) Options {
 	if err != nil {
 		o.t.Fatal(err)
 	}
-	v, err := verify.NewVerifier(verify.Policy{Keys: []verify.PublicKey{o.pub}, LogKey: o.lk, Offline: true}, src, nil, nil, nil)
+	v, err := verify.NewVerifier(verify.Policy{Keys: []verify.PublicKey{o.pub}, Log: o.lk, Offline: true}, src, nil, nil, nil)
 	if err != nil {
 		o.t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -32,7 +33,7 @@ type batchLog struct {
 
 var errInjected = errors.New("injected: connection reset")
 
-func (b *batchLog) EntriesByUUID(ctx context.Context, uuids []string) (map[string]*verify.LogEntry, error) {
+func (b *batchLog) EntriesByUUID(ctx context.Context, uuids []string) (map[string]*rekorv1.Entry, error) {
 	b.mu.Lock()
 	b.batches = append(b.batches, slices.Clone(uuids))
 	b.inFlight++
@@ -216,7 +217,7 @@ type interruptLog struct {
 	calls  int
 }
 
-func (l *interruptLog) EntriesByUUID(ctx context.Context, uuids []string) (map[string]*verify.LogEntry, error) {
+func (l *interruptLog) EntriesByUUID(ctx context.Context, uuids []string) (map[string]*rekorv1.Entry, error) {
 	l.mu.Lock()
 	l.calls++
 	c := l.calls
@@ -268,7 +269,7 @@ func (g *growingLog) Checkpoint(ctx context.Context) ([]byte, error) {
 	g.calls++
 	if g.grow && g.calls == 2 {
 		g.added = g.f.key.sign(g.f.t, randSHA())
-		g.hide[verify.LeafHash(g.added.body)] = true
+		g.hide[rekorv1.LeafHash(g.added.body)] = true
 		g.f.log.Add(g.added.body)
 		g.grow = false
 	}

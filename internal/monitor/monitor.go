@@ -50,14 +50,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
-	"golang.org/x/sync/errgroup"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -85,9 +84,9 @@ type Log interface {
 	SearchByPublicKey(ctx context.Context, pubKeyFile []byte) ([]string, error)
 	// EntriesByUUID fetches entries in batches, keyed by leaf hash;
 	// missing ones are absent.
-	EntriesByUUID(ctx context.Context, uuids []string) (map[string]*verify.LogEntry, error)
+	EntriesByUUID(ctx context.Context, uuids []string) (map[string]*rekorv1.Entry, error)
 	// EntriesByIndex fetches entries by log index in batches (Tail).
-	EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*verify.LogEntry, error)
+	EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*rekorv1.Entry, error)
 	// Checkpoint returns the current signed checkpoint.
 	Checkpoint(ctx context.Context) ([]byte, error)
 	// ConsistencyProof returns the proof between two tree sizes.
@@ -99,7 +98,7 @@ type Options struct {
 	// Keys are the transparency keys whose entries are monitored. Required.
 	Keys []verify.PublicKey
 	// LogKey is the log's pinned key. Required.
-	LogKey *verify.LogKey
+	LogKey *rekorv1.LogKey
 	// Log is the log. Required. LogURL is written into the report.
 	Log    Log
 	LogURL string
@@ -159,8 +158,8 @@ type Entry struct {
 func (e *Entry) leaf() string { return e.UUID[len(e.UUID)-64:] }
 
 // Body rebuilds the decoded entry body (signature line, key, data hash),
-// e.g. to check the signature over a message (verify.Body.VerifyMessage).
-func (e *Entry) Body() (*verify.Body, error) {
+// e.g. to check the signature over a message (rekorv1.Body.VerifyMessage).
+func (e *Entry) Body() (*rekorv1.Body, error) {
 	k, err := verify.ParsePublicKey(e.Key)
 	if err != nil {
 		return nil, err
@@ -169,7 +168,7 @@ func (e *Entry) Body() (*verify.Body, error) {
 	if err != nil || len(line) != 74 {
 		return nil, fmt.Errorf("signature %q is not base64 of 74 bytes", e.Signature)
 	}
-	return &verify.Body{SigLine: line, Key: k, DataSHA256: e.MessageSHA256}, nil
+	return &rekorv1.Body{SigLine: line, Key: k, DataSHA256: e.MessageSHA256}, nil
 }
 
 func (e *Entry) validate() error {
@@ -319,382 +318,6 @@ type Report struct {
 // and earlier runs'), sorted by log index.
 func (r *Report) AllEntries() []Entry { return r.all }
 
-// Run runs the monitor once: search every monitored key, fetch and verify
-// the entries not seen before (all with Options.All), fetch the current
-// checkpoint and prove it consistent with every checkpoint seen and the
-// stored one, then store it with the entries. A log that contradicts itself
-// is a *verify.SecurityError (nothing is stored; the report holds what was
-// found); a log that cannot be asked is an error wrapping
-// *verify.LogUnavailableError. Findings are not errors.
-//
-// Entries are fetched MaxBatch per request, Options.Concurrency requests in
-// flight; the first failed request cancels the others. The batches
-// verified before the failed one (a prefix in UUID order; never a later
-// batch, even one that was answered) are then kept as a complete run keeps
-// them, provided the current checkpoint is still proven consistent: the
-// report (Incomplete, Remaining) comes back with the fetch error. If that
-// cannot be done, or ctx was cancelled, nothing is stored and the fetch
-// error is returned with no report, or one not marked Incomplete (a
-// *verify.SecurityError found on the way still wins).
-func Run(ctx context.Context, o Options) (*Report, error) {
-	switch {
-	case len(o.Keys) == 0:
-		return nil, errors.New("monitor: no transparency key")
-	case o.LogKey == nil:
-		return nil, errors.New("monitor: no pinned log key")
-	case o.Log == nil:
-		return nil, errors.New("monitor: no log")
-	}
-	now := time.Now
-	if o.Now != nil {
-		now = o.Now
-	}
-	start := now()
-	lk := o.LogKey
-	rep := &Report{SchemaVersion: SchemaVersion, LogURL: o.LogURL, LogID: lk.ID(),
-		Entries: []Entry{}, Findings: []Finding{}, Vanished: []string{}, NotFound: []string{}}
-	for _, k := range o.Keys {
-		rep.KeyIDs = append(rep.KeyIDs, k.KeyID())
-	}
-
-	// State.
-	st := &stateFile{SchemaVersion: StateSchemaVersion, LogID: lk.ID()}
-	var path string
-	if o.State != nil {
-		unlock, err := o.State.Lock(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-		path = o.State.Path(stateName(lk.ID()))
-		if st, err = loadState(path, lk.ID()); err != nil {
-			return nil, err
-		}
-	}
-	var stored *verify.Checkpoint
-	if st.Checkpoint != "" {
-		c, err := lk.VerifyCheckpoint([]byte(st.Checkpoint))
-		if err != nil {
-			return nil, fmt.Errorf("monitor: the stored checkpoint in %s does not verify under the pinned log key (state corrupted or log key changed): %w", path, err)
-		}
-		stored = c
-		rep.Previous = treeHead(c)
-		if st.TailedSize > c.Size {
-			return nil, &state.CorruptError{Path: path, Reason: fmt.Sprintf("tailed_size %d beyond the stored checkpoint's size %d", st.TailedSize, c.Size)}
-		}
-	}
-	rep.TailedSize = st.TailedSize
-	seen := make(map[string]Entry, len(st.Entries))
-	for _, e := range st.Entries {
-		seen[e.leaf()] = e
-	}
-	monitored := func(k verify.PublicKey) bool {
-		for _, m := range o.Keys {
-			if m == k {
-				return true
-			}
-		}
-		return false
-	}
-
-	conc := o.Concurrency
-	if conc <= 0 {
-		conc = DefaultConcurrency
-	}
-	// Search, one request per key, Concurrency at a time.
-	found := make([][]string, len(o.Keys))
-	sg, sctx := errgroup.WithContext(ctx)
-	sg.SetLimit(conc)
-	for i, k := range o.Keys {
-		sg.Go(func() error {
-			uuids, err := o.Log.SearchByPublicKey(sctx, k.File())
-			if err != nil {
-				return &verify.LogUnavailableError{Op: "search by public key " + k.KeyID(), Err: err}
-			}
-			found[i] = uuids
-			return nil
-		})
-	}
-	if err := sg.Wait(); err != nil {
-		return nil, err
-	}
-	listed := map[string]string{} // leaf -> uuid as listed
-	for _, uuids := range found {
-		for _, u := range uuids {
-			u = strings.ToLower(u)
-			if len(u) < 64 {
-				continue // the client checks the shape; be safe anyway
-			}
-			listed[u[len(u)-64:]] = u
-		}
-	}
-	rep.Stats.SearchResults = len(listed)
-	for leaf, e := range seen {
-		if _, ok := listed[leaf]; !ok && e.Indexed {
-			k, _ := verify.ParsePublicKey(e.Key)
-			if monitored(k) {
-				rep.Vanished = append(rep.Vanished, e.UUID)
-			}
-		}
-	}
-	sort.Strings(rep.Vanished)
-
-	// Fetch what is new (or everything).
-	var fetch []string
-	extra := map[string]bool{}
-	for leaf, u := range listed {
-		if _, ok := seen[leaf]; !ok || o.All {
-			fetch = append(fetch, u)
-		}
-	}
-	for _, u := range o.Extra {
-		u = strings.ToLower(u)
-		if len(u) < 64 {
-			continue
-		}
-		leaf := u[len(u)-64:]
-		if _, ok := listed[leaf]; ok {
-			continue
-		}
-		if _, ok := seen[leaf]; ok && !o.All {
-			continue
-		}
-		if !extra[leaf] {
-			extra[leaf] = true
-			fetch = append(fetch, u)
-		}
-	}
-	var tailFindings []Finding
-	tailed := map[string]*verify.LogEntry{}
-	// The tailed prefix: moved only by a --tail run that proves its span.
-	tailedSize, tailHashes := st.TailedSize, st.TailRange
-	var tailCP *verify.Checkpoint
-	if o.Tail {
-		res, err := tail(ctx, o, conc, lk, st, seen, monitored, tailed, &rep.Stats)
-		if err != nil {
-			return nil, err
-		}
-		tailFindings, tailCP, rep.Tail = res.findings, res.cp, &res.span
-		if res.span.Proven {
-			tailedSize, tailHashes = res.span.To, res.hashes
-		}
-		for leaf, e := range tailed {
-			if _, dup := listed[leaf]; !dup && !extra[leaf] {
-				fetch = append(fetch, e.UUID)
-			}
-		}
-	}
-	sort.Strings(fetch)
-	if len(seen)+len(fetch) > MaxEntries {
-		return nil, fmt.Errorf("monitor: %d entries, more than the %d this version handles", len(seen)+len(fetch), MaxEntries)
-	}
-
-	// Fetch and verify in batches of MaxBatch (one retrieve request
-	// each): first the entries tail already holds (nothing to fetch), then
-	// the others by UUID. At most Concurrency batches are in flight; each
-	// is verified as it arrives and only its small outcomes are kept, so
-	// memory does not grow with full log entries. Outcomes are taken in
-	// batch order: on an error the verified batches form a prefix.
-	var inHand, byUUID []string
-	for _, u := range fetch {
-		if tailed[u[len(u)-64:]] != nil {
-			inHand = append(inHand, u)
-		} else {
-			byUUID = append(byUUID, u)
-		}
-	}
-	batches := slices.Collect(slices.Chunk(inHand, MaxBatch))
-	inHandBatches := len(batches)
-	for b := range slices.Chunk(byUUID, MaxBatch) {
-		batches = append(batches, b)
-	}
-	stamp := start.UTC().Format(time.RFC3339)
-	check := func(u string, le *verify.LogEntry) outcome {
-		leaf := u[len(u)-64:]
-		_, isListed := listed[leaf]
-		isExtra := extra[leaf] || (tailed[leaf] != nil && !isListed)
-		if le == nil {
-			if isExtra {
-				return outcome{absent: true}
-			}
-			return outcome{finding: &Finding{Kind: FindingMissingEntry, UUID: u,
-				Detail: "the key search lists this entry but the log does not return it"}}
-		}
-		body, cp, err := verify.VerifyLogged(le, lk)
-		if err != nil {
-			return outcome{finding: &Finding{Kind: FindingInvalidEntry, UUID: u, LogIndex: le.LogIndex, Detail: err.Error(), Err: err}}
-		}
-		if !monitored(body.Key) {
-			if isExtra {
-				return outcome{absent: true}
-			}
-			return outcome{finding: &Finding{Kind: FindingForeignKey, UUID: u, LogIndex: le.LogIndex,
-				Detail: fmt.Sprintf("the key search returned an entry logged with key %s %s, which is not monitored", body.Key.KeyID(), body.Key.Base64())}}
-		}
-		e := &Entry{UUID: le.UUID, LogIndex: le.LogIndex, IntegratedTime: le.IntegratedTime,
-			MessageSHA256: body.DataSHA256, Key: body.Key.Base64(), KeyID: body.Key.KeyID(), SigKeyID: body.SigKeyID(),
-			Signature: base64.StdEncoding.EncodeToString(body.SigLine), Indexed: isListed, FirstSeen: stamp}
-		if old, ok := seen[leaf]; ok && old.FirstSeen != "" {
-			e.FirstSeen = old.FirstSeen
-		}
-		return outcome{entry: e, cp: cp}
-	}
-	var outs []outcome // in the order of order
-	var order []string
-	done, fetchErr := inOrder(ctx, len(batches), conc, func(ctx context.Context, bi int) ([]outcome, error) {
-		b := batches[bi]
-		var got map[string]*verify.LogEntry
-		if bi >= inHandBatches {
-			var err error
-			if got, err = o.Log.EntriesByUUID(ctx, b); err != nil {
-				return nil, &verify.LogUnavailableError{Op: fmt.Sprintf("retrieve entries (batch %d of %d, %d entries)", bi+1, len(batches), len(b)), Err: err}
-			}
-		}
-		res := make([]outcome, len(b))
-		for i, u := range b {
-			leaf := u[len(u)-64:]
-			le, fetched := tailed[leaf], false
-			if le == nil {
-				le = got[leaf]
-				fetched = le != nil
-			}
-			res[i] = check(u, le)
-			res[i].fetched = fetched
-		}
-		return res, nil
-	}, func(bi int, res []outcome) error {
-		outs = append(outs, res...)
-		order = append(order, batches[bi]...)
-		return nil
-	})
-	if fetchErr != nil && (ctx.Err() != nil || done < inHandBatches) {
-		// Interrupted, or entries only tail found would be skipped by the
-		// next run's tail: keep nothing.
-		return nil, fetchErr
-	}
-	remaining := len(fetch) - len(order)
-	for _, out := range outs {
-		if out.fetched {
-			rep.Stats.Fetched++
-		}
-	}
-	rep.Findings = append(rep.Findings, tailFindings...)
-
-	// Checkpoints the entries were proven against, smallest first.
-	cps := map[string]*verify.Checkpoint{}
-	var reported []Entry
-	newCount := 0
-	for i, out := range outs {
-		switch {
-		case out.absent:
-			rep.NotFound = append(rep.NotFound, order[i])
-		case out.finding != nil:
-			rep.Findings = append(rep.Findings, *out.finding)
-		default:
-			e := *out.entry
-			cps[fmt.Sprintf("%d/%x", out.cp.Size, out.cp.Root)] = out.cp
-			_, wasSeen := seen[e.leaf()]
-			if !wasSeen {
-				newCount++
-			}
-			seen[e.leaf()] = e
-			reported = append(reported, e)
-			if tailed[e.leaf()] != nil && !e.Indexed && !wasSeen {
-				rep.Findings = append(rep.Findings, Finding{Kind: FindingUnindexed, UUID: e.UUID, LogIndex: e.LogIndex,
-					Detail: "an entry of the transparency key that the log's key search does not list: monitors relying on the index do not see it"})
-			}
-			if e.SigKeyID != e.KeyID {
-				rep.Findings = append(rep.Findings, Finding{Kind: FindingKeyIDMismatch, UUID: e.UUID, LogIndex: e.LogIndex,
-					Detail: fmt.Sprintf("the signature line names key id %s but the entry was logged with key %s: no minisign client accepts it, and anyone can log such a variant of a published signature", e.SigKeyID, e.KeyID)})
-			}
-		}
-	}
-
-	// The current checkpoint, fetched after every entry, and consistency.
-	// After a fetch error, the verified prefix is kept only if all of this
-	// holds; otherwise the fetch error is the run's error.
-	fail := func(err error) (*Report, error) {
-		if fetchErr != nil && !isSecurityError(err) {
-			return rep, fetchErr
-		}
-		return rep, err
-	}
-	curText, err := o.Log.Checkpoint(ctx)
-	if err != nil {
-		return fail(&verify.LogUnavailableError{Op: "current checkpoint", Err: err})
-	}
-	cur, err := lk.VerifyCheckpoint(curText)
-	if err != nil {
-		return fail(&verify.LogUnavailableError{Op: "current checkpoint", Err: err})
-	}
-	rep.Current = treeHead(cur)
-	olds := make([]*verify.Checkpoint, 0, len(cps)+1)
-	for _, c := range cps {
-		olds = append(olds, c)
-	}
-	if tailCP != nil {
-		olds = append(olds, tailCP) // the tree the tail proved its span in
-	}
-	sort.Slice(olds, func(a, b int) bool { return olds[a].Size < olds[b].Size })
-	if stored != nil {
-		if err := verify.ProveConsistent(ctx, o.Log, stored, cur, "the checkpoint stored by the previous monitor run"); err != nil {
-			return fail(err)
-		}
-	}
-	for _, c := range olds {
-		if err := verify.ProveConsistent(ctx, o.Log, c, cur, "the checkpoint of an entry's inclusion proof"); err != nil {
-			return fail(err)
-		}
-	}
-
-	// Report and remember.
-	all := make([]Entry, 0, len(seen))
-	for _, e := range seen {
-		all = append(all, e)
-	}
-	byIndex := func(s []Entry) {
-		sort.Slice(s, func(a, b int) bool {
-			if s[a].LogIndex != s[b].LogIndex {
-				return s[a].LogIndex < s[b].LogIndex
-			}
-			return s[a].UUID < s[b].UUID
-		})
-	}
-	byIndex(all)
-	byIndex(reported)
-	sort.Slice(rep.Findings, func(a, b int) bool {
-		if rep.Findings[a].LogIndex != rep.Findings[b].LogIndex {
-			return rep.Findings[a].LogIndex < rep.Findings[b].LogIndex
-		}
-		return rep.Findings[a].UUID < rep.Findings[b].UUID
-	})
-	sort.Strings(rep.NotFound)
-	if reported != nil {
-		rep.Entries = reported
-	}
-	rep.New = newCount
-	for _, e := range all {
-		if k, _ := verify.ParsePublicKey(e.Key); monitored(k) {
-			rep.all = append(rep.all, e)
-		}
-	}
-	rep.Total = len(rep.all)
-	if o.State != nil {
-		next := &stateFile{SchemaVersion: StateSchemaVersion, LogID: lk.ID(), Checkpoint: string(cur.Text), Entries: all,
-			TailedSize: tailedSize, TailRange: append([]string{}, tailHashes...)}
-		if err := saveState(path, next); err != nil {
-			return fail(fmt.Errorf("monitor: saving state: %w", err))
-		}
-	}
-	rep.TailedSize = tailedSize
-	rep.Stats.Seconds = now().Sub(start).Seconds()
-	if fetchErr != nil {
-		rep.Incomplete, rep.Remaining = true, remaining
-		return rep, fetchErr
-	}
-	return rep, nil
-}
-
 func isSecurityError(err error) bool {
 	var sec *verify.SecurityError
 	return errors.As(err, &sec)
@@ -726,138 +349,178 @@ const maxMisplaced = 100
 // requests in flight, taken in index order. Every leaf is appended to the
 // compact range of the prefix, whose root must then be the checkpoint's
 // (the span is proven: every entry sits at the index it was read at).
-// Entries of a monitored key that are not known yet go into found, keyed
-// by leaf hash (they are verified with the others). A failed request ends
-// it with an error (nothing kept); a log that answers but lies is a
+// Entries of a monitored key that are not known yet go into r.tailed,
+// keyed by leaf hash (they are verified with the others). A failed request
+// ends it with an error (nothing kept); a log that answers but lies is a
 // finding and leaves the tailed prefix where it was.
-func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, st *stateFile, seen map[string]Entry,
-	monitored func(verify.PublicKey) bool, found map[string]*verify.LogEntry, stats *Stats) (*tailResult, error) {
-	text, err := o.Log.Checkpoint(ctx)
+func (r *run) tail(ctx context.Context) (*tailResult, error) {
+	cur, err := r.fetchCheckpoint(ctx)
 	if err != nil {
-		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+		return nil, err
 	}
-	cur, err := lk.VerifyCheckpoint(text)
-	if err != nil {
-		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
-	}
-	from := st.TailedSize
+	from := r.st.TailedSize
 	res := &tailResult{cp: cur, span: TailSpan{From: from, To: max(from, cur.Size)}}
 	if cur.Size < from {
 		// A smaller tree than one already proven: the consistency check
 		// with the stored checkpoint reports the rollback.
 		return res, nil
 	}
-	rng, err := tailRange(st.TailedSize, st.TailRange)
+	rng, err := tailRange(r.st.TailedSize, r.st.TailRange)
 	if err != nil {
 		return nil, err // decodeState checked it
 	}
-	var keyLines [][]byte
-	for _, k := range o.Keys {
-		keyLines = append(keyLines, []byte(base64.StdEncoding.EncodeToString([]byte(k.Base64()))))
-	}
-	complete := true // every index of the span was answered
-	// Batches of MaxBatch indexes, conc requests in flight, decoded as
-	// they arrive and taken in index order.
-	type item struct {
-		finding *Finding
-		entry   *verify.LogEntry // of a monitored key, not seen yet
-	}
-	type batch struct {
-		leaves [][]byte // in index order; nil where the log returned nothing
-		items  []item
+	t := &tailer{r: r, cur: cur, from: from, rng: rng, res: res, complete: true}
+	for _, k := range r.o.Keys {
+		t.keyLines = append(t.keyLines, []byte(base64.StdEncoding.EncodeToString([]byte(k.Base64()))))
 	}
 	batches := int((cur.Size - from + MaxBatch - 1) / MaxBatch)
-	_, err = inOrder(ctx, batches, conc, func(ctx context.Context, bi int) (batch, error) {
-		lo := from + int64(bi)*MaxBatch
-		idx := make([]int64, 0, MaxBatch)
-		for i := lo; i < min(lo+MaxBatch, cur.Size); i++ {
-			idx = append(idx, i)
-		}
-		m, err := o.Log.EntriesByIndex(ctx, idx)
-		if err != nil {
-			return batch{}, &verify.LogUnavailableError{Op: fmt.Sprintf("entries %d..%d", idx[0], idx[len(idx)-1]), Err: err}
-		}
-		var b batch
-		for _, i := range idx {
-			e := m[i]
-			if e == nil {
-				b.leaves = append(b.leaves, nil)
-				b.items = append(b.items, item{finding: &Finding{Kind: FindingMissingIndex, LogIndex: i,
-					Detail: fmt.Sprintf("the log returned no entry for index %d of a tree of %d", i, cur.Size)}})
-				continue
-			}
-			b.leaves = append(b.leaves, rfc6962.DefaultHasher.HashLeaf(e.Body))
-			body, err := verify.DecodeBody(e.Body)
-			if err != nil {
-				for _, kl := range keyLines {
-					if bytes.Contains(e.Body, kl) {
-						b.items = append(b.items, item{finding: &Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: err.Error(), Err: err}})
-					}
-				}
-				continue
-			}
-			if !monitored(body.Key) {
-				continue
-			}
-			leaf := verify.LeafHash(e.Body)
-			if _, ok := seen[leaf]; ok && !o.All {
-				continue
-			}
-			if len(e.UUID) < 64 || e.UUID[len(e.UUID)-64:] != leaf {
-				b.items = append(b.items, item{finding: &Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: "entry id is not the body's leaf hash"}})
-				continue
-			}
-			b.items = append(b.items, item{entry: e})
-		}
-		return b, nil
-	}, func(bi int, b batch) error {
-		stats.Tailed += int64(len(b.leaves))
-		for _, leaf := range b.leaves {
-			if leaf == nil {
-				complete = false
-				continue
-			}
-			if complete {
-				if err := rng.Append(leaf, nil); err != nil {
-					return err
-				}
-			}
-		}
-		for _, it := range b.items {
-			if it.finding != nil {
-				res.findings = append(res.findings, *it.finding)
-			} else {
-				found[it.entry.UUID[len(it.entry.UUID)-64:]] = it.entry
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if _, err := inOrder(ctx, batches, r.conc, t.read, t.commit); err != nil {
 		return nil, err
 	}
-	if !complete {
+	return t.judge(ctx)
+}
+
+// fetchCheckpoint fetches and verifies the log's current checkpoint.
+func (r *run) fetchCheckpoint(ctx context.Context) (*verify.Checkpoint, error) {
+	text, err := r.o.Log.Checkpoint(ctx)
+	if err != nil {
+		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+	}
+	cur, err := r.lk.VerifyCheckpoint(text)
+	if err != nil {
+		return nil, &verify.LogUnavailableError{Op: "current checkpoint", Err: err}
+	}
+	return cur, nil
+}
+
+// tailer is one tail: the span being read and what it found.
+type tailer struct {
+	r        *run
+	cur      *verify.Checkpoint
+	from     int64
+	rng      *compact.Range
+	res      *tailResult
+	keyLines [][]byte // the monitored keys as a rekord body holds them
+	complete bool     // every index of the span was answered so far
+}
+
+// tailItem is a finding or an entry of a monitored key not seen yet.
+type tailItem struct {
+	finding *Finding
+	entry   *rekorv1.Entry
+}
+
+// tailBatch is what one request of the span gave.
+type tailBatch struct {
+	leaves [][]byte // in index order; nil where the log returned nothing
+	items  []tailItem
+}
+
+// read fetches batch bi of the span and decodes it.
+func (t *tailer) read(ctx context.Context, bi int) (tailBatch, error) {
+	lo := t.from + int64(bi)*MaxBatch
+	idx := make([]int64, 0, MaxBatch)
+	for i := lo; i < min(lo+MaxBatch, t.cur.Size); i++ {
+		idx = append(idx, i)
+	}
+	m, err := t.r.o.Log.EntriesByIndex(ctx, idx)
+	if err != nil {
+		return tailBatch{}, &verify.LogUnavailableError{Op: fmt.Sprintf("entries %d..%d", idx[0], idx[len(idx)-1]), Err: err}
+	}
+	var b tailBatch
+	for _, i := range idx {
+		e := m[i]
+		if e == nil {
+			b.leaves = append(b.leaves, nil)
+			b.items = append(b.items, tailItem{finding: &Finding{Kind: FindingMissingIndex, LogIndex: i,
+				Detail: fmt.Sprintf("the log returned no entry for index %d of a tree of %d", i, t.cur.Size)}})
+			continue
+		}
+		b.leaves = append(b.leaves, rfc6962.DefaultHasher.HashLeaf(e.Body))
+		b.items = append(b.items, t.decode(e, i)...)
+	}
+	return b, nil
+}
+
+// decode keeps an entry read at index i when it is of a monitored key and
+// not seen yet, and names it when it is one but is malformed.
+func (t *tailer) decode(e *rekorv1.Entry, i int64) []tailItem {
+	body, err := rekorv1.DecodeBody(e.Body)
+	if err != nil {
+		var out []tailItem
+		for _, kl := range t.keyLines {
+			if bytes.Contains(e.Body, kl) {
+				out = append(out, tailItem{finding: &Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: err.Error(), Err: err}})
+			}
+		}
+		return out
+	}
+	if !t.r.monitored(body.Key) {
+		return nil
+	}
+	leaf := rekorv1.LeafHash(e.Body)
+	if _, ok := t.r.seen[leaf]; ok && !t.r.o.All {
+		return nil
+	}
+	if len(e.UUID) < 64 || e.UUID[len(e.UUID)-64:] != leaf {
+		return []tailItem{{finding: &Finding{Kind: FindingInvalidEntry, UUID: e.UUID, LogIndex: i, Detail: "entry id is not the body's leaf hash"}}}
+	}
+	return []tailItem{{entry: e}}
+}
+
+// commit takes batch bi in index order: its leaves extend the compact
+// range (until an index is missing), its items the findings and entries.
+func (t *tailer) commit(_ int, b tailBatch) error {
+	t.r.rep.Stats.Tailed += int64(len(b.leaves))
+	for _, leaf := range b.leaves {
+		if leaf == nil {
+			t.complete = false
+			continue
+		}
+		if t.complete {
+			if err := t.rng.Append(leaf, nil); err != nil {
+				return err
+			}
+		}
+	}
+	for _, it := range b.items {
+		if it.finding != nil {
+			t.res.findings = append(t.res.findings, *it.finding)
+		} else {
+			t.r.tailed[it.entry.UUID[len(it.entry.UUID)-64:]] = it.entry
+		}
+	}
+	return nil
+}
+
+// judge proves the span: the compact range's root must be the checkpoint's.
+// A span the log lied about is a finding, with each misplaced entry named,
+// and its entries are not reported as found.
+func (t *tailer) judge(ctx context.Context) (*tailResult, error) {
+	res, cur, from := t.res, t.cur, t.from
+	if !t.complete {
 		return res, nil // missing-index findings; nothing proven
 	}
 	if cur.Size == from {
 		res.span.Proven = true
-	} else if root, err := rng.GetRootHash(nil); err == nil && bytes.Equal(root, cur.Root) {
+	} else if root, err := t.rng.GetRootHash(nil); err == nil && bytes.Equal(root, cur.Root) {
 		res.span.Proven = true
 	}
 	if !res.span.Proven {
 		res.findings = append(res.findings, Finding{Kind: FindingTailMismatch, LogIndex: from,
 			Detail: fmt.Sprintf("the entries the log served for indexes %d to %d, with the %d entries proven before, do not hash to the root %x of its own checkpoint of size %d: it served entries that are not at the indexes it claimed; nothing of this span counts as read",
 				from, cur.Size-1, from, cur.Root, cur.Size)})
-		mis, err := misplaced(ctx, o, conc, lk, from, cur.Size)
+		mis, err := misplaced(ctx, t.r.o, t.r.conc, t.r.lk, from, cur.Size)
 		if err != nil {
 			return nil, err
 		}
 		res.findings = append(res.findings, mis...)
 		// Entries taken from a span the log lied about are not reported as
 		// found: they may not be where the log says.
-		clear(found)
+		clear(t.r.tailed)
 		return res, nil
 	}
-	for _, h := range rng.Hashes() {
+	for _, h := range t.rng.Hashes() {
 		res.hashes = append(res.hashes, hex.EncodeToString(h))
 	}
 	return res, nil
@@ -867,7 +530,7 @@ func tail(ctx context.Context, o Options, conc int, lk *verify.LogKey, st *state
 // inclusion proof (checkpoint, SET) does not prove it at the index it was
 // served for: after the span's leaves failed to hash to the checkpoint's
 // root, the entries the log put where they are not. At most maxMisplaced.
-func misplaced(ctx context.Context, o Options, conc int, lk *verify.LogKey, from, to int64) ([]Finding, error) {
+func misplaced(ctx context.Context, o Options, conc int, lk *rekorv1.LogKey, from, to int64) ([]Finding, error) {
 	var out []Finding
 	batches := int((to - from + MaxBatch - 1) / MaxBatch)
 	_, err := inOrder(ctx, batches, conc, func(ctx context.Context, bi int) ([]Finding, error) {
@@ -887,16 +550,16 @@ func misplaced(ctx context.Context, o Options, conc int, lk *verify.LogKey, from
 				continue // reported as missing-index already
 			}
 			detail := ""
-			switch _, _, err := verify.VerifyLogged(e, lk); {
+			switch _, _, err := rekorv1.VerifyLogged(e, lk); {
 			case err != nil:
 				detail = "its inclusion proof does not prove it at that index: " + err.Error()
-			case e.Verification == nil || e.Verification.InclusionProof == nil || e.Verification.InclusionProof.LogIndex != i:
+			case e.Proof == nil || e.Proof.LogIndex != i:
 				detail = "its inclusion proof is for another index"
 			default:
 				continue
 			}
 			desc := ""
-			if b, err := verify.DecodeBody(e.Body); err == nil {
+			if b, err := rekorv1.DecodeBody(e.Body); err == nil {
 				desc = fmt.Sprintf(" (an entry of key %s)", b.Key.KeyID())
 			}
 			fs = append(fs, Finding{Kind: FindingMisplacedEntry, UUID: e.UUID, LogIndex: i,

@@ -73,7 +73,7 @@ func (k key) sign(t testing.TB, msg string) signed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signed{msg: msg, t: tb, sig: s, body: verify.CanonicalBody(s, k.pub, []byte(msg))}
+	return signed{msg: msg, t: tb, sig: s, body: rekorv1.CanonicalBody(s, k.pub, []byte(msg))}
 }
 
 // withKeyID is s's body with the key id in the signature line replaced:
@@ -87,13 +87,13 @@ func (s signed) withKeyID(pub verify.PublicKey, id [8]byte) []byte {
 	if err != nil {
 		panic(err)
 	}
-	return verify.CanonicalBody(v, pub, []byte(s.msg))
+	return rekorv1.CanonicalBody(v, pub, []byte(s.msg))
 }
 
 type fixture struct {
 	t    *testing.T
 	log  *fakelog.Log
-	lk   *verify.LogKey
+	lk   *rekorv1.LogKey
 	c    *rekorv1.Client
 	dir  *state.Dir
 	key  key
@@ -103,7 +103,7 @@ type fixture struct {
 func newFixture(t *testing.T, n int) *fixture {
 	t.Helper()
 	l := fakelog.New(t)
-	lk, err := verify.ParseLogKey(l.KeyPEM)
+	lk, err := rekorv1.ParseLogKey(l.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func leafSet(t *testing.T, sigs []signed) map[string]string {
 	m := map[string]string{}
 	for _, s := range sigs {
 		sum := sha256.Sum256([]byte(s.msg))
-		m[verify.LeafHash(s.body)] = hex.EncodeToString(sum[:])
+		m[rekorv1.LeafHash(s.body)] = hex.EncodeToString(sum[:])
 	}
 	return m
 }
@@ -281,7 +281,7 @@ func TestMonitorInvalidEntries(t *testing.T) {
 				t.Fatalf("entries %d findings %d", len(rep.Entries), len(rep.Findings))
 			}
 			for _, fi := range rep.Findings {
-				var ee *verify.EntryError
+				var ee *rekorv1.EntryError
 				if fi.Kind != FindingInvalidEntry || !errors.As(fi.Err, &ee) {
 					t.Errorf("finding %+v", fi)
 				}
@@ -457,7 +457,7 @@ func (h *hidingIndex) SearchByPublicKey(ctx context.Context, pub []byte) ([]stri
 func TestMonitorTail(t *testing.T) {
 	f := newFixture(t, 14)
 	hidden := f.sigs[4]
-	log := &hidingIndex{Client: f.c, hide: map[string]bool{verify.LeafHash(hidden.body): true}}
+	log := &hidingIndex{Client: f.c, hide: map[string]bool{rekorv1.LeafHash(hidden.body): true}}
 	o := f.opts()
 	o.Log = log
 	// Without --tail the unindexed entry is invisible.
@@ -506,7 +506,7 @@ func checkEntriesTail(t *testing.T, rep *Report, all []signed, hidden signed) {
 	if rep.New != len(all) || len(rep.Findings) != 1 || rep.Findings[0].Kind != FindingUnindexed {
 		t.Fatalf("tail: new %d findings %+v", rep.New, rep.Findings)
 	}
-	leaf := verify.LeafHash(hidden.body)
+	leaf := rekorv1.LeafHash(hidden.body)
 	for _, e := range rep.Entries {
 		if (e.UUID[len(e.UUID)-64:] == leaf) == e.Indexed {
 			t.Errorf("entry %d indexed=%v", e.LogIndex, e.Indexed)

@@ -65,7 +65,7 @@ func TestMonitorScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lk, err := verify.ParseLogKey(pem)
+	lk, err := rekorv1.ParseLogKey(pem)
 	if err != nil {
 		t.Fatal(err)
 	}

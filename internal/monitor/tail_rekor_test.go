@@ -23,10 +23,10 @@ type appendingLog struct {
 	t     *testing.T
 	k     key
 	once  sync.Once
-	added *verify.LogEntry
+	added *rekorv1.Entry
 }
 
-func (a *appendingLog) EntriesByIndex(ctx context.Context, idx []int64) (map[int64]*verify.LogEntry, error) {
+func (a *appendingLog) EntriesByIndex(ctx context.Context, idx []int64) (map[int64]*rekorv1.Entry, error) {
 	a.once.Do(func() {
 		msg := randSHA()
 		s := a.k.sign(a.t, msg)
@@ -52,7 +52,7 @@ func TestMonitorTailRealRekor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lk, err := verify.ParseLogKey(pem)
+	lk, err := rekorv1.ParseLogKey(pem)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func BenchmarkSignRekor(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lk, err := verify.ParseLogKey(pemBytes)
+	lk, err := rekorv1.ParseLogKey(pemBytes)
 	if err != nil {
 		b.Fatal(err)
 	}

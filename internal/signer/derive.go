@@ -3,132 +3,150 @@ package signer
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/bits"
 
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/verify"
 )
 
 // maxDerivedLeaves bounds the tree range a derivation may hash.
 const maxDerivedLeaves = 1 << 20
 
+// rangeFactory builds RFC 6962 compact ranges (transparency-dev/merkle).
+var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+
 // deriveFresh computes, without asking the log for proofs, each item's
 // inclusion proof at the newest tree head among the items' own bundles
 // (the last upload answers of the run): RFC 6962 needs only the hashes of
 // the leaves after the first item, which are the run's own entries (their
 // leaf hashes are known) plus entries of other writers in between
-// (fetched by index, only their bodies used), and the left siblings of the
-// first item's published proof (the subtrees covering the tree before it).
-// Every derived entry must verify in full (verify.VerifyEntry) against that
-// signed tree head; only then are the items' fresh entries set.
+// (fetched by index, only their bodies used), and the compact range of the
+// tree before the first item, which its published proof holds (its left
+// siblings). Every derived entry must verify in full (rekorv1.VerifyEntry)
+// against that signed tree head; only then are the items' fresh entries set.
 //
 // It reports whether it set them. It does nothing and returns false when
 // the items do not lie in one tree, when other writers' entries outnumber
 // the items (fetching the items' own entries costs less), or when anything
 // does not add up; the caller then fetches every entry.
 func (s *Signer) deriveFresh(ctx context.Context, items []*settleItem) bool {
-	if len(items) == 0 {
+	span, ok := s.deriveSpan(items)
+	if !ok {
 		return false
 	}
-	// The tree: every item's proof in the same tree (origin), the same
-	// offset between global and tree-local index.
-	hi, first := items[0], items[0]
-	offset := items[0].e.LogIndex - items[0].e.Verification.InclusionProof.LogIndex
+	leaves, ok := s.spanLeaves(ctx, items, span)
+	if !ok {
+		return false
+	}
+	fp := span.first.e.Proof
+	tree, err := deriveTree(fp.LogIndex, fp.TreeSize, fp.Hashes, leaves)
+	if err != nil || !bytes.Equal(tree.root, span.head.Root) {
+		return false
+	}
+	fresh := make([]*rekorv1.Entry, len(items))
+	for i, it := range items {
+		hashes, err := tree.inclusion(it.e.Proof.LogIndex)
+		if err != nil {
+			return false
+		}
+		f := *it.e
+		f.Proof = &rekorv1.InclusionProof{LogIndex: it.e.Proof.LogIndex, RootHash: tree.root, TreeSize: tree.size,
+			Hashes: hashes, Checkpoint: span.hi.e.Proof.Checkpoint}
+		fresh[i] = &f
+	}
+	return s.acceptDerived(items, fresh)
+}
+
+// deriveSpan is the tree range a derivation covers: from the first item's
+// leaf to the newest tree head among the items' bundles.
+type deriveSpan struct {
+	first, hi *settleItem
+	head      *verify.Checkpoint // hi's, verified
+	offset    int64              // global index − tree-local index
+}
+
+// deriveSpan checks that every item's proof is in one tree (origin, the
+// same offset between global and tree-local index) of at most
+// maxDerivedLeaves leaves after the first item, and verifies the newest
+// tree head.
+func (s *Signer) deriveSpan(items []*settleItem) (deriveSpan, bool) {
+	if len(items) == 0 {
+		return deriveSpan{}, false
+	}
+	sp := deriveSpan{first: items[0], hi: items[0], offset: items[0].e.LogIndex - items[0].e.Proof.LogIndex}
 	var origin string
 	for _, it := range items {
-		p := it.e.Verification.InclusionProof
-		cp, err := verify.ParseCheckpoint([]byte(p.Checkpoint))
-		if err != nil || it.e.LogIndex-p.LogIndex != offset {
-			return false
+		p := it.e.Proof
+		cp, err := verify.ParseCheckpoint(p.Checkpoint)
+		if err != nil || it.e.LogIndex-p.LogIndex != sp.offset {
+			return sp, false
 		}
 		if origin == "" {
 			origin = cp.Origin
 		}
 		if cp.Origin != origin {
-			return false
+			return sp, false
 		}
-		if p.TreeSize > hi.e.Verification.InclusionProof.TreeSize {
-			hi = it
+		if p.TreeSize > sp.hi.e.Proof.TreeSize {
+			sp.hi = it
 		}
-		if p.LogIndex < first.e.Verification.InclusionProof.LogIndex {
-			first = it
+		if p.LogIndex < sp.first.e.Proof.LogIndex {
+			sp.first = it
 		}
 	}
-	head, err := s.o.LogKey.VerifyCheckpoint([]byte(hi.e.Verification.InclusionProof.Checkpoint))
-	if err != nil {
-		return false
+	head, err := s.o.LogKey.VerifyCheckpoint(sp.hi.e.Proof.Checkpoint)
+	if err != nil || head.Size-sp.first.e.Proof.LogIndex > maxDerivedLeaves {
+		return sp, false
 	}
-	a, size := first.e.Verification.InclusionProof.LogIndex, head.Size
-	if size-a > maxDerivedLeaves {
-		return false
-	}
+	sp.head = head
+	return sp, true
+}
 
-	// Leaf hashes of [a, size): the items', then the others'.
-	leaves := make([][]byte, size-a)
+// spanLeaves returns the leaf hashes of [first, head.Size): the items',
+// then, fetched by index, the others' (when they do not outnumber the
+// items).
+func (s *Signer) spanLeaves(ctx context.Context, items []*settleItem, sp deriveSpan) ([][]byte, bool) {
+	a := sp.first.e.Proof.LogIndex
+	leaves := make([][]byte, sp.head.Size-a)
 	for _, it := range items {
-		leaves[it.e.Verification.InclusionProof.LogIndex-a] = leafHash(it.e.Body)
+		leaves[it.e.Proof.LogIndex-a] = leafHash(it.e.Body)
 	}
 	var unknown []int64
 	for i, l := range leaves {
 		if l == nil {
-			unknown = append(unknown, a+int64(i)+offset)
+			unknown = append(unknown, a+int64(i)+sp.offset)
 		}
 	}
 	if len(unknown) > len(items) {
-		return false
+		return nil, false
 	}
 	if len(unknown) > 0 {
 		others, err := s.fetchBodies(ctx, unknown)
 		if err != nil {
-			return false
+			return nil, false
 		}
 		for _, gi := range unknown {
-			leaves[gi-offset-a] = leafHash(others[gi])
+			leaves[gi-sp.offset-a] = leafHash(others[gi])
 		}
 	}
+	return leaves, true
+}
 
-	// The subtrees left of the first item: the left siblings on its path.
-	fp := first.e.Verification.InclusionProof
-	frontier, err := leftSiblings(fp.LogIndex, fp.TreeSize, fp.Hashes)
-	if err != nil {
-		return false
-	}
-	t := &derivedTree{a: a, leaves: leaves, frontier: frontier, memo: map[[2]int64][]byte{}}
-	root, err := t.mth(0, size)
-	if err != nil || !bytes.Equal(root, head.Root) {
-		return false
-	}
-
-	fresh := make([]*verify.LogEntry, len(items))
+// acceptDerived verifies every derived entry in full against its item's
+// `.t`; only when all do are they the items' fresh entries.
+func (s *Signer) acceptDerived(items []*settleItem, fresh []*rekorv1.Entry) bool {
 	cps := make([]*verify.Checkpoint, len(items))
-	for i, it := range items {
-		p := it.e.Verification.InclusionProof
-		path, err := t.path(p.LogIndex, 0, size)
-		if err != nil {
-			return false
-		}
-		hs := make([]string, len(path))
-		for j, h := range path {
-			hs[j] = hex.EncodeToString(h)
-		}
-		f := *it.e
-		f.Verification = &verify.Verification{
-			InclusionProof: &verify.InclusionProof{LogIndex: p.LogIndex, RootHash: hex.EncodeToString(root), TreeSize: size,
-				Hashes: hs, Checkpoint: hi.e.Verification.InclusionProof.Checkpoint},
-			SignedEntryTimestamp: it.e.Verification.SignedEntryTimestamp,
-		}
-		fresh[i] = &f
-	}
 	var g errgroup.Group
 	g.SetLimit(s.o.Jobs)
 	for i, it := range items {
 		g.Go(func() error {
-			cp, err := verify.VerifyEntry(fresh[i], it.t, []verify.PublicKey{s.o.PublicKey}, it.sha, it.filename, s.o.LogKey)
+			cp, err := rekorv1.VerifyEntry(fresh[i], it.t, []verify.PublicKey{s.o.PublicKey}, it.sha, it.filename, s.o.LogKey)
 			cps[i] = cp
 			return err
 		})
@@ -146,7 +164,7 @@ func (s *Signer) deriveFresh(ctx context.Context, items []*settleItem) bool {
 // returns their bodies; an index the log does not return is an error.
 func (s *Signer) fetchBodies(ctx context.Context, indexes []int64) (map[int64][]byte, error) {
 	out := make(map[int64][]byte, len(indexes))
-	parts := make([]map[int64]*verify.LogEntry, (len(indexes)+settleBatch-1)/settleBatch)
+	parts := make([]map[int64]*rekorv1.Entry, (len(indexes)+settleBatch-1)/settleBatch)
 	var g errgroup.Group
 	g.SetLimit(s.o.Jobs)
 	for k := range parts {
@@ -177,108 +195,96 @@ func (s *Signer) fetchBodies(ctx context.Context, indexes []int64) (map[int64][]
 
 func leafHash(body []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(body) }
 
-// leftSiblings walks an RFC 6962 inclusion proof of leaf index in a tree
-// of size (RFC 9162, 2.1.3.2) and returns its left siblings by the start
-// of the subtree each covers: together the perfect subtrees covering
-// [0, index). The caller has verified the proof.
-func leftSiblings(index, size int64, hashes []string) (map[int64][]byte, error) {
-	if index < 0 || index >= size {
+// derivedTree is the RFC 6962 tree of size leaves, rebuilt from the
+// compact range [0, a) and the leaf hashes of [a, size): every node that
+// an inclusion proof of a leaf at or after a needs.
+type derivedTree struct {
+	size  int64
+	root  []byte
+	nodes map[compact.NodeID][]byte
+}
+
+// deriveTree rebuilds the tree whose leaves from a on are leaves. The
+// compact range [0, a) comes from proofHashes, a verified RFC 6962
+// inclusion proof of leaf a in a tree of size proofSize (> a): its left
+// siblings are exactly the perfect subtrees covering [0, a).
+func deriveTree(a, proofSize int64, proofHashes [][]byte, leaves [][]byte) (*derivedTree, error) {
+	left, err := leftRange(a, proofSize, proofHashes)
+	if err != nil {
+		return nil, err
+	}
+	t := &derivedTree{size: a + int64(len(leaves)), nodes: map[compact.NodeID][]byte{}}
+	ids := compact.RangeNodes(0, uint64(a), nil)
+	for i, id := range ids {
+		t.nodes[id] = left[i]
+	}
+	rng, err := rangeFactory.NewRange(0, uint64(a), left)
+	if err != nil {
+		return nil, err
+	}
+	visit := func(id compact.NodeID, h []byte) { t.nodes[id] = h }
+	for _, l := range leaves {
+		if err := rng.Append(l, visit); err != nil {
+			return nil, err
+		}
+	}
+	if t.root, err = rng.GetRootHash(nil); err != nil || t.root == nil {
+		return nil, errors.New("empty tree")
+	}
+	return t, nil
+}
+
+// leftRange picks out of an inclusion proof of leaf a in a tree of size
+// the hashes of the compact range [0, a), left to right.
+func leftRange(a, size int64, hashes [][]byte) ([][]byte, error) {
+	if a < 0 || a >= size {
 		return nil, errors.New("leaf outside the tree")
 	}
-	out := map[int64][]byte{}
-	fn, sn := uint64(index), uint64(size-1)
-	level, covered := 0, int64(0)
-	for _, ph := range hashes {
-		if sn == 0 {
-			return nil, errors.New("proof longer than the path")
-		}
-		if fn&1 == 1 || fn == sn {
-			for fn&1 == 0 { // the last node of its level is promoted
-				fn, sn, level = fn>>1, sn>>1, level+1
-			}
-			p, err := hex.DecodeString(ph)
-			if err != nil || len(p) != 32 {
-				return nil, errors.New("malformed proof hash")
-			}
-			out[int64(fn-1)<<level] = p
-			covered += 1 << level
-		}
-		fn, sn, level = fn>>1, sn>>1, level+1
+	n, err := proof.Inclusion(uint64(a), uint64(size))
+	if err != nil {
+		return nil, err
 	}
-	if sn != 0 || covered != index {
-		return nil, errors.New("proof does not cover the tree left of the leaf")
+	// The proof's hashes are its nodes' with the ephemeral block (nodes on
+	// the tree's right border, never left of a) folded into one.
+	_, begin, end := n.Ephem()
+	want := len(n.IDs)
+	if end > begin {
+		want -= end - begin - 1
+	}
+	if len(hashes) != want {
+		return nil, fmt.Errorf("proof of %d hashes, want %d", len(hashes), want)
+	}
+	byID := map[compact.NodeID][]byte{}
+	for i, j := 0, 0; i < len(n.IDs); i, j = i+1, j+1 {
+		if i >= begin && i < end {
+			i = end - 1 // the folded block: not left of a
+			continue
+		}
+		byID[n.IDs[i]] = hashes[j]
+	}
+	ids := compact.RangeNodes(0, uint64(a), nil)
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		if out[i] = byID[id]; len(out[i]) != 32 {
+			return nil, errors.New("proof does not cover the tree left of the leaf")
+		}
 	}
 	return out, nil
 }
 
-// derivedTree computes RFC 6962 hashes over leaves [a, len) given the
-// perfect subtrees covering [0, a).
-type derivedTree struct {
-	a        int64
-	leaves   [][]byte         // leaf hashes of [a, a+len(leaves))
-	frontier map[int64][]byte // subtree hashes covering [0, a), by start
-	memo     map[[2]int64][]byte
-}
-
-// mth is the Merkle tree hash of leaves [start, end).
-func (t *derivedTree) mth(start, end int64) ([]byte, error) {
-	n := end - start
-	switch {
-	case n <= 0:
-		return nil, errors.New("empty range")
-	case end <= t.a:
-		// A maximal perfect subtree left of a (see deriveFresh).
-		h, ok := t.frontier[start]
-		if !ok || n&(n-1) != 0 || start%n != 0 {
-			return nil, fmt.Errorf("no subtree [%d, %d) left of %d", start, end, t.a)
-		}
-		return h, nil
-	case n == 1:
-		return t.leaves[start-t.a], nil
-	}
-	key := [2]int64{start, end}
-	if h, ok := t.memo[key]; ok {
-		return h, nil
-	}
-	k := split(n)
-	l, err := t.mth(start, start+k)
+// inclusion is the RFC 6962 inclusion proof of leaf index in the tree.
+func (t *derivedTree) inclusion(index int64) ([][]byte, error) {
+	n, err := proof.Inclusion(uint64(index), uint64(t.size))
 	if err != nil {
 		return nil, err
 	}
-	r, err := t.mth(start+k, end)
-	if err != nil {
-		return nil, err
-	}
-	h := rfc6962.DefaultHasher.HashChildren(l, r)
-	t.memo[key] = h
-	return h, nil
-}
-
-// path is RFC 6962's PATH(m, D[start:end]): the inclusion proof of leaf m,
-// leaf level first.
-func (t *derivedTree) path(m, start, end int64) ([][]byte, error) {
-	n := end - start
-	if n == 1 {
-		return nil, nil
-	}
-	k := split(n)
-	var sub [][]byte
-	var sib []byte
-	var err error
-	if m < start+k {
-		if sub, err = t.path(m, start, start+k); err == nil {
-			sib, err = t.mth(start+k, end)
+	hs := make([][]byte, len(n.IDs))
+	for i, id := range n.IDs {
+		h, ok := t.nodes[id]
+		if !ok {
+			return nil, fmt.Errorf("no hash for node %d/%d", id.Level, id.Index)
 		}
-	} else {
-		if sub, err = t.path(m, start+k, end); err == nil {
-			sib, err = t.mth(start, start+k)
-		}
+		hs[i] = h
 	}
-	if err != nil {
-		return nil, err
-	}
-	return append(sub, sib), nil
+	return n.Rehash(hs, rfc6962.DefaultHasher.HashChildren)
 }
-
-// split is the largest power of two smaller than n (n > 1).
-func split(n int64) int64 { return 1 << (bits.Len64(uint64(n-1)) - 1) }

@@ -2,7 +2,6 @@ package signer
 
 import (
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"testing"
 
@@ -11,8 +10,9 @@ import (
 )
 
 // The derived root and inclusion proofs equal a real RFC 6962 tree's, for
-// every tree size up to 70, every first leaf a, and the frontier taken
-// from a proof of leaf a at every size between a+1 and the final size.
+// every tree size up to 70, every first leaf a, and the compact range left
+// of a taken from a proof of leaf a at every size between a+1 and the final
+// size.
 func TestDerivedTreeMatchesRFC6962(t *testing.T) {
 	const maxSize = 70
 	tree := testonly.New(rfc6962.DefaultHasher)
@@ -29,21 +29,12 @@ func TestDerivedTreeMatchesRFC6962(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				hs := make([]string, len(p))
-				for i, h := range p {
-					hs[i] = hex.EncodeToString(h)
-				}
-				frontier, err := leftSiblings(a, sa, hs)
-				if err != nil {
-					t.Fatalf("size %d a %d sa %d: %v", size, a, sa, err)
-				}
-				dt := &derivedTree{a: a, leaves: leaves[a:size], frontier: frontier, memo: map[[2]int64][]byte{}}
-				root, err := dt.mth(0, size)
-				if err != nil || !bytes.Equal(root, tree.HashAt(uint64(size))) {
-					t.Fatalf("size %d a %d sa %d: root %x, %v", size, a, sa, root, err)
+				dt, err := deriveTree(a, sa, p, leaves[a:size])
+				if err != nil || !bytes.Equal(dt.root, tree.HashAt(uint64(size))) {
+					t.Fatalf("size %d a %d sa %d: root %v, %v", size, a, sa, dt, err)
 				}
 				for i := a; i < size; i++ {
-					got, err := dt.path(i, 0, size)
+					got, err := dt.inclusion(i)
 					want, _ := tree.InclusionProof(uint64(i), uint64(size))
 					if err != nil || len(got) != len(want) {
 						t.Fatalf("size %d a %d leaf %d: %d hashes, want %d (%v)", size, a, i, len(got), len(want), err)
@@ -60,26 +51,22 @@ func TestDerivedTreeMatchesRFC6962(t *testing.T) {
 }
 
 // A proof that does not cover the tree left of its leaf is refused.
-func TestLeftSiblingsRefusesShortProofs(t *testing.T) {
+func TestLeftRangeRefusesShortProofs(t *testing.T) {
 	tree := testonly.New(rfc6962.DefaultHasher)
 	for i := range 13 {
 		tree.AppendData([]byte{byte(i)})
 	}
-	p, _ := tree.InclusionProof(9, 13)
-	hs := make([]string, len(p))
-	for i, h := range p {
-		hs[i] = hex.EncodeToString(h)
-	}
+	hs, _ := tree.InclusionProof(9, 13)
 	for name, c := range map[string]struct {
 		index, size int64
-		hs          []string
+		hs          [][]byte
 	}{
 		"truncated":   {9, 13, hs[:len(hs)-1]},
-		"extra":       {9, 13, append(append([]string(nil), hs...), hs[0])},
-		"bad hash":    {9, 13, append([]string{"zz"}, hs[1:]...)},
+		"extra":       {9, 13, append(append([][]byte(nil), hs...), hs[0])},
+		"bad hash":    {9, 13, append([][]byte{{1, 2}}, hs[1:]...)},
 		"out of tree": {13, 13, hs},
 	} {
-		if _, err := leftSiblings(c.index, c.size, c.hs); err == nil {
+		if _, err := leftRange(c.index, c.size, c.hs); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

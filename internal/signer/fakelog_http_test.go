@@ -31,7 +31,7 @@ func TestLyingLogOverHTTP(t *testing.T) {
 		t.Run(lie.String(), func(t *testing.T) {
 			t.Parallel()
 			fl := fakelog.New(t)
-			lk, err := verify.ParseLogKey(fl.KeyPEM)
+			lk, err := rekorv1.ParseLogKey(fl.KeyPEM)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,7 +51,7 @@ func TestLyingLogOverHTTP(t *testing.T) {
 					t.Fatal(err)
 				}
 				sig, _ := verify.ParseSignature(tf)
-				fl.Add(verify.CanonicalBody(sig, e.pub, []byte(p.SHA256Sum)))
+				fl.Add(rekorv1.CanonicalBody(sig, e.pub, []byte(p.SHA256Sum)))
 			}
 			fl.SetLie(lie, fakelog.EndpointUpload, fakelog.EndpointEntry)
 			sum := e.run([]string{"core"}, use)
@@ -79,7 +79,7 @@ func TestLyingLogOverHTTP(t *testing.T) {
 			// signer log anything twice.
 			bodies := map[string]bool{}
 			for i := range fl.Size() {
-				bodies[verify.LeafHash(fl.Entry(i).Body)] = true
+				bodies[rekorv1.LeafHash(fl.Entry(i).Body)] = true
 			}
 			if fl.Size() != 6 || len(bodies) != 6 {
 				t.Fatalf("log has %d entries (%d distinct) for 6 packages", fl.Size(), len(bodies))
@@ -96,7 +96,7 @@ func runOnce(e *env, mod ...func(*Options)) (*Summary, error) {
 }
 
 // checkPublished verifies every package's .t and bundle under lk.
-func checkPublished(t *testing.T, e *env, lk *verify.LogKey) {
+func checkPublished(t *testing.T, e *env, lk *rekorv1.LogKey) {
 	t.Helper()
 	s := e.signer(func(o *Options) { o.LogKey = lk })
 	defer s.Close()

@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,7 +9,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -19,11 +19,12 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/verify"
 )
 
 // memLog is an in-memory Rekor for unit tests: a real RFC 6962 tree, real
-// ECDSA P-256 checkpoints and SETs (entries verify with verify.VerifyEntry),
+// ECDSA P-256 checkpoints and SETs (entries verify with rekorv1.VerifyEntry),
 // 409 semantics by leaf hash, and fault knobs. It logs the canonical body of
 // the uploaded .t exactly as Rekor would.
 type memLog struct {
@@ -32,7 +33,7 @@ type memLog struct {
 	bodies [][]byte
 	byLeaf map[string]int64
 	signer *ecdsa.PrivateKey
-	key    *verify.LogKey
+	key    *rekorv1.LogKey
 	pem    []byte
 
 	uploads, conflicts, lookups int
@@ -42,7 +43,7 @@ type memLog struct {
 	// fail (the log goes down before the settle).
 	failRetrieve bool
 	// lieRetrieve rewrites entries returned by EntriesByIndex only.
-	lieRetrieve func(*verify.LogEntry)
+	lieRetrieve func(*rekorv1.Entry)
 	// beforeRetrieve runs at the start of each EntriesByIndex call
 	// (another writer logging during the settle).
 	beforeRetrieve func()
@@ -51,7 +52,7 @@ type memLog struct {
 	// failLookups makes EntryByUUID fail (log unreachable).
 	failLookups bool
 	// lie rewrites returned entries.
-	lie func(*verify.LogEntry)
+	lie func(*rekorv1.Entry)
 	// afterAdd runs after a new entry is in the tree, before Upload returns
 	// (a crash point: the log has it, the signer has not heard back).
 	afterAdd func(n int) error
@@ -65,7 +66,7 @@ func newMemLog(t testing.TB) *memLog {
 	}
 	der, _ := x509.MarshalPKIXPublicKey(&sk.PublicKey)
 	p := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	lk, err := verify.ParseLogKey(p)
+	lk, err := rekorv1.ParseLogKey(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func newMemLog(t testing.TB) *memLog {
 
 var errLogDown = errors.New("connection refused (test log down)")
 
-func (l *memLog) Upload(ctx context.Context, t, pubKeyFile, message []byte) (*verify.LogEntry, error) {
+func (l *memLog) Upload(ctx context.Context, t, pubKeyFile, message []byte) (*rekorv1.Entry, error) {
 	s, err := verify.ParseSignature(t)
 	if err != nil {
 		return nil, err
@@ -87,8 +88,8 @@ func (l *memLog) Upload(ctx context.Context, t, pubKeyFile, message []byte) (*ve
 	if _, err := s.Verify([]verify.PublicKey{pk}, message, s.TrustedComment()); err != nil {
 		return nil, fmt.Errorf("400: %w", err)
 	}
-	body := verify.CanonicalBody(s, pk, message)
-	leaf := verify.LeafHash(body)
+	body := rekorv1.CanonicalBody(s, pk, message)
+	leaf := rekorv1.LeafHash(body)
 	l.mu.Lock()
 	if i, ok := l.byLeaf[leaf]; ok {
 		l.conflicts++
@@ -117,7 +118,7 @@ func (l *memLog) Upload(ctx context.Context, t, pubKeyFile, message []byte) (*ve
 	return e, nil
 }
 
-func (l *memLog) EntryByUUID(ctx context.Context, uuid string) (*verify.LogEntry, error) {
+func (l *memLog) EntryByUUID(ctx context.Context, uuid string) (*rekorv1.Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.lookups++
@@ -137,24 +138,20 @@ func (l *memLog) size() int {
 	return int(l.tree.Size())
 }
 
-func (l *memLog) entryLocked(i int64) *verify.LogEntry {
+func (l *memLog) entryLocked(i int64) *rekorv1.Entry {
 	size := l.tree.Size()
 	p, err := l.tree.InclusionProof(uint64(i), size)
 	if err != nil {
 		panic(err)
 	}
-	hs := make([]string, len(p))
-	for j, h := range p {
-		hs[j] = hex.EncodeToString(h)
-	}
 	root := l.tree.HashAt(size)
 	cp := l.noteLocked(size)
-	e := &verify.LogEntry{
-		UUID: "24296fb24b8ad77a" + verify.LeafHash(l.bodies[i]), LogIndex: i, LogID: l.key.ID(),
+	e := &rekorv1.Entry{
+		UUID: "24296fb24b8ad77a" + rekorv1.LeafHash(l.bodies[i]), LogIndex: i, LogID: l.key.ID(),
 		IntegratedTime: 1700000000 + i, Body: l.bodies[i],
-		Verification: &verify.Verification{InclusionProof: &verify.InclusionProof{
-			LogIndex: i, TreeSize: int64(size), RootHash: hex.EncodeToString(root), Hashes: hs, Checkpoint: cp,
-		}},
+		Proof: &rekorv1.InclusionProof{
+			LogIndex: i, TreeSize: int64(size), RootHash: bytes.Clone(root), Hashes: cloneHashes(p), Checkpoint: []byte(cp),
+		},
 	}
 	set, _ := json.Marshal(struct {
 		Body           string `json:"body"`
@@ -162,7 +159,7 @@ func (l *memLog) entryLocked(i int64) *verify.LogEntry {
 		LogID          string `json:"logID"`
 		LogIndex       int64  `json:"logIndex"`
 	}{base64.StdEncoding.EncodeToString(e.Body), e.IntegratedTime, e.LogID, e.LogIndex})
-	e.Verification.SignedEntryTimestamp = l.sign(set)
+	e.SET = l.sign(set)
 	if l.lie != nil {
 		l.lie(e)
 	}
@@ -179,7 +176,7 @@ func (l *memLog) noteLocked(size uint64) string {
 	return note + "\n\u2014 memlog " + base64.StdEncoding.EncodeToString(append(kh[:4:4], l.sign([]byte(note))...)) + "\n"
 }
 
-func (l *memLog) EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*verify.LogEntry, error) {
+func (l *memLog) EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*rekorv1.Entry, error) {
 	if f := l.beforeRetrieveHook(); f != nil {
 		f()
 	}
@@ -189,7 +186,7 @@ func (l *memLog) EntriesByIndex(ctx context.Context, indexes []int64) (map[int64
 	if l.failRetrieve {
 		return nil, errLogDown
 	}
-	m := map[int64]*verify.LogEntry{}
+	m := map[int64]*rekorv1.Entry{}
 	for _, i := range indexes {
 		if i >= 0 && i < int64(len(l.bodies)) {
 			e := l.entryLocked(i)
@@ -238,4 +235,13 @@ func (l *memLog) sign(msg []byte) []byte {
 		panic(err)
 	}
 	return sig
+}
+
+// cloneHashes copies proof hashes: testonly's slices are the tree's own.
+func cloneHashes(hs [][]byte) [][]byte {
+	out := make([][]byte, len(hs))
+	for i, h := range hs {
+		out[i] = bytes.Clone(h)
+	}
+	return out
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/bintrans/bintrans/internal/audit"
 	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/freshness"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -29,14 +30,14 @@ type Log interface {
 	// Upload logs a rekord minisign entry of the `.t` t by the key in
 	// pubKeyFile over message, returning the new entry or, when the log
 	// answers 409 (already logged), the existing one.
-	Upload(ctx context.Context, t, pubKeyFile, message []byte) (*verify.LogEntry, error)
+	Upload(ctx context.Context, t, pubKeyFile, message []byte) (*rekorv1.Entry, error)
 	// EntryByUUID fetches an entry by UUID or leaf hash; a missing entry is
 	// an error wrapping verify.ErrNotFound.
-	EntryByUUID(ctx context.Context, uuid string) (*verify.LogEntry, error)
+	EntryByUUID(ctx context.Context, uuid string) (*rekorv1.Entry, error)
 	// EntriesByIndex fetches entries by global log index, each with an
 	// inclusion proof against the log's tree at the time of the request;
 	// indexes the log does not return are absent from the map (settle).
-	EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*verify.LogEntry, error)
+	EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*rekorv1.Entry, error)
 	// Checkpoint returns the log's current signed checkpoint (note text).
 	Checkpoint(ctx context.Context) ([]byte, error)
 	// ConsistencyProof returns the RFC 6962 consistency proof between two
@@ -62,7 +63,7 @@ type Options struct {
 	// entry is verified under it before anything is published. LogURL is
 	// written into audit records.
 	Log    Log
-	LogKey *verify.LogKey
+	LogKey *rekorv1.LogKey
 	LogURL string
 	// SignatureDir receives <filename>.t and <filename>.t.bundle.
 	SignatureDir string
@@ -716,13 +717,13 @@ func fail(j *job, stage Stage, err error) *Failure {
 // published reports whether filename's .t and bundle are in the signature
 // dir and verify offline for this key, hash and log key. It returns the
 // verified entry.
-func (s *Signer) published(filename, sha string) (*verify.LogEntry, bool) {
+func (s *Signer) published(filename, sha string) (*rekorv1.Entry, bool) {
 	e, _, ok := s.publishedT(filename, sha)
 	return e, ok
 }
 
 // publishedT is published that also returns the .t bytes.
-func (s *Signer) publishedT(filename, sha string) (*verify.LogEntry, []byte, bool) {
+func (s *Signer) publishedT(filename, sha string) (*rekorv1.Entry, []byte, bool) {
 	t, err := durable.ReadFile(filepath.Join(s.o.SignatureDir, filename+verify.SignatureSuffix), verify.MaxSignatureSize)
 	if err != nil {
 		return nil, nil, false
@@ -731,11 +732,11 @@ func (s *Signer) publishedT(filename, sha string) (*verify.LogEntry, []byte, boo
 	if err != nil {
 		return nil, nil, false
 	}
-	e, err := verify.ParseBundle(b)
+	e, err := rekorv1.ParseBundle(b)
 	if err != nil {
 		return nil, nil, false
 	}
-	if _, err := verify.VerifyEntry(e, t, []verify.PublicKey{s.o.PublicKey}, sha, filename, s.o.LogKey); err != nil {
+	if _, err := rekorv1.VerifyEntry(e, t, []verify.PublicKey{s.o.PublicKey}, sha, filename, s.o.LogKey); err != nil {
 		return nil, nil, false
 	}
 	return e, t, true
@@ -795,10 +796,10 @@ func (s *Signer) checkPublished(ctx context.Context, stop context.CancelCauseFun
 }
 
 // isAudited reports whether the audit log records (or is recording) e.
-func (s *Signer) isAudited(e *verify.LogEntry) bool {
+func (s *Signer) isAudited(e *rekorv1.Entry) bool {
 	s.auditedMu.Lock()
 	defer s.auditedMu.Unlock()
-	_, ok := s.auditing[verify.LeafHash(e.Body)]
+	_, ok := s.auditing[rekorv1.LeafHash(e.Body)]
 	return ok
 }
 
@@ -846,7 +847,7 @@ func (s *Signer) signOne(ctx context.Context, stop context.CancelCauseFunc, j *j
 	}
 	in := &intent{
 		SchemaVersion: 1,
-		LeafHash:      verify.LeafHash(verify.CanonicalBody(sig, s.o.PublicKey, []byte(p.SHA256Sum))),
+		LeafHash:      rekorv1.LeafHash(rekorv1.CanonicalBody(sig, s.o.PublicKey, []byte(p.SHA256Sum))),
 		Signature:     t,
 		Record:        s.record(j),
 	}
@@ -883,7 +884,7 @@ func (s *Signer) recover(ctx context.Context, stop context.CancelCauseFunc, in *
 // uploaded when the log does not have it.
 func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *intent, lookup bool, c *counters) (Stage, error) {
 	r := in.Record
-	var e *verify.LogEntry
+	var e *rekorv1.Entry
 	var err error
 	if lookup {
 		e, err = s.o.Log.EntryByUUID(ctx, in.LeafHash)
@@ -897,17 +898,17 @@ func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *i
 			return StageUpload, err
 		}
 	}
-	if _, err := verify.VerifyEntry(e, in.Signature, []verify.PublicKey{s.o.PublicKey}, r.SHA256, r.Filename, s.o.LogKey); err != nil {
+	if _, err := rekorv1.VerifyEntry(e, in.Signature, []verify.PublicKey{s.o.PublicKey}, r.SHA256, r.Filename, s.o.LogKey); err != nil {
 		return StageVerify, fmt.Errorf("the log's entry for %s does not verify, nothing published: %w", r.Filename, err)
 	}
-	if got := verify.LeafHash(e.Body); got != in.LeafHash {
+	if got := rekorv1.LeafHash(e.Body); got != in.LeafHash {
 		return StageVerify, fmt.Errorf("the log's entry for %s has leaf hash %s, expected %s", r.Filename, got, in.LeafHash)
 	}
 	if err := s.ensureAudited(r, e, c); err != nil {
 		stop(err)
 		return StageAudit, err
 	}
-	bundle, err := verify.MarshalBundle(e)
+	bundle, err := rekorv1.MarshalBundle(e)
 	if err != nil {
 		return StagePublish, err
 	}
@@ -946,8 +947,8 @@ func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *i
 // log already has one or another goroutine is writing it, in which case it
 // waits for that one. So one entry never gets two records, and no caller
 // returns before the record is fsync'ed.
-func (s *Signer) ensureAudited(r audit.Record, e *verify.LogEntry, c *counters) error {
-	leaf := verify.LeafHash(e.Body)
+func (s *Signer) ensureAudited(r audit.Record, e *rekorv1.Entry, c *counters) error {
+	leaf := rekorv1.LeafHash(e.Body)
 	s.auditedMu.Lock()
 	if st, ok := s.auditing[leaf]; ok {
 		s.auditedMu.Unlock()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bintrans/bintrans/internal/audit"
 	"github.com/bintrans/bintrans/internal/durable"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/gpgtest"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/repodb"
@@ -170,12 +171,12 @@ func (e *env) checkAll(pkgs []repodb.Package) {
 			e.t.Errorf("%s: %v", p.Filename, err)
 			continue
 		}
-		ent, err := verify.ParseBundle(b)
+		ent, err := rekorv1.ParseBundle(b)
 		if err != nil {
 			e.t.Errorf("%s: %v", p.Filename, err)
 			continue
 		}
-		if _, err := verify.VerifyEntry(ent, t, []verify.PublicKey{e.pub}, p.SHA256Sum, p.Filename, e.log.key); err != nil {
+		if _, err := rekorv1.VerifyEntry(ent, t, []verify.PublicKey{e.pub}, p.SHA256Sum, p.Filename, e.log.key); err != nil {
 			e.t.Errorf("%s: bundle does not verify: %v", p.Filename, err)
 		}
 		r, ok := recs[ent.UUID]
@@ -322,13 +323,8 @@ func TestReadOnlySignatureDirThenRerun(t *testing.T) {
 
 func TestLyingLogPublishesNothing(t *testing.T) {
 	e := newEnv(t, 5)
-	e.log.lie = func(le *verify.LogEntry) {
-		h := []byte(le.Verification.InclusionProof.RootHash)
-		h[0] ^= 1
-		if h[0] > 'f' || (h[0] > '9' && h[0] < 'a') {
-			h[0] = '0'
-		}
-		le.Verification.InclusionProof.RootHash = string(h)
+	e.log.lie = func(le *rekorv1.Entry) {
+		le.Proof.RootHash[0] ^= 1
 	}
 	sum := e.run([]string{"core"})
 	if sum.Failed != 5 || sum.AuditRecords != 0 {

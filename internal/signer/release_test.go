@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/gpgtest"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/repodb"
@@ -352,7 +353,7 @@ func (e *env) crossCheck() *audit.CrossReport {
 	e.log.mu.Lock()
 	for i := range e.log.bodies {
 		le := e.log.entryLocked(int64(i))
-		b, err := verify.DecodeBody(le.Body)
+		b, err := rekorv1.DecodeBody(le.Body)
 		if err != nil {
 			e.t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/freshness"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -27,6 +29,8 @@ const (
 	// grew during the settle (another writer is logging): each round
 	// re-fetches the entries whose fresh proof is at an older tree size.
 	settleRounds = 3
+	// settleProofs bounds the consistency proofs in flight.
+	settleProofs = 4
 )
 
 // settleItem is one bundle published (or, with RefreshBundles, found
@@ -34,9 +38,9 @@ const (
 type settleItem struct {
 	repo, arch, filename, sha string
 	t                         []byte
-	e                         *verify.LogEntry // as published (verified)
+	e                         *rekorv1.Entry // as published (verified)
 	// Results of the settle.
-	fresh   *verify.LogEntry   // the re-fetched entry, verified in full
+	fresh   *rekorv1.Entry     // the re-fetched entry, verified in full
 	freshCP *verify.Checkpoint // its checkpoint
 	bad     error              // the log contradicts the published entry
 	unavail error              // the log could not be asked
@@ -51,9 +55,10 @@ func (s *Signer) addSettle(it *settleItem) {
 
 // settle re-proves every queued bundle at one tree head (derived, see
 // deriveFresh, or fetched) and rewrites it with the fresh proof, so that
-// one run's bundles share one checkpoint; it proves the log's current checkpoint consistent with the one
-// stored by the previous run (and with the oldest and newest checkpoint of
-// this run's upload answers) and stores it.
+// one run's bundles share one checkpoint; it proves the log's current
+// checkpoint consistent with the one stored by the previous run (and with
+// the oldest and newest checkpoint of this run's upload answers) and
+// stores it.
 //
 // A published bundle is never removed or made invalid: a bundle is
 // replaced (atomically) only by a fresh entry for the same log entry that
@@ -63,27 +68,65 @@ func (s *Signer) addSettle(it *settleItem) {
 // an inconsistent log is a returned *verify.SecurityError, and then nothing
 // is rewritten or stored.
 func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) error {
-	// One item per file (with RefreshBundles, an intent recovered in this
-	// run is also found published).
+	items = settleOrder(items)
+	if len(items) == 0 {
+		return nil
+	}
+	// 1. Fresh entries, derived or fetched.
+	s.refreshEntries(ctx, items, sum)
+	settled := settledItems(items, sum)
+	// 2. The log's current checkpoint, fetched after every entry, and the
+	// consistency of every checkpoint that matters with it (even when no
+	// fresh entry verified: a log that lies about entries may fork too).
+	stored, cur, err := s.settleCheckpoints(ctx, items, settled)
+	var sec *verify.SecurityError
+	if errors.As(err, &sec) {
+		sum.SettleFailed = len(items)
+		return err
+	}
+	if err != nil {
+		sum.warnSettle(err)
+		sum.SettleFailed = len(items)
+		return nil
+	}
+	// 3. The bundles, rewritten.
+	s.rewriteBundles(settled, sum)
+	sum.SettleFailed += len(items) - len(settled)
+	// 4. Remember the newest consistent tree head.
+	if stored == nil || cur.Size > stored.Size {
+		if err := s.state.storeCheckpoint(cur.Text); err != nil {
+			// The next run proves consistency from the older one: sound.
+			sum.warnSettle(fmt.Errorf("storing the log's checkpoint: %w", err))
+		}
+	}
+	sum.Checkpoint = &CheckpointSummary{Origin: cur.Origin, Size: cur.Size, Root: fmt.Sprintf("%x", cur.Root)}
+	return nil
+}
+
+// warnSettle records the first error that left bundles unsettled.
+func (sum *Summary) warnSettle(err error) {
+	if sum.SettleError == "" {
+		sum.SettleError = err.Error()
+	}
+}
+
+// settleOrder keeps one item per file (with RefreshBundles, an intent
+// recovered in this run is also found published), in log index order.
+func settleOrder(items []*settleItem) []*settleItem {
 	seenFile := map[string]bool{}
 	items = slices.DeleteFunc(items, func(it *settleItem) bool {
 		dup := seenFile[it.filename]
 		seenFile[it.filename] = true
 		return dup
 	})
-	if len(items) == 0 {
-		return nil
-	}
 	slices.SortFunc(items, func(a, b *settleItem) int { return cmp.Compare(a.e.LogIndex, b.e.LogIndex) })
-	warn := func(err error) {
-		if sum.SettleError == "" {
-			sum.SettleError = err.Error()
-		}
-	}
+	return items
+}
 
-	// 1. Fresh entries: derived from what the run knows (the newest tree
-	// head of its upload answers, its own leaves), or else fetched, in
-	// rounds while the tree grows under us.
+// refreshEntries sets each item's fresh entry: derived from what the run
+// knows (the newest tree head of its upload answers, its own leaves), or
+// else fetched, in rounds while the tree grows under us.
+func (s *Signer) refreshEntries(ctx context.Context, items []*settleItem, sum *Summary) {
 	pending := items
 	sum.SettleMode = "fetched"
 	if !s.o.RefreshBundles && s.deriveFresh(ctx, items) {
@@ -104,6 +147,12 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 			}
 		}
 	}
+}
+
+// settledItems returns the items whose fresh entry verified; the others
+// are failures (the log contradicts the bundle) or warnings (the log
+// could not be asked).
+func settledItems(items []*settleItem, sum *Summary) []*settleItem {
 	var settled []*settleItem
 	for _, it := range items {
 		switch {
@@ -111,44 +160,43 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 			sum.Failures = append(sum.Failures, Failure{Repo: it.repo, Arch: it.arch, Filename: it.filename, Stage: StageSettle,
 				Error: "published, but the log contradicts its bundle (the bundle from the upload stays): " + it.bad.Error(), Err: it.bad})
 		case it.freshCP == nil:
-			warn(it.unavail)
+			sum.warnSettle(it.unavail)
 		default:
 			settled = append(settled, it)
 		}
 	}
+	return settled
+}
 
-	// 2. The log's current checkpoint, fetched after every entry, and the
-	// consistency of every checkpoint that matters with it (even when no
-	// fresh entry verified: a log that lies about entries may fork too).
-	stored, err := s.state.loadCheckpoint(s.o.LogKey)
-	var cur *verify.Checkpoint
-	if err == nil {
-		cur, err = s.currentCheckpoint(ctx)
+// settleCheckpoints loads the stored checkpoint, fetches the log's
+// current one and proves it consistent with every checkpoint that matters
+// (proveConsistent).
+func (s *Signer) settleCheckpoints(ctx context.Context, items, settled []*settleItem) (stored, cur *verify.Checkpoint, err error) {
+	if stored, err = s.state.loadCheckpoint(s.o.LogKey); err != nil {
+		return nil, nil, err
 	}
-	if err == nil {
-		err = s.proveConsistent(ctx, stored, items, settled, cur)
+	if cur, err = s.currentCheckpoint(ctx); err != nil {
+		return nil, nil, err
 	}
-	var sec *verify.SecurityError
-	if errors.As(err, &sec) {
-		sum.SettleFailed = len(items)
-		return err
-	}
-	if err != nil {
-		warn(err)
-		sum.SettleFailed = len(items)
-		return nil
-	}
+	return stored, cur, s.proveConsistent(ctx, stored, items, settled, cur)
+}
 
-	// 3. Rewrite, one checkpoint note per tree head: Rekor signs the
-	// checkpoint anew on every read (random ECDSA nonces), and every note
-	// here verified, so any of them can stand for its tree head.
-	notes := map[string]string{}
+// rewriteBundles writes the settled items' fresh entries as their bundles,
+// one checkpoint note per tree head: Rekor signs the checkpoint anew on
+// every read (random ECDSA nonces), and every note here verified, so any
+// of them can stand for its tree head. Temp files in parallel, one sync
+// for the batch, then the renames: a crash leaves the old bundle or the
+// new one (both valid) and at most temp files, removed by the next run.
+// It counts sum.Settled, the failed writes in sum.SettleFailed, and
+// sum.BundleCheckpoints.
+func (s *Signer) rewriteBundles(settled []*settleItem, sum *Summary) {
+	notes := map[string][]byte{}
 	for _, it := range settled {
 		k := headKey(it.freshCP)
 		if _, ok := notes[k]; !ok {
-			notes[k] = it.fresh.Verification.InclusionProof.Checkpoint
+			notes[k] = it.fresh.Proof.Checkpoint
 		}
-		it.fresh.Verification.InclusionProof.Checkpoint = notes[k]
+		it.fresh.Proof.Checkpoint = notes[k]
 	}
 	// Temp files in parallel, one sync for the batch, then the renames: a
 	// crash leaves the old bundle or the new one (both valid) and at most
@@ -169,7 +217,7 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 	g.SetLimit(s.o.Jobs)
 	for i, it := range settled {
 		idx[i] = -1
-		if it.e.Verification.InclusionProof.Checkpoint == it.fresh.Verification.InclusionProof.Checkpoint {
+		if bytes.Equal(it.e.Proof.Checkpoint, it.fresh.Proof.Checkpoint) {
 			continue // already carries that very note
 		}
 		g.Go(func() error {
@@ -205,7 +253,7 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 			errs[i] = written[idx[i]]
 		}
 		if errs[i] != nil {
-			warn(fmt.Errorf("%s: %w", it.filename, errs[i]))
+			sum.warnSettle(fmt.Errorf("%s: %w", it.filename, errs[i]))
 			sum.SettleFailed++
 			settled[i] = nil
 		}
@@ -213,10 +261,10 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 	if dirErr != nil {
 		// The renames happened: readers see the new bundles, which
 		// verify as the old ones did; they may not survive a crash.
-		warn(dirErr)
+		sum.warnSettle(dirErr)
 	}
 	if stmtDirErr != nil {
-		warn(stmtDirErr)
+		sum.warnSettle(stmtDirErr)
 	}
 	heads := map[string]bool{}
 	for _, it := range settled {
@@ -225,18 +273,7 @@ func (s *Signer) settle(ctx context.Context, items []*settleItem, sum *Summary) 
 			heads[headKey(it.freshCP)] = true
 		}
 	}
-	sum.SettleFailed += len(items) - len(settled)
 	sum.BundleCheckpoints = len(heads)
-
-	// 4. Remember the newest consistent tree head.
-	if stored == nil || cur.Size > stored.Size {
-		if err := s.state.storeCheckpoint(cur.Text); err != nil {
-			// The next run proves consistency from the older one: sound.
-			warn(fmt.Errorf("storing the log's checkpoint: %w", err))
-		}
-	}
-	sum.Checkpoint = &CheckpointSummary{Origin: cur.Origin, Size: cur.Size, Root: fmt.Sprintf("%x", cur.Root)}
-	return nil
 }
 
 // headKey identifies a tree head (origin, size, root, extension lines).
@@ -247,7 +284,7 @@ func headKey(c *verify.Checkpoint) string {
 // fetchFresh re-fetches items by log index in parallel batches and
 // verifies each answer: it must be the published entry (body, indexes, log
 // id, integrated time: what its SET signs) and verify in full
-// (verify.VerifyEntry). A log error leaves an item's earlier fresh entry,
+// (rekorv1.VerifyEntry). A log error leaves an item's earlier fresh entry,
 // if any, in place.
 func (s *Signer) fetchFresh(ctx context.Context, items []*settleItem) {
 	var g errgroup.Group
@@ -277,16 +314,16 @@ func (s *Signer) fetchFresh(ctx context.Context, items []*settleItem) {
 }
 
 // check verifies the fresh entry f for the item.
-func (it *settleItem) check(f *verify.LogEntry, s *Signer) {
+func (it *settleItem) check(f *rekorv1.Entry, s *Signer) {
 	if f == nil {
 		it.bad = fmt.Errorf("the log returned no entry at index %d, which it proved to hold (entry %s)", it.e.LogIndex, it.e.UUID)
 		return
 	}
-	if err := verify.SameEntry(f, it.e); err != nil {
+	if err := rekorv1.SameEntry(f, it.e); err != nil {
 		it.bad = fmt.Errorf("fresh entry at log index %d: %w", it.e.LogIndex, err)
 		return
 	}
-	cp, err := verify.VerifyEntry(f, it.t, []verify.PublicKey{s.o.PublicKey}, it.sha, it.filename, s.o.LogKey)
+	cp, err := rekorv1.VerifyEntry(f, it.t, []verify.PublicKey{s.o.PublicKey}, it.sha, it.filename, s.o.LogKey)
 	if err != nil {
 		it.bad = fmt.Errorf("fresh entry at log index %d does not verify: %w", it.e.LogIndex, err)
 		return
@@ -311,89 +348,53 @@ func (s *Signer) currentCheckpoint(ctx context.Context) (*verify.Checkpoint, err
 // proveConsistent proves cur consistent with the checkpoint stored by the
 // previous run, with the oldest and the newest checkpoint of this run's
 // upload answers and with every tree head the fresh entries were proven
-// against. It returns a *verify.SecurityError when the log contradicts
-// itself, a *verify.LogUnavailableError when it could not be asked.
+// against (verify.Consistency, in that order). It returns a
+// *verify.SecurityError when the log contradicts itself, a
+// *verify.LogUnavailableError when it could not be asked.
 func (s *Signer) proveConsistent(ctx context.Context, stored *verify.Checkpoint, items, settled []*settleItem, cur *verify.Checkpoint) error {
-	type old struct {
-		cp   *verify.Checkpoint
-		what string
-	}
-	var olds []old
-	if stored != nil {
-		olds = append(olds, old{stored, "the checkpoint this signer stored in " + s.state.checkpointPath()})
-	}
+	var c verify.Consistency
+	c.Add(stored, "the checkpoint this signer stored in "+s.state.checkpointPath())
 	// This run's upload answers (each verified when published): the oldest
 	// and the newest tree head.
 	lo, hi := items[0], items[0]
 	for _, it := range items {
-		if it.e.Verification.InclusionProof.TreeSize < lo.e.Verification.InclusionProof.TreeSize {
+		if it.e.Proof.TreeSize < lo.e.Proof.TreeSize {
 			lo = it
 		}
-		if it.e.Verification.InclusionProof.TreeSize > hi.e.Verification.InclusionProof.TreeSize {
+		if it.e.Proof.TreeSize > hi.e.Proof.TreeSize {
 			hi = it
 		}
 	}
 	for _, it := range []*settleItem{lo, hi} {
-		cp, err := s.o.LogKey.VerifyCheckpoint([]byte(it.e.Verification.InclusionProof.Checkpoint))
+		cp, err := s.o.LogKey.VerifyCheckpoint(it.e.Proof.Checkpoint)
 		if err != nil {
 			return fmt.Errorf("the published bundle of %s: %w", it.filename, err)
 		}
-		olds = append(olds, old{cp, "the checkpoint of the bundle published for " + it.filename})
+		c.Add(cp, "the checkpoint of the bundle published for "+it.filename)
 	}
-	seen := map[string]bool{}
 	for _, it := range settled {
-		if k := headKey(it.freshCP); !seen[k] {
-			seen[k] = true
-			olds = append(olds, old{it.freshCP, fmt.Sprintf("the checkpoint of the fresh entry at log index %d", it.e.LogIndex)})
-		}
+		c.Add(it.freshCP, fmt.Sprintf("the checkpoint of the fresh entry at log index %d", it.e.LogIndex))
 	}
-	done := map[string]bool{}
-	errs := make([]error, len(olds))
-	var g errgroup.Group
-	g.SetLimit(4)
-	for i, o := range olds {
-		k := headKey(o.cp)
-		if done[k] {
-			continue
-		}
-		done[k] = true
-		g.Go(func() error {
-			errs[i] = verify.ProveConsistent(ctx, s.o.Log, o.cp, cur, o.what)
-			return nil
-		})
-	}
-	g.Wait()
-	// A contradiction outweighs an unreachable log.
-	var first error
-	for _, err := range errs {
-		var sec *verify.SecurityError
-		if errors.As(err, &sec) {
-			return err
-		}
-		if err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	return c.Prove(ctx, s.o.Log, cur, settleProofs)
 }
 
-// prepareBundle returns the item's fresh entry as a bundle. The fresh entry verified in full
-// (verify.VerifyEntry) with a note that was replaced only by another
-// verified note of the same tree head; the bytes written must parse back
-// to exactly that entry.
+// prepareBundle returns the item's fresh entry as a bundle. The fresh
+// entry verified in full (rekorv1.VerifyEntry) with a note that was
+// replaced only by another verified note of the same tree head; the bytes
+// written must parse back to exactly that entry.
 func (s *Signer) prepareBundle(it *settleItem) ([]byte, error) {
-	b, err := verify.MarshalBundle(it.fresh)
+	b, err := rekorv1.MarshalBundle(it.fresh)
 	if err != nil {
 		return nil, err
 	}
-	e, err := verify.ParseBundle(b)
+	e, err := rekorv1.ParseBundle(b)
 	if err != nil {
 		return nil, fmt.Errorf("the settled bundle does not parse, not written: %w", err)
 	}
 	if !reflect.DeepEqual(e, it.fresh) {
 		return nil, errors.New("the settled bundle does not parse back to the verified entry, not written")
 	}
-	if cp, err := verify.ParseCheckpoint([]byte(e.Verification.InclusionProof.Checkpoint)); err != nil || headKey(cp) != headKey(it.freshCP) {
+	if cp, err := verify.ParseCheckpoint(e.Proof.Checkpoint); err != nil || headKey(cp) != headKey(it.freshCP) {
 		return nil, errors.New("the settled bundle's checkpoint is not its verified tree head, not written")
 	}
 	return b, nil

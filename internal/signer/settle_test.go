@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/bintrans/bintrans/internal/durable"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
@@ -30,15 +31,15 @@ func (e *env) bundleHeads(pkgs []repodb.Package) (notes map[string]bool, sizes m
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		ent, err := verify.ParseBundle(b)
+		ent, err := rekorv1.ParseBundle(b)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		cp, err := verify.VerifyEntry(ent, tb, []verify.PublicKey{e.pub}, p.SHA256Sum, p.Filename, e.log.key)
+		cp, err := rekorv1.VerifyEntry(ent, tb, []verify.PublicKey{e.pub}, p.SHA256Sum, p.Filename, e.log.key)
 		if err != nil {
 			e.t.Fatalf("%s: %v", p.Filename, err)
 		}
-		notes[ent.Verification.InclusionProof.Checkpoint] = true
+		notes[string(ent.Proof.Checkpoint)] = true
 		sizes[cp.Size] = true
 	}
 	return notes, sizes
@@ -202,10 +203,10 @@ func TestSettleLogDownIsAWarning(t *testing.T) {
 // published ones (another integrated time, a broken proof): each is a
 // StageSettle failure and its bundle stays as published.
 func TestSettleContradictionIsAFailure(t *testing.T) {
-	for name, lie := range map[string]func(*verify.LogEntry){
-		"integrated-time": func(le *verify.LogEntry) { le.IntegratedTime++ },
-		"proof": func(le *verify.LogEntry) {
-			le.Verification.InclusionProof.Hashes[0] = strings.Repeat("0", 64)
+	for name, lie := range map[string]func(*rekorv1.Entry){
+		"integrated-time": func(le *rekorv1.Entry) { le.IntegratedTime++ },
+		"proof": func(le *rekorv1.Entry) {
+			le.Proof.Hashes[0] = make([]byte, 32)
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -278,7 +279,7 @@ func (e *env) forkLog(t *testing.T) {
 	for i := range 5 {
 		forked.tree.AppendData(e.log.bodies[i])
 		forked.bodies = append(forked.bodies, e.log.bodies[i])
-		forked.byLeaf[verify.LeafHash(e.log.bodies[i])] = int64(i)
+		forked.byLeaf[rekorv1.LeafHash(e.log.bodies[i])] = int64(i)
 	}
 	// The rest of the first run's entries are in the fork too (a log may
 	// reorder history), after other entries.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bintrans/bintrans/internal/audit"
 	"github.com/bintrans/bintrans/internal/durable"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -282,7 +283,7 @@ func (s *stateDir) checkpointPath() string { return s.checkpoints().Path() }
 // loadCheckpoint returns the stored checkpoint verified under lk, or nil
 // when there is none. A stored note that does not verify is an error: the
 // state was damaged, or the signer now points at another log.
-func (s *stateDir) loadCheckpoint(lk *verify.LogKey) (*verify.Checkpoint, error) {
+func (s *stateDir) loadCheckpoint(lk *rekorv1.LogKey) (*verify.Checkpoint, error) {
 	b, err := s.checkpoints().Load(context.Background())
 	if err != nil || b == nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/bintrans/bintrans/internal/audit"
 	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/freshness"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -252,7 +253,7 @@ func (s *Signer) statements(ctx context.Context, stop context.CancelCauseFunc, d
 
 // issue stores st's counter, then signs st and takes it through the
 // pipeline.
-func (s *Signer) issue(ctx context.Context, stop context.CancelCauseFunc, st *freshness.Statement, dbURL string, set *freshness.AcceptedSet, c *counters) (*verify.LogEntry, Stage, error) {
+func (s *Signer) issue(ctx context.Context, stop context.CancelCauseFunc, st *freshness.Statement, dbURL string, set *freshness.AcceptedSet, c *counters) (*rekorv1.Entry, Stage, error) {
 	text, err := st.Marshal()
 	if err != nil {
 		return nil, StageStatement, err
@@ -282,7 +283,7 @@ func (s *Signer) issue(ctx context.Context, stop context.CancelCauseFunc, st *fr
 	r := audit.StatementRecord(st, sha, dbURL)
 	in := &intent{
 		SchemaVersion: 1,
-		LeafHash:      verify.LeafHash(verify.CanonicalBody(sig, s.o.PublicKey, []byte(sha))),
+		LeafHash:      rekorv1.LeafHash(rekorv1.CanonicalBody(sig, s.o.PublicKey, []byte(sha))),
 		Signature:     t,
 		Record:        r,
 		Statement:     text,
@@ -341,7 +342,7 @@ func (s *Signer) publishStatement(r audit.Record, text []byte) error {
 // publishedStatement is the statement published for the database with
 // sha256 dbSHA256 when its .t and bundle verify offline and it names that
 // database; nil otherwise.
-func (s *Signer) publishedStatement(dbSHA256 string) (*freshness.Statement, *verify.LogEntry, []byte) {
+func (s *Signer) publishedStatement(dbSHA256 string) (*freshness.Statement, *rekorv1.Entry, []byte) {
 	path := freshness.Path(dbSHA256)
 	text, err := durable.ReadFile(filepath.Join(s.o.SignatureDir, filepath.FromSlash(path)), freshness.MaxSize)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bintrans/bintrans/internal/audit"
 	"github.com/bintrans/bintrans/internal/freshness"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
@@ -58,11 +59,11 @@ func (e *env) readStatement(dbPath string, files bool) *freshness.Statement {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ent, err := verify.ParseBundle(bb)
+	ent, err := rekorv1.ParseBundle(bb)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := verify.VerifyEntry(ent, tb, []verify.PublicKey{e.pub}, freshness.DigestOf(text).SHA256, path, e.log.key); err != nil {
+	if _, err := rekorv1.VerifyEntry(ent, tb, []verify.PublicKey{e.pub}, freshness.DigestOf(text).SHA256, path, e.log.key); err != nil {
 		e.t.Fatalf("the statement does not verify: %v", err)
 	}
 	return st

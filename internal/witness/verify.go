@@ -235,6 +235,23 @@ func (p *Policy) VerifyCheckpoint(cp []byte, opts Options) (*Checkpoint, error) 
 	return c, nil
 }
 
+// Quorum is a policy's witness quorum as the verification engine applies
+// it (it implements verify.Witnesses): a checkpoint note counts only with
+// the quorum of cosignatures, within Options' age limit. The note's log
+// signature is checked again, under the policy's logs: the log's key must
+// be one (Policy.WithLogs adds the key configured elsewhere).
+type Quorum struct {
+	Policy  *Policy
+	Options Options
+}
+
+// CheckCosignatures is VerifyCheckpoint's verdict on note. Errors:
+// *CheckpointError, *QuorumError.
+func (q Quorum) CheckCosignatures(note []byte) error {
+	_, err := q.Policy.VerifyCheckpoint(note, q.Options)
+	return err
+}
+
 // Cosignature is a cosignature/v1 identified by the SHA-256 of the
 // witness's Ed25519 key, as in Sigsum tree heads and proofs.
 type Cosignature struct {

@@ -1,10 +1,11 @@
-package rekorv1
+package rekorv1_test
 
 import (
 	"context"
 	"fmt"
 	"testing"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 )
 
@@ -16,7 +17,7 @@ func BenchmarkEntriesByIndex500Fake(b *testing.B) {
 	for i := range 500 {
 		l.Add(fmt.Appendf(nil, `{"apiVersion":"0.0.1","kind":"rekord","spec":{"n":%d}}`, i))
 	}
-	c, err := New(l.URL, nil)
+	c, err := rekorv1.New(l.URL, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,18 +1,23 @@
-// Package rekor is the client of a Rekor v1 transparency log: sigstore's
-// generated models and operations over the project's HTTP client
-// (httpclient), with a size limit on every response body, a context on every
-// call, bounded retries with backoff, and conversion to verify.LogEntry.
+// Package rekorv1 is bintrans's Rekor v1 log kind: the client of a Rekor v1
+// transparency log (sigstore's generated models and operations over the
+// project's HTTP client, httpclient, with a size limit on every response
+// body, a context on every call, bounded retries with backoff) and the pure
+// verification of what it returns (verify.go, body.go, bundle.go,
+// logkey.go: the canonical rekord body and its binding to the `.t`, the
+// SET, the proof bundle, VerifyLogged for monitors).
 //
-// It implements verify.Log and adds what the operator side needs (Upload,
-// SearchByPublicKey, PublicKey). It checks the shape of what the log
-// returns (required fields, lengths, hex and base64, that an entry is the
-// one asked for) but nothing cryptographic: proofs, checkpoints and SETs
-// are verified by the engine (package verify) against a pinned log key.
+// The client converts every answer once into an Entry (hex and base64
+// decoded, errors checked) and checks its shape (required fields,
+// lengths, that an entry is the one asked for), nothing cryptographic;
+// LogKey verifies, against the pinned key. LogKey is the engine's
+// verify.LogVerifier; Online (a Client and the LogKey) its
+// verify.LogClient and verify.EntryFinder. The operator side uses Upload,
+// SearchByPublicKey, EntriesByUUID, PublicKey.
 //
-// Index semantics on a sharded log (the public instance): LogEntry.LogIndex
+// Index semantics on a sharded log (the public instance): Entry.LogIndex
 // is the global index (EntriesByIndex takes and keys by it), while
-// LogEntry.Verification.InclusionProof.LogIndex is tree-local: proofs must
-// use the latter, display the former.
+// Entry.Proof.LogIndex is tree-local: proofs must use the latter, display
+// the former.
 package rekorv1
 
 import (
@@ -307,4 +312,4 @@ func checkArg(op string, ok bool, format string, args ...any) error {
 	return fmt.Errorf("rekor %s: %s", op, fmt.Sprintf(format, args...))
 }
 
-var _ verify.Log = (*Client)(nil)
+var _ API = (*Client)(nil)

@@ -62,7 +62,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func TestAnswerShapeErrors(t *testing.T) {
-	huge := strings.Repeat("x", verify.MaxEntryBodySize+1)
+	huge := strings.Repeat("x", MaxEntryBodySize+1)
 	manyHashes := entryJSON(0, "b")
 	manyHashes["verification"].(map[string]any)["inclusionProof"].(map[string]any)["hashes"] = make([]string, verify.MaxProofHashes+1)
 	numberBody := entryJSON(0, "b")
@@ -379,12 +379,17 @@ func FuzzEntryAnswer(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			if len(e.Body) == 0 || len(e.Body) > verify.MaxEntryBodySize || e.LogIndex < 0 || !validUUID(e.UUID) {
+			if len(e.Body) == 0 || len(e.Body) > MaxEntryBodySize || e.LogIndex < 0 || !validUUID(e.UUID) {
 				t.Fatalf("accepted out of bounds: %+v", e)
 			}
-			if v := e.Verification; v != nil && v.InclusionProof != nil {
-				if len(v.InclusionProof.Hashes) > verify.MaxProofHashes || len(v.InclusionProof.Checkpoint) > verify.MaxCheckpointSize {
-					t.Fatal("oversized proof accepted")
+			if p := e.Proof; p != nil {
+				if len(p.Hashes) > verify.MaxProofHashes || len(p.Checkpoint) > verify.MaxCheckpointSize || len(p.RootHash) != 32 {
+					t.Fatal("oversized or undecoded proof accepted")
+				}
+				for _, h := range p.Hashes {
+					if len(h) != 32 {
+						t.Fatal("undecoded proof hash accepted")
+					}
 				}
 			}
 		}

@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/sigstore/rekor/pkg/generated/models"
-
-	"github.com/bintrans/bintrans/verify"
 )
 
 // EntriesByUUID fetches entries by UUID (80-hex entry id or 64-hex leaf
@@ -17,7 +15,7 @@ import (
 // digits, lower case); UUIDs the log does not return are absent, entries
 // that were not asked for and repeated ones are dropped. Like every
 // method of Client, nothing is verified but the shape.
-func (c *Client) EntriesByUUID(ctx context.Context, uuids []string) (map[string]*verify.LogEntry, error) {
+func (c *Client) EntriesByUUID(ctx context.Context, uuids []string) (map[string]*Entry, error) {
 	const op = "retrieve entries by uuid"
 	want := make(map[string]bool, len(uuids))
 	var uniq []string
@@ -40,7 +38,7 @@ func (c *Client) EntriesByUUID(ctx context.Context, uuids []string) (map[string]
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*verify.LogEntry, len(uniq))
+	out := make(map[string]*Entry, len(uniq))
 	for _, e := range answers {
 		leaf := e.UUID[len(e.UUID)-64:]
 		if want[leaf] && out[leaf] == nil {

@@ -91,7 +91,7 @@ func FuzzRESTAnswers(f *testing.F) {
 				return
 			}
 			for i, e := range es {
-				if (i != 0 && i != 1) || e == nil || len(e.Body) == 0 || len(e.Body) > verify.MaxEntryBodySize {
+				if (i != 0 && i != 1) || e == nil || len(e.Body) == 0 || len(e.Body) > MaxEntryBodySize {
 					t.Fatalf("accepted entry %d: %+v", i, e)
 				}
 			}

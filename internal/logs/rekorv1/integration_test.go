@@ -68,19 +68,15 @@ func parseNote(t testing.TB, note []byte) (uint64, []byte) {
 	return size, root
 }
 
-func checkInclusion(t testing.TB, e *verify.LogEntry) {
+func checkInclusion(t testing.TB, e *Entry) {
 	t.Helper()
-	ip := e.Verification.InclusionProof
-	hashes := make([][]byte, len(ip.Hashes))
-	for i, h := range ip.Hashes {
-		hashes[i], _ = hex.DecodeString(h)
-	}
-	root, _ := hex.DecodeString(ip.RootHash)
+	ip := e.Proof
+	hashes, root := ip.Hashes, ip.RootHash
 	leaf := rfc6962.DefaultHasher.HashLeaf(e.Body)
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(ip.LogIndex), uint64(ip.TreeSize), leaf, hashes, root); err != nil {
 		t.Errorf("entry %d: inclusion proof does not verify: %v", e.LogIndex, err)
 	}
-	size, cpRoot := parseNote(t, []byte(ip.Checkpoint))
+	size, cpRoot := parseNote(t, ip.Checkpoint)
 	if int64(size) != ip.TreeSize || !bytes.Equal(cpRoot, root) {
 		t.Errorf("entry %d: checkpoint (%d, %x) does not match proof (%d, %x)", e.LogIndex, size, cpRoot, ip.TreeSize, root)
 	}
@@ -100,7 +96,7 @@ func TestRealUploadGetSearch(t *testing.T) {
 	if len(e.UUID) != 80 || !strings.HasSuffix(e.UUID, leafHex(e.Body)) {
 		t.Errorf("uuid %s is not tree id + leaf hash %s", e.UUID, leafHex(e.Body))
 	}
-	if e.Verification == nil || e.Verification.InclusionProof == nil || len(e.Verification.SignedEntryTimestamp) == 0 {
+	if e.Proof == nil || len(e.SET) == 0 {
 		t.Fatalf("upload answer without proof or SET: %+v", e)
 	}
 	checkInclusion(t, e)
@@ -183,7 +179,7 @@ func TestRealBatchSearchByKeyCheckpointConsistency(t *testing.T) {
 	}
 
 	const n = 23 // three retrieve batches
-	ents := make([]*verify.LogEntry, n)
+	ents := make([]*Entry, n)
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -23,7 +24,7 @@ const MaxSearchResults = 1 << 20
 // EntryByUUID fetches one entry (GET /api/v1/log/entries/{uuid}); uuid is
 // the 80-hex entry id or the 64-hex leaf hash. The answer must hold exactly
 // that entry. A 404 is an error wrapping verify.ErrNotFound.
-func (c *Client) EntryByUUID(ctx context.Context, uuid string) (*verify.LogEntry, error) {
+func (c *Client) EntryByUUID(ctx context.Context, uuid string) (*Entry, error) {
 	const op = "get entry"
 	uuid = strings.ToLower(uuid)
 	if err := checkArg(op, validUUID(uuid), "%q is not a 64- or 80-hex entry id", uuid); err != nil {
@@ -46,7 +47,7 @@ func (c *Client) EntryByUUID(ctx context.Context, uuid string) (*verify.LogEntry
 
 // single converts a one-entry answer, checking that its key is want (full
 // id or leaf-hash suffix).
-func single(op string, payload models.LogEntry, want string) (*verify.LogEntry, error) {
+func single(op string, payload models.LogEntry, want string) (*Entry, error) {
 	if len(payload) != 1 {
 		return nil, &CallError{Op: op, Err: malformed(op, "%d entries in the answer, want 1", len(payload))}
 	}
@@ -68,7 +69,7 @@ func single(op string, payload models.LogEntry, want string) (*verify.LogEntry, 
 // most the client's concurrency in flight. Results are keyed by the
 // logIndex each entry states; indexes the log does not return are absent,
 // entries that were not asked for and repeated ones are dropped.
-func (c *Client) EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*verify.LogEntry, error) {
+func (c *Client) EntriesByIndex(ctx context.Context, indexes []int64) (map[int64]*Entry, error) {
 	const op = "retrieve entries"
 	want := make(map[int64]bool, len(indexes))
 	var uniq []int64
@@ -94,7 +95,7 @@ func (c *Client) EntriesByIndex(ctx context.Context, indexes []int64) (map[int64
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[int64]*verify.LogEntry, len(uniq))
+	out := make(map[int64]*Entry, len(uniq))
 	for _, e := range answers {
 		if want[e.LogIndex] && out[e.LogIndex] == nil {
 			out[e.LogIndex] = e
@@ -107,8 +108,8 @@ func (c *Client) EntriesByIndex(ctx context.Context, indexes []int64) (map[int64
 // POST /api/v1/log/entries/retrieve, at most the client's concurrency in
 // flight, and returns every entry answered, converted and bounded, in query
 // order. what names the queried items in errors ("indexes", "uuids").
-func (c *Client) retrieve(ctx context.Context, op, what string, queries []*models.SearchLogQuery) ([]*verify.LogEntry, error) {
-	answers := make([][]*verify.LogEntry, len(queries))
+func (c *Client) retrieve(ctx context.Context, op, what string, queries []*models.SearchLogQuery) ([]*Entry, error) {
+	answers := make([][]*Entry, len(queries))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.concurrency)
 	for qi, q := range queries {
@@ -290,6 +291,9 @@ func decodeHashes(op string, hs []string) ([][]byte, error) {
 	if len(hs) > verify.MaxProofHashes {
 		return nil, malformed(op, "%d proof hashes (max %d)", len(hs), verify.MaxProofHashes)
 	}
+	if hs == nil {
+		return nil, nil // as sent: a bundle keeps "hashes": null
+	}
 	out := make([][]byte, len(hs))
 	for i, h := range hs {
 		b, err := hex.DecodeString(h)
@@ -301,9 +305,10 @@ func decodeHashes(op string, hs []string) ([][]byte, error) {
 	return out, nil
 }
 
-// convertEntry turns one entry of an answer into a verify.LogEntry,
-// checking shape only.
-func convertEntry(op, uuid string, v models.LogEntryAnon) (*verify.LogEntry, error) {
+// convertEntry turns one entry of an answer into an Entry: every field
+// decoded once (base64 body, hex root and proof hashes: an undecodable one
+// makes the answer malformed), shape and size checked, nothing verified.
+func convertEntry(op, uuid string, v models.LogEntryAnon) (*Entry, error) {
 	uuid = strings.ToLower(uuid)
 	if !validUUID(uuid) {
 		return nil, malformed(op, "entry id %q", truncate(uuid))
@@ -315,8 +320,8 @@ func convertEntry(op, uuid string, v models.LogEntryAnon) (*verify.LogEntry, err
 	if !ok {
 		return nil, malformed(op, "entry %s: body is a %T, want a base64 string", uuid, v.Body)
 	}
-	if base64.StdEncoding.DecodedLen(len(b64)) > verify.MaxEntryBodySize {
-		return nil, malformed(op, "entry %s: body of %d base64 bytes (max %d decoded)", uuid, len(b64), verify.MaxEntryBodySize)
+	if base64.StdEncoding.DecodedLen(len(b64)) > MaxEntryBodySize {
+		return nil, malformed(op, "entry %s: body of %d base64 bytes (max %d decoded)", uuid, len(b64), MaxEntryBodySize)
 	}
 	body, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil || len(body) == 0 {
@@ -325,7 +330,7 @@ func convertEntry(op, uuid string, v models.LogEntryAnon) (*verify.LogEntry, err
 	if *v.LogIndex < 0 || !isHex(*v.LogID, 64) {
 		return nil, malformed(op, "entry %s: logIndex %d, logID %q", uuid, *v.LogIndex, truncate(*v.LogID))
 	}
-	e := &verify.LogEntry{
+	e := &Entry{
 		UUID:           uuid,
 		LogIndex:       *v.LogIndex,
 		LogID:          *v.LogID,
@@ -335,32 +340,36 @@ func convertEntry(op, uuid string, v models.LogEntryAnon) (*verify.LogEntry, err
 	if v.Verification == nil {
 		return e, nil
 	}
-	e.Verification = &verify.Verification{}
-	if len(v.Verification.SignedEntryTimestamp) > 1024 {
+	if len(v.Verification.SignedEntryTimestamp) > maxSETSize {
 		return nil, malformed(op, "entry %s: SET of %d bytes", uuid, len(v.Verification.SignedEntryTimestamp))
 	}
-	e.Verification.SignedEntryTimestamp = v.Verification.SignedEntryTimestamp
+	e.SET = v.Verification.SignedEntryTimestamp
 	if ip := v.Verification.InclusionProof; ip != nil {
-		if ip.Checkpoint == nil || ip.LogIndex == nil || ip.RootHash == nil || ip.TreeSize == nil {
-			return nil, malformed(op, "entry %s: inclusion proof lacks checkpoint, logIndex, rootHash or treeSize", uuid)
-		}
-		if len(*ip.Checkpoint) > verify.MaxCheckpointSize || len(ip.Hashes) > verify.MaxProofHashes || len(*ip.RootHash) > 128 {
-			return nil, malformed(op, "entry %s: oversized inclusion proof", uuid)
-		}
-		for _, h := range ip.Hashes {
-			if len(h) > 128 {
-				return nil, malformed(op, "entry %s: oversized proof hash", uuid)
-			}
-		}
-		e.Verification.InclusionProof = &verify.InclusionProof{
-			LogIndex:   *ip.LogIndex,
-			RootHash:   *ip.RootHash,
-			TreeSize:   *ip.TreeSize,
-			Hashes:     slices.Clone(ip.Hashes),
-			Checkpoint: *ip.Checkpoint,
+		if e.Proof, err = convertProof(op, uuid, ip); err != nil {
+			return nil, err
 		}
 	}
 	return e, nil
+}
+
+// convertProof decodes an inclusion proof: its root and hashes must be 32
+// hex bytes each.
+func convertProof(op, uuid string, ip *models.InclusionProof) (*InclusionProof, error) {
+	if ip.Checkpoint == nil || ip.LogIndex == nil || ip.RootHash == nil || ip.TreeSize == nil {
+		return nil, malformed(op, "entry %s: inclusion proof lacks checkpoint, logIndex, rootHash or treeSize", uuid)
+	}
+	if len(*ip.Checkpoint) > verify.MaxCheckpointSize {
+		return nil, malformed(op, "entry %s: oversized inclusion proof", uuid)
+	}
+	root, err := hex.DecodeString(*ip.RootHash)
+	if err != nil || len(root) != 32 {
+		return nil, malformed(op, "entry %s: inclusion proof rootHash %q is not 32 hex bytes", uuid, truncate(*ip.RootHash))
+	}
+	hashes, err := decodeHashes(op, ip.Hashes)
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: %w", uuid, err)
+	}
+	return &InclusionProof{LogIndex: *ip.LogIndex, TreeSize: *ip.TreeSize, RootHash: root, Hashes: hashes, Checkpoint: []byte(*ip.Checkpoint)}, nil
 }
 
 // sameEntry reports whether the answer's key names the entry asked for: the

@@ -29,7 +29,7 @@ import (
 // retried like reads. A rejected entry (400, e.g. a signature that does
 // not verify) is a *CallError wrapping a *httpclient.StatusError whose
 // Snippet is the server's message. The returned entry is not verified.
-func (c *Client) Upload(ctx context.Context, t []byte, pubKeyFile []byte, message []byte) (*verify.LogEntry, error) {
+func (c *Client) Upload(ctx context.Context, t []byte, pubKeyFile []byte, message []byte) (*Entry, error) {
 	const op = "upload"
 	if err := checkArg(op, len(t) > 0 && len(t) <= verify.MaxSignatureSize, "signature of %d bytes (max %d)", len(t), verify.MaxSignatureSize); err != nil {
 		return nil, err

@@ -28,6 +28,7 @@
 //     authenticated against a verified checkpoint, and iterates the log's
 //     entries with every entry bundle checked against the hash tiles.
 //
-// Nothing here imports package verify: results are this package's own plain
-// types, for the engine to adapt.
+// Results are this package's own plain types; engine.go adapts them to the
+// engine's interfaces (KindVerifier is the verify.LogVerifier, Online the
+// verify.LogClient), and that file alone imports package verify.
 package rekorv2

@@ -33,6 +33,14 @@ type Result struct {
 	// Cosignatures are the witnesses' valid cosignatures of the tree head
 	// (fresh ones, with a MaxAge), policy order.
 	Cosignatures []witness.Cosigned
+	// LeafHash is the RFC 6962 hash of the leaf.
+	LeafHash [32]byte
+	// Checkpoint is the tree head as a C2SP signed note: the checkpoint
+	// body with origin SigsumOrigin(log key), the log's signature line and
+	// a cosignature/v1 line per counted witness cosignature (at most
+	// maxNoteCosignatures). Any C2SP verifier accepts it; it is the
+	// evidence a client keeps and compares.
+	Checkpoint []byte
 }
 
 // ProofError is a proof that does not prove the package logged: malformed,
@@ -135,7 +143,8 @@ func (v *Verifier) Verify(proofFile []byte, pkgSHA256 [32]byte) (*Result, error)
 	return &Result{
 		LogKeyHash: pr.LogKeyHash, Log: l, TreeSize: pr.TreeHead.Size, RootHash: pr.TreeHead.RootHash,
 		LeafIndex: pr.Inclusion.LeafIndex, KeyHash: pr.Leaf.KeyHash, Signature: pr.Leaf.Signature,
-		Cosignatures: cosigned,
+		Cosignatures: cosigned, LeafHash: leafHash,
+		Checkpoint: checkpointNote(v.policy, l.Ed25519(), &pr.TreeHead, cosigned),
 	}, nil
 }
 

@@ -42,7 +42,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 
-	"github.com/bintrans/bintrans/verify"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // Hostname is the origin host of every checkpoint ("rekor.local - <tree id>").
@@ -171,7 +171,7 @@ func (l *Log) Close() {
 // (rekord bodies: by data hash and public key) and returns the entry as
 // Rekor answers an upload: honest, with an inclusion proof against the tree
 // that includes it. Adding the same body twice appends it twice.
-func (l *Log) Add(body []byte) *verify.LogEntry {
+func (l *Log) Add(body []byte) *rekorv1.Entry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	i := l.addLocked(body)
@@ -235,7 +235,7 @@ func (l *Log) Size() int64 {
 
 // Entry returns entry i as the honest log serves it now (proof against the
 // current tree), or nil.
-func (l *Log) Entry(i int64) *verify.LogEntry {
+func (l *Log) Entry(i int64) *rekorv1.Entry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if i < 0 || i >= l.main.size() {

@@ -31,7 +31,6 @@ import (
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
-	"github.com/bintrans/bintrans/verify"
 )
 
 // signer is a minisign key made in the test.
@@ -94,17 +93,22 @@ func ctx(t testing.TB) context.Context {
 }
 
 // anon converts back to Rekor's model, to check with Rekor's own verifier.
-func anon(e *verify.LogEntry) *models.LogEntryAnon {
-	p := e.Verification.InclusionProof
+func anon(e *rekorv1.Entry) *models.LogEntryAnon {
+	p := e.Proof
+	hashes := make([]string, len(p.Hashes))
+	for i, h := range p.Hashes {
+		hashes[i] = hex.EncodeToString(h)
+	}
+	checkpoint, root := string(p.Checkpoint), hex.EncodeToString(p.RootHash)
 	return &models.LogEntryAnon{
 		Body:           base64.StdEncoding.EncodeToString(e.Body),
 		IntegratedTime: &e.IntegratedTime,
 		LogID:          &e.LogID,
 		LogIndex:       &e.LogIndex,
 		Verification: &models.LogEntryAnonVerification{
-			SignedEntryTimestamp: strfmt.Base64(e.Verification.SignedEntryTimestamp),
+			SignedEntryTimestamp: strfmt.Base64(e.SET),
 			InclusionProof: &models.InclusionProof{
-				Checkpoint: &p.Checkpoint, Hashes: p.Hashes, LogIndex: &p.LogIndex, RootHash: &p.RootHash, TreeSize: &p.TreeSize,
+				Checkpoint: &checkpoint, Hashes: hashes, LogIndex: &p.LogIndex, RootHash: &root, TreeSize: &p.TreeSize,
 			},
 		},
 	}
@@ -137,18 +141,10 @@ func note(t testing.TB, cp []byte) (uint64, []byte) {
 	return size, root
 }
 
-func hashes(t testing.TB, hs []string) [][]byte {
-	out := make([][]byte, len(hs))
-	for i, h := range hs {
-		out[i], _ = hex.DecodeString(h)
-	}
-	return out
-}
-
 // populate uploads n real minisign rekords through the client.
-func populate(t testing.TB, c *rekorv1.Client, s *signer, n int) []*verify.LogEntry {
+func populate(t testing.TB, c *rekorv1.Client, s *signer, n int) []*rekorv1.Entry {
 	t.Helper()
-	var out []*verify.LogEntry
+	var out []*rekorv1.Entry
 	for i := range n {
 		m := message(i)
 		e, err := c.Upload(ctx(t), s.sign(t, m), s.pubFile, m)
@@ -189,9 +185,8 @@ func TestHonestLogPassesRekorsOwnVerifier(t *testing.T) {
 		if err := rekorverify.VerifyLogEntry(bg, anon(e), v); err != nil {
 			t.Errorf("entry %d: %v", i, err)
 		}
-		ip := e.Verification.InclusionProof
-		root, _ := hex.DecodeString(ip.RootHash)
-		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(i), size, rfc6962.DefaultHasher.HashLeaf(e.Body), hashes(t, ip.Hashes), root); err != nil {
+		ip := e.Proof
+		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(i), size, rfc6962.DefaultHasher.HashLeaf(e.Body), ip.Hashes, ip.RootHash); err != nil {
 			t.Errorf("entry %d: merkle: %v", i, err)
 		}
 	}

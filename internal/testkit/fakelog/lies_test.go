@@ -25,7 +25,7 @@ import (
 type lyingLog struct {
 	l      *fakelog.Log
 	c      *rekorv1.Client
-	ents   []*verify.LogEntry
+	ents   []*rekorv1.Entry
 	stored []byte
 }
 
@@ -151,8 +151,8 @@ func TestEachLie(t *testing.T) {
 			if err := rekorverify.VerifyLogEntry(ctx(t), anon(e), verifier(t, ll.l.KeyPEM)); err != nil {
 				t.Errorf("this lie passes rekor's VerifyLogEntry by design: %v", err)
 			}
-			n, _ := note(t, []byte(e.Verification.InclusionProof.Checkpoint))
-			if int64(n) == e.Verification.InclusionProof.TreeSize {
+			n, _ := note(t, e.Proof.Checkpoint)
+			if int64(n) == e.Proof.TreeSize {
 				t.Error("proof tree size equals the checkpoint's")
 			}
 		},
@@ -266,7 +266,7 @@ func TestForkWithChosenBodies(t *testing.T) {
 	}
 }
 
-func fetch(t *testing.T, ll *lyingLog, i int64) *verify.LogEntry {
+func fetch(t *testing.T, ll *lyingLog, i int64) *rekorv1.Entry {
 	t.Helper()
 	got, err := ll.c.EntriesByIndex(ctx(t), []int64{i})
 	if err != nil || got[i] == nil {
@@ -323,7 +323,7 @@ func TestAddUnindexed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := verify.CanonicalBody(sig, pub, m)
+	body := rekorv1.CanonicalBody(sig, pub, m)
 	i := ll.l.AddUnindexed(body)
 	if i != 12 || ll.l.Size() != 13 {
 		t.Fatalf("index %d, size %d", i, ll.l.Size())
@@ -346,14 +346,14 @@ func TestSubstitute(t *testing.T) {
 	ll := newLyingLog(t)
 	ll.l.Substitute(3, 7)
 	e := fetch(t, ll, 3)
-	if !bytes.Equal(e.Body, ll.ents[7].Body) || e.LogIndex != 3 || e.Verification.InclusionProof.LogIndex != 3 {
-		t.Fatalf("substituted entry: index %d proof index %d", e.LogIndex, e.Verification.InclusionProof.LogIndex)
+	if !bytes.Equal(e.Body, ll.ents[7].Body) || e.LogIndex != 3 || e.Proof.LogIndex != 3 {
+		t.Fatalf("substituted entry: index %d proof index %d", e.LogIndex, e.Proof.LogIndex)
 	}
-	lk, err := verify.ParseLogKey(ll.l.KeyPEM)
+	lk, err := rekorv1.ParseLogKey(ll.l.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := verify.VerifyLogged(e, lk); err == nil {
+	if _, _, err := rekorv1.VerifyLogged(e, lk); err == nil {
 		t.Error("a substituted entry's inclusion proof verifies")
 	}
 	if got, err := ll.c.EntryByUUID(ctx(t), ll.ents[3].UUID); err != nil || !bytes.Equal(got.Body, ll.ents[3].Body) {

@@ -17,7 +17,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/crypto/blake2b"
 
-	"github.com/bintrans/bintrans/verify"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 )
 
 // Wire types, fields in Rekor's order.
@@ -47,16 +47,19 @@ type rendered struct {
 	e    entryJSON
 }
 
-func (r rendered) entry() *verify.LogEntry {
+func (r rendered) entry() *rekorv1.Entry {
 	body, _ := base64.StdEncoding.DecodeString(r.e.Body)
 	p := r.e.Verification.InclusionProof
-	return &verify.LogEntry{
+	root, _ := hex.DecodeString(p.RootHash)
+	hashes := make([][]byte, len(p.Hashes))
+	for i, h := range p.Hashes {
+		hashes[i], _ = hex.DecodeString(h) // the fake log renders hex
+	}
+	return &rekorv1.Entry{
 		UUID: r.uuid, LogIndex: r.e.LogIndex, LogID: r.e.LogID, IntegratedTime: r.e.IntegratedTime, Body: body,
-		Verification: &verify.Verification{
-			SignedEntryTimestamp: r.e.Verification.SignedEntryTimestamp,
-			InclusionProof: &verify.InclusionProof{LogIndex: p.LogIndex, RootHash: p.RootHash, TreeSize: p.TreeSize,
-				Hashes: slices.Clone(p.Hashes), Checkpoint: p.Checkpoint},
-		},
+		SET: r.e.Verification.SignedEntryTimestamp,
+		Proof: &rekorv1.InclusionProof{LogIndex: p.LogIndex, RootHash: root, TreeSize: p.TreeSize,
+			Hashes: hashes, Checkpoint: []byte(p.Checkpoint)},
 	}
 }
 

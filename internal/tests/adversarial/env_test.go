@@ -76,7 +76,7 @@ type pkgFile struct {
 	sha256   string
 	t        []byte
 	bundle   []byte
-	entry    *verify.LogEntry
+	entry    *rekorv1.Entry
 }
 
 // env is one repository of signed, logged packages: a signature directory
@@ -85,7 +85,7 @@ type pkgFile struct {
 type env struct {
 	key     key
 	log     *fakelog.Log
-	logKey  *verify.LogKey
+	logKey  *rekorv1.LogKey
 	sigDir  string
 	pkgDir  string
 	state   *state.Dir
@@ -93,6 +93,8 @@ type env struct {
 	hc      *http.Client
 	tb      testing.TB
 	stateCP string // path of the checkpoint file
+	// entryRequests counts the fake log's entry requests before a run.
+	entryRequests int
 }
 
 func sum(b []byte) string {
@@ -106,7 +108,7 @@ func newEnv(t *testing.T, n int) *env {
 	t.Helper()
 	e := &env{key: newKey(t), log: fakelog.New(t), sigDir: t.TempDir(), pkgDir: t.TempDir(), tb: t}
 	var err error
-	if e.logKey, err = verify.ParseLogKey(e.log.KeyPEM); err != nil {
+	if e.logKey, err = rekorv1.ParseLogKey(e.log.KeyPEM); err != nil {
 		t.Fatal(err)
 	}
 	if e.state, err = state.Open(filepath.Join(t.TempDir(), "state")); err != nil {
@@ -149,7 +151,7 @@ func (e *env) add(t testing.TB, name, version string, content []byte) *pkgFile {
 
 // signLog signs sha with k (trusted comment comment), logs the canonical
 // body and returns the `.t`, the entry and its bundle.
-func (e *env) signLog(t testing.TB, k key, sha, comment string) ([]byte, *verify.LogEntry, []byte) {
+func (e *env) signLog(t testing.TB, k key, sha, comment string) ([]byte, *rekorv1.Entry, []byte) {
 	t.Helper()
 	tf, err := verify.SignPackage(k.sk, sha, comment)
 	if err != nil {
@@ -160,18 +162,18 @@ func (e *env) signLog(t testing.TB, k key, sha, comment string) ([]byte, *verify
 }
 
 // logSig logs a `.t` under key pk for message sha and returns the entry.
-func (e *env) logSig(t testing.TB, tf []byte, pk verify.PublicKey, sha string) *verify.LogEntry {
+func (e *env) logSig(t testing.TB, tf []byte, pk verify.PublicKey, sha string) *rekorv1.Entry {
 	t.Helper()
 	s, err := verify.ParseSignature(tf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.log.Add(verify.CanonicalBody(s, pk, []byte(sha)))
+	return e.log.Add(rekorv1.CanonicalBody(s, pk, []byte(sha)))
 }
 
-func bundleOf(t testing.TB, le *verify.LogEntry) []byte {
+func bundleOf(t testing.TB, le *rekorv1.Entry) []byte {
 	t.Helper()
-	b, err := verify.MarshalBundle(le)
+	b, err := rekorv1.MarshalBundle(le)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +223,7 @@ func (e *env) artifacts() []verify.Artifact {
 type runOpts struct {
 	offline  bool
 	arts     []verify.Artifact // default: every package
-	log      verify.Log        // default: the Rekor client on the fake log
+	log      rekorv1.API       // default: the Rekor client on the fake log
 	src      verify.SignatureSource
 	rb       verify.Rebuilders
 	required int
@@ -251,12 +253,16 @@ func (e *env) run(t testing.TB, o runOpts) ([]verify.Result, error) {
 			t.Fatal(err)
 		}
 	}
-	lg := o.log
-	if lg == nil && !o.offline {
-		lg = e.rekorClient(t, nil)
+	var online verify.LogClient
+	if !o.offline {
+		lg := o.log
+		if lg == nil {
+			lg = e.rekorClient(t, nil)
+		}
+		online = rekorv1.NewOnline(lg, e.logKey)
 	}
-	v, err := verify.NewVerifier(verify.Policy{Keys: []verify.PublicKey{e.key.pk}, LogKey: e.logKey, Offline: o.offline,
-		Concurrency: 2, RequiredRebuildConfirms: o.required}, src, lg, e.state.Checkpoints(), o.rb)
+	v, err := verify.NewVerifier(verify.Policy{Keys: []verify.PublicKey{e.key.pk}, Log: e.logKey, Offline: o.offline,
+		Concurrency: 2, RequiredRebuildConfirms: o.required}, src, online, e.state.Checkpoints(), o.rb)
 	if err != nil {
 		t.Fatal(err)
 	}

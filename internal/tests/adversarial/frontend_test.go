@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/verify"
@@ -106,7 +107,7 @@ func (w *hookWorld) logged(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, data := range map[string][]byte{fn + verify.SignatureSuffix: tf, fn + verify.BundleSuffix: bundleOf(t, w.lg.Add(verify.CanonicalBody(sig, w.k.pk, []byte(sum(b)))))} {
+	for name, data := range map[string][]byte{fn + verify.SignatureSuffix: tf, fn + verify.BundleSuffix: bundleOf(t, w.lg.Add(rekorv1.CanonicalBody(sig, w.k.pk, []byte(sum(b)))))} {
 		if err := os.WriteFile(filepath.Join(w.sigs, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -47,7 +47,7 @@ func TestPacmanEngineHardening(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tf, verify.CanonicalBody(sig, k.pk, []byte(sha))
+		return tf, rekorv1.CanonicalBody(sig, k.pk, []byte(sha))
 	}
 	var pkgs []*sandboxPkg
 	var paths []string

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/verify"
@@ -108,7 +109,7 @@ func TestPacmanAdversarial(t *testing.T) {
 			t.Fatal(err)
 		}
 		publish(sp.filename+verify.SignatureSuffix, tf)
-		publish(sp.filename+verify.BundleSuffix, bundleOf(t, lg.Add(verify.CanonicalBody(s1, k.pk, []byte(sp.sha256)))))
+		publish(sp.filename+verify.BundleSuffix, bundleOf(t, lg.Add(rekorv1.CanonicalBody(s1, k.pk, []byte(sp.sha256)))))
 	}
 	testenv.RepoAdd(t, s.RepoDB("core"), paths...)
 

@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/fakelog"
 	"github.com/bintrans/bintrans/internal/testkit/tarcorpus"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
@@ -68,7 +69,7 @@ func newParserWorld(t *testing.T) *parserWorld {
 			t.Fatal(err)
 		}
 		writeFile(t, filepath.Join(sigs, sp.filename+verify.SignatureSuffix), tf)
-		writeFile(t, filepath.Join(sigs, sp.filename+verify.BundleSuffix), bundleOf(t, w.lg.Add(verify.CanonicalBody(sig, w.k.pk, []byte(sp.sha256)))))
+		writeFile(t, filepath.Join(sigs, sp.filename+verify.BundleSuffix), bundleOf(t, w.lg.Add(rekorv1.CanonicalBody(sig, w.k.pk, []byte(sp.sha256)))))
 		paths = append(paths, path)
 		if p.Name == "foo" {
 			w.foo = sp

@@ -312,6 +312,27 @@ func (b *bench) scanSpec(db, sigs, pub, logKey string, offline bool, state strin
 	return runSpec{Name: b.cfg.Bintrans, Args: b.bt(append(args, db)...)}
 }
 
+// oldRequestSample is how many packages the old approach's requests are
+// counted on (the count per package is the same for every package).
+const oldRequestSample = 10
+
+// rekorCLIAt runs the old approach on files against the log at logURL.
+func (b *bench) rekorCLIAt(logURL string, files []pkgFile) error {
+	for _, f := range files {
+		if _, err := measure(b.rekorCLISpec(logURL, f)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) rekorCLISpec(logURL string, f pkgFile) runSpec {
+	return runSpec{Name: b.cfg.RekorCLI, Args: []string{"upload",
+		"--rekor_server", logURL, "--type", "rekord", "--pki-format", "minisign",
+		"--public-key", b.pub, "--signature", filepath.Join(b.sigs, f.Filename+".t"),
+		"--artifact", "/dev/stdin", "--format", "json"}, Stdin: f.SHA256}
+}
+
 // rekorCLI is the old approach's "verification" of a batch: one rekor-cli
 // process per package, as pacman-bintrans v0.5.0 runs it (the hex sha256 on
 // stdin as the artifact). The log answers 409 for an already-logged
@@ -321,10 +342,7 @@ func (b *bench) rekorCLI(bt *batch, n int) func() (sample, error) {
 		var total sample
 		start := time.Now()
 		for _, f := range bt.Files[:n] {
-			s, err := measure(runSpec{Name: b.cfg.RekorCLI, Args: []string{"upload",
-				"--rekor_server", b.cfg.LogURL, "--type", "rekord", "--pki-format", "minisign",
-				"--public-key", b.pub, "--signature", filepath.Join(b.sigs, f.Filename+".t"),
-				"--artifact", "/dev/stdin", "--format", "json"}, Stdin: f.SHA256})
+			s, err := measure(b.rekorCLISpec(b.cfg.LogURL, f))
 			if err != nil {
 				return sample{}, err
 			}
@@ -370,7 +388,8 @@ func (b *bench) hookBatch() error {
 	out, _ := cmd.CombinedOutput()
 	b.rep.rekorCLIAnswer = strings.TrimSpace(string(out))
 
-	// Requests one online hook makes (through a counting proxy, untimed).
+	// Requests one online hook makes, and the old approach per package
+	// (through a counting proxy each, untimed).
 	if p, err := newCountingProxy(b.cfg.LogURL); err == nil {
 		s := b.hookSpec(b.core, len(b.core.Files), false, state)
 		for i, a := range s.Args {
@@ -379,7 +398,14 @@ func (b *bench) hookBatch() error {
 			}
 		}
 		if _, err := measure(s); err == nil {
-			b.rep.hookRequests = p.summary()
+			b.rep.hookRequests, b.rep.hookRequestsN = p.summary(), p.total()
+		}
+		p.Close()
+	}
+	if p, err := newCountingProxy(b.cfg.LogURL); err == nil {
+		n := min(oldRequestSample, len(b.core.Files))
+		if err := b.rekorCLIAt(p.URL, b.core.Files[:n]); err == nil {
+			b.rep.oldRequests, b.rep.oldRequestsN, b.rep.oldRequestsPkgs = p.summary(), p.total(), n
 		}
 		p.Close()
 	}

@@ -75,4 +75,15 @@ func (p *countingProxy) summary() string {
 	return fmt.Sprintf("%d requests: %s", total, strings.Join(parts, ", "))
 }
 
+// total is the number of requests counted.
+func (p *countingProxy) total() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, v := range p.n {
+		n += v
+	}
+	return n
+}
+
 func (p *countingProxy) Close() { p.srv.Close() }

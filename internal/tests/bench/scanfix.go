@@ -22,6 +22,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -101,7 +102,7 @@ func loadOrMakeScanFixture(root string, n int) (*scanFixture, error) {
 		if err != nil {
 			return err
 		}
-		ts[i], bodies[i] = t, verify.CanonicalBody(s, pk, []byte(pkgs[i].SHA256Sum))
+		ts[i], bodies[i] = t, rekorv1.CanonicalBody(s, pk, []byte(pkgs[i].SHA256Sum))
 		return nil
 	}); err != nil {
 		return nil, err
@@ -132,10 +133,6 @@ func loadOrMakeScanFixture(root string, n int) (*scanFixture, error) {
 		if err != nil {
 			return err
 		}
-		hashes := make([]string, len(proof))
-		for k, h := range proof {
-			hashes[k] = hex.EncodeToString(h)
-		}
 		cp := checkpoints[i/scanSignRun]
 		payload, err := json.Marshal(struct {
 			Body           string `json:"body"`
@@ -151,16 +148,14 @@ func loadOrMakeScanFixture(root string, n int) (*scanFixture, error) {
 		if err != nil {
 			return err
 		}
-		e := &verify.LogEntry{
+		e := &rekorv1.Entry{
 			UUID:     fmt.Sprintf("%016x%x", treeID, rfc6962.DefaultHasher.HashLeaf(bodies[i])),
 			LogIndex: int64(i), LogID: hex.EncodeToString(logID[:]), IntegratedTime: integrated, Body: bodies[i],
-			Verification: &verify.Verification{
-				InclusionProof: &verify.InclusionProof{LogIndex: int64(i), RootHash: hex.EncodeToString(roots[size-1]),
-					TreeSize: size, Hashes: hashes, Checkpoint: cp},
-				SignedEntryTimestamp: set,
-			},
+			Proof: &rekorv1.InclusionProof{LogIndex: int64(i), RootHash: roots[size-1],
+				TreeSize: size, Hashes: proof, Checkpoint: []byte(cp)},
+			SET: set,
 		}
-		bundle, err := verify.MarshalBundle(e)
+		bundle, err := rekorv1.MarshalBundle(e)
 		if err != nil {
 			return err
 		}

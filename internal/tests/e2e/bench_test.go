@@ -147,7 +147,7 @@ func buildBenchRepo(b *testing.B) (*benchRepo, error) {
 			if err != nil {
 				return fmt.Errorf("upload %s: %w", p.Filename, err)
 			}
-			for try := 0; e.Verification == nil || e.Verification.InclusionProof == nil; try++ {
+			for try := 0; e.Proof == nil; try++ {
 				if try > 100 {
 					return fmt.Errorf("%s: no inclusion proof", p.Filename)
 				}
@@ -156,7 +156,7 @@ func buildBenchRepo(b *testing.B) (*benchRepo, error) {
 					return err
 				}
 			}
-			bundle, err := verify.MarshalBundle(e)
+			bundle, err := rekorv1.MarshalBundle(e)
 			if err != nil {
 				return err
 			}

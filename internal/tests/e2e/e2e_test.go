@@ -242,25 +242,25 @@ func (w *world) sign(t *testing.T, p pkg, logged bool) {
 	if err != nil {
 		t.Fatalf("upload %s: %v", p.filename, err)
 	}
-	if e.Verification == nil || e.Verification.InclusionProof == nil {
+	if e.Proof == nil {
 		// Rekor answers the POST before the entry is sequenced with a
 		// proof; fetch it again until it has one.
 		e = w.waitForProof(t, e.UUID)
 	}
-	bundle, err := verify.MarshalBundle(e)
+	bundle, err := rekorv1.MarshalBundle(e)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.publish(t, p.filename+verify.BundleSuffix, bundle)
 }
 
-func (w *world) waitForProof(t *testing.T, uuid string) *verify.LogEntry {
+func (w *world) waitForProof(t *testing.T, uuid string) *rekorv1.Entry {
 	t.Helper()
 	for range 100 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		e, err := w.log.EntryByUUID(ctx, uuid)
 		cancel()
-		if err == nil && e.Verification != nil && e.Verification.InclusionProof != nil {
+		if err == nil && e.Proof != nil {
 			return e
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -23,6 +23,7 @@ import (
 	"github.com/jedisct1/go-minisign"
 
 	"github.com/bintrans/bintrans/internal/freshness"
+	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -87,10 +88,10 @@ func (w *world) publishStatementWith(t *testing.T, st *freshness.Statement, sk *
 		if err != nil {
 			t.Fatalf("upload %s: %v", path, err)
 		}
-		if e.Verification == nil || e.Verification.InclusionProof == nil {
+		if e.Proof == nil {
 			e = w.waitForProof(t, e.UUID)
 		}
-		bundle, err := verify.MarshalBundle(e)
+		bundle, err := rekorv1.MarshalBundle(e)
 		if err != nil {
 			t.Fatal(err)
 		}

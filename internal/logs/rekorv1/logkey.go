@@ -1,4 +1,4 @@
-package verify
+package rekorv1
 
 import (
 	"crypto/ecdsa"
@@ -9,14 +9,21 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"sync"
+
+	"github.com/bintrans/bintrans/verify"
 )
 
 // maxLogKeyPEM bounds ParseLogKey's input.
 const maxLogKeyPEM = 16 << 10
 
-// LogKey is the pinned public key of a transparency log: it signs
-// checkpoints and signed entry timestamps. Rekor uses ECDSA P-256 with
-// SHA-256; Ed25519 is accepted too.
+// maxVerifiedNotes bounds a LogKey's memo of verified checkpoint notes.
+const maxVerifiedNotes = 4096
+
+// LogKey is the pinned public key of a Rekor v1 log: it signs checkpoints
+// and signed entry timestamps. Rekor uses ECDSA P-256 with SHA-256; Ed25519
+// is accepted too. It is the engine's verify.LogVerifier for Rekor v1 (see
+// Kind, VerifyCheckpoint, VerifyBundle) and is safe for concurrent use.
 type LogKey struct {
 	pub  any // *ecdsa.PublicKey or ed25519.PublicKey
 	der  []byte
@@ -26,6 +33,12 @@ type LogKey struct {
 	// id>") every checkpoint must carry. Empty means any origin; the engine
 	// still requires all checkpoints of a run to share the current one's.
 	Origin string
+
+	// verified remembers notes (exact bytes) that verified: a batch's
+	// bundles share a few (a settled sign run writes one note into all its
+	// bundles).
+	mu       sync.Mutex
+	verified map[string]bool
 }
 
 // ParseLogKey parses a PEM "PUBLIC KEY" (PKIX) block holding an ECDSA or
@@ -71,6 +84,12 @@ func (k *LogKey) PEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: k.der})
 }
 
+// Kind is "rekor-v1".
+func (k *LogKey) Kind() string { return Kind }
+
+// Kind names Rekor v1 logs (--log-kind).
+const Kind = "rekor-v1"
+
 // verify checks sig over msg the way Rekor signs: ECDSA (ASN.1) over
 // SHA-256(msg), or plain Ed25519.
 func (k *LogKey) verify(msg, sig []byte) bool {
@@ -84,9 +103,46 @@ func (k *LogKey) verify(msg, sig []byte) bool {
 	return false
 }
 
+// VerifyCheckpoint parses a signed checkpoint and verifies it: at least one
+// signature line carries the key's hint and verifies under the key; lines
+// by other keys (witness cosignatures) are ignored. When k.Origin is set,
+// the origin must equal it. Errors are *verify.CheckpointError.
+func (k *LogKey) VerifyCheckpoint(text []byte) (*verify.Checkpoint, error) {
+	c, err := verify.ParseCheckpoint(text)
+	if err != nil {
+		return nil, err
+	}
+	if k.Origin != "" && c.Origin != k.Origin {
+		return nil, &verify.CheckpointError{Reason: fmt.Sprintf("origin is not the pinned %q", k.Origin), Origin: c.Origin, Size: c.Size}
+	}
+	k.mu.Lock()
+	known := k.verified[string(text)]
+	k.mu.Unlock()
+	if known {
+		return c, nil
+	}
+	if !c.SignedBy(k.hint, k.verify) {
+		return nil, &verify.CheckpointError{Reason: "no signature by the pinned log key " + k.ID()[:16] + "…", Origin: c.Origin, Size: c.Size}
+	}
+	k.mu.Lock()
+	if k.verified == nil || len(k.verified) >= maxVerifiedNotes {
+		k.verified = map[string]bool{}
+	}
+	k.verified[string(text)] = true
+	k.mu.Unlock()
+	return c, nil
+}
+
 func trimSpace(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\n' || b[0] == '\r' || b[0] == '\t') {
 		b = b[1:]
 	}
 	return b
+}
+
+// WithOrigin returns a copy of k that pins the checkpoint origin.
+func (k *LogKey) WithOrigin(origin string) *LogKey {
+	c := newLogKey(k.pub, k.der)
+	c.Origin = origin
+	return c
 }

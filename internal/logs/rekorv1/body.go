@@ -1,7 +1,8 @@
-package verify
+package rekorv1
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
@@ -9,6 +10,8 @@ import (
 	"fmt"
 
 	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/bintrans/bintrans/verify"
 )
 
 // The canonical Rekor `rekord` v0.0.1 body of a minisign signature, field
@@ -55,7 +58,7 @@ const rekorSigPrefix = "untrusted comment:\n"
 // CanonicalBody rebuilds, byte for byte, the body Rekor stores for the
 // `rekord` entry of signature s by key over message (the 64-byte hex sha256).
 // Its RFC 6962 leaf hash is the entry's UUID (LeafHash).
-func CanonicalBody(s *Signature, key PublicKey, message []byte) []byte {
+func CanonicalBody(s *verify.Signature, key verify.PublicKey, message []byte) []byte {
 	b := rekordBody{
 		APIVersion: "0.0.1",
 		Kind:       "rekord",
@@ -70,7 +73,7 @@ func CanonicalBody(s *Signature, key PublicKey, message []byte) []byte {
 	}
 	out, err := json.Marshal(b)
 	if err != nil {
-		panic("verify: marshal of a fixed struct failed: " + err.Error())
+		panic("rekorv1: marshal of a fixed struct failed: " + err.Error())
 	}
 	return out
 }
@@ -87,7 +90,7 @@ type Body struct {
 	// SigLine is algorithm ‖ key id ‖ Ed25519 signature (74 bytes).
 	SigLine []byte
 	// Key is the public key the log verified the signature with.
-	Key PublicKey
+	Key verify.PublicKey
 	// DataSHA256 is data.hash.value: hex sha256 of the signed message.
 	DataSHA256 string
 }
@@ -120,7 +123,7 @@ func DecodeBody(body []byte) (*Body, error) {
 	if b.Spec.Signature.Format != "minisign" {
 		return bad("signature.format", "format %q, want minisign", b.Spec.Signature.Format)
 	}
-	if b.Spec.Data.Hash == nil || b.Spec.Data.Hash.Algorithm != "sha256" || !isSHA256Hex(b.Spec.Data.Hash.Value) {
+	if b.Spec.Data.Hash == nil || b.Spec.Data.Hash.Algorithm != "sha256" || !isLowerHex(b.Spec.Data.Hash.Value, 64) {
 		return bad("data.hash", "want a sha256 artifact hash in lowercase hex")
 	}
 	if len(b.Spec.Data.Content) != 0 {
@@ -134,7 +137,7 @@ func DecodeBody(body []byte) (*Body, error) {
 	if err != nil || len(line) != 74 || bytes.ContainsAny(sc[len(rekorSigPrefix):], "\r\n") {
 		return bad("signature.content", "signature line is not base64 of 74 bytes")
 	}
-	key, err := ParsePublicKey(string(b.Spec.Signature.PublicKey.Content))
+	key, err := verify.ParsePublicKey(string(b.Spec.Signature.PublicKey.Content))
 	if err != nil || bytes.ContainsAny(b.Spec.Signature.PublicKey.Content, "\r\n") {
 		return bad("signature.publicKey", "not a minisign key line: %v", err)
 	}
@@ -145,7 +148,7 @@ func DecodeBody(body []byte) (*Body, error) {
 // message by a policy key: same 74 signature bytes (algorithm, key id,
 // signature), a key that is in keys, the signature's key id equal to the
 // key's (Rekor does not compare them), and data.hash == sha256(message).
-func BindBody(b *Body, s *Signature, keys []PublicKey, message []byte) error {
+func BindBody(b *Body, s *verify.Signature, keys []verify.PublicKey, message []byte) error {
 	if subtle.ConstantTimeCompare(b.SigLine, s.Line()) != 1 {
 		return &EntryError{Step: StepBody, Field: "signature", Expected: base64.StdEncoding.EncodeToString(s.Line()), Got: base64.StdEncoding.EncodeToString(b.SigLine)}
 	}
@@ -159,11 +162,44 @@ func BindBody(b *Body, s *Signature, keys []PublicKey, message []byte) error {
 	if !inPolicy {
 		return &EntryError{Step: StepBody, Field: "publicKey", Expected: "a policy key", Got: b.Key.KeyID() + " " + b.Key.Base64()}
 	}
-	if sigID := keyIDString([8]byte(b.SigLine[2:10])); sigID != b.Key.KeyID() {
+	if sigID := b.SigKeyID(); sigID != b.Key.KeyID() {
 		return &EntryError{Step: StepBody, Field: "keyID", Expected: b.Key.KeyID(), Got: sigID}
 	}
 	if want := sha256Hex(message); b.DataSHA256 != want {
 		return &EntryError{Step: StepBody, Field: "data.hash", Expected: want, Got: b.DataSHA256}
 	}
 	return nil
+}
+
+// SigKeyID is the key id of the body's signature line, as minisign prints
+// it. Rekor does not compare it with the key's id.
+func (b *Body) SigKeyID() string { return verify.LineKeyID(b.SigLine) }
+
+// KeyIDMatches reports whether the signature line names the key that
+// verified it. A mismatch is an entry no minisign client would accept, and
+// anyone can log one by editing the key id of a published `.t`.
+func (b *Body) KeyIDMatches() bool { return b.SigKeyID() == b.Key.KeyID() }
+
+// VerifyMessage checks that the entry is a signature by b.Key over message:
+// data.hash is sha256(message) and the signature line's Ed25519 signature
+// verifies over message (algorithm `ED`: over its BLAKE2b-512). It does not
+// look at the key id. Errors are *EntryError (data.hash) or
+// *verify.SignatureError (SigBadSignature).
+func (b *Body) VerifyMessage(message []byte) error {
+	if want := sha256Hex(message); b.DataSHA256 != want {
+		return &EntryError{Step: StepBody, Field: "data.hash", Expected: want, Got: b.DataSHA256}
+	}
+	if len(b.SigLine) != 74 || b.SigLine[0] != 'E' || (b.SigLine[1] != 'D' && b.SigLine[1] != 'd') {
+		return &verify.SignatureError{Kind: verify.SigMalformed, Err: fmt.Errorf("signature line is not an Ed/ED minisign signature")}
+	}
+	if !verify.VerifyLine(b.Key, b.SigLine, message) {
+		return &verify.SignatureError{Kind: verify.SigBadSignature, KeyID: b.SigKeyID(), Got: truncate(string(message))}
+	}
+	return nil
+}
+
+// sha256Hex returns the lowercase hex sha256 of b.
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }

@@ -1,0 +1,4 @@
+untrusted comment: signature from minisign secret key
+RURHT0xERU4xN+I7RBcXnnoIgkA7pZj0ru0KoPvqG5Pdzi4Ous9X4+pMqeL4C/LxHKIMnUmmU4VgJ9bHfgBfJyl3VCIKHP/NFQs=
+trusted comment: golden-1.0-1-x86_64.pkg.tar.zst
+qWqT7dXucnySOeNyLmWwwmQ8AxMASRm1zzTeOsVqtjxRV1Qf1XbHzvIbf907BdieWclWwKitXZ/glDYSEMsgDg==

@@ -1,0 +1,123 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+)
+
+// online runs the batch-wide checks against the log's current tree: the
+// current checkpoint, fetched after every entry (and, with a witness
+// policy, its quorum); every checkpoint an inclusion was proven in, and the
+// stored one, proven consistent with it (Consistency: one proof per
+// distinct tree size); then the current checkpoint is stored. No entry is
+// fetched: a proof's inclusion at its checkpoint and that checkpoint's
+// consistency with the current one prove the entry is in the current tree.
+func (r *run) online(ctx context.Context) error {
+	if !r.anyPending() {
+		return nil
+	}
+	cur, err := r.currentCheckpoint(ctx)
+	if err != nil {
+		return r.failPending(err)
+	}
+	stored, err := r.storedCheckpoint(ctx)
+	if err != nil {
+		return r.failPending(err)
+	}
+	var c Consistency
+	for _, cp := range r.proofCheckpoints() {
+		c.Add(cp, "a checkpoint of an entry's inclusion proof")
+	}
+	if stored != nil {
+		c.Add(stored, "the stored checkpoint")
+	}
+	if err := c.Prove(ctx, r.v.log, cur, r.v.p.Concurrency); err != nil {
+		return r.failPending(err)
+	}
+	if r.v.store != nil && (stored == nil || cur.Size > stored.Size) {
+		if err := r.v.store.Store(ctx, cur.Text); err != nil {
+			return fmt.Errorf("store checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *run) anyPending() bool {
+	for _, p := range r.pkgs {
+		if p.pending {
+			return true
+		}
+	}
+	return false
+}
+
+// currentCheckpoint fetches the log's checkpoint and verifies it: the log's
+// signature and origin, and the witness quorum when a policy sets one. A
+// checkpoint that does not verify is no view of this log: the log is
+// unavailable.
+func (r *run) currentCheckpoint(ctx context.Context) (*Checkpoint, error) {
+	text, err := r.v.log.Checkpoint(ctx)
+	if err != nil {
+		return nil, &LogUnavailableError{Op: "current checkpoint", Err: err}
+	}
+	cur, err := r.v.p.Log.VerifyCheckpoint(text)
+	if err != nil {
+		return nil, &LogUnavailableError{Op: "current checkpoint", Err: err}
+	}
+	if w := r.v.p.Witnesses; w != nil {
+		if err := w.CheckCosignatures(cur.Text); err != nil {
+			return nil, &LogUnavailableError{Op: "current checkpoint",
+				Err: &CheckpointError{Reason: "not cosigned by the witness quorum", Origin: cur.Origin, Size: cur.Size, Err: err}}
+		}
+	}
+	return cur, nil
+}
+
+// storedCheckpoint loads and verifies the persisted checkpoint (nil when
+// there is none, or no store). One that does not verify under the pinned
+// log fails the run: it is never skipped.
+func (r *run) storedCheckpoint(ctx context.Context) (*Checkpoint, error) {
+	if r.v.store == nil {
+		return nil, nil
+	}
+	text, err := r.v.store.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load stored checkpoint: %w", err)
+	}
+	if len(text) == 0 {
+		return nil, nil
+	}
+	cp, err := r.v.p.Log.VerifyCheckpoint(text)
+	if err != nil {
+		return nil, fmt.Errorf("stored checkpoint does not verify under the pinned log key (state corrupted or log key changed): %w", err)
+	}
+	return cp, nil
+}
+
+// proofCheckpoints returns the distinct checkpoints the pending packages'
+// inclusions were proven in, smallest tree first (then by root, origin):
+// the order of the consistency checks, whatever the order of the batch.
+func (r *run) proofCheckpoints() []*Checkpoint {
+	seen := map[string]*Checkpoint{}
+	for _, p := range r.pkgs {
+		if p.pending {
+			seen[headKey(p.proof.Checkpoint)] = p.proof.Checkpoint
+		}
+	}
+	cps := make([]*Checkpoint, 0, len(seen))
+	for _, c := range seen {
+		cps = append(cps, c)
+	}
+	sort.Slice(cps, func(a, b int) bool {
+		if cps[a].Size != cps[b].Size {
+			return cps[a].Size < cps[b].Size
+		}
+		if c := bytes.Compare(cps[a].Root, cps[b].Root); c != 0 {
+			return c < 0
+		}
+		return cps[a].Origin < cps[b].Origin
+	})
+	return cps
+}
