@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha512"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/bintrans/bintrans/internal/audit"
 	"github.com/bintrans/bintrans/internal/logs/rekorv2"
+	"github.com/bintrans/bintrans/internal/signer"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
 	"github.com/bintrans/bintrans/internal/testkit/witnesstest"
 	"github.com/bintrans/bintrans/internal/witness"
@@ -296,4 +301,108 @@ func TestSignRekorV2Witnessed(t *testing.T) {
 			t.Errorf("%v: exit %d\n%s", extra, res.code, res.stderr)
 		}
 	}
+}
+
+// monitor --log-kind rekor-v2 lists exactly the key's entries, read from
+// the real Rekor v2's tiles and proven against its checkpoint; the next run
+// reports only what is new, consistent with the stored checkpoint; an entry
+// of the key logged outside bintrans sign is listed too (and audit calls it
+// a possible key compromise).
+func TestMonitorRekorV2(t *testing.T) {
+	s := testenv.RekorV2(t)
+	r := newSignRepo(t, nRealPackages)
+	if res := signRunIn(t, r.v2Args(s, s.KeyPath, "--json")...); res.code != 0 {
+		t.Fatalf("sign: exit %d\n%s", res.code, res.stderr)
+	}
+	state := filepath.Join(t.TempDir(), "monitor")
+	args := func(extra ...string) []string {
+		return append([]string{"monitor", "--pubkey-path", r.pub, "--log-kind", "rekor-v2", "--log-url", s.URL,
+			"--log-read-url", s.ReadURL, "--log-key", s.KeyPath, "--log-origin", s.Origin, "--state-dir", state}, extra...)
+	}
+	res := monRun(t, args("--json")...)
+	if res.code != 0 {
+		t.Fatalf("monitor: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	rep := monitorReport(t, res)
+	bundles := map[string]string{} // leaf -> sha512(message)
+	pemKey, _ := os.ReadFile(s.KeyPath)
+	lv, err := rekorv2.ParseLogKey(pemKey, s.Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubText, _ := os.ReadFile(r.pub)
+	pub, _ := verify.ParsePublicKey(string(pubText))
+	for _, p := range r.pkgs {
+		b, _ := os.ReadFile(filepath.Join(r.sigDir, p.Filename+verify.BundleSuffix))
+		v, err := rekorv2.VerifyBundle(b, lv, []ed25519.PublicKey{pub.Ed25519()}, []byte(p.SHA256Sum))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := sha512.Sum512([]byte(p.SHA256Sum))
+		bundles[hex.EncodeToString(v.LeafHash[:])] = hex.EncodeToString(d[:])
+	}
+	if rep.New != len(r.pkgs) || rep.Total != len(r.pkgs) || len(rep.Entries) != len(r.pkgs) || len(rep.Findings) != 0 || rep.Previous != nil || rep.Current == nil {
+		t.Fatalf("first run: new %d total %d entries %d findings %v previous %v", rep.New, rep.Total, len(rep.Entries), rep.Findings, rep.Previous)
+	}
+	for _, e := range rep.Entries {
+		if bundles[e.UUID] == "" || bundles[e.UUID] != e.MessageSHA512 || e.KeyID != pub.KeyID() {
+			t.Fatalf("entry %+v is none of the bundles'", e)
+		}
+	}
+
+	// audit explains every entry: each has its record, each record's
+	// package is released (the db), every package has its entry.
+	auditArgs := func(extra ...string) []string {
+		return append([]string{"audit", "--audit-log", r.auditLog, "--pubkey-path", r.pub, "--log-kind", "rekor-v2", "--log-url", s.URL,
+			"--log-read-url", s.ReadURL, "--log-key", s.KeyPath, "--log-origin", s.Origin, "--state-dir", state,
+			"--repo-db", filepath.Join(r.dir, "core", "os", "x86_64", "core.db")}, extra...)
+	}
+	res = signRunIn(t, auditArgs("--json")...)
+	if res.code != 0 {
+		t.Fatalf("audit: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if ar := auditJSON(t, res); ar.CrossCheck.Matched != len(r.pkgs) || ar.CrossCheck.Entries != len(r.pkgs) || ar.Findings != 0 {
+		t.Fatalf("audit: %+v", ar.CrossCheck)
+	}
+
+	// An entry of the key made outside bintrans sign.
+	priv := signKeyOf(t, r.sec)
+	rogue := hex.EncodeToString(func() []byte { h := sha512.Sum512_256([]byte(r.dir)); return h[:] }())
+	h, err := rekorv2.Sign(priv, []byte(rogue))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := rekorv2.NewReader(s.ReadURL, nil, lv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := rekorv2.NewWriter(s.URL, nil, lv, rekorv2.WithReader(rd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged, err := w.Add(context.Background(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = monRun(t, args()...)
+	if res.code != 0 || !strings.Contains(res.stdout, "1 entry new, 201 known") || !strings.Contains(res.stdout, "consistent with the checkpoint of the previous run") ||
+		!strings.Contains(res.stdout, hex.EncodeToString(logged.LeafHash[:])) {
+		t.Fatalf("second run: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	// audit: a possible key compromise, naming the entry.
+	res = signRunIn(t, auditArgs()...)
+	if res.code != ExitFailed || !strings.Contains(res.stderr, "POSSIBLE KEY COMPROMISE: 1 log entry") ||
+		!strings.Contains(res.stdout, hex.EncodeToString(logged.LeafHash[:])) || !strings.Contains(res.stdout, "sha512(message) "+hex.EncodeToString(h.Digest[:])) {
+		t.Fatalf("audit after a rogue entry: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+}
+
+// signKeyOf is the Ed25519 key of an unencrypted minisign secret key file.
+func signKeyOf(t *testing.T, path string) ed25519.PrivateKey {
+	t.Helper()
+	sk, err := signer.OpenSecretKey(path)
+	if err != nil || sk.IsEncrypted() {
+		t.Fatalf("secret key: %v", err)
+	}
+	return ed25519.PrivateKey(append([]byte(nil), sk.SecretKey[:]...))
 }

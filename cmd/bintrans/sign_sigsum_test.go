@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -141,6 +142,46 @@ func TestSignSigsum(t *testing.T) {
 	if sum := r.summary(t, res); sum.Signed != 0 || sum.AlreadyPublished != n || sum.AuditRecords != 0 {
 		t.Fatalf("re-run summary: %+v", sum)
 	}
+	// monitor lists exactly the key's leaves (checksums of the packages'
+	// sha256), audit explains each; a leaf of the key submitted outside
+	// bintrans sign is listed and is a possible key compromise.
+	mstate := filepath.Join(t.TempDir(), "monitor")
+	monArgs := []string{"monitor", "--pubkey-path", r.pub, "--log-kind", "sigsum", "--sigsum-policy", policyFile, "--state-dir", mstate}
+	res = monRun(t, append(monArgs, "--json")...)
+	if res.code != 0 {
+		t.Fatalf("monitor: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	rep := monitorReport(t, res)
+	if rep.New != n || rep.Total != n || len(rep.Findings) != 0 {
+		t.Fatalf("monitor: new %d total %d findings %v", rep.New, rep.Total, rep.Findings)
+	}
+	checksums := map[string]bool{}
+	for _, p := range r.pkgs {
+		m, _ := hex.DecodeString(p.SHA256Sum)
+		c := sigsum.Checksum([32]byte(m))
+		checksums[hex.EncodeToString(c[:])] = true
+	}
+	for _, e := range rep.Entries {
+		if !checksums[e.SigsumChecksum] || leaves[[32]byte(mustHex(t, e.UUID))] == "" {
+			t.Fatalf("monitor entry %+v is none of the packages'", e)
+		}
+	}
+	auditArgs := []string{"audit", "--audit-log", r.auditLog, "--pubkey-path", r.pub, "--log-kind", "sigsum", "--sigsum-policy", policyFile,
+		"--state-dir", mstate, "--repo-db", filepath.Join(r.dir, "core", "os", "x86_64", "core.db")}
+	res = signRunIn(t, append(auditArgs, "--json")...)
+	if ar := auditJSON(t, res); res.code != 0 || ar.CrossCheck.Matched != n || ar.Findings != 0 {
+		t.Fatalf("audit: exit %d %+v\n%s", res.code, ar.CrossCheck, res.stderr)
+	}
+	rogue := sha256.Sum256([]byte(r.dir))
+	priv := signKeyOf(t, r.sec)
+	if _, err := sigsum.Submit(context.Background(), sigsum.Config{Policy: pol0(t, policyText), PollDelay: 20 * time.Millisecond}, priv, [][32]byte{rogue}); err != nil {
+		t.Fatal(err)
+	}
+	res = signRunIn(t, auditArgs...)
+	if res.code != ExitFailed || !strings.Contains(res.stderr, "POSSIBLE KEY COMPROMISE: 1 log entry") {
+		t.Fatalf("audit after a rogue leaf: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+
 	// Without a policy: a usage error.
 	var noPolicy []string
 	for i := 0; i < len(args); i++ {
@@ -171,4 +212,22 @@ func stripPolicyURLs(text string) string {
 		out += line + "\n"
 	}
 	return out
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		t.Fatalf("%q is not 32 bytes of hex", s)
+	}
+	return b
+}
+
+func pol0(t *testing.T, text string) *witness.Policy {
+	t.Helper()
+	p, err := witness.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
