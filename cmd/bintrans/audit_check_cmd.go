@@ -79,8 +79,19 @@ Audit records name their entry by UUID, so entries the log's key search
 misses (Rekor indexes asynchronously) are fetched by UUID and reported as
 "unindexed" (information, not a finding).
 
+Rekor v2 and Sigsum (--log-kind rekor-v2 or sigsum, with the log flags of
+'bintrans monitor'): the log's entries for the key are read from its tiles
+or leaves as 'bintrans monitor' reads them (every entry: no index to miss
+one). A Rekor v2 entry holds SHA-512 of the message and an Ed25519ph
+signature over it, a Sigsum leaf SHA-256 of the package's sha256 bytes and
+the leaf signature: each must be the key's signature over the record's
+sha256, and is matched to its record by leaf hash (the record's uuid).
+
 Examples:
   bintrans audit --audit-log audit.jsonl --pubkey-path repo.pub --log-url URL --log-key rekor.pub
+  bintrans audit --audit-log audit.jsonl --pubkey-path repo.pub --log-kind rekor-v2 \
+      --log-url https://log2025-1.rekor.sigstore.dev --log-key rekor-v2.pub \
+      --log-origin log2025-1.rekor.sigstore.dev --repo-db core.db
   bintrans audit --audit-log audit.jsonl --repo-db core.db --repo-db extra.db --pubkey 'RW…' --json
 
 Exit codes: 0 everything agrees; 1 a finding (a possible key compromise, a
@@ -107,6 +118,9 @@ func (c *AuditCheckCmd) Run(g *Globals) error {
 	dbs, err := c.databases()
 	if err != nil {
 		return err
+	}
+	if c.LogKind != "" && c.LogKind != "rekor-v1" {
+		return c.runNote(g, dbs)
 	}
 	s, err := newMonitorSetup(&c.KeyFlags, &c.LogFlags, &c.NetFlags, c.StateDir)
 	if err != nil {
@@ -146,6 +160,13 @@ func (c *AuditCheckCmd) Run(g *Globals) error {
 		}
 		in.Entries = append(in.Entries, audit.LoggedEntry{UUID: e.UUID, LogIndex: e.LogIndex, IntegratedTime: e.IntegratedTime, Body: b, Indexed: e.Indexed})
 	}
+	return c.crossCheck(g, in, mrep, dbs)
+}
+
+// crossCheck runs the cross-check of the monitor's entries (in) with the
+// audit log and the databases, and reports.
+func (c *AuditCheckCmd) crossCheck(g *Globals, in audit.CrossCheckInput, mrep *monitor.Report, dbs []scan.DB) error {
+	ctx := g.Context()
 	if len(dbs) > 0 {
 		hc, err := c.httpClient()
 		if err != nil {
@@ -208,7 +229,11 @@ func printAuditReport(w io.Writer, r *auditReport) {
 		}
 		fmt.Fprintf(w, "\n%s (%d):\n", title, len(refs))
 		for _, e := range refs {
-			fmt.Fprintf(w, "  index %d  uuid %s  sha256(message) %s  key id %s", e.LogIndex, L(e.UUID), L(e.MessageSHA256), L(e.SigKeyID))
+			if e.MessageSHA512 != "" {
+				fmt.Fprintf(w, "  index %d  uuid %s  sha512(message) %s  key id %s", e.LogIndex, L(e.UUID), L(e.MessageSHA512), L(e.SigKeyID))
+			} else {
+				fmt.Fprintf(w, "  index %d  uuid %s  sha256(message) %s  key id %s", e.LogIndex, L(e.UUID), L(e.MessageSHA256), L(e.SigKeyID))
+			}
 			if e.Note != "" {
 				fmt.Fprintf(w, "  (%s)", M(e.Note))
 			}

@@ -231,11 +231,19 @@ func TestVerifyLogKindRekorV2(t *testing.T) {
 			t.Errorf("%s: stderr does not say %q with a hint:\n%s", c.what, c.want, stderr)
 		}
 	}
-	// The commands that speak Rekor v1 only refuse another kind rather
-	// than use the wrong log.
-	_, stderr := wantExit(t, "monitor --log-kind rekor-v2", ExitUsage, []string{"monitor", "--log-kind", "rekor-v2", "--log-url", s.URL, "--log-key", vkey, "--pubkey", r.pk.Base64(), "--state-dir", filepath.Join(r.dir, "mon")})
-	if !strings.Contains(stderr, "works with Rekor v1 logs only so far") {
+	// monitor reads a Rekor v2 log (TestMonitorRekorV2) but does not
+	// enforce a witness policy: it refuses one rather than pretend to.
+	_, stderr := wantExit(t, "monitor --log-kind rekor-v2 --witness-policy", ExitUsage, []string{"monitor", "--log-kind", "rekor-v2", "--log-url", s.URL,
+		"--log-key", vkey, "--witness-policy", vkey, "--pubkey", r.pk.Base64(), "--state-dir", filepath.Join(r.dir, "mon")})
+	if !strings.Contains(stderr, "does not enforce a witness policy yet") {
 		t.Errorf("monitor: %s", stderr)
+	}
+	// Its tiles are read from --log-read-url: a write URL that serves
+	// none is a log it cannot read (exit 3), and the hint says where.
+	_, stderr = wantExit(t, "monitor --log-kind rekor-v2 without --log-read-url", ExitInternal, []string{"monitor", "--log-kind", "rekor-v2", "--log-url", s.URL,
+		"--log-key", vkey, "--pubkey", r.pk.Base64(), "--state-dir", filepath.Join(r.dir, "mon")})
+	if !strings.Contains(stderr, "hint: check --log-read-url") {
+		t.Errorf("monitor without --log-read-url: %s", stderr)
 	}
 }
 

@@ -75,6 +75,8 @@ Examples:
   bintrans monitor --pubkey-path /etc/bintrans/repo.pub --log-url URL --log-key rekor.pub
   bintrans monitor --pubkey 'RW…' --follow --interval 10m --json
 
+` + monitorNoteHelp + `
+
 Exit codes: 0 no finding; 1 a finding (an invalid or foreign entry, a
 key-id mismatch, an unindexed entry, a log that lied about an index) or a
 SECURITY ERROR; 2 usage; 3 could not run (log
@@ -127,6 +129,9 @@ func (c *MonitorCmd) Run(g *Globals) error {
 	}
 	if c.Jobs < 0 || c.Jobs > 256 {
 		return usageErrorf("give a value between 1 and 256 (0: the default, 8)", "--jobs %d is out of range", c.Jobs)
+	}
+	if c.LogKind != "" && c.LogKind != "rekor-v1" {
+		return c.runNote(g)
 	}
 	s, err := newMonitorSetup(&c.KeyFlags, &c.LogFlags, &c.NetFlags, c.StateDir)
 	if err != nil {
@@ -268,6 +273,10 @@ func printMonitorReport(out, errw io.Writer, rep *monitor.Report) {
 			kid := e.KeyID
 			if e.SigKeyID != e.KeyID {
 				kid = e.SigKeyID + "!"
+			}
+			if e.MessageSHA512 != "" { // Rekor v2: no integrated time, the message's SHA-512
+				fmt.Fprintf(out, "%-10d %-20s %-16s sha512:%s %s\n", e.LogIndex, "-", L(kid), L(e.MessageSHA512), L(e.UUID))
+				continue
 			}
 			fmt.Fprintf(out, "%-10d %-20s %-16s %-64s %s\n", e.LogIndex, time.Unix(e.IntegratedTime, 0).UTC().Format("2006-01-02T15:04:05Z"), L(kid), L(e.MessageSHA256), L(e.UUID))
 		}

@@ -47,6 +47,8 @@ type SignCmd struct {
 	RefreshBundles    bool          `name:"refresh-bundles" help:"Re-prove every published bundle against the log's current tree, not only this run's (one checkpoint for the whole signature dir)."`
 	JSON              bool          `name:"json" help:"Print the run's summary as JSON on stdout."`
 	StatementInterval time.Duration `name:"statement-interval" default:"24h" placeholder:"DURATION" help:"Re-issue the repository statement of an unchanged database when the last one is this old (the heartbeat that keeps clients' --max-db-age from refusing a quiet repository; clients allow 7 days by default). Run sign at least hourly (hooks/bintrans-sign.timer)."`
+	Witness           []string      `name:"witness" sep:"none" placeholder:"URL" help:"Rekor v2: ask this witness (C2SP tlog-witness: POST <URL>/add-checkpoint) to cosign the checkpoint the run's bundles are settled on; its cosignature goes into every bundle. Repeatable. Its key comes from --witness-policy (a witness line with this URL): a witness key is never trusted on first use. Without --witness, sign asks every witness of --witness-policy that has a URL."`
+	LogInflight       int           `name:"log-inflight" default:"256" placeholder:"N" help:"Rekor v2: entries being added at once (1-4096). Rekor v2 answers an add after about a second, so a run logs about N entries per second."`
 
 	// --log-url, --log-key: every entry is verified under the pinned log
 	// key before anything is published.
@@ -60,8 +62,8 @@ func (SignCmd) Help() string {
 --repo-name and --architecture): establish that the repository's packagers
 released it (below), sign its sha256 (%SHA256SUM% of the database, a
 64-character lowercase hex string) with the transparency key (minisign,
-prehashed, trusted comment = file name), log the signature in the Rekor log,
-verify the log's answer under --log-key, append a record to the audit log
+prehashed, trusted comment = file name), log the signature in the
+transparency log (--log-kind, below), verify the log's answer under --log-key, append a record to the audit log
 (fsync'ed), and only then publish <filename>.t and <filename>.t.bundle in
 --signature-dir (atomically).
 
@@ -157,8 +159,20 @@ Examples:
       --pubkey-path /etc/bintrans/key.pub --seckey-path /etc/bintrans/key.sec \
       --log-url https://rekor.example.org --log-key /etc/bintrans/rekor.pem
 
+  # sign into a Rekor v2 shard (entries written to one host, tiles read
+  # from another), 512 adds in flight
+  bintrans sign --repo-url '/srv/repo/$repo/os/$arch' --repo-name core \
+      --signature-dir /srv/transparency --pubkey-path /etc/bintrans/key.pub \
+      --seckey-path /etc/bintrans/key.sec --log-kind rekor-v2 \
+      --log-url https://log2025-1.rekor.sigstore.dev \
+      --log-read-url https://log2025-1.rekor.sigstore.dev \
+      --log-origin log2025-1.rekor.sigstore.dev \
+      --log-key /etc/bintrans/rekor-v2.pub --log-inflight 512
+
   # verify the audit log's hash chain afterwards
   bintrans audit verify-chain /var/lib/bintrans/audit.jsonl
+
+` + signLogHelp + `
 
 Exit codes: 0 every package is signed and published; 1 a package was
 refused (no packager signature releases it, hash mismatch with
@@ -211,8 +225,14 @@ func (c *SignCmd) Run(g *Globals) error {
 	if err != nil {
 		return usageErrorf("give the .pub file written by minisign -G", "--pubkey-path %s: %v", c.PubkeyPath, err)
 	}
-	lk, err := c.logKey()
-	if err != nil {
+	var lk *rekorv1.LogKey
+	var note signer.NoteLog
+	logURL := c.LogURL
+	if c.LogKind == "rekor-v1" || c.LogKind == "" {
+		if lk, err = c.logKey(); err != nil {
+			return err
+		}
+	} else if note, logURL, err = c.noteLog(); err != nil {
 		return err
 	}
 	if fi, err := os.Stat(c.SignatureDir); err != nil || !fi.IsDir() {
@@ -285,13 +305,17 @@ func (c *SignCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	log, err := rekorv1.New(c.LogURL, hc)
-	if err != nil {
-		return usageErrorf("give the log's base URL, e.g. https://rekor.sigstore.dev", "--log-url: %v", err)
+	var log signer.Log
+	if note == nil {
+		v1, err := rekorv1.New(c.LogURL, hc)
+		if err != nil {
+			return usageErrorf("give the log's base URL, e.g. https://rekor.sigstore.dev", "--log-url: %v", err)
+		}
+		log = v1
 	}
 	s, err := signer.New(signer.Options{
 		Key: sk, LoadKey: loadKey, PublicKey: pub,
-		Log: log, LogKey: lk, LogURL: c.LogURL,
+		Log: log, LogKey: lk, LogURL: logURL, Note: note,
 		SignatureDir: c.SignatureDir, AuditLog: auditLog, StateDir: c.StateDir,
 		Jobs: c.Jobs, VerifyDownloads: c.VerifyDownloads, HTTP: dl, RefreshBundles: c.RefreshBundles,
 		Release: mode, Keyring: keyring,
@@ -299,7 +323,8 @@ func (c *SignCmd) Run(g *Globals) error {
 		Progress: c.progress(g),
 		// Statements, every run: clients find the statement of the exact
 		// database they hold, and refuse a stale or rolled-back one.
-		Statements: true, StatementInterval: c.StatementInterval,
+		// (Rekor v1 only in this version: see below.)
+		Statements: note == nil, StatementInterval: c.StatementInterval,
 	})
 	if err != nil {
 		var km *signer.KeyMismatchError
@@ -311,6 +336,9 @@ func (c *SignCmd) Run(g *Globals) error {
 			return runErrorf(err, sce.Hint(), "%v", err)
 		}
 		return runErrorf(err, "another bintrans sign may be running, or the audit log needs a human: run 'bintrans audit verify-chain "+auditLog+"'", "%v", err)
+	}
+	if note != nil {
+		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: --log-kind %s: no repository statements are issued in this version (Rekor v1 only): clients checking --max-db-age warn that this repository has none\n", c.LogKind)
 	}
 	sum, runErr := s.Run(ctx, signer.Sources(c.RepoURL, c.RepoName, c.Architecture))
 	if err := s.Close(); err != nil && runErr == nil {
@@ -366,12 +394,18 @@ func (c *SignCmd) Run(g *Globals) error {
 			fmt.Fprintf(g.Stdout, "%d bundles settled on %d tree head(s); log checkpoint %s size %d root %s stored (%.2fs)\n",
 				sum.Settled, sum.BundleCheckpoints, safetext.Line(sum.Checkpoint.Origin), sum.Checkpoint.Size, sum.Checkpoint.Root, sum.SettleSeconds)
 		}
+		if len(sum.Cosignatures) > 0 {
+			fmt.Fprintf(g.Stdout, "checkpoint cosigned by %d witness(es): %s\n", len(sum.Cosignatures), safetext.Line(strings.Join(sum.Cosignatures, ", ")))
+		}
 	}
 	if sum.RemovedTempFiles > 0 {
 		fmt.Fprintf(g.Stderr, "bintrans: sign: removed %d temp file(s) left by an interrupted run\n", sum.RemovedTempFiles)
 	}
 	if sum.TempFilesError != "" {
 		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: temp files of an interrupted run: %s\n", safetext.Message(sum.TempFilesError))
+	}
+	for _, w := range sum.WitnessErrors {
+		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: no cosignature: %s\n", safetext.Message(w))
 	}
 	if sum.SettleError != "" && sec == nil {
 		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: %d bundle(s) not settled, they stay as published and valid: %s\n", sum.SettleFailed, safetext.Message(sum.SettleError))

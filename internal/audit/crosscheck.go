@@ -1,14 +1,20 @@
 package audit
 
 import (
+	"bytes"
+	"crypto"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
+	"github.com/bintrans/bintrans/internal/logs/sigsum"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -21,10 +27,118 @@ type LoggedEntry struct {
 	UUID           string
 	LogIndex       int64
 	IntegratedTime int64
-	// Body holds the signature line, the key and sha256(message).
-	Body *rekorv1.Body
+	// Body holds the signature line, the key and sha256(message) of a
+	// Rekor v1 entry; V2 the key, digest and signature of a Rekor v2 entry
+	// (exactly one is set).
+	Body   *rekorv1.Body
+	V2     *V2Body
+	Sigsum *SigsumBody
 	// Indexed is false for an entry the log's key search did not list.
 	Indexed bool
+}
+
+// V2Body is a Rekor v2 entry of a transparency key: a hashedrekord v0.0.2
+// whose Ed25519ph signature by Key is over Digest, SHA-512 of the message
+// (the package's hex sha256).
+type V2Body struct {
+	Key       verify.PublicKey
+	Digest    []byte
+	Signature []byte
+}
+
+// SigsumBody is a Sigsum leaf of a transparency key: Signature is Key's
+// Ed25519 signature over the Sigsum leaf of Checksum, SHA-256 of the
+// package's SHA-256 (the 32 bytes the hex message encodes).
+type SigsumBody struct {
+	Key       verify.PublicKey
+	Checksum  [32]byte
+	Signature [64]byte
+}
+
+func (e *LoggedEntry) keyID() string {
+	if e.Sigsum != nil {
+		return e.Sigsum.Key.KeyID()
+	}
+	if e.V2 != nil {
+		return e.V2.Key.KeyID()
+	}
+	return e.Body.Key.KeyID()
+}
+
+// sigKeyID is the key id the signature names (a Rekor v2 entry has no
+// minisign signature line: its key's).
+func (e *LoggedEntry) sigKeyID() string {
+	if e.V2 != nil || e.Sigsum != nil {
+		return e.keyID()
+	}
+	return e.Body.SigKeyID()
+}
+
+// msgKey identifies the entry's message as the log holds it: sha256 (hex)
+// of a Rekor v1 entry, "sha512:" and the hex SHA-512 of a Rekor v2 one.
+func (e *LoggedEntry) msgKey() string {
+	if e.Sigsum != nil {
+		return "sigsum:" + hex.EncodeToString(e.Sigsum.Checksum[:])
+	}
+	if e.V2 != nil {
+		return "sha512:" + hex.EncodeToString(e.V2.Digest)
+	}
+	return e.Body.DataSHA256
+}
+
+// msgKeys are the msgKey values an entry signing message can have.
+func msgKeys(message string) []string {
+	d := sha512.Sum512([]byte(message))
+	keys := []string{sha256Hex(message), "sha512:" + hex.EncodeToString(d[:])}
+	if m, err := hex.DecodeString(message); err == nil && len(m) == 32 {
+		c := sigsum.Checksum([32]byte(m))
+		keys = append(keys, "sigsum:"+hex.EncodeToString(c[:]))
+	}
+	return keys
+}
+
+// verifyMessage checks that the entry is its key's signature over message.
+func (e *LoggedEntry) verifyMessage(message []byte) error {
+	if e.Sigsum != nil {
+		m, err := hex.DecodeString(string(message))
+		if err != nil || len(m) != 32 {
+			return errors.New("not a hex sha256")
+		}
+		if sigsum.Checksum([32]byte(m)) != e.Sigsum.Checksum {
+			return fmt.Errorf("the leaf's checksum is not SHA-256 of it (%s)", hex.EncodeToString(e.Sigsum.Checksum[:]))
+		}
+		if !sigsum.VerifyLeaf(e.Sigsum.Key.Ed25519(), e.Sigsum.Checksum, e.Sigsum.Signature) {
+			return errors.New("the leaf signature does not verify")
+		}
+		return nil
+	}
+	if e.V2 == nil {
+		return e.Body.VerifyMessage(message)
+	}
+	d := sha512.Sum512(message)
+	if !bytes.Equal(d[:], e.V2.Digest) {
+		return fmt.Errorf("the entry's digest is not SHA-512 of it (%s)", hex.EncodeToString(e.V2.Digest))
+	}
+	if ed25519.VerifyWithOptions(e.V2.Key.Ed25519(), d[:], e.V2.Signature, &ed25519.Options{Hash: crypto.SHA512}) != nil {
+		return errors.New("the Ed25519ph signature does not verify")
+	}
+	return nil
+}
+
+// sigID is the entry's Ed25519 signature (base64): an audited signature
+// logged again with another key id is a variant.
+func (e *LoggedEntry) sigID() string {
+	if e.Sigsum != nil {
+		return base64.StdEncoding.EncodeToString(e.Sigsum.Signature[:])
+	}
+	if e.V2 != nil {
+		return base64.StdEncoding.EncodeToString(e.V2.Signature)
+	}
+	return base64.StdEncoding.EncodeToString(e.Body.SigLine[10:])
+}
+
+func (e *LoggedEntry) keyIDMatches() bool {
+	return e.V2 != nil || e.Sigsum != nil || e.Body.KeyIDMatches()
 }
 
 // ReleasedPackage is a package of a repository database given to the
@@ -62,6 +176,12 @@ type EntryRef struct {
 	LogIndex       int64  `json:"log_index"`
 	IntegratedTime int64  `json:"integrated_time"`
 	MessageSHA256  string `json:"message_sha256"`
+	// MessageSHA512 is, for a Rekor v2 entry, SHA-512 of the message (hex;
+	// MessageSHA256 is then empty).
+	MessageSHA512 string `json:"message_sha512,omitempty"`
+	// SigsumChecksum is, for a Sigsum leaf, its checksum (hex SHA-256 of
+	// the package's SHA-256 bytes).
+	SigsumChecksum string `json:"sigsum_checksum,omitempty"`
 	KeyID          string `json:"key_id"`
 	SigKeyID       string `json:"sig_key_id"`
 	// Note explains the finding (e.g. which audit record has the same
@@ -186,8 +306,16 @@ func leafOf(uuid string) string {
 }
 
 func entryRef(e LoggedEntry) EntryRef {
-	return EntryRef{UUID: e.UUID, LogIndex: e.LogIndex, IntegratedTime: e.IntegratedTime,
-		MessageSHA256: e.Body.DataSHA256, KeyID: e.Body.Key.KeyID(), SigKeyID: e.Body.SigKeyID()}
+	ref := EntryRef{UUID: e.UUID, LogIndex: e.LogIndex, IntegratedTime: e.IntegratedTime, KeyID: e.keyID(), SigKeyID: e.sigKeyID()}
+	switch {
+	case e.Sigsum != nil:
+		ref.SigsumChecksum = hex.EncodeToString(e.Sigsum.Checksum[:])
+	case e.V2 != nil:
+		ref.MessageSHA512 = hex.EncodeToString(e.V2.Digest)
+	default:
+		ref.MessageSHA256 = e.Body.DataSHA256
+	}
+	return ref
 }
 
 func recordRef(r LineRecord) RecordRef {
@@ -237,7 +365,9 @@ func CrossCheck(in CrossCheckInput) *CrossReport {
 			}
 			records = append(records, r)
 			recsByLeaf[leafOf(r.UUID)] = append(recsByLeaf[leafOf(r.UUID)], r)
-			recsByMsg[sha256Hex(r.SHA256)] = append(recsByMsg[sha256Hex(r.SHA256)], r)
+			for _, k := range msgKeys(r.SHA256) {
+				recsByMsg[k] = append(recsByMsg[k], r)
+			}
 		}
 	}
 	rep.Records = len(records)
@@ -283,22 +413,22 @@ func CrossCheck(in CrossCheckInput) *CrossReport {
 			mism("log_index", fmt.Sprint(e.LogIndex), fmt.Sprint(r.LogIndex))
 			ok = false
 		}
-		if r.KeyID != e.Body.Key.KeyID() {
-			mism("key_id", e.Body.Key.KeyID(), r.KeyID)
+		if r.KeyID != e.keyID() {
+			mism("key_id", e.keyID(), r.KeyID)
 			ok = false
 		}
-		if err := e.Body.VerifyMessage([]byte(r.SHA256)); err != nil {
-			mism("sha256", "the message the entry signs (sha256 of it: "+e.Body.DataSHA256+")", r.SHA256+": "+err.Error())
+		if err := e.verifyMessage([]byte(r.SHA256)); err != nil {
+			mism("sha256", "the message the entry signs ("+e.msgKey()+")", r.SHA256+": "+err.Error())
 			ok = false
 		}
-		if e.Body.SigKeyID() != e.Body.Key.KeyID() {
-			mism("sig_key_id", e.Body.Key.KeyID(), e.Body.SigKeyID())
+		if e.sigKeyID() != e.keyID() {
+			mism("sig_key_id", e.keyID(), e.sigKeyID())
 			ok = false
 		}
 		if !ok {
 			continue
 		}
-		auditedSigs[base64.StdEncoding.EncodeToString(e.Body.SigLine[10:])] = true
+		auditedSigs[e.sigID()] = true
 		validForMsg[r.SHA256] = true
 		if !e.Indexed {
 			rep.Unindexed = append(rep.Unindexed, ref)
@@ -338,12 +468,12 @@ func CrossCheck(in CrossCheckInput) *CrossReport {
 	// Entries without a record (by UUID).
 	for _, e := range unmatched {
 		ref := entryRef(e)
-		if ref.SigKeyID != ref.KeyID && auditedSigs[base64.StdEncoding.EncodeToString(e.Body.SigLine[10:])] {
+		if ref.SigKeyID != ref.KeyID && auditedSigs[e.sigID()] {
 			ref.Note = "the signature of an audited entry with the key id in the signature line changed from " + ref.KeyID + " to " + ref.SigKeyID
 			rep.Variants = append(rep.Variants, ref)
 			continue
 		}
-		if recs := recsByMsg[e.Body.DataSHA256]; len(recs) > 0 {
+		if recs := recsByMsg[e.msgKey()]; len(recs) > 0 {
 			ref.Note = fmt.Sprintf("signs the same message as audit record line %d (%s), but is another log entry (%s)", recs[0].Line, recs[0].Filename, recs[0].UUID)
 		}
 		if ref.SigKeyID != ref.KeyID {
@@ -366,17 +496,19 @@ func CrossCheck(in CrossCheckInput) *CrossReport {
 	if in.DBsGiven {
 		byMsg := map[string][]LoggedEntry{}
 		for _, e := range entries {
-			byMsg[e.Body.DataSHA256] = append(byMsg[e.Body.DataSHA256], e)
+			byMsg[e.msgKey()] = append(byMsg[e.msgKey()], e)
 		}
 		for _, p := range in.Released {
 			if validForMsg[p.SHA256] {
 				continue
 			}
 			found := false
-			for _, e := range byMsg[sha256Hex(p.SHA256)] {
-				if e.Body.KeyIDMatches() && e.Body.VerifyMessage([]byte(p.SHA256)) == nil {
-					found = true
-					break
+			for _, k := range msgKeys(p.SHA256) {
+				for _, e := range byMsg[k] {
+					if e.keyIDMatches() && e.verifyMessage([]byte(p.SHA256)) == nil {
+						found = true
+						break
+					}
 				}
 			}
 			if !found {

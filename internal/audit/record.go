@@ -53,7 +53,11 @@
 // Issued, Interval) are kept so that an auditor rebuilds the statement
 // byte for byte and checks that it hashes to SHA256. Package records are
 // still written as schema 2, so that a reader of schema 2 reads every
-// package record; it refuses a statement record as malformed.
+// package record; it refuses a statement record as malformed. Schema 3
+// also adds LogKind and LogOrigin: the record of an entry in a Rekor v2 or
+// Sigsum log names that log (its uuid is the entry's RFC 6962 leaf hash,
+// its integrated_time 0) and is written as schema 3; records of Rekor v1
+// entries never have them.
 //
 // # What the chain proves, and what it does not
 //
@@ -95,6 +99,20 @@ const PackageSchemaVersion = 2
 
 // KindStatement is Record.Kind of a repository statement's record.
 const KindStatement = "statement"
+
+// SchemaVersionLogKind is the first version whose records may name their
+// log (LogKind, LogOrigin): a record of a Rekor v2 or Sigsum entry is
+// written as schema 3; a Rekor v1 package record stays PackageSchemaVersion.
+const SchemaVersionLogKind = 3
+
+// schemaLogKind is the first schema with LogKind and LogOrigin.
+const schemaLogKind = SchemaVersionLogKind
+
+// The values of Record.LogKind (empty: Rekor v1).
+const (
+	LogKindRekorV2 = "rekor-v2"
+	LogKindSigsum  = "sigsum"
+)
 
 // MinSchemaVersion is the oldest record version readers accept.
 const MinSchemaVersion = 1
@@ -169,7 +187,14 @@ type Record struct {
 	Interval    int64  `json:"interval,omitempty"`
 
 	// The log entry holding the signature.
-	LogURL         string `json:"log_url"`
+	LogURL string `json:"log_url"`
+	// LogKind and LogOrigin (schema 3) name the log when it is not a Rekor
+	// v1: "rekor-v2" or "sigsum", and the checkpoint origin of its tree
+	// (the log's identity: a Rekor v2 shard, a Sigsum log's
+	// sigsum.org/v1/tree/<key hash>). Both empty: Rekor v1. For those logs
+	// UUID is the entry's RFC 6962 leaf hash (64 hex) and IntegratedTime 0.
+	LogKind        string `json:"log_kind,omitempty"`
+	LogOrigin      string `json:"log_origin,omitempty"`
 	LogIndex       int64  `json:"log_index"`
 	UUID           string `json:"uuid"`
 	IntegratedTime int64  `json:"integrated_time"`
@@ -241,7 +266,7 @@ func (r Record) CheckText() error {
 		{"name", r.Name}, {"version", r.Version}, {"packager", r.Packager}, {"sha256", r.SHA256},
 		{"db_url", r.DBURL}, {"db_sha256", r.DBSHA256}, {"release_sig", r.ReleaseSig}, {"release_key", r.ReleaseKey},
 		{"release_sig_sha256", r.ReleaseSigSHA256}, {"refused", r.Refused}, {"kind", r.Kind}, {"files_sha256", r.FilesSHA256},
-		{"issued", r.Issued}, {"log_url", r.LogURL}, {"uuid", r.UUID},
+		{"issued", r.Issued}, {"log_url", r.LogURL}, {"log_kind", r.LogKind}, {"log_origin", r.LogOrigin}, {"uuid", r.UUID},
 		{"key_id", r.KeyID}, {"bintrans_version", r.BintransVersion},
 	} {
 		if err := safetext.Check(f.v); err != nil {
@@ -255,8 +280,8 @@ func (r Record) CheckText() error {
 // does not check Prev against anything: that is the chain's job. Errors
 // quote the offending value as it is (escape it before printing).
 func (r *Record) Validate() error {
-	if r.SchemaVersion < MinSchemaVersion || r.SchemaVersion > SchemaVersion {
-		return fmt.Errorf("schema_version %d, want %d to %d", r.SchemaVersion, MinSchemaVersion, SchemaVersion)
+	if r.SchemaVersion < MinSchemaVersion || r.SchemaVersion > SchemaVersionLogKind {
+		return fmt.Errorf("schema_version %d, want %d to %d", r.SchemaVersion, MinSchemaVersion, SchemaVersionLogKind)
 	}
 	if err := r.CheckText(); err != nil {
 		return err
@@ -278,6 +303,12 @@ func (r *Record) Validate() error {
 		return fmt.Errorf("key_id %q is not 16 upper-case hex digits", r.KeyID)
 	case r.SchemaVersion < 2 && (r.HasRelease() || r.ReleaseKey != "" || r.ReleaseSigSHA256 != "" || r.IsRefusal()):
 		return fmt.Errorf("schema_version %d record with release or refusal fields", r.SchemaVersion)
+	case r.LogKind != "" && r.SchemaVersion < schemaLogKind:
+		return fmt.Errorf("schema_version %d record with log_kind %q (log_kind is schema %d)", r.SchemaVersion, r.LogKind, schemaLogKind)
+	case r.LogKind != "" && r.LogKind != LogKindRekorV2 && r.LogKind != LogKindSigsum:
+		return fmt.Errorf("log_kind %q is not %q or %q", r.LogKind, LogKindRekorV2, LogKindSigsum)
+	case (r.LogKind == "") != (r.LogOrigin == ""):
+		return fmt.Errorf("log_origin %q without log_kind, or log_kind without log_origin", r.LogOrigin)
 	}
 	if _, err := time.Parse(time.RFC3339Nano, r.Time); err != nil {
 		return fmt.Errorf("time %q is not RFC 3339", r.Time)

@@ -70,6 +70,13 @@ func TestRecordKindsAndVersions(t *testing.T) {
 		*r = refusalRecord(1)
 		r.ReleaseSig, r.ReleaseKey, r.ReleaseSigSHA256 = ReleaseDB, strings.Repeat("A1", 20), strings.Repeat("ef", 32)
 	})
+	add("schema 2 naming a log kind", func(r *Record) { r.SchemaVersion, r.LogKind, r.LogOrigin = 2, LogKindRekorV2, "rekor.example" })
+	add("unknown log kind", func(r *Record) {
+		r.SchemaVersion, r.LogKind, r.LogOrigin = SchemaVersionLogKind, "rekor-v3", "rekor.example"
+	})
+	add("log kind without origin", func(r *Record) { r.SchemaVersion, r.LogKind = SchemaVersionLogKind, LogKindSigsum })
+	add("origin without log kind", func(r *Record) { r.LogOrigin = "rekor.example" })
+	add("schema 4", func(r *Record) { r.SchemaVersion, r.LogKind, r.LogOrigin = 4, LogKindRekorV2, "rekor.example" })
 	for name, r := range bad {
 		err := VerifyChain(bytes.NewReader(chain(t, testRecord(0), r)))
 		var ce *ChainError
@@ -130,5 +137,32 @@ func TestRecordTextChecked(t *testing.T) {
 	r.Filename = "evil\u202egpj.pkg.tar.zst"
 	if _, err := w.Append(r); err == nil || w.Head().Records != 0 {
 		t.Errorf("Append of a bidi file name: %v, head %v", err, w.Head())
+	}
+}
+
+// A Rekor v2 or Sigsum entry's record names the kind and origin (schema 3);
+// the writer picks the schema from the record, so a Rekor v1 signer's
+// records stay readable by an older bintrans.
+func TestRecordLogKind(t *testing.T) {
+	v2 := releasedRecord(1)
+	v2.LogKind, v2.LogOrigin, v2.UUID, v2.IntegratedTime = LogKindRekorV2, "rekor-v2.example", strings.Repeat("ab", 32), 0
+	v2.SchemaVersion = SchemaVersionLogKind
+	if err := VerifyChain(bytes.NewReader(chain(t, releasedRecord(0), v2))); err != nil {
+		t.Fatalf("a chain of a Rekor v1 and a Rekor v2 record: %v", err)
+	}
+	path := t.TempDir() + "/audit.jsonl"
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	v2.SchemaVersion = 0
+	got, err := w.Append(v2)
+	if err != nil || got.SchemaVersion != SchemaVersionLogKind {
+		t.Fatalf("append: schema %d, %v", got.SchemaVersion, err)
+	}
+	got, err = w.Append(releasedRecord(2))
+	if err != nil || got.SchemaVersion != PackageSchemaVersion {
+		t.Fatalf("append: schema %d, %v", got.SchemaVersion, err)
 	}
 }

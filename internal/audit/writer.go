@@ -100,7 +100,7 @@ func (w *Writer) Append(rec Record) (Record, error) {
 		return rec, fmt.Errorf("audit log %s is closed", w.path)
 	}
 	rec.SchemaVersion = PackageSchemaVersion
-	if rec.IsStatement() {
+	if rec.IsStatement() || rec.LogKind != "" {
 		rec.SchemaVersion = SchemaVersion
 	}
 	rec.Prev = w.head.Hash

@@ -140,6 +140,13 @@ type Entry struct {
 	// message. The message itself (the package's hex sha256) is not in the
 	// log; the cross-check recovers it from the audit log or the dbs.
 	MessageSHA256 string `json:"message_sha256"`
+	// MessageSHA512 is, for a Rekor v2 entry (hashedrekord v0.0.2,
+	// Ed25519ph), the entry's digest: the hex SHA-512 of the signed
+	// message (MessageSHA256 is then empty).
+	MessageSHA512 string `json:"message_sha512,omitempty"`
+	// SigsumChecksum is, for a Sigsum leaf, its checksum: the hex SHA-256
+	// of the package's SHA-256 (32 bytes, not hex).
+	SigsumChecksum string `json:"sigsum_checksum,omitempty"`
 	// Key is the public key line (`RW…`) the log verified the signature
 	// with; KeyID its id; SigKeyID the key id written in the signature line
 	// (different: a key-id-mismatch finding).

@@ -65,6 +65,10 @@ type Options struct {
 	Log    Log
 	LogKey *rekorv1.LogKey
 	LogURL string
+	// Note, when set, is the log instead of Log and LogKey: a Rekor v2 or
+	// a Sigsum log (see NoteLog). LogURL is still written into audit
+	// records, with the kind and origin.
+	Note NoteLog
 	// SignatureDir receives <filename>.t and <filename>.t.bundle.
 	SignatureDir string
 	// AuditLog is the audit log's path; StateDir holds the intent journal
@@ -189,6 +193,11 @@ type Summary struct {
 	// entry re-fetched from the log; --refresh-bundles, or when deriving
 	// would cost more).
 	SettleMode string `json:"settle_mode,omitempty"`
+	// Cosignatures names the witnesses whose cosignature the settled
+	// checkpoint carries (sign --witness); WitnessErrors says why the
+	// others gave none.
+	Cosignatures  []string `json:"cosignatures,omitempty"`
+	WitnessErrors []string `json:"witness_errors,omitempty"`
 	// Checkpoint is the log's tree head this run verified, proved
 	// consistent with the one stored by the previous run, and stored.
 	Checkpoint *CheckpointSummary `json:"checkpoint,omitempty"`
@@ -264,6 +273,8 @@ type Signer struct {
 	stmtMu        sync.Mutex
 	stmtDir       *durable.Dir
 	auditCounters map[[2]string]uint64
+	// toNoteSettle are the bundles of a NoteLog run.
+	toNoteSettle []*noteSettleItem
 }
 
 // auditState is one entry's audit record: written (done closed, err nil),
@@ -284,7 +295,7 @@ func New(o Options) (*Signer, error) {
 		return nil, errors.New("publish: no decrypted secret key")
 	case o.PublicKey.IsZero():
 		return nil, errors.New("publish: no public key")
-	case o.Log == nil || o.LogKey == nil:
+	case o.Note == nil && (o.Log == nil || o.LogKey == nil):
 		return nil, errors.New("publish: no log or no pinned log key")
 	case o.SignatureDir == "" || o.AuditLog == "" || o.StateDir == "":
 		return nil, errors.New("publish: signature dir, audit log and state dir are required")
@@ -320,7 +331,12 @@ func New(o Options) (*Signer, error) {
 	}
 	s := &Signer{o: o, pubFile: o.PublicKey.File(), keyID: o.PublicKey.KeyID(), state: st, auditing: map[string]*auditState{},
 		refusedRecs: map[string]bool{}, auditCounters: map[[2]string]uint64{}}
-	if _, err := st.loadCheckpoint(o.LogKey); err != nil {
+	if o.Note != nil {
+		_, err = s.loadNoteCheckpoint()
+	} else {
+		_, err = st.loadCheckpoint(o.LogKey)
+	}
+	if err != nil {
 		st.close()
 		return nil, err
 	}
@@ -515,7 +531,7 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 	sum := &Summary{SchemaVersion: 1, Failures: []Failure{}}
 	var c counters
 	s.settleMu.Lock()
-	s.toSettle = nil
+	s.toSettle, s.toNoteSettle = nil, nil
 	s.settleMu.Unlock()
 
 	// Phase 0: temp files of an interrupted run (the state lock is held: no
@@ -546,13 +562,15 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 		return nil, err
 	}
 	sort.Slice(intents, func(i, j int) bool { return intents[i].Record.Filename < intents[j].Record.Filename })
-	recFails := make([]*Failure, len(intents))
-	s.parallel(ctx, len(intents), func(i int) {
-		recFails[i] = s.recover(ctx, cancel, intents[i], &c)
-	})
-	for _, f := range recFails {
-		if f != nil {
-			sum.Failures = append(sum.Failures, *f)
+	if s.o.Note == nil { // a NoteLog logs them together with the new ones (runNote)
+		recFails := make([]*Failure, len(intents))
+		s.parallel(ctx, len(intents), func(i int) {
+			recFails[i] = s.recover(ctx, cancel, intents[i], &c)
+		})
+		for _, f := range recFails {
+			if f != nil {
+				sum.Failures = append(sum.Failures, *f)
+			}
 		}
 	}
 
@@ -620,6 +638,19 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 		}
 	}
 	sum.Packages = len(jobs) + textFailures
+	var secErr error
+	if s.o.Note != nil {
+		// Phases 2a to 3 for a Rekor v2 or Sigsum log.
+		secErr = s.runNote(ctx, cancel, intents, jobs, &c, sum)
+		var sec *verify.SecurityError
+		if secErr != nil && !errors.As(secErr, &sec) {
+			return nil, secErr
+		}
+		if sec != nil {
+			sum.SecurityError = sec.Error()
+		}
+		return s.summarize(sum, &c, start), secErr
+	}
 	// Phase 2a, offline: what is already published (and audited) is done.
 	todo := make([]bool, len(jobs))
 	s.parallel(ctx, len(jobs), func(i int) {
@@ -657,7 +688,6 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 
 	// Phase 3: settle.
 	settleStart := time.Now()
-	var secErr error
 	if items := s.toSettle; ctx.Err() == nil {
 		secErr = s.settle(ctx, items, sum)
 		var sec *verify.SecurityError
@@ -668,6 +698,11 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 		sum.SettleFailed = len(items)
 	}
 	sum.SettleSeconds = time.Since(settleStart).Seconds()
+	return s.summarize(sum, &c, start), secErr
+}
+
+// summarize completes a run's Summary.
+func (s *Signer) summarize(sum *Summary, c *counters, start time.Time) *Summary {
 	sort.SliceStable(sum.Failures, func(i, j int) bool {
 		a, b := sum.Failures[i], sum.Failures[j]
 		if a.Repo != b.Repo {
@@ -686,7 +721,7 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 	sum.Failed = len(sum.Failures)
 	sum.AuditHead = s.audit.Head()
 	sum.Seconds = time.Since(start).Seconds()
-	return sum, secErr
+	return sum
 }
 
 // parallel runs fn(0..n-1) with at most Jobs in flight and reports progress.
@@ -796,10 +831,14 @@ func (s *Signer) checkPublished(ctx context.Context, stop context.CancelCauseFun
 }
 
 // isAudited reports whether the audit log records (or is recording) e.
-func (s *Signer) isAudited(e *rekorv1.Entry) bool {
+func (s *Signer) isAudited(e *rekorv1.Entry) bool { return s.isAuditedLeaf(rekorv1.LeafHash(e.Body)) }
+
+// isAuditedLeaf reports whether the audit log records (or is recording)
+// the entry with that hex leaf hash.
+func (s *Signer) isAuditedLeaf(leaf string) bool {
 	s.auditedMu.Lock()
 	defer s.auditedMu.Unlock()
-	_, ok := s.auditing[rekorv1.LeafHash(e.Body)]
+	_, ok := s.auditing[leaf]
 	return ok
 }
 
@@ -809,29 +848,8 @@ func (s *Signer) signOne(ctx context.Context, stop context.CancelCauseFunc, j *j
 		return fail(j, StageCanceled, context.Cause(ctx))
 	}
 	p := j.pkg
-	rel, err := s.release(ctx, j)
-	if err != nil {
-		var re *ReleaseError
-		if !errors.As(err, &re) {
-			return fail(j, StageDownload, err)
-		}
-		c.refused.Add(1)
-		r := s.record(j)
-		if aerr := s.refuse(r, re); aerr != nil {
-			stop(aerr)
-			return fail(j, StageAudit, aerr)
-		}
-		return fail(j, StageRelease, err)
-	}
-	j.release = rel
-	if s.o.VerifyDownloads && j.check != audit.ReleasePackage { // a package check hashed it already
-		got, err := hashPackage(ctx, s.o.HTTP, j.src, p.Filename)
-		if err != nil {
-			return fail(j, StageDownload, err)
-		}
-		if got != p.SHA256Sum {
-			return fail(j, StageDownload, &verify.HashMismatchError{Filename: p.Filename, Expected: p.SHA256Sum, Got: got})
-		}
+	if f := s.releaseAndCheck(ctx, stop, j, c); f != nil {
+		return f
 	}
 	sk, err := s.key()
 	if err != nil {
@@ -862,6 +880,38 @@ func (s *Signer) signOne(ctx context.Context, stop context.CancelCauseFunc, j *j
 	return nil
 }
 
+// releaseAndCheck establishes that the package was released (a refusal is
+// recorded in the audit log) and, with VerifyDownloads, that its file has
+// the database's sha256.
+func (s *Signer) releaseAndCheck(ctx context.Context, stop context.CancelCauseFunc, j *job, c *counters) *Failure {
+	p := j.pkg
+	rel, err := s.release(ctx, j)
+	if err != nil {
+		var re *ReleaseError
+		if !errors.As(err, &re) {
+			return fail(j, StageDownload, err)
+		}
+		c.refused.Add(1)
+		r := s.record(j)
+		if aerr := s.refuse(r, re); aerr != nil {
+			stop(aerr)
+			return fail(j, StageAudit, aerr)
+		}
+		return fail(j, StageRelease, err)
+	}
+	j.release = rel
+	if s.o.VerifyDownloads && j.check != audit.ReleasePackage { // a package check hashed it already
+		got, err := hashPackage(ctx, s.o.HTTP, j.src, p.Filename)
+		if err != nil {
+			return fail(j, StageDownload, err)
+		}
+		if got != p.SHA256Sum {
+			return fail(j, StageDownload, &verify.HashMismatchError{Filename: p.Filename, Expected: p.SHA256Sum, Got: got})
+		}
+	}
+	return nil
+}
+
 // recover finishes an intent of an earlier run.
 func (s *Signer) recover(ctx context.Context, stop context.CancelCauseFunc, in *intent, c *counters) *Failure {
 	r := in.Record
@@ -870,6 +920,9 @@ func (s *Signer) recover(ctx context.Context, stop context.CancelCauseFunc, in *
 	}
 	if ctx.Err() != nil {
 		return f(StageCanceled, context.Cause(ctx))
+	}
+	if in.LogKind != "" {
+		return f(StageIntent, fmt.Errorf("the intent (leaf %s) was written for a %s log: run bintrans sign with that log to finish it", in.LeafHash, in.LogKind))
 	}
 	stage, err := s.finish(ctx, stop, in, true, c)
 	if err != nil {
@@ -948,7 +1001,13 @@ func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *i
 // waits for that one. So one entry never gets two records, and no caller
 // returns before the record is fsync'ed.
 func (s *Signer) ensureAudited(r audit.Record, e *rekorv1.Entry, c *counters) error {
-	leaf := rekorv1.LeafHash(e.Body)
+	r.LogIndex, r.UUID, r.IntegratedTime = e.LogIndex, strings.ToLower(e.UUID), e.IntegratedTime
+	return s.ensureAuditedLeaf(rekorv1.LeafHash(e.Body), r, c)
+}
+
+// ensureAuditedLeaf is ensureAudited for the entry with hex leaf hash leaf,
+// whose log fields r already holds.
+func (s *Signer) ensureAuditedLeaf(leaf string, r audit.Record, c *counters) error {
 	s.auditedMu.Lock()
 	if st, ok := s.auditing[leaf]; ok {
 		s.auditedMu.Unlock()
@@ -960,7 +1019,6 @@ func (s *Signer) ensureAudited(r audit.Record, e *rekorv1.Entry, c *counters) er
 	s.auditedMu.Unlock()
 	defer close(st.done)
 
-	r.LogIndex, r.UUID, r.IntegratedTime = e.LogIndex, strings.ToLower(e.UUID), e.IntegratedTime
 	r.KeyID, r.LogURL, r.BintransVersion = s.keyID, s.o.LogURL, s.o.Version
 	r.Time = ""
 	if _, err := s.audit.Append(r); err != nil {

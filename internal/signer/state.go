@@ -47,6 +47,8 @@ type intent struct {
 	// Statement is a repository statement's file (Record.Kind statement),
 	// published after its .t and bundle.
 	Statement []byte `json:"statement,omitempty"`
+	// LogKind is the NoteLog kind the leaf hash is of (empty: Rekor v1).
+	LogKind string `json:"log_kind,omitempty"`
 }
 
 // journalLine is one line of the intent journal: an intent ("intent"), or

@@ -27,5 +27,5 @@ func stateDirTarget(name string) bool {
 	case journalName, "audit-head.json", checkpointName, legacyCheckpointName, countersName:
 		return true
 	}
-	return false
+	return isNoteCheckpointName(name)
 }

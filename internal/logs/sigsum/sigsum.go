@@ -98,6 +98,18 @@ func SignLeaf(priv ed25519.PrivateKey, pkgSHA256 [32]byte) ([64]byte, error) {
 	return types.SignLeafMessage(s, pkgSHA256[:])
 }
 
+// VerifyLeaf reports whether sig is pub's Sigsum leaf signature over
+// checksum.
+func VerifyLeaf(pub ed25519.PublicKey, checksum [32]byte, sig [64]byte) bool {
+	if len(pub) != ed25519.PublicKeySize {
+		return false
+	}
+	var k scrypto.PublicKey
+	copy(k[:], pub)
+	c, s := scrypto.Hash(checksum), scrypto.Signature(sig)
+	return types.VerifyLeafChecksum(&k, &c, &s)
+}
+
 func signer(priv ed25519.PrivateKey) (*scrypto.Ed25519Signer, error) {
 	if len(priv) != ed25519.PrivateKeySize {
 		return nil, errors.New("sigsum: not an Ed25519 private key")

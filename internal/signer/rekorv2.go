@@ -1,0 +1,272 @@
+package signer
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/internal/logs/rekorv2"
+	"github.com/bintrans/bintrans/verify"
+)
+
+// DefaultInflight is the default number of Rekor v2 adds in flight. Rekor
+// v2 answers an add once a checkpoint covers it (about one second), so the
+// throughput is about this many entries per second.
+const DefaultInflight = 256
+
+// RekorV2 is a Rekor v2 log (rekor-tiles) as the signer's NoteLog: entries
+// are hashedrekord v0.0.2 with an Ed25519ph signature by the transparency
+// key over SHA-512 of the message the `.t` signs, bundles are C2SP
+// tlog-proofs (rekorv2.Bundle), and the settle re-proves a run's bundles at
+// the log's newest checkpoint from its tiles.
+type RekorV2 struct {
+	Log    *rekorv2.LogVerifier
+	Writer *rekorv2.Writer
+	Reader *rekorv2.Reader
+	// Inflight bounds the adds in flight (DefaultInflight when 0).
+	Inflight int
+	// Witnesses, when set, cosign the settled checkpoint.
+	Witnesses Cosigner
+}
+
+// Cosigner asks witnesses to cosign a checkpoint of the log (sign
+// --witness): tree is the log's tree at that checkpoint, which serves the
+// consistency proofs a witness needs. It returns the checkpoint with the
+// cosignature lines obtained, the witnesses that cosigned and why the
+// others did not.
+type Cosigner interface {
+	Cosign(ctx context.Context, note []byte, size uint64, proof func(ctx context.Context, oldSize uint64) ([][32]byte, error)) (cosigned []byte, names []string, errs []error)
+}
+
+var _ NoteLog = (*RekorV2)(nil)
+
+// Kind is "rekor-v2".
+func (l *RekorV2) Kind() string { return audit.LogKindRekorV2 }
+
+// Origin is the log's checkpoint origin.
+func (l *RekorV2) Origin() string { return l.Log.Origin() }
+
+// Leaf is the leaf hash of the hashedrekord entry of sha signed by priv.
+func (l *RekorV2) Leaf(priv ed25519.PrivateKey, sha string) ([32]byte, error) {
+	h, err := rekorv2.Sign(priv, []byte(sha))
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return h.LeafHash(), nil
+}
+
+// LogAll adds the entries with up to Inflight adds at a time.
+func (l *RekorV2) LogAll(ctx context.Context, priv ed25519.PrivateKey, shas []string) []NoteResult {
+	out := make([]NoteResult, len(shas))
+	var entries []*rekorv2.HashedRekord
+	var idx []int
+	for i, sha := range shas {
+		h, err := rekorv2.Sign(priv, []byte(sha))
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		entries = append(entries, h)
+		idx = append(idx, i)
+	}
+	inflight := l.Inflight
+	if inflight <= 0 {
+		inflight = DefaultInflight
+	}
+	for k, r := range l.Writer.AddAll(ctx, entries, inflight) {
+		i := idx[k]
+		if r.Err != nil {
+			var rej *rekorv2.RejectedError
+			var ve *rekorv2.VerifyError
+			out[i] = NoteResult{Err: r.Err, Rejected: errors.As(r.Err, &rej) || errors.As(r.Err, &ve)}
+			continue
+		}
+		b, err := r.Logged.Bundle().Marshal()
+		if err != nil {
+			out[i] = NoteResult{Err: err, Rejected: true}
+			continue
+		}
+		out[i] = NoteResult{Bundle: b, Proof: &NoteProof{Index: r.Logged.Index, Leaf: r.Logged.LeafHash, Checkpoint: noteCP(r.Logged.Checkpoint)}}
+	}
+	return out
+}
+
+func noteCP(c *rekorv2.Checkpoint) NoteCheckpoint {
+	return NoteCheckpoint{Origin: c.Origin, Size: c.Size, Root: c.Root, Note: c.Raw}
+}
+
+// Verify checks a bundle offline (rekorv2.VerifyBundle).
+func (l *RekorV2) Verify(bundle []byte, pub ed25519.PublicKey, sha string) (*NoteProof, error) {
+	v, err := rekorv2.VerifyBundle(bundle, l.Log, []ed25519.PublicKey{pub}, []byte(sha))
+	if err != nil {
+		return nil, err
+	}
+	return &NoteProof{Index: v.Index, Leaf: v.LeafHash, Checkpoint: noteCP(&v.Checkpoint)}, nil
+}
+
+// VerifyCheckpoint checks a checkpoint of the pinned log.
+func (l *RekorV2) VerifyCheckpoint(note []byte) (*NoteCheckpoint, error) {
+	c, err := l.Log.VerifyCheckpoint(note)
+	if err != nil {
+		return nil, err
+	}
+	cp := noteCP(c)
+	return &cp, nil
+}
+
+// Settle fetches the log's checkpoint, proves from its tiles that it
+// extends stored and every bundle's checkpoint (a rollback or a fork is a
+// *verify.SecurityError with both notes), builds every bundle's inclusion
+// proof in it from the tiles (authenticated against it), asks the
+// witnesses to cosign it, and returns the bundles at that checkpoint.
+func (l *RekorV2) Settle(ctx context.Context, stored *NoteCheckpoint, pub ed25519.PublicKey, items []NoteBundle, jobs int) (*NoteSettled, error) {
+	cp, err := l.Reader.Checkpoint(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the log's checkpoint: %w", err)
+	}
+	tree, err := l.Reader.At(cp)
+	if err != nil {
+		return nil, err
+	}
+	if stored != nil {
+		old := &rekorv2.Checkpoint{Origin: stored.Origin, Size: stored.Size, Root: stored.Root, Raw: stored.Note}
+		if _, err := tree.ConsistencyProof(ctx, old); err != nil {
+			return nil, securityError(err, "the log's checkpoint stored by the previous run", "the log's current checkpoint")
+		}
+	}
+	res := &NoteSettled{Bundles: make([][]byte, len(items)), Errs: make([]error, len(items))}
+	logged := make([]*rekorv2.Logged, len(items))
+	for i, it := range items {
+		b, err := rekorv2.ParseBundle(it.Bundle)
+		if err == nil {
+			var c *rekorv2.Checkpoint
+			if c, err = l.Log.VerifyCheckpoint(b.Checkpoint); err == nil {
+				digest := sha512.Sum512([]byte(it.SHA))
+				h := &rekorv2.HashedRekord{Digest: digest, Signature: b.Signature, PublicKey: pub}
+				logged[i] = &rekorv2.Logged{Entry: h, Index: b.Index, LeafHash: h.LeafHash(), Checkpoint: c, Hashes: b.Hashes}
+			}
+		}
+		res.Errs[i] = err
+	}
+	// Consistency of every distinct bundle checkpoint first (in order, so
+	// that a fork is reported as such before any proof is built).
+	seen := map[string]bool{}
+	for _, lg := range logged {
+		if lg == nil {
+			continue
+		}
+		k := fmt.Sprintf("%d/%x", lg.Checkpoint.Size, lg.Checkpoint.Root)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, err := tree.ConsistencyProof(ctx, lg.Checkpoint); err != nil {
+			return nil, securityError(err, "a checkpoint the log returned with an entry of this run", "the log's current checkpoint")
+		}
+	}
+	reproved := make([]*rekorv2.Logged, len(items))
+	var g errgroup.Group
+	g.SetLimit(max(jobs, 1))
+	var mu sync.Mutex
+	var callErr error
+	for i, lg := range logged {
+		if lg == nil {
+			continue
+		}
+		g.Go(func() error {
+			n, err := tree.Reprove(ctx, lg)
+			if err != nil {
+				var fe *rekorv2.ForkError
+				var re *rekorv2.RollbackError
+				var te *rekorv2.TileError
+				if errors.As(err, &fe) || errors.As(err, &re) || errors.As(err, &te) {
+					res.Errs[i] = &ContradictionError{Err: err}
+					return nil
+				}
+				mu.Lock()
+				if callErr == nil {
+					callErr = err
+				}
+				mu.Unlock()
+				res.Errs[i] = err
+				return nil
+			}
+			reproved[i] = n
+			return nil
+		})
+	}
+	g.Wait()
+	if callErr != nil && ctx.Err() != nil {
+		return nil, callErr
+	}
+	// Witnesses cosign the settled checkpoint; the bundles carry it.
+	note := cp.Raw
+	if l.Witnesses != nil {
+		proof := func(ctx context.Context, oldSize uint64) ([][32]byte, error) {
+			if oldSize == 0 || oldSize >= cp.Size {
+				return nil, nil
+			}
+			hs, err := tree.ConsistencyHashes(ctx, int64(oldSize))
+			if err != nil {
+				return nil, err
+			}
+			out := make([][32]byte, len(hs))
+			for i, h := range hs {
+				out[i] = [32]byte(h)
+			}
+			return out, nil
+		}
+		cosigned, names, errs := l.Witnesses.Cosign(ctx, cp.Raw, cp.Size, proof)
+		res.Cosignatures = names
+		for _, e := range errs {
+			res.WitnessErrors = append(res.WitnessErrors, e.Error())
+		}
+		if len(names) > 0 {
+			c, err := l.Log.VerifyCheckpoint(cosigned)
+			if err != nil || c.Size != cp.Size || c.Root != cp.Root {
+				return nil, fmt.Errorf("the cosigned checkpoint does not verify: %v", err)
+			}
+			note = cosigned
+		}
+	}
+	settled := *cp
+	settled.Raw = note
+	for i, n := range reproved {
+		if n == nil {
+			continue
+		}
+		n.Checkpoint = &settled
+		b, err := n.Bundle().Marshal()
+		if err != nil {
+			res.Errs[i] = err
+			continue
+		}
+		res.Bundles[i] = b
+	}
+	scp := noteCP(&settled)
+	res.Checkpoint = &scp
+	return res, nil
+}
+
+// securityError turns a rollback or fork between two checkpoints of the log
+// into the engine's *verify.SecurityError (both notes as evidence); other
+// errors are returned as they are.
+func securityError(err error, oldLabel, newLabel string) error {
+	var re *rekorv2.RollbackError
+	if errors.As(err, &re) {
+		return &verify.SecurityError{Reason: "the log's tree is smaller than one it signed before (rollback)",
+			Old: re.Old.Raw, New: re.New.Raw, OldLabel: oldLabel, NewLabel: newLabel, Err: err}
+	}
+	var fe *rekorv2.ForkError
+	if errors.As(err, &fe) {
+		return &verify.SecurityError{Reason: "the log's tree does not extend one it signed before (fork)",
+			Old: fe.Old.Raw, New: fe.New.Raw, OldLabel: oldLabel, NewLabel: newLabel, Err: err}
+	}
+	return err
+}
