@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"time"
@@ -161,20 +160,12 @@ func RunSigsum(ctx context.Context, o SigsumOptions) (*Report, error) {
 }
 
 func loadSigsumState(path, kh string) (*sigsumState, error) {
-	f, err := os.Open(path)
+	b, err := readStateFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return &sigsumState{SchemaVersion: 1, LogKeyHash: kh}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("monitor state: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxStateSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("monitor state: reading %s: %w", path, err)
-	}
-	if len(b) > MaxStateSize {
-		return nil, &state.CorruptError{Path: path, Reason: fmt.Sprintf("larger than %d bytes", MaxStateSize)}
+		return nil, err
 	}
 	var st sigsumState
 	if err := json.Unmarshal(b, &st); err != nil {

@@ -8,12 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/bintrans/bintrans/internal/durable"
 	"github.com/bintrans/bintrans/internal/logs/rekorv2"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/verify"
@@ -217,20 +216,12 @@ func tilesHead(c *rekorv2.Checkpoint) *TreeHead {
 }
 
 func loadTilesState(path, origin string) (*tilesState, error) {
-	f, err := os.Open(path)
+	b, err := readStateFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return &tilesState{SchemaVersion: tilesStateVersion, Origin: origin}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("monitor state: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxStateSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("monitor state: reading %s: %w", path, err)
-	}
-	if len(b) > MaxStateSize {
-		return nil, &state.CorruptError{Path: path, Reason: fmt.Sprintf("larger than %d bytes", MaxStateSize)}
+		return nil, err
 	}
 	var st tilesState
 	if err := json.Unmarshal(b, &st); err != nil {
@@ -242,38 +233,31 @@ func loadTilesState(path, origin string) (*tilesState, error) {
 	return &st, nil
 }
 
+// readStateFile reads a monitor state file through durable (bounded,
+// regular files only); a file over MaxStateSize is a *state.CorruptError.
+func readStateFile(path string) ([]byte, error) {
+	b, err := durable.ReadRegularFile(path, MaxStateSize)
+	var tl *durable.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return nil, &state.CorruptError{Path: path, Reason: fmt.Sprintf("larger than %d bytes", MaxStateSize)}
+	case errors.Is(err, os.ErrNotExist):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("monitor state: reading %s: %w", path, err)
+	}
+	return b, nil
+}
+
 // storeJSONState replaces the state file at path with v, atomically and
-// durably.
+// durably (durable.WriteFile).
 func storeJSONState(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("monitor state: %w", err)
-	}
-	tmp := f.Name()
-	if _, err = f.Write(b); err == nil {
-		if err = f.Sync(); err == nil {
-			err = f.Close()
-		}
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(tmp)
+	if err := durable.WriteFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("monitor state: writing %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("monitor state: syncing %s: %w", dir, err)
-		}
 	}
 	return nil
 }
