@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,39 +149,9 @@ func (c *MonitorCmd) Run(g *Globals) error {
 		}
 		return monitorVerdict(g, rep, err)
 	}
-	fails := 0
-	for {
-		rep, err := monitor.Run(ctx, s.options(c.All, c.Tail, nil))
-		if ctx.Err() != nil {
-			return nil // interrupted: a clean stop
-		}
-		if printable(rep, err) {
-			if werr := c.print(g, rep, false); werr != nil {
-				return werr
-			}
-		}
-		wait := c.Interval
-		switch {
-		case isSecurity(err):
-			return monitorVerdict(g, rep, err)
-		case err != nil:
-			fails++
-			wait = backoff(c.Interval, fails)
-			fmt.Fprintf(g.Stderr, "bintrans: monitor: %s (next try in %v)\n", safetext.Message(err.Error()), wait)
-		default:
-			fails = 0
-			if len(rep.Findings) > 0 {
-				fmt.Fprintf(g.Stderr, "bintrans: monitor: %d finding(s) above; still watching\n", len(rep.Findings))
-			}
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
+	return c.follow(ctx, g, func(ctx context.Context) (*monitor.Report, error) {
+		return monitor.Run(ctx, s.options(c.All, c.Tail, nil))
+	})
 }
 
 // backoff is the wait before the next run after fails consecutive failed
@@ -316,4 +287,42 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// follow runs the monitor every --interval until interrupted (a clean
+// stop): a failed run is retried with backoff, a SECURITY ERROR ends it.
+func (c *MonitorCmd) follow(ctx context.Context, g *Globals, run func(context.Context) (*monitor.Report, error)) error {
+	fails := 0
+	for {
+		rep, err := run(ctx)
+		if ctx.Err() != nil {
+			return nil // interrupted: a clean stop
+		}
+		if printable(rep, err) {
+			if werr := c.print(g, rep, false); werr != nil {
+				return werr
+			}
+		}
+		wait := c.Interval
+		switch {
+		case isSecurity(err):
+			return monitorVerdict(g, rep, err)
+		case err != nil:
+			fails++
+			wait = backoff(c.Interval, fails)
+			fmt.Fprintf(g.Stderr, "bintrans: monitor: %s (next try in %v)\n", safetext.Message(err.Error()), wait)
+		default:
+			fails = 0
+			if len(rep.Findings) > 0 {
+				fmt.Fprintf(g.Stderr, "bintrans: monitor: %d finding(s) above; still watching\n", len(rep.Findings))
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
 }

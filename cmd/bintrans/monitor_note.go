@@ -5,14 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"os"
-	"time"
 
 	"github.com/bintrans/bintrans/internal/audit"
 	"github.com/bintrans/bintrans/internal/logs/sigsum"
 	"github.com/bintrans/bintrans/internal/monitor"
-	"github.com/bintrans/bintrans/internal/safetext"
 	"github.com/bintrans/bintrans/internal/scan"
 	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/internal/witness"
@@ -130,39 +127,7 @@ func (c *MonitorCmd) runNote(g *Globals) error {
 		}
 		return monitorVerdict(g, rep, err)
 	}
-	fails := 0
-	for {
-		rep, err := run(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if printable(rep, err) {
-			if werr := c.print(g, rep, false); werr != nil {
-				return werr
-			}
-		}
-		wait := c.Interval
-		switch {
-		case isSecurity(err):
-			return monitorVerdict(g, rep, err)
-		case err != nil:
-			fails++
-			wait = backoff(c.Interval, fails)
-			fmt.Fprintf(g.Stderr, "bintrans: monitor: %s (next try in %v)\n", safetext.Message(err.Error()), wait)
-		default:
-			fails = 0
-			if len(rep.Findings) > 0 {
-				fmt.Fprintf(g.Stderr, "bintrans: monitor: %d finding(s) above; still watching\n", len(rep.Findings))
-			}
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
+	return c.follow(ctx, g, run)
 }
 
 // runNote is audit for --log-kind rekor-v2 and sigsum: the monitor's
