@@ -323,8 +323,7 @@ func (c *SignCmd) Run(g *Globals) error {
 		Progress: c.progress(g),
 		// Statements, every run: clients find the statement of the exact
 		// database they hold, and refuse a stale or rolled-back one.
-		// (Rekor v1 only in this version: see below.)
-		Statements: note == nil, StatementInterval: c.StatementInterval,
+		Statements: true, StatementInterval: c.StatementInterval,
 	})
 	if err != nil {
 		var km *signer.KeyMismatchError
@@ -336,9 +335,6 @@ func (c *SignCmd) Run(g *Globals) error {
 			return runErrorf(err, sce.Hint(), "%v", err)
 		}
 		return runErrorf(err, "another bintrans sign may be running, or the audit log needs a human: run 'bintrans audit verify-chain "+auditLog+"'", "%v", err)
-	}
-	if note != nil {
-		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: --log-kind %s: no repository statements are issued in this version (Rekor v1 only): clients checking --max-db-age warn that this repository has none\n", c.LogKind)
 	}
 	sum, runErr := s.Run(ctx, signer.Sources(c.RepoURL, c.RepoName, c.Architecture))
 	if err := s.Close(); err != nil && runErr == nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/internal/freshness"
 	"github.com/bintrans/bintrans/internal/logs/rekorv2"
 	"github.com/bintrans/bintrans/internal/signer"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
@@ -113,7 +114,7 @@ func (r *signRepo) v2AuditRecords(t *testing.T, s testenv.RekorV2Stack) []audit.
 	}
 	for _, rec := range recs {
 		if rec.SchemaVersion != audit.SchemaVersionLogKind || rec.LogKind != audit.LogKindRekorV2 || rec.LogOrigin != s.Origin ||
-			rec.LogURL != s.URL || len(rec.UUID) != 64 || rec.ReleaseSig != audit.ReleaseDB {
+			rec.LogURL != s.URL || len(rec.UUID) != 64 || (rec.ReleaseSig != audit.ReleaseDB) != rec.IsStatement() {
 			t.Fatalf("audit record: %+v", rec)
 		}
 	}
@@ -131,7 +132,10 @@ func TestSignRekorV2(t *testing.T) {
 	}
 	sum := r.summary(t, res)
 	n := len(r.pkgs)
-	if sum.Signed != n || sum.Failed != 0 || sum.AuditRecords != n || sum.Settled != n || sum.BundleCheckpoints != 1 || sum.Checkpoint == nil {
+	// The packages and the database's statement (one more entry), all on
+	// one checkpoint.
+	if sum.Signed != n || sum.Failed != 0 || sum.AuditRecords != n+1 || sum.Settled != n+1 || sum.BundleCheckpoints != 1 || sum.Checkpoint == nil ||
+		sum.StatementsIssued != 1 {
 		t.Fatalf("summary: %+v", sum)
 	}
 	t.Logf("Rekor v2: signed %d packages in %.2fs (%.0f packages/s; settle %.2fs)", sum.Signed, sum.Seconds, float64(sum.Signed)/sum.Seconds, sum.SettleSeconds)
@@ -140,8 +144,8 @@ func TestSignRekorV2(t *testing.T) {
 		t.Fatalf("bundles carry %d checkpoints, want 1", len(heads))
 	}
 	recs := r.v2AuditRecords(t, s)
-	if len(recs) != n {
-		t.Fatalf("%d audit records, want %d", len(recs), n)
+	if len(recs) != n+1 {
+		t.Fatalf("%d audit records, want %d", len(recs), n+1)
 	}
 	if res := signRunIn(t, "audit", "verify-chain", r.auditLog); res.code != 0 {
 		t.Fatalf("audit verify-chain: %+v", res)
@@ -165,7 +169,7 @@ func TestSignRekorV2(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("re-run: exit %d\n%s", res.code, res.stderr)
 	}
-	if sum := r.summary(t, res); sum.Signed != 0 || sum.AlreadyPublished != n || sum.AuditRecords != 0 || sum.Settled != 0 {
+	if sum := r.summary(t, res); sum.Signed != 0 || sum.AlreadyPublished != n || sum.AuditRecords != 0 || sum.Settled != 0 || sum.StatementsCurrent != 1 {
 		t.Fatalf("re-run summary: %+v", sum)
 	}
 
@@ -183,13 +187,13 @@ func TestSignRekorV2(t *testing.T) {
 			t.Fatalf("re-sign: exit %d\n%s", res.code, res.stderr)
 		}
 		sum := r.summary(t, res)
-		if sum.Signed != 5 || sum.AlreadyPublished != n-5 || sum.AuditRecords != 0 || sum.Settled != n || sum.BundleCheckpoints != 1 {
+		if sum.Signed != 5 || sum.AlreadyPublished != n-5 || sum.AuditRecords != 0 || sum.Settled != n+1 || sum.BundleCheckpoints != 1 {
 			t.Fatalf("re-sign summary: %+v", sum)
 		}
 		if heads := r.checkV2Bundles(t, s); len(heads) != 1 {
 			t.Fatalf("bundles carry %d checkpoints after --refresh-bundles, want 1", len(heads))
 		}
-		if recs := r.v2AuditRecords(t, s); len(recs) != n {
+		if recs := r.v2AuditRecords(t, s); len(recs) != n+1 {
 			t.Fatalf("%d audit records after re-signing, want %d (one per entry)", len(recs), n)
 		}
 	}
@@ -332,16 +336,33 @@ func TestMonitorRekorV2(t *testing.T) {
 	}
 	pubText, _ := os.ReadFile(r.pub)
 	pub, _ := verify.ParsePublicKey(string(pubText))
+	// The packages' entries and the database's statement's.
+	signed := map[string]string{} // file → its sha256
 	for _, p := range r.pkgs {
-		b, _ := os.ReadFile(filepath.Join(r.sigDir, p.Filename+verify.BundleSuffix))
-		v, err := rekorv2.VerifyBundle(b, lv, []ed25519.PublicKey{pub.Ed25519()}, []byte(p.SHA256Sum))
+		signed[p.Filename] = p.SHA256Sum
+	}
+	stmts, _ := filepath.Glob(filepath.Join(r.sigDir, "statements", "*.stmt"))
+	for _, f := range stmts {
+		if _, err := os.Stat(f + verify.SignatureSuffix); err != nil {
+			continue // the copy named by the .files database: the .db-named one's proof
+		}
+		text, _ := os.ReadFile(f)
+		signed[filepath.Join("statements", filepath.Base(f))] = freshness.DigestOf(text).SHA256
+	}
+	if len(signed) != len(r.pkgs)+1 {
+		t.Fatalf("statements: %v", stmts)
+	}
+	for file, sha := range signed {
+		b, _ := os.ReadFile(filepath.Join(r.sigDir, file+verify.BundleSuffix))
+		v, err := rekorv2.VerifyBundle(b, lv, []ed25519.PublicKey{pub.Ed25519()}, []byte(sha))
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := sha512.Sum512([]byte(p.SHA256Sum))
+		d := sha512.Sum512([]byte(sha))
 		bundles[hex.EncodeToString(v.LeafHash[:])] = hex.EncodeToString(d[:])
 	}
-	if rep.New != len(r.pkgs) || rep.Total != len(r.pkgs) || len(rep.Entries) != len(r.pkgs) || len(rep.Findings) != 0 || rep.Previous != nil || rep.Current == nil {
+	n := len(signed)
+	if rep.New != n || rep.Total != n || len(rep.Entries) != n || len(rep.Findings) != 0 || rep.Previous != nil || rep.Current == nil {
 		t.Fatalf("first run: new %d total %d entries %d findings %v previous %v", rep.New, rep.Total, len(rep.Entries), rep.Findings, rep.Previous)
 	}
 	for _, e := range rep.Entries {
@@ -361,7 +382,7 @@ func TestMonitorRekorV2(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("audit: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
-	if ar := auditJSON(t, res); ar.CrossCheck.Matched != len(r.pkgs) || ar.CrossCheck.Entries != len(r.pkgs) || ar.Findings != 0 {
+	if ar := auditJSON(t, res); ar.CrossCheck.Matched != n || ar.CrossCheck.Entries != n || ar.Findings != 0 {
 		t.Fatalf("audit: %+v", ar.CrossCheck)
 	}
 
@@ -385,7 +406,7 @@ func TestMonitorRekorV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	res = monRun(t, args()...)
-	if res.code != 0 || !strings.Contains(res.stdout, "1 entry new, 201 known") || !strings.Contains(res.stdout, "consistent with the checkpoint of the previous run") ||
+	if res.code != 0 || !strings.Contains(res.stdout, fmt.Sprintf("1 entry new, %d known", n+1)) || !strings.Contains(res.stdout, "consistent with the checkpoint of the previous run") ||
 		!strings.Contains(res.stdout, hex.EncodeToString(logged.LeafHash[:])) {
 		t.Fatalf("second run: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}

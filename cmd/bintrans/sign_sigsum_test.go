@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bintrans/bintrans/internal/audit"
+	"github.com/bintrans/bintrans/internal/freshness"
 	"github.com/bintrans/bintrans/internal/logs/sigsum"
 	"github.com/bintrans/bintrans/internal/testkit/sigsumlog"
 	"github.com/bintrans/bintrans/internal/testkit/witnesstest"
@@ -67,7 +68,7 @@ func TestSignSigsum(t *testing.T) {
 	}
 	sum := r.summary(t, res)
 	n := len(r.pkgs)
-	if sum.Signed != n || sum.Failed != 0 || sum.AuditRecords != n {
+	if sum.Signed != n || sum.Failed != 0 || sum.AuditRecords != n+1 || sum.StatementsIssued != 1 { // the packages and the statement
 		t.Fatalf("summary: %+v", sum)
 	}
 	t.Logf("Sigsum: signed %d packages in %.2fs (%.0f packages/s), %d tree head(s)", sum.Signed, sum.Seconds, float64(sum.Signed)/sum.Seconds, sum.BundleCheckpoints)
@@ -130,7 +131,7 @@ func TestSignSigsum(t *testing.T) {
 			t.Errorf("audit record: %+v", rec)
 		}
 		return nil
-	}); err != nil || nrec != n {
+	}); err != nil || nrec != n+1 {
 		t.Fatalf("audit log: %d records, %v", nrec, err)
 	}
 
@@ -152,12 +153,32 @@ func TestSignSigsum(t *testing.T) {
 		t.Fatalf("monitor: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	rep := monitorReport(t, res)
-	if rep.New != n || rep.Total != n || len(rep.Findings) != 0 {
+	if rep.New != n+1 || rep.Total != n+1 || len(rep.Findings) != 0 {
 		t.Fatalf("monitor: new %d total %d findings %v", rep.New, rep.Total, rep.Findings)
 	}
-	checksums := map[string]bool{}
+	// The packages' leaves and the database statement's.
+	shas := []string{}
 	for _, p := range r.pkgs {
-		m, _ := hex.DecodeString(p.SHA256Sum)
+		shas = append(shas, p.SHA256Sum)
+	}
+	stmts, _ := filepath.Glob(filepath.Join(r.sigDir, "statements", "*.stmt"))
+	for _, f := range stmts {
+		if _, err := os.Stat(f + verify.SignatureSuffix); err != nil {
+			continue // the copy named by the .files database: the .db-named one's proof
+		}
+		text, _ := os.ReadFile(f)
+		sha := freshness.DigestOf(text).SHA256
+		shas = append(shas, sha)
+		b, _ := os.ReadFile(f + verify.SignatureSuffix + ".bundle")
+		pr, err := sigsum.VerifyProof(b, [32]byte(mustHex(t, sha)), []ed25519.PublicKey{pub.Ed25519()}, pol, witness.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		leaves[pr.LeafHash] = f
+	}
+	checksums := map[string]bool{}
+	for _, sha := range shas {
+		m, _ := hex.DecodeString(sha)
 		c := sigsum.Checksum([32]byte(m))
 		checksums[hex.EncodeToString(c[:])] = true
 	}
@@ -169,7 +190,7 @@ func TestSignSigsum(t *testing.T) {
 	auditArgs := []string{"audit", "--audit-log", r.auditLog, "--pubkey-path", r.pub, "--log-kind", "sigsum", "--sigsum-policy", policyFile,
 		"--state-dir", mstate, "--repo-db", filepath.Join(r.dir, "core", "os", "x86_64", "core.db")}
 	res = signRunIn(t, append(auditArgs, "--json")...)
-	if ar := auditJSON(t, res); res.code != 0 || ar.CrossCheck.Matched != n || ar.Findings != 0 {
+	if ar := auditJSON(t, res); res.code != 0 || ar.CrossCheck.Matched != n+1 || ar.Findings != 0 {
 		t.Fatalf("audit: exit %d %+v\n%s", res.code, ar.CrossCheck, res.stderr)
 	}
 	rogue := sha256.Sum256([]byte(r.dir))

@@ -164,11 +164,12 @@ type notePending struct {
 	fail      *Failure
 }
 
-// runNote is Run's phases 1 to 3 for a NoteLog: it finishes the intents of
-// an interrupted run together with the packages not yet published, logging
-// all their entries at once, then settles the run's bundles. It returns
-// the *verify.SecurityError of the settle, if any.
-func (s *Signer) runNote(ctx context.Context, stop context.CancelCauseFunc, intents []*intent, jobs []*job, c *counters, sum *Summary) error {
+// runNote is Run's phases 2 and 3 for a NoteLog: it finishes the intents
+// of an interrupted run together with the packages not yet published,
+// logging all their entries at once, issues the statements of the released
+// databases, then settles the run's bundles. It returns the
+// *verify.SecurityError of the settle, if any.
+func (s *Signer) runNote(ctx context.Context, stop context.CancelCauseFunc, intents []*intent, jobs []*job, released []*DB, c *counters, sum *Summary) error {
 	// Phase 2a, offline: what is already published (and audited) is done.
 	todo := make([]bool, len(jobs))
 	s.parallel(ctx, len(jobs), func(i int) {
@@ -270,6 +271,12 @@ func (s *Signer) runNote(ctx context.Context, stop context.CancelCauseFunc, inte
 	for _, j := range jobs {
 		if j.fail != nil {
 			sum.Failures = append(sum.Failures, *j.fail)
+		}
+	}
+	// Phase 2e: the databases' statements, after their packages.
+	if s.o.Statements && ctx.Err() == nil {
+		if err := s.statements(ctx, stop, released, withheld(sum.Failures), sum, c); err != nil {
+			return err
 		}
 	}
 	if err := s.saveHead(); err != nil {
@@ -410,14 +417,8 @@ func (s *Signer) noteFinish(ctx context.Context, stop context.CancelCauseFunc, p
 		stop(err)
 		return StageAudit, err
 	}
-	if err := s.sigDir.WriteFile(r.Filename+verify.BundleSuffix, p.res.Bundle, 0o644); err != nil {
+	if err := s.publish(p.in, p.res.Bundle); err != nil {
 		return StagePublish, err
-	}
-	if err := s.sigDir.WriteFile(r.Filename+verify.SignatureSuffix, p.in.Signature, 0o644); err != nil {
-		return StagePublish, err
-	}
-	if err := s.sigDir.Sync(); err != nil { // both renames durable before the intent goes
-		return StagePublish, fmt.Errorf("syncing %s: %w", s.o.SignatureDir, err)
 	}
 	s.addNoteSettle(&noteSettleItem{filename: r.Filename, sha: r.SHA256, bundle: p.res.Bundle, proof: pr})
 	if err := s.state.removeIntent(p.in.LeafHash); err != nil {
@@ -520,30 +521,25 @@ func (s *Signer) noteSettle(ctx context.Context, items []*noteSettleItem, sum *S
 		settled = append(settled, it)
 		data = append(data, res.Bundles[i])
 	}
-	// One batch: temp files, one sync, renames, one directory sync (as
-	// rewriteBundles).
-	batch := s.sigDir.Batch()
-	idx := make([]int, len(settled))
+	batch := s.bundleBatch()
+	refs := make([]bundleRef, len(settled))
 	for i, it := range settled {
 		var err error
-		if idx[i], err = batch.Add(it.filename+verify.BundleSuffix, data[i], 0o644); err != nil {
+		if refs[i], err = batch.add(it.filename, data[i]); err != nil {
 			sum.warnSettle(fmt.Errorf("%s: %w", it.filename, err))
 		}
 	}
-	written, dirErr := batch.Commit()
+	written := batch.commit(sum)
 	for i, it := range settled {
-		switch {
-		case idx[i] < 0:
+		switch err := written(refs[i]); {
+		case refs[i] == noBundle:
 			sum.SettleFailed++
-		case written[idx[i]] != nil:
-			sum.warnSettle(fmt.Errorf("%s: %w", it.filename, written[idx[i]]))
+		case err != nil:
+			sum.warnSettle(fmt.Errorf("%s: %w", it.filename, err))
 			sum.SettleFailed++
 		default:
 			sum.Settled++
 		}
-	}
-	if dirErr != nil {
-		sum.warnSettle(dirErr)
 	}
 	if sum.Settled > 0 {
 		sum.BundleCheckpoints = 1

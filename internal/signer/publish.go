@@ -641,7 +641,7 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 	var secErr error
 	if s.o.Note != nil {
 		// Phases 2a to 3 for a Rekor v2 or Sigsum log.
-		secErr = s.runNote(ctx, cancel, intents, jobs, &c, sum)
+		secErr = s.runNote(ctx, cancel, intents, jobs, released, &c, sum)
 		var sec *verify.SecurityError
 		if secErr != nil && !errors.As(secErr, &sec) {
 			return nil, secErr
@@ -965,27 +965,7 @@ func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *i
 	if err != nil {
 		return StagePublish, err
 	}
-	dir, name := s.sigDir, r.Filename
-	if r.IsStatement() {
-		d, err := s.statementDir()
-		if err != nil {
-			return StagePublish, err
-		}
-		dir, name = d, strings.TrimPrefix(r.Filename, freshness.Dir+"/")
-	}
-	if err := dir.WriteFile(name+verify.BundleSuffix, bundle, 0o644); err != nil {
-		return StagePublish, err
-	}
-	if err := dir.WriteFile(name+verify.SignatureSuffix, in.Signature, 0o644); err != nil {
-		return StagePublish, err
-	}
-	if r.IsStatement() {
-		// The statement after its .t and bundle (docs/STATEMENTS.md).
-		if err := s.publishStatement(r, in.Statement); err != nil {
-			return StagePublish, err
-		}
-	}
-	if err := dir.Sync(); err != nil { // the renames durable before the intent goes
+	if err := s.publish(in, bundle); err != nil {
 		return StagePublish, err
 	}
 	s.addSettle(&settleItem{repo: r.Repo, arch: r.Arch, filename: r.Filename, sha: r.SHA256, t: in.Signature, e: e})
@@ -993,6 +973,35 @@ func (s *Signer) finish(ctx context.Context, stop context.CancelCauseFunc, in *i
 		return StagePublish, err
 	}
 	return "", nil
+}
+
+// publish writes an entry's proof bundle, then its `.t`, then (for a
+// repository statement) the statement itself (docs/STATEMENTS.md), and
+// makes the renames durable: what a client finds first is never a file
+// whose proof is missing. Statements go to the statements subdirectory.
+func (s *Signer) publish(in *intent, bundle []byte) error {
+	r := in.Record
+	dir, name := s.sigDir, r.Filename
+	if r.IsStatement() {
+		d, err := s.statementDir()
+		if err != nil {
+			return err
+		}
+		dir, name = d, strings.TrimPrefix(r.Filename, freshness.Dir+"/")
+	}
+	if err := dir.WriteFile(name+verify.BundleSuffix, bundle, 0o644); err != nil {
+		return err
+	}
+	if err := dir.WriteFile(name+verify.SignatureSuffix, in.Signature, 0o644); err != nil {
+		return err
+	}
+	if r.IsStatement() {
+		if err := s.publishStatement(r, in.Statement); err != nil {
+			return err
+		}
+	}
+	// The renames durable before the intent goes.
+	return dir.Sync()
 }
 
 // ensureAudited makes sure the audit log durably records entry e (log

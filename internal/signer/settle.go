@@ -201,70 +201,36 @@ func (s *Signer) rewriteBundles(settled []*settleItem, sum *Summary) {
 	// Temp files in parallel, one sync for the batch, then the renames: a
 	// crash leaves the old bundle or the new one (both valid) and at most
 	// temp files, removed by the next run.
-	// Statements' bundles go to the statements subdirectory: a batch of
-	// its own (one directory per batch).
-	batch := s.sigDir.Batch()
-	var stmtBatch *durable.Batch
-	s.stmtMu.Lock()
-	if s.stmtDir != nil {
-		stmtBatch = s.stmtDir.Batch()
-	}
-	s.stmtMu.Unlock()
-	inStmt := make([]bool, len(settled))
-	idx := make([]int, len(settled)) // each item's file in its batch, or -1
+	batch := s.bundleBatch()
+	refs := make([]bundleRef, len(settled)) // each item's file in the batch
 	errs := make([]error, len(settled))
 	var g errgroup.Group
 	g.SetLimit(s.o.Jobs)
 	for i, it := range settled {
-		idx[i] = -1
+		refs[i] = noBundle
 		if bytes.Equal(it.e.Proof.Checkpoint, it.fresh.Proof.Checkpoint) {
 			continue // already carries that very note
 		}
 		g.Go(func() error {
 			b, err := s.prepareBundle(it)
 			if err == nil {
-				if name, ok := strings.CutPrefix(it.filename, freshness.Dir+"/"); ok {
-					if stmtBatch == nil {
-						err = fmt.Errorf("the statements directory is not open")
-					} else {
-						inStmt[i] = true
-						idx[i], err = stmtBatch.Add(name+verify.BundleSuffix, b, 0o644)
-					}
-				} else {
-					idx[i], err = batch.Add(it.filename+verify.BundleSuffix, b, 0o644)
-				}
+				refs[i], err = batch.add(it.filename, b)
 			}
 			errs[i] = err
 			return nil
 		})
 	}
 	g.Wait()
-	written, dirErr := batch.Commit()
-	var stmtWritten []error
-	var stmtDirErr error
-	if stmtBatch != nil {
-		stmtWritten, stmtDirErr = stmtBatch.Commit()
-	}
+	written := batch.commit(sum)
 	for i, it := range settled {
-		switch {
-		case idx[i] >= 0 && inStmt[i]:
-			errs[i] = stmtWritten[idx[i]]
-		case idx[i] >= 0:
-			errs[i] = written[idx[i]]
+		if errs[i] == nil {
+			errs[i] = written(refs[i])
 		}
 		if errs[i] != nil {
 			sum.warnSettle(fmt.Errorf("%s: %w", it.filename, errs[i]))
 			sum.SettleFailed++
 			settled[i] = nil
 		}
-	}
-	if dirErr != nil {
-		// The renames happened: readers see the new bundles, which
-		// verify as the old ones did; they may not survive a crash.
-		sum.warnSettle(dirErr)
-	}
-	if stmtDirErr != nil {
-		sum.warnSettle(stmtDirErr)
 	}
 	heads := map[string]bool{}
 	for _, it := range settled {
@@ -398,4 +364,75 @@ func (s *Signer) prepareBundle(it *settleItem) ([]byte, error) {
 		return nil, errors.New("the settled bundle's checkpoint is not its verified tree head, not written")
 	}
 	return b, nil
+}
+
+// bundles is a batch of rewritten proof bundles: one durable.Batch for the
+// signature dir and one for its statements subdirectory (a batch is one
+// directory). Temp files first (add, safe from many goroutines), then one
+// sync, the renames and one directory sync per directory (commit): a crash
+// leaves the old bundle or the new one (both valid) and at most temp
+// files, removed by the next run.
+type bundles struct {
+	pkg, stmt *durable.Batch
+}
+
+// bundleRef names a file added to a bundles batch.
+type bundleRef struct {
+	stmt bool
+	i    int
+}
+
+// noBundle is the bundleRef of an item not written.
+var noBundle = bundleRef{i: -1}
+
+func (s *Signer) bundleBatch() *bundles {
+	b := &bundles{pkg: s.sigDir.Batch()}
+	s.stmtMu.Lock()
+	if s.stmtDir != nil {
+		b.stmt = s.stmtDir.Batch()
+	}
+	s.stmtMu.Unlock()
+	return b
+}
+
+// add writes the temp file of filename's new bundle.
+func (b *bundles) add(filename string, data []byte) (bundleRef, error) {
+	name, ok := strings.CutPrefix(filename, freshness.Dir+"/")
+	if !ok {
+		i, err := b.pkg.Add(filename+verify.BundleSuffix, data, 0o644)
+		return bundleRef{i: i}, err
+	}
+	if b.stmt == nil {
+		return noBundle, fmt.Errorf("the statements directory is not open")
+	}
+	i, err := b.stmt.Add(name+verify.BundleSuffix, data, 0o644)
+	return bundleRef{stmt: true, i: i}, err
+}
+
+// commit renames the batch's files into place. A directory that could not
+// be synced is a settle warning: the renames happened, readers see the new
+// bundles (which verify as the old ones did), they may not survive a
+// crash. It returns each file's outcome (nil for noBundle).
+func (b *bundles) commit(sum *Summary) func(bundleRef) error {
+	written, dirErr := b.pkg.Commit()
+	if dirErr != nil {
+		sum.warnSettle(dirErr)
+	}
+	var stmtWritten []error
+	if b.stmt != nil {
+		var err error
+		if stmtWritten, err = b.stmt.Commit(); err != nil {
+			sum.warnSettle(err)
+		}
+	}
+	return func(r bundleRef) error {
+		switch {
+		case r.i < 0:
+			return nil
+		case r.stmt:
+			return stmtWritten[r.i]
+		default:
+			return written[r.i]
+		}
+	}
 }

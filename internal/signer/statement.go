@@ -2,6 +2,8 @@ package signer
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -185,7 +187,7 @@ func (s *Signer) statements(ctx context.Context, stop context.CancelCauseFunc, d
 			continue
 		}
 		ss.FilesSHA256 = files.SHA256
-		pub, pubE, pubT := s.publishedStatement(db.SHA256)
+		pub, pubP := s.publishedStatement(db.SHA256)
 		if pub != nil && (pub.Repository != src.Repo || pub.Architecture != src.Arch) {
 			failed(StageStatement, fmt.Errorf("%s is a statement for %s/%s: the two databases are byte for byte the same, and a statement names one repository and architecture", ss.Path, pub.Repository, pub.Architecture))
 			continue
@@ -214,18 +216,16 @@ func (s *Signer) statements(ctx context.Context, stop context.CancelCauseFunc, d
 		if reason == "" {
 			// Current. A new audit log gets its record (the audit log
 			// explains every entry of the key).
-			ss.Action, ss.Counter, ss.Issued, ss.LogIndex = "current", pub.Counter, pub.Issued.Format(time.RFC3339), &pubE.LogIndex
+			ss.Action, ss.Counter, ss.Issued, ss.LogIndex = "current", pub.Counter, pub.Issued.Format(time.RFC3339), &pubP.index
 			b, _ := pub.Marshal()
 			sha := freshness.DigestOf(b).SHA256
-			if !s.isAudited(pubE) {
-				if err := s.ensureAudited(audit.StatementRecord(pub, sha, db.URL), pubE, c); err != nil {
-					stop(err)
-					failed(StageAudit, err)
-					continue
-				}
+			if err := s.auditPublished(pubP, audit.StatementRecord(pub, sha, db.URL), c); err != nil {
+				stop(err)
+				failed(StageAudit, err)
+				continue
 			}
 			if s.o.RefreshBundles {
-				s.addSettle(&settleItem{repo: src.Repo, arch: src.Arch, filename: ss.Path, sha: sha, t: pubT, e: pubE})
+				s.settlePublished(pubP, src, ss.Path, sha)
 			}
 			sum.StatementsCurrent++
 			sum.Statements = append(sum.Statements, ss)
@@ -239,12 +239,12 @@ func (s *Signer) statements(ctx context.Context, stop context.CancelCauseFunc, d
 		}
 		st := &freshness.Statement{Repository: src.Repo, Architecture: src.Arch, DB: freshness.Digest{SHA256: db.SHA256, Size: db.Size},
 			Files: files, Counter: top + 1, Issued: issued, Interval: interval.Truncate(time.Second)}
-		e, stage, err := s.issue(ctx, stop, st, db.URL, set, c)
+		index, stage, err := s.issue(ctx, stop, st, db.URL, set, c)
 		if err != nil {
 			failed(stage, err)
 			continue
 		}
-		ss.Action, ss.Reason, ss.Counter, ss.Issued, ss.LogIndex = "issued", reason, st.Counter, issued.Format(time.RFC3339), &e.LogIndex
+		ss.Action, ss.Reason, ss.Counter, ss.Issued, ss.LogIndex = "issued", reason, st.Counter, issued.Format(time.RFC3339), &index
 		sum.StatementsIssued++
 		sum.Statements = append(sum.Statements, ss)
 	}
@@ -252,53 +252,81 @@ func (s *Signer) statements(ctx context.Context, stop context.CancelCauseFunc, d
 }
 
 // issue stores st's counter, then signs st and takes it through the
-// pipeline.
-func (s *Signer) issue(ctx context.Context, stop context.CancelCauseFunc, st *freshness.Statement, dbURL string, set *freshness.AcceptedSet, c *counters) (*rekorv1.Entry, Stage, error) {
+// pipeline (the log's kind decides which). It returns the statement's log
+// index.
+func (s *Signer) issue(ctx context.Context, stop context.CancelCauseFunc, st *freshness.Statement, dbURL string, set *freshness.AcceptedSet, c *counters) (int64, Stage, error) {
 	text, err := st.Marshal()
 	if err != nil {
-		return nil, StageStatement, err
+		return 0, StageStatement, err
 	}
 	sha := freshness.DigestOf(text).SHA256
 	path := freshness.Path(st.DB.SHA256)
 	if _, err := set.Put(&freshness.Accepted{Repository: st.Repository, Architecture: st.Architecture, Counter: st.Counter,
 		Issued: st.Issued, DBSHA256: st.DB.SHA256, StatementSHA256: sha}); err != nil {
-		return nil, StageStatement, err
+		return 0, StageStatement, err
 	}
 	// Durable before anything is signed: a counter is never given twice.
 	if err := s.state.storeCounters(set); err != nil {
-		return nil, StageStatement, fmt.Errorf("storing the statement counter: %w", err)
+		return 0, StageStatement, fmt.Errorf("storing the statement counter: %w", err)
 	}
 	sk, err := s.key()
 	if err != nil {
-		return nil, StageSign, err
+		return 0, StageSign, err
 	}
 	t, err := signStatement(sk, sha, path)
 	if err != nil {
-		return nil, StageSign, err
+		return 0, StageSign, err
+	}
+	in := &intent{SchemaVersion: 1, Signature: t, Record: audit.StatementRecord(st, sha, dbURL), Statement: text}
+	if s.o.Note != nil {
+		return s.issueNote(ctx, stop, in, c)
 	}
 	sig, err := verify.ParseSignature(t)
 	if err != nil {
-		return nil, StageSign, err
+		return 0, StageSign, err
 	}
-	r := audit.StatementRecord(st, sha, dbURL)
-	in := &intent{
-		SchemaVersion: 1,
-		LeafHash:      rekorv1.LeafHash(rekorv1.CanonicalBody(sig, s.o.PublicKey, []byte(sha))),
-		Signature:     t,
-		Record:        r,
-		Statement:     text,
-	}
+	in.LeafHash = rekorv1.LeafHash(rekorv1.CanonicalBody(sig, s.o.PublicKey, []byte(sha)))
 	if err := s.state.writeIntent(in); err != nil {
-		return nil, StageIntent, err
+		return 0, StageIntent, err
 	}
 	if stage, err := s.finish(ctx, stop, in, false, c); err != nil {
-		return nil, stage, err
+		return 0, stage, err
 	}
-	e, _, ok := s.publishedT(path, sha)
+	p, ok := s.publishedStatementProof(path, sha)
 	if !ok {
-		return nil, StagePublish, fmt.Errorf("%s: published, but does not verify when read back", path)
+		return 0, StagePublish, fmt.Errorf("%s: published, but does not verify when read back", path)
 	}
-	return e, "", nil
+	return p.index, "", nil
+}
+
+// issueNote is issue's pipeline on a NoteLog (Rekor v2, Sigsum): the
+// statement's own entry (the log's second signature by the transparency
+// key, as for a package), intent, log, verify, audit, publish; it is
+// settled with the run's packages.
+func (s *Signer) issueNote(ctx context.Context, stop context.CancelCauseFunc, in *intent, c *counters) (int64, Stage, error) {
+	sk, err := s.key()
+	if err != nil {
+		return 0, StageSign, err
+	}
+	priv := ed25519.PrivateKey(sk.SecretKey[:])
+	r := in.Record
+	leaf, err := s.o.Note.Leaf(priv, r.SHA256)
+	if err != nil {
+		return 0, StageSign, err
+	}
+	in.LeafHash, in.LogKind = hex.EncodeToString(leaf[:]), s.o.Note.Kind()
+	if err := s.state.writeIntent(in); err != nil {
+		return 0, StageIntent, err
+	}
+	p := &notePending{in: in, res: s.o.Note.LogAll(ctx, priv, []string{r.SHA256})[0]}
+	if stage, err := s.noteFinish(ctx, stop, p, c); err != nil {
+		return 0, stage, err
+	}
+	pp, ok := s.publishedStatementProof(r.Filename, r.SHA256)
+	if !ok {
+		return 0, StagePublish, fmt.Errorf("%s: published, but does not verify when read back", r.Filename)
+	}
+	return pp.index, "", nil
 }
 
 // signStatement is verify.SignPackage for a statement: the same message
@@ -339,24 +367,78 @@ func (s *Signer) publishStatement(r audit.Record, text []byte) error {
 	return nil
 }
 
+// publishedProof is a published statement's verified `.t` and proof:
+// a Rekor v1 entry, or a NoteLog bundle.
+type publishedProof struct {
+	index  int64
+	t      []byte
+	e      *rekorv1.Entry // Rekor v1
+	note   *NoteProof     // NoteLog
+	bundle []byte         // NoteLog
+}
+
+// publishedStatementProof reads and verifies, offline, the published `.t`
+// and proof of the statement at path with sha256 sha.
+func (s *Signer) publishedStatementProof(path, sha string) (*publishedProof, bool) {
+	if s.o.Note != nil {
+		p, t, b, ok := s.notePublished(path, sha)
+		if !ok {
+			return nil, false
+		}
+		return &publishedProof{index: int64(p.Index), t: t, note: p, bundle: b}, true
+	}
+	e, t, ok := s.publishedT(path, sha)
+	if !ok {
+		return nil, false
+	}
+	return &publishedProof{index: e.LogIndex, t: t, e: e}, true
+}
+
+// auditPublished makes sure the audit log records a published statement's
+// entry (a new audit log gets its record: the audit log explains every
+// entry of the key).
+func (s *Signer) auditPublished(p *publishedProof, r audit.Record, c *counters) error {
+	if p.note != nil {
+		leaf := hex.EncodeToString(p.note.Leaf[:])
+		if s.isAuditedLeaf(leaf) {
+			return nil
+		}
+		return s.ensureAuditedLeaf(leaf, s.noteRecord(r, p.note), c)
+	}
+	if s.isAudited(p.e) {
+		return nil
+	}
+	return s.ensureAudited(r, p.e, c)
+}
+
+// settlePublished queues a published statement's proof for this run's
+// settle (--refresh-bundles).
+func (s *Signer) settlePublished(p *publishedProof, src Source, path, sha string) {
+	if p.note != nil {
+		s.addNoteSettle(&noteSettleItem{filename: path, sha: sha, bundle: p.bundle, proof: p.note})
+		return
+	}
+	s.addSettle(&settleItem{repo: src.Repo, arch: src.Arch, filename: path, sha: sha, t: p.t, e: p.e})
+}
+
 // publishedStatement is the statement published for the database with
-// sha256 dbSHA256 when its .t and bundle verify offline and it names that
+// sha256 dbSHA256 when its .t and proof verify offline and it names that
 // database; nil otherwise.
-func (s *Signer) publishedStatement(dbSHA256 string) (*freshness.Statement, *rekorv1.Entry, []byte) {
+func (s *Signer) publishedStatement(dbSHA256 string) (*freshness.Statement, *publishedProof) {
 	path := freshness.Path(dbSHA256)
 	text, err := durable.ReadFile(filepath.Join(s.o.SignatureDir, filepath.FromSlash(path)), freshness.MaxSize)
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil
 	}
 	st, err := freshness.Parse(text)
 	if err != nil || st.DB.SHA256 != dbSHA256 {
-		return nil, nil, nil
+		return nil, nil
 	}
-	e, t, ok := s.publishedT(path, freshness.DigestOf(text).SHA256)
+	p, ok := s.publishedStatementProof(path, freshness.DigestOf(text).SHA256)
 	if !ok {
-		return nil, nil, nil
+		return nil, nil
 	}
-	return st, e, t
+	return st, p
 }
 
 // filesDigest is the digest of the source's <repo>.files, streamed; zero
