@@ -183,7 +183,7 @@ func StartOmni(t testing.TB, logs ...Log) *Witness {
 		t.Fatal(err)
 	}
 	start(t, w, func(port int) []string {
-		mport := freePort(t)
+		mport := FreePort(t)
 		return []string{bin, fmt.Sprintf("--listen=127.0.0.1:%d", port), fmt.Sprintf("--metrics_listen=127.0.0.1:%d", mport),
 			"--db_file=" + filepath.Join(dir, "w.db"), "--private_key_path=" + filepath.Join(dir, "witness.skey"),
 			"--additional_logs=" + filepath.Join(dir, "logs.yaml")}
@@ -198,7 +198,7 @@ func start(t testing.TB, w *Witness, args func(port int) []string) {
 	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port := freePort(t)
+		port := FreePort(t)
 		argv := args(port)
 		out, err := os.OpenFile(filepath.Join(w.Dir, "output"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -248,9 +248,9 @@ func waitPort(port int, done <-chan struct{}, max time.Duration) error {
 var portMu sync.Mutex
 var nextPort int
 
-// freePort returns a port free on 127.0.0.1 now: from BINTRANS_TEST_PORTS
+// FreePort returns a port free on 127.0.0.1 now: from BINTRANS_TEST_PORTS
 // (LO-HI) when set, else one the kernel picks.
-func freePort(t testing.TB) int {
+func FreePort(t testing.TB) int {
 	t.Helper()
 	lo, hi, ok := portRange()
 	if !ok {
