@@ -63,8 +63,10 @@ bundles stay valid under the log's key); so is a cosigned checkpoint short of
 the policy's quorum, which clients enforcing the policy will refuse: run
 sign again with --refresh-bundles once the witnesses answer.
 
-Repository statements (--statement-interval) are issued into Rekor v1 logs
-only in this version: with rekor-v2 or sigsum, sign warns and issues none.
+Repository statements (--statement-interval, docs/STATEMENTS.md) go into
+the same log as the packages, whatever its kind: each is its own entry by
+the transparency key, its proof beside it under statements/, settled with
+the run's packages.
 
 The audit records of a rekor-v2 or sigsum signer name the log kind and
 origin (schema 3; log_index is the entry's index, uuid its RFC 6962 leaf
