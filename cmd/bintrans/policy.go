@@ -231,6 +231,9 @@ func logUnavailableHint(err error, def string) string {
 		return "the log sent answers far larger than any honest one (a hostile or broken log, or a man in the middle): check --log-url; nothing was installed"
 	}
 	var qe *witness.QuorumError
+	if errors.As(err, &qe) && qe.NoCosignatures() {
+		return "the log serves its checkpoint without any witness cosignature (it does not gather them; sign --witness puts them in the proof bundles only): verify offline (offline = true, or --offline), against the cosigned checkpoints the bundles carry, or ask the log's operator to run it with a witness policy (rekor-tiles --witness-policy-path); nothing was installed"
+	}
 	if errors.As(err, &qe) {
 		return "the log's current checkpoint lacks the cosignatures --witness-policy requires: check that the policy names the witnesses this log uses and that they are up (a log showing a view no witness saw is refused on purpose); nothing was installed"
 	}

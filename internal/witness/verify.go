@@ -128,6 +128,22 @@ type QuorumError struct {
 	MaxAge    time.Duration
 }
 
+// NoCosignatures reports whether the checkpoint carried no cosignature by
+// a witness the quorum counts, nor by a key the policy does not name: a
+// log that does not gather cosignatures, rather than witnesses that
+// refused, are down or are stale.
+func (e *QuorumError) NoCosignatures() bool {
+	if e.Unknown > 0 {
+		return false
+	}
+	for _, w := range e.Witnesses {
+		if w.Status != Missing {
+			return false
+		}
+	}
+	return true
+}
+
 func (e *QuorumError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "witness quorum %q not met", e.Quorum)

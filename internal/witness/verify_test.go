@@ -157,6 +157,23 @@ func TestVerifyCheckpointQuorum(t *testing.T) {
 			t.Errorf("%s: unknown %d, message %q", tc.name, qe.Unknown, err)
 		}
 	}
+	// NoCosignatures: a log that gathers none, not witnesses that refused.
+	for _, tc := range []struct {
+		name string
+		cp   []byte
+		want bool
+	}{
+		{"bare checkpoint", cp, true},
+		{"one witness", withLines(cp, cosign(t, "w2", cp, now)), false},
+		{"a stranger only", withLines(cp, cosign(t, "stranger", cp, now)), false},
+		{"another checkpoint's", withLines(cp, cosign(t, "w1", signedCheckpoint(t, testOrigin, 11), now)), false},
+	} {
+		_, err := p.VerifyCheckpoint(tc.cp, Options{})
+		var qe *QuorumError
+		if !errors.As(err, &qe) || qe.NoCosignatures() != tc.want {
+			t.Errorf("%s: NoCosignatures of %v, want %v", tc.name, err, tc.want)
+		}
+	}
 	// within the skew is fine
 	if _, err := p.VerifyCheckpoint(withLines(cp, cosign(t, "w1", cp, now+60), cosign(t, "w2", cp, now)), Options{MaxAge: time.Hour}); err != nil {
 		t.Errorf("60 s ahead: %v", err)
