@@ -91,7 +91,7 @@ type Options struct {
 	// HTTP fetches databases and packages over http(s). Requests are bounded
 	// in time by the signer's own contexts.
 	HTTP *http.Client
-	// MaxDBSize bounds a database (default DefaultMaxDBSize).
+	// MaxDBSize bounds a database (default repodb.DefaultMaxDBSize).
 	MaxDBSize int64
 	// Version is the bintrans version written into audit records.
 	Version string
