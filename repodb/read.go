@@ -68,6 +68,18 @@ type Limits struct {
 	MaxTotalSize int64
 }
 
+// Bounds on a repository's files as bintrans fetches them whole (the
+// signer and the CI scanner), before Read sees them: the one place for
+// both. Limits bound a database's content once decompressed.
+const (
+	// DefaultMaxDBSize bounds one sync database as fetched (compressed).
+	// Arch's largest, extra.files, is about 60 MiB; extra.db about 8 MiB.
+	DefaultMaxDBSize = 256 << 20
+	// DefaultMaxPackageSize bounds one package file read to be hashed (or
+	// streamed into gpg to check its signature).
+	DefaultMaxPackageSize = 16 << 30
+)
+
 // DefaultLimits returns limits sized for real Arch Linux databases with
 // room to grow: extra has about 15 000 packages with desc files of a few
 // KiB (the largest part a %PGPSIG%, which repo-add caps at 16 KiB of

@@ -100,14 +100,28 @@ func (c *FetchCmd) Run(g *Globals) error {
 			return err
 		}
 	}
-
-	hc, err := c.downloadClient()
-	if err != nil {
-		return err
-	}
 	part, final := c.Output, ""
 	if !strings.HasSuffix(c.Output, ".part") {
 		part, final = c.Output+".part", c.Output
+	}
+	if err := c.download(ctx, g, kind, safeName, part); err != nil {
+		return err
+	}
+	if kind != fetch.KindPackage {
+		if err := c.passUnverified(ctx, g, kind, filename, part); err != nil {
+			return err
+		}
+		return finish(part, final)
+	}
+	return c.verifyPackage(ctx, g, filename, repo, part, final)
+}
+
+// download fetches --url into part (a package resumes a partial
+// download).
+func (c *FetchCmd) download(ctx context.Context, g *Globals, kind fetch.Kind, safeName, part string) error {
+	hc, err := c.downloadClient()
+	if err != nil {
+		return err
 	}
 	opts := fetch.Options{MaxSize: fetch.MaxSize(kind, c.MaxDownloadSize), StallTimeout: c.StallTimeout, Resume: kind == fetch.KindPackage}
 	res, err := fetch.Download(ctx, hc, c.URL, part, opts)
@@ -124,35 +138,41 @@ func (c *FetchCmd) Run(g *Globals) error {
 			fmt.Fprintf(g.Stderr, "bintrans: %s: downloaded %d bytes\n", safeName, res.Size)
 		}
 	}
+	return nil
+}
 
-	if kind != fetch.KindPackage {
-		if err := passThrough(kind, part); err != nil {
-			if derr := fetch.Discard(part); derr != nil {
-				fmt.Fprintf(g.Stderr, "bintrans: could not remove %s: %v\n", safetext.Line(part), derr)
-			}
-			hint := "pacman installs whatever file a database names: a mirror serving a package under this name wants it installed unverified; use another mirror and report it"
-			var fe *fetch.FormatError
-			if errors.As(err, &fe) {
-				hint = "bintrans passes a " + kind.String() + " through only when it reads exactly as one repo-add or gpg writes (pacman could load anything else as a package); check the mirror, or report the file if the mirror is genuine"
-			}
-			return verificationFailed(hint, "refused %s: %v", safeName, err)
+// passUnverified lets a file that is not a package through, unverified, once
+// it is shown not to be a package in disguise and, for a database, its
+// repository statement is checked. A refused file is removed.
+func (c *FetchCmd) passUnverified(ctx context.Context, g *Globals, kind fetch.Kind, filename, part string) error {
+	safeName := safetext.Line(filename)
+	if err := passThrough(kind, part); err != nil {
+		discardPart(g, part)
+		hint := "pacman installs whatever file a database names: a mirror serving a package under this name wants it installed unverified; use another mirror and report it"
+		var fe *fetch.FormatError
+		if errors.As(err, &fe) {
+			hint = "bintrans passes a " + kind.String() + " through only when it reads exactly as one repo-add or gpg writes (pacman could load anything else as a package); check the mirror, or report the file if the mirror is genuine"
 		}
-		if kind == fetch.KindDatabase {
-			// Its repository statement, before pacman sees it: a refused
-			// download leaves pacman its current database.
-			if err := c.checkDB(ctx, g, filename, part); err != nil {
-				if derr := fetch.Discard(part); derr != nil {
-					fmt.Fprintf(g.Stderr, "bintrans: could not remove %s: %v\n", safetext.Line(part), derr)
-				}
-				return err
-			}
-		}
-		if g.Verbose {
-			fmt.Fprintf(g.Stderr, "bintrans: %s: %s, passed through unverified (checked not to be a package)\n", safeName, kind)
-		}
-		return finish(part, final)
+		return verificationFailed(hint, "refused %s: %v", safeName, err)
 	}
+	if kind == fetch.KindDatabase {
+		// Its repository statement, before pacman sees it: a refused
+		// download leaves pacman its current database.
+		if err := c.checkDB(ctx, g, filename, part); err != nil {
+			discardPart(g, part)
+			return err
+		}
+	}
+	if g.Verbose {
+		fmt.Fprintf(g.Stderr, "bintrans: %s: %s, passed through unverified (checked not to be a package)\n", safeName, kind)
+	}
+	return nil
+}
 
+// verifyPackage verifies the downloaded package at part as filename (of
+// repo, with --repo-transparency-url) and renames it to final; a refused
+// package is removed.
+func (c *FetchCmd) verifyPackage(ctx context.Context, g *Globals, filename, repo, part, final string) error {
 	// --deadline bounds the verification, from here: the download took
 	// as long as the mirror needed (bounded by --stall-timeout).
 	ctx, cancel, err := withDeadline(ctx, c.Deadline)
@@ -174,12 +194,11 @@ func (c *FetchCmd) Run(g *Globals) error {
 	if len(results) == 1 {
 		r = results[0]
 	}
+	safeName := safetext.Line(filename)
 	if verr != nil || !r.OK() {
 		// Nothing of a refused package may stay where pacman (or a later
 		// resume) would take it for a good download.
-		if derr := fetch.Discard(part); derr != nil {
-			fmt.Fprintf(g.Stderr, "bintrans: could not remove %s: %v\n", safetext.Line(part), derr)
-		}
+		discardPart(g, part)
 		return c.refused(g, safeName, r, verr)
 	}
 	if err := finish(part, final); err != nil {
@@ -187,6 +206,13 @@ func (c *FetchCmd) Run(g *Globals) error {
 	}
 	fmt.Fprintf(g.Stderr, "bintrans: verified %s (%s)\n", safeName, verifiedHow(r))
 	return nil
+}
+
+// discardPart removes a refused download, saying so if it cannot.
+func discardPart(g *Globals, part string) {
+	if derr := fetch.Discard(part); derr != nil {
+		fmt.Fprintf(g.Stderr, "bintrans: could not remove %s: %v\n", safetext.Line(part), derr)
+	}
 }
 
 // passThrough checks that the downloaded file at p, of a kind pacman gets

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,8 +58,10 @@ type SignCmd struct {
 }
 
 // Help is the long help of `bintrans sign --help`.
-func (SignCmd) Help() string {
-	return `For every package of the sync databases <repo-url>/<repo>.db (for each
+func (SignCmd) Help() string { return signHelp }
+
+// signHelp is the long help of `bintrans sign --help`.
+const signHelp = `For every package of the sync databases <repo-url>/<repo>.db (for each
 --repo-name and --architecture): establish that the repository's packagers
 released it (below), sign its sha256 (%SHA256SUM% of the database, a
 64-character lowercase hex string) with the transparency key (minisign,
@@ -183,56 +186,74 @@ does not verify), or the log contradicted itself
 key or keyring error (a plain http:// URL without --unsafe-trust-db, no
 gpg, a keyring without pubring or trustdb); 3 the run could not finish (log
 unreachable, I/O error): run it again.`
+
+// signSetup is what one `bintrans sign` reads from its flags and opens before
+// the signer starts; close releases it (the secret key is wiped).
+type signSetup struct {
+	mode     signer.ReleaseMode
+	pub      verify.PublicKey
+	logKey   *rekorv1.LogKey // rekor-v1
+	note     signer.NoteLog  // rekor-v2, sigsum
+	logURL   string
+	auditLog string
+	// key is an unencrypted secret key; an encrypted one is decrypted by
+	// loadKey, only if a package needs a new signature.
+	key     *minisign.PrivateKey
+	loadKey func() (*minisign.PrivateKey, error)
+	keyring *signer.Keyring // nil with --unsafe-trust-db
 }
 
-// Run signs the repositories.
+func (r *signSetup) close() {
+	if r.keyring != nil {
+		r.keyring.Close()
+	}
+	if r.key != nil {
+		r.key.Wipe()
+	}
+}
+
+// Run signs the repositories: flags → signer → run → report → exit code.
 func (c *SignCmd) Run(g *Globals) error {
-	ctx := g.Context()
-	if c.Jobs < 1 || c.Jobs > 256 {
-		return usageErrorf("give a value between 1 and 256", "--jobs %d is out of range", c.Jobs)
-	}
-	if err := checkStatementInterval(g, c.StatementInterval); err != nil {
+	r := &signSetup{}
+	defer r.close()
+	if err := c.setup(g, r); err != nil {
 		return err
 	}
-	mode, err := signer.ParseReleaseMode(c.ReleaseSignatures)
+	s, err := c.newSigner(g, r)
 	if err != nil {
-		return usageErrorf("give auto, db or package", "--release-signatures: %v", err)
-	}
-	if c.UnsafeTrustDB {
-		if mode != signer.ReleaseAuto {
-			return usageErrorf("drop one of them", "--unsafe-trust-db checks no signature: it cannot be combined with --release-signatures %s", mode)
-		}
-		mode = signer.ReleaseUnsafeTrustDB
-	} else if strings.HasPrefix(strings.ToLower(c.RepoURL), "http://") {
-		return usageErrorf("use https://, file:// or a directory (a plain http:// repository is accepted only with --unsafe-trust-db)",
-			"--repo-url %s: plain http:// refused", c.RepoURL)
-	}
-	pubText, err := readSmallFile(c.PubkeyPath, 4<<10)
-	if err != nil {
-		return usageErrorf(fileHint(err, "give the .pub file written by minisign -G"), "cannot read --pubkey-path: %v", err)
-	}
-	// As root, the secret key and the password file must be root's alone
-	// (checked before either is read).
-	if err := checkRootFile("--seckey-path", c.SeckeyPath); err != nil {
 		return err
 	}
-	if c.PasswordFile != "" {
-		if err := checkRootFile("--password-file", c.PasswordFile); err != nil {
-			return err
-		}
+	sum, runErr := s.Run(g.Context(), signer.Sources(c.RepoURL, c.RepoName, c.Architecture))
+	if err := s.Close(); err != nil && runErr == nil {
+		runErr = err
 	}
-	pub, err := verify.ParsePublicKey(string(pubText))
+	sec, err := signRunError(runErr)
 	if err != nil {
-		return usageErrorf("give the .pub file written by minisign -G", "--pubkey-path %s: %v", c.PubkeyPath, err)
+		return err
 	}
-	var lk *rekorv1.LogKey
-	var note signer.NoteLog
-	logURL := c.LogURL
+	if err := c.report(g, r.auditLog, sum, sec); err != nil {
+		return err
+	}
+	return signVerdict(g, sum, sec)
+}
+
+// setup checks the flags and opens what the run needs, in the order a
+// user fixes them: flags, key files, the log, the directories, the secret
+// key, the release keyring. Nothing is signed or written but the state dir.
+func (c *SignCmd) setup(g *Globals, r *signSetup) error {
+	var err error
+	if r.mode, err = c.releaseMode(g); err != nil {
+		return err
+	}
+	if r.pub, err = c.publicKey(); err != nil {
+		return err
+	}
+	r.logURL = c.LogURL
 	if c.LogKind == "rekor-v1" || c.LogKind == "" {
-		if lk, err = c.logKey(); err != nil {
+		if r.logKey, err = c.logKey(); err != nil {
 			return err
 		}
-	} else if note, logURL, err = c.noteLog(); err != nil {
+	} else if r.note, r.logURL, err = c.noteLog(); err != nil {
 		return err
 	}
 	if fi, err := os.Stat(c.SignatureDir); err != nil || !fi.IsDir() {
@@ -241,60 +262,120 @@ func (c *SignCmd) Run(g *Globals) error {
 	if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
 		return runErrorf(err, "give a writable --state-dir", "cannot create the state dir: %v", err)
 	}
-	auditLog := c.AuditLog
-	if auditLog == "" {
-		auditLog = filepath.Join(c.StateDir, "audit.jsonl")
+	r.auditLog = c.AuditLog
+	if r.auditLog == "" {
+		r.auditLog = filepath.Join(c.StateDir, "audit.jsonl")
 	}
+	if err := c.openSecretKey(g, r); err != nil {
+		return err
+	}
+	return c.openKeyring(g, r)
+}
 
-	// The key file is read now (a missing or malformed key fails before any
-	// work); an encrypted key's password is obtained now too, but the key
-	// is decrypted (scrypt: seconds, 1 GB) only if a package needs a new
-	// signature.
+// releaseMode checks the run's numbers and returns what releases a
+// package; --unsafe-trust-db is the only way to a plain http:// repository.
+func (c *SignCmd) releaseMode(g *Globals) (signer.ReleaseMode, error) {
+	if c.Jobs < 1 || c.Jobs > 256 {
+		return "", usageErrorf("give a value between 1 and 256", "--jobs %d is out of range", c.Jobs)
+	}
+	if err := checkStatementInterval(g, c.StatementInterval); err != nil {
+		return "", err
+	}
+	mode, err := signer.ParseReleaseMode(c.ReleaseSignatures)
+	if err != nil {
+		return "", usageErrorf("give auto, db or package", "--release-signatures: %v", err)
+	}
+	if c.UnsafeTrustDB {
+		if mode != signer.ReleaseAuto {
+			return "", usageErrorf("drop one of them", "--unsafe-trust-db checks no signature: it cannot be combined with --release-signatures %s", mode)
+		}
+		return signer.ReleaseUnsafeTrustDB, nil
+	}
+	if strings.HasPrefix(strings.ToLower(c.RepoURL), "http://") {
+		return "", usageErrorf("use https://, file:// or a directory (a plain http:// repository is accepted only with --unsafe-trust-db)",
+			"--repo-url %s: plain http:// refused", c.RepoURL)
+	}
+	return mode, nil
+}
+
+// publicKey reads --pubkey-path. As root, the secret key and the password
+// file must be root's alone: checked here, before either is read.
+func (c *SignCmd) publicKey() (verify.PublicKey, error) {
+	pubText, err := readSmallFile(c.PubkeyPath, 4<<10)
+	if err != nil {
+		return verify.PublicKey{}, usageErrorf(fileHint(err, "give the .pub file written by minisign -G"), "cannot read --pubkey-path: %v", err)
+	}
+	if err := checkRootFile("--seckey-path", c.SeckeyPath); err != nil {
+		return verify.PublicKey{}, err
+	}
+	if c.PasswordFile != "" {
+		if err := checkRootFile("--password-file", c.PasswordFile); err != nil {
+			return verify.PublicKey{}, err
+		}
+	}
+	pub, err := verify.ParsePublicKey(string(pubText))
+	if err != nil {
+		return verify.PublicKey{}, usageErrorf("give the .pub file written by minisign -G", "--pubkey-path %s: %v", c.PubkeyPath, err)
+	}
+	return pub, nil
+}
+
+// openSecretKey reads the key file now (a missing or malformed key fails
+// before any work); an encrypted key's password is obtained now too, but
+// the key is decrypted (scrypt: seconds, 1 GB) only if a package needs a
+// new signature.
+func (c *SignCmd) openSecretKey(g *Globals, r *signSetup) error {
 	sk, err := signer.OpenSecretKey(c.SeckeyPath)
 	if err != nil {
 		return keyUsageError(err)
 	}
-	var loadKey func() (*minisign.PrivateKey, error)
 	if sk.IsEncrypted() {
 		pw, err := c.password(g)()
 		if err != nil {
 			return keyUsageError(&signer.KeyError{Path: c.SeckeyPath, Reason: "encrypted", Err: err})
 		}
-		enc := sk
-		sk = nil
-		loadKey = func() (*minisign.PrivateKey, error) {
-			err := signer.DecryptSecretKey(c.SeckeyPath, enc, func() (string, error) { return pw, nil })
-			return enc, err
+		r.loadKey = func() (*minisign.PrivateKey, error) {
+			err := signer.DecryptSecretKey(c.SeckeyPath, sk, func() (string, error) { return pw, nil })
+			return sk, err
 		}
-	} else {
-		defer sk.Wipe()
-		// A key of another pair is a usage error before anything else is
-		// set up (an encrypted key is checked once it is decrypted).
-		mpk, err := minisign.NewPublicKey(pub.Base64())
-		if err == nil {
-			err = signer.CheckKeyPair(sk, mpk)
-		}
-		if err != nil {
-			return keyUsageError(err)
-		}
+		return nil
 	}
+	r.key = sk
+	// A key of another pair is a usage error before anything else is set
+	// up (an encrypted key is checked once it is decrypted).
+	mpk, err := minisign.NewPublicKey(r.pub.Base64())
+	if err == nil {
+		err = signer.CheckKeyPair(sk, mpk)
+	}
+	if err != nil {
+		return keyUsageError(err)
+	}
+	return nil
+}
 
-	var keyring *signer.Keyring
-	if mode == signer.ReleaseUnsafeTrustDB {
+// openKeyring opens a private copy of the packagers' keyring, or warns
+// that --unsafe-trust-db checks none.
+func (c *SignCmd) openKeyring(g *Globals, r *signSetup) error {
+	if r.mode == signer.ReleaseUnsafeTrustDB {
 		fmt.Fprintf(g.Stderr, "bintrans: sign: WARNING: --unsafe-trust-db: no packager signature is checked; whoever can change %s gets any sha256 signed with the transparency key and logged (the audit flags these entries)\n",
 			safetext.Line(location.Expand(c.RepoURL, "$repo", "$arch")))
-	} else {
-		keyring, err = signer.OpenKeyring(c.Keyring, "")
-		if err != nil {
-			return usageErrorf("give the packagers' keyring with --keyring DIR (pacman's: pacman-key --init && pacman-key --populate), and install gnupg",
-				"cannot use the release keyring: %v", err)
-		}
-		defer keyring.Close()
+		return nil
 	}
+	var err error
+	r.keyring, err = signer.OpenKeyring(c.Keyring, "")
+	if err != nil {
+		return usageErrorf("give the packagers' keyring with --keyring DIR (pacman's: pacman-key --init && pacman-key --populate), and install gnupg",
+			"cannot use the release keyring: %v", err)
+	}
+	return nil
+}
 
+// newSigner builds the signer: its HTTP clients, the Rekor v1 client, and
+// the signer's own locks and checkpoint.
+func (c *SignCmd) newSigner(g *Globals, r *signSetup) (*signer.Signer, error) {
 	hc, err := c.httpClient()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Databases, signatures and packages: no overall per-request timeout
 	// (a package can take long); the signer bounds each with its own
@@ -303,22 +384,22 @@ func (c *SignCmd) Run(g *Globals) error {
 	nf.Timeout = -1
 	dl, err := nf.httpClient()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var log signer.Log
-	if note == nil {
+	if r.note == nil {
 		v1, err := rekorv1.New(c.LogURL, hc)
 		if err != nil {
-			return usageErrorf("give the log's base URL, e.g. https://rekor.sigstore.dev", "--log-url: %v", err)
+			return nil, usageErrorf("give the log's base URL, e.g. https://rekor.sigstore.dev", "--log-url: %v", err)
 		}
 		log = v1
 	}
 	s, err := signer.New(signer.Options{
-		Key: sk, LoadKey: loadKey, PublicKey: pub,
-		Log: log, LogKey: lk, LogURL: logURL, Note: note,
-		SignatureDir: c.SignatureDir, AuditLog: auditLog, StateDir: c.StateDir,
+		Key: r.key, LoadKey: r.loadKey, PublicKey: r.pub,
+		Log: log, LogKey: r.logKey, LogURL: r.logURL, Note: r.note,
+		SignatureDir: c.SignatureDir, AuditLog: r.auditLog, StateDir: c.StateDir,
 		Jobs: c.Jobs, VerifyDownloads: c.VerifyDownloads, HTTP: dl, RefreshBundles: c.RefreshBundles,
-		Release: mode, Keyring: keyring,
+		Release: r.mode, Keyring: r.keyring,
 		Version:  version,
 		Progress: c.progress(g),
 		// Statements, every run: clients find the statement of the exact
@@ -328,27 +409,36 @@ func (c *SignCmd) Run(g *Globals) error {
 	if err != nil {
 		var km *signer.KeyMismatchError
 		if errors.As(err, &km) {
-			return usageErrorf("--seckey-path and --pubkey-path must be one minisign key pair", "%v", err)
+			return nil, usageErrorf("--seckey-path and --pubkey-path must be one minisign key pair", "%v", err)
 		}
 		var sce *signer.StoredCheckpointError
 		if errors.As(err, &sce) {
-			return runErrorf(err, sce.Hint(), "%v", err)
+			return nil, runErrorf(err, sce.Hint(), "%v", err)
 		}
-		return runErrorf(err, "another bintrans sign may be running, or the audit log needs a human: run 'bintrans audit verify-chain "+auditLog+"'", "%v", err)
+		return nil, runErrorf(err, "another bintrans sign may be running, or the audit log needs a human: run 'bintrans audit verify-chain "+r.auditLog+"'", "%v", err)
 	}
-	sum, runErr := s.Run(ctx, signer.Sources(c.RepoURL, c.RepoName, c.Architecture))
-	if err := s.Close(); err != nil && runErr == nil {
-		runErr = err
-	}
+	return s, nil
+}
+
+// signRunError sorts the signer's error: a key problem is a usage error,
+// a *verify.SecurityError is returned as such (the run's summary is still
+// reported), anything else means the run could not finish.
+func signRunError(runErr error) (*verify.SecurityError, error) {
 	var ke *signer.KeyError
 	var km *signer.KeyMismatchError
 	if errors.As(runErr, &ke) || errors.As(runErr, &km) {
-		return keyUsageError(runErr)
+		return nil, keyUsageError(runErr)
 	}
 	var sec *verify.SecurityError
 	if runErr != nil && !errors.As(runErr, &sec) {
-		return runErrorf(runErr, "run the same command again to finish", "sign: %v", runErr)
+		return nil, runErrorf(runErr, "run the same command again to finish", "sign: %v", runErr)
 	}
+	return sec, nil
+}
+
+// report prints the run: each failed package on stderr, the summary on
+// stdout (--json: as JSON), then the warnings.
+func (c *SignCmd) report(g *Globals, auditLog string, sum *signer.Summary, sec *verify.SecurityError) error {
 	for _, f := range sum.Failures {
 		where := f.Filename
 		if where == "" {
@@ -372,27 +462,7 @@ func (c *SignCmd) Run(g *Globals) error {
 			return runErrorf(err, "", "writing the summary: %v", err)
 		}
 	} else {
-		for _, d := range sum.Databases {
-			where := safetext.Line(d.Repo + "/" + d.Arch + " " + d.URL)
-			switch {
-			case d.ReleaseCheck == "db" && d.Release != nil:
-				fmt.Fprintf(g.Stdout, "%s: released by its signature, key %s\n", where, d.Release.Key)
-			case d.ReleaseCheck == "package":
-				fmt.Fprintf(g.Stdout, "%s: each package's own signature checked\n", where)
-			case d.ReleaseCheck == "none":
-				fmt.Fprintf(g.Stdout, "%s: UNSAFE: no packager signature checked (--unsafe-trust-db)\n", where)
-			}
-		}
-		fmt.Fprintf(g.Stdout, "%d packages: %d signed, %d already published, %d recovered, %d refused (no release signature), %d failed; audit log %s: head %d:%s (%.1fs)\n",
-			sum.Packages, sum.Signed, sum.AlreadyPublished, sum.Recovered, sum.Refused, sum.Failed, safetext.Line(auditLog), sum.AuditHead.Records, sum.AuditHead.Hash, sum.Seconds)
-		printStatements(g.Stdout, sum.Statements)
-		if sum.Checkpoint != nil {
-			fmt.Fprintf(g.Stdout, "%d bundles settled on %d tree head(s); log checkpoint %s size %d root %s stored (%.2fs)\n",
-				sum.Settled, sum.BundleCheckpoints, safetext.Line(sum.Checkpoint.Origin), sum.Checkpoint.Size, sum.Checkpoint.Root, sum.SettleSeconds)
-		}
-		if len(sum.Cosignatures) > 0 {
-			fmt.Fprintf(g.Stdout, "checkpoint cosigned by %d witness(es): %s\n", len(sum.Cosignatures), safetext.Line(strings.Join(sum.Cosignatures, ", ")))
-		}
+		printSignSummary(g.Stdout, auditLog, sum)
 	}
 	if sum.RemovedTempFiles > 0 {
 		fmt.Fprintf(g.Stderr, "bintrans: sign: removed %d temp file(s) left by an interrupted run\n", sum.RemovedTempFiles)
@@ -406,6 +476,40 @@ func (c *SignCmd) Run(g *Globals) error {
 	if sum.SettleError != "" && sec == nil {
 		fmt.Fprintf(g.Stderr, "bintrans: sign: warning: %d bundle(s) not settled, they stay as published and valid: %s\n", sum.SettleFailed, safetext.Message(sum.SettleError))
 	}
+	return nil
+}
+
+// printSignSummary is the text summary: how each database was released,
+// the counts, the statements, the settled checkpoint and its cosigners.
+func printSignSummary(w io.Writer, auditLog string, sum *signer.Summary) {
+	for _, d := range sum.Databases {
+		where := safetext.Line(d.Repo + "/" + d.Arch + " " + d.URL)
+		switch {
+		case d.ReleaseCheck == "db" && d.Release != nil:
+			fmt.Fprintf(w, "%s: released by its signature, key %s\n", where, d.Release.Key)
+		case d.ReleaseCheck == "package":
+			fmt.Fprintf(w, "%s: each package's own signature checked\n", where)
+		case d.ReleaseCheck == "none":
+			fmt.Fprintf(w, "%s: UNSAFE: no packager signature checked (--unsafe-trust-db)\n", where)
+		}
+	}
+	fmt.Fprintf(w, "%d packages: %d signed, %d already published, %d recovered, %d refused (no release signature), %d failed; audit log %s: head %d:%s (%.1fs)\n",
+		sum.Packages, sum.Signed, sum.AlreadyPublished, sum.Recovered, sum.Refused, sum.Failed, safetext.Line(auditLog), sum.AuditHead.Records, sum.AuditHead.Hash, sum.Seconds)
+	printStatements(w, sum.Statements)
+	if sum.Checkpoint != nil {
+		fmt.Fprintf(w, "%d bundles settled on %d tree head(s); log checkpoint %s size %d root %s stored (%.2fs)\n",
+			sum.Settled, sum.BundleCheckpoints, safetext.Line(sum.Checkpoint.Origin), sum.Checkpoint.Size, sum.Checkpoint.Root, sum.SettleSeconds)
+	}
+	if len(sum.Cosignatures) > 0 {
+		fmt.Fprintf(w, "checkpoint cosigned by %d witness(es): %s\n", len(sum.Cosignatures), safetext.Line(strings.Join(sum.Cosignatures, ", ")))
+	}
+}
+
+// signVerdict is the run's exit: a SECURITY ERROR (with its evidence on
+// stderr) first, then a failure the next run can finish (3), a package no
+// packager released (1), any other refusal (1), and last a published
+// bundle the log contradicts (1).
+func signVerdict(g *Globals, sum *signer.Summary, sec *verify.SecurityError) error {
 	if sec != nil {
 		// The evidence, in full: both signed tree heads.
 		fmt.Fprintf(g.Stderr, "bintrans: %s\n", safetext.Text(sec.Error()))

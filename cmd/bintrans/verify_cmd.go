@@ -86,74 +86,12 @@ func (c *VerifyCmd) Run(g *Globals) error {
 		return err
 	}
 	defer pol.Close()
-
-	arts := make([]verify.Artifact, len(c.Packages))
-	pre := make([]*verify.Result, len(c.Packages)) // verdicts known before the engine runs
-	var names []string
-	var nameIdx []int
-	for i, arg := range c.Packages {
-		switch {
-		case strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://"):
-			p, err := c.download(ctx, arg)
-			if err != nil {
-				return err
-			}
-			defer os.Remove(p)
-			arts[i] = fileArtifact(p, urlFilename(arg))
-		case isRegularFile(arg):
-			arts[i] = fileArtifact(arg, filepath.Base(arg))
-		case strings.ContainsAny(arg, "/") || strings.HasPrefix(arg, "."):
-			return usageErrorf("give a package file, an http(s) URL, or a package name", "%s: no such package file", arg)
-		default:
-			names = append(names, arg)
-			nameIdx = append(nameIdx, i)
-		}
+	t := &verifyTargets{arts: make([]verify.Artifact, len(c.Packages)), pre: make([]*verify.Result, len(c.Packages))}
+	defer t.removeTemps()
+	if err := c.targets(ctx, t); err != nil {
+		return err
 	}
-	if len(names) > 0 {
-		conf, err := pacman.ParseFile(c.PacmanConf, pacman.Limits{})
-		if err != nil {
-			return usageErrorf("package names are resolved through pacman's sync databases; use --pacman-conf, or give a file", "%v", err)
-		}
-		targets, err := pacman.Resolve(conf, names)
-		if err != nil {
-			return runErrorf(err, "", "%v", err)
-		}
-		batch := pacman.NewBatch(targets, pacman.BatchOptions{VerifyUncachedClaim: true, CacheDirs: conf.CacheDirs})
-		// Every target is either an artifact or a ready-made verdict (the
-		// placeholders for the artifacts are not used).
-		ready, err := batch.Results(make([]verify.Result, len(batch.Artifacts)))
-		if err != nil {
-			return runErrorf(err, "", "%v", err)
-		}
-		for j, i := range nameIdx {
-			arts[i] = targets[j].Artifact()
-			if targets[j].NotInSyncDB {
-				r := ready[j]
-				pre[i] = &r
-			}
-		}
-	}
-
-	var todo []verify.Artifact
-	var todoIdx []int
-	for i := range arts {
-		if pre[i] == nil {
-			todo = append(todo, arts[i])
-			todoIdx = append(todoIdx, i)
-		}
-	}
-	engine, verr := pol.Verifier.VerifyAll(ctx, todo)
-	results := make([]verify.Result, len(arts))
-	for i := range arts {
-		if pre[i] != nil {
-			results[i] = *pre[i]
-		} else {
-			results[i] = verify.Result{Artifact: arts[i], Status: verify.StatusUnavailable, Err: verr}
-		}
-	}
-	for j, r := range engine {
-		results[todoIdx[j]] = r
-	}
+	results, verr := t.verify(ctx, pol.Verifier)
 
 	mode := ci.ModeOnline
 	if pol.policy.Offline {
@@ -169,23 +107,121 @@ func (c *VerifyCmd) Run(g *Globals) error {
 			writeVerdict(g.Stdout, r)
 		}
 	}
+	return c.verdict(g, len(results), report.Failed(), verr)
+}
 
-	failed := report.Failed()
+// verifyTargets is what verify's arguments name: an artifact for each, or
+// a verdict known before the engine runs (pre: a name in no sync
+// database), and the temporary files of downloaded URLs.
+type verifyTargets struct {
+	arts  []verify.Artifact
+	pre   []*verify.Result
+	temps []string
+}
+
+func (t *verifyTargets) removeTemps() {
+	for _, p := range t.temps {
+		os.Remove(p)
+	}
+}
+
+// targets turns each argument into an artifact: a URL is downloaded, a
+// file is itself, a name is resolved through pacman's sync databases.
+func (c *VerifyCmd) targets(ctx context.Context, t *verifyTargets) error {
+	var names []string
+	var nameIdx []int
+	for i, arg := range c.Packages {
+		switch {
+		case strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://"):
+			p, err := c.download(ctx, arg)
+			if err != nil {
+				return err
+			}
+			t.temps = append(t.temps, p)
+			t.arts[i] = fileArtifact(p, urlFilename(arg))
+		case isRegularFile(arg):
+			t.arts[i] = fileArtifact(arg, filepath.Base(arg))
+		case strings.ContainsAny(arg, "/") || strings.HasPrefix(arg, "."):
+			return usageErrorf("give a package file, an http(s) URL, or a package name", "%s: no such package file", arg)
+		default:
+			names = append(names, arg)
+			nameIdx = append(nameIdx, i)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	conf, err := pacman.ParseFile(c.PacmanConf, pacman.Limits{})
+	if err != nil {
+		return usageErrorf("package names are resolved through pacman's sync databases; use --pacman-conf, or give a file", "%v", err)
+	}
+	targets, err := pacman.Resolve(conf, names)
+	if err != nil {
+		return runErrorf(err, "", "%v", err)
+	}
+	batch := pacman.NewBatch(targets, pacman.BatchOptions{VerifyUncachedClaim: true, CacheDirs: conf.CacheDirs})
+	// Every target is either an artifact or a ready-made verdict (the
+	// placeholders for the artifacts are not used).
+	ready, err := batch.Results(make([]verify.Result, len(batch.Artifacts)))
+	if err != nil {
+		return runErrorf(err, "", "%v", err)
+	}
+	for j, i := range nameIdx {
+		t.arts[i] = targets[j].Artifact()
+		if targets[j].NotInSyncDB {
+			r := ready[j]
+			t.pre[i] = &r
+		}
+	}
+	return nil
+}
+
+// verify runs the engine on the artifacts without a verdict yet: one
+// result per argument, in order. When the engine could not run, its error
+// is each such artifact's (unavailable) and is returned.
+func (t *verifyTargets) verify(ctx context.Context, v *verify.Verifier) ([]verify.Result, error) {
+	var todo []verify.Artifact
+	var todoIdx []int
+	for i := range t.arts {
+		if t.pre[i] == nil {
+			todo = append(todo, t.arts[i])
+			todoIdx = append(todoIdx, i)
+		}
+	}
+	engine, verr := v.VerifyAll(ctx, todo)
+	results := make([]verify.Result, len(t.arts))
+	for i := range t.arts {
+		if t.pre[i] != nil {
+			results[i] = *t.pre[i]
+		} else {
+			results[i] = verify.Result{Artifact: t.arts[i], Status: verify.StatusUnavailable, Err: verr}
+		}
+	}
+	for j, r := range engine {
+		results[todoIdx[j]] = r
+	}
+	return results, verr
+}
+
+// verdict is the exit: a SECURITY ERROR (its evidence on stderr) or a
+// failed package 1, a log that cannot be reached or a run that did not
+// complete 3, else 0.
+func (c *VerifyCmd) verdict(g *Globals, total, failed int, verr error) error {
 	var sec *verify.SecurityError
 	var unavailable *verify.LogUnavailableError
 	switch {
 	case errors.As(verr, &sec):
 		fmt.Fprintln(g.Stderr, safetext.Text(verr.Error()))
-		return verificationFailed("keep both tree heads above and report them", "%d of %d packages could not be verified against a consistent log", failed, len(results))
+		return verificationFailed("keep both tree heads above and report them", "%d of %d packages could not be verified against a consistent log", failed, total)
 	case errors.As(verr, &unavailable):
 		return runErrorf(verr, logUnavailableHint(verr, "retry when the log is reachable, or use --offline to verify from proof bundles only"), "%v", verr)
 	case verr != nil:
 		return runErrorf(verr, "", "verification did not complete: %v", verr)
 	case failed > 0:
-		return verificationFailed("", "%d of %d packages failed verification", failed, len(results))
+		return verificationFailed("", "%d of %d packages failed verification", failed, total)
 	}
 	if !c.JSON {
-		fmt.Fprintf(g.Stderr, "bintrans: %d packages verified (%s)\n", len(results), c.mode())
+		fmt.Fprintf(g.Stderr, "bintrans: %d packages verified (%s)\n", total, c.mode())
 	}
 	return nil
 }

@@ -334,10 +334,49 @@ func recordRef(r LineRecord) RecordRef {
 // packager signature that released it (NoReleaseSignature otherwise).
 // Refusal records have no entry: they are listed (Refusals), not matched.
 func CrossCheck(in CrossCheckInput) *CrossReport {
-	rep := &CrossReport{SchemaVersion: CrossCheckSchemaVersion,
-		Unaudited: []EntryRef{}, Variants: []EntryRef{}, Mismatches: []Mismatch{}, RecordsWithoutEntry: []RecordRef{},
-		Unreleased: []RecordRef{}, NoReleaseSignature: []RecordRef{}, ChainBreaks: []ChainBreak{}, PackagesWithoutEntry: []ReleasedPackage{},
-		Unindexed: []EntryRef{}, Refusals: []RecordRef{}, Statements: []StatementHistory{}, StatementFindings: []StatementFinding{}}
+	c := newCrossCheck(in)
+	for _, e := range c.entries {
+		c.matchEntry(e)
+	}
+	c.unauditedEntries()
+	c.recordsWithoutEntry()
+	c.rep.Statements, c.rep.StatementFindings = Statements(c.records, in.Now)
+	if in.DBsGiven {
+		c.packagesWithoutEntry()
+	}
+	return c.rep
+}
+
+// crossCheck is one CrossCheck: its input indexed, what the entries
+// matched so far, and the report being filled.
+type crossCheck struct {
+	in  CrossCheckInput
+	rep *CrossReport
+
+	records    []LineRecord                 // the checked keys' records, refusals aside
+	recsByLeaf map[string][]LineRecord      // by leaf hash of the record's UUID
+	recsByMsg  map[string][]LineRecord      // by msgKey of the record's sha256
+	relBySHA   map[string][]ReleasedPackage // released packages by sha256
+	entries    []LoggedEntry                // by log index, then UUID
+
+	matchedLeaf map[string]bool // entries whose record matched (by uuid)
+	auditedSigs map[string]bool // Ed25519 signatures of audited entries
+	validForMsg map[string]bool // package sha256 -> a valid entry (key id matches) signs it
+	unmatched   []LoggedEntry   // entries without a record (by UUID)
+}
+
+// newCrossCheck starts the report (the audit log's head and chain breaks)
+// and indexes the records of the checked keys, the released packages and
+// the entries.
+func newCrossCheck(in CrossCheckInput) *crossCheck {
+	c := &crossCheck{in: in,
+		rep: &CrossReport{SchemaVersion: CrossCheckSchemaVersion,
+			Unaudited: []EntryRef{}, Variants: []EntryRef{}, Mismatches: []Mismatch{}, RecordsWithoutEntry: []RecordRef{},
+			Unreleased: []RecordRef{}, NoReleaseSignature: []RecordRef{}, ChainBreaks: []ChainBreak{}, PackagesWithoutEntry: []ReleasedPackage{},
+			Unindexed: []EntryRef{}, Refusals: []RecordRef{}, Statements: []StatementHistory{}, StatementFindings: []StatementFinding{}},
+		recsByLeaf: map[string][]LineRecord{}, recsByMsg: map[string][]LineRecord{}, relBySHA: map[string][]ReleasedPackage{},
+		matchedLeaf: map[string]bool{}, auditedSigs: map[string]bool{}, validForMsg: map[string]bool{}, unmatched: []LoggedEntry{}}
+	rep := c.rep
 	keyIDs := map[string]bool{}
 	for _, k := range in.Keys {
 		keyIDs[k.KeyID()] = true
@@ -348,12 +387,6 @@ func CrossCheck(in CrossCheckInput) *CrossReport {
 			cb := ChainBreak{Line: b.Line, Kind: string(b.Kind), Expected: b.Expected, Got: b.Got, Error: b.Error()}
 			rep.ChainBreaks = append(rep.ChainBreaks, cb)
 		}
-	}
-	// Records of the checked keys, by leaf hash.
-	recsByLeaf := map[string][]LineRecord{}
-	recsByMsg := map[string][]LineRecord{}
-	var records []LineRecord
-	if in.Audit != nil {
 		for _, r := range in.Audit.Records {
 			if !keyIDs[r.KeyID] {
 				rep.OtherKeyRecords++
@@ -363,117 +396,130 @@ func CrossCheck(in CrossCheckInput) *CrossReport {
 				rep.Refusals = append(rep.Refusals, recordRef(r))
 				continue
 			}
-			records = append(records, r)
-			recsByLeaf[leafOf(r.UUID)] = append(recsByLeaf[leafOf(r.UUID)], r)
+			c.records = append(c.records, r)
+			c.recsByLeaf[leafOf(r.UUID)] = append(c.recsByLeaf[leafOf(r.UUID)], r)
 			for _, k := range msgKeys(r.SHA256) {
-				recsByMsg[k] = append(recsByMsg[k], r)
+				c.recsByMsg[k] = append(c.recsByMsg[k], r)
 			}
 		}
 	}
-	rep.Records = len(records)
-	// Released packages, by sha256.
-	relBySHA := map[string][]ReleasedPackage{}
+	rep.Records = len(c.records)
 	for _, p := range in.Released {
-		relBySHA[p.SHA256] = append(relBySHA[p.SHA256], p)
+		c.relBySHA[p.SHA256] = append(c.relBySHA[p.SHA256], p)
 	}
 	rep.Packages = len(in.Released)
 
-	entries := append([]LoggedEntry(nil), in.Entries...)
-	sort.Slice(entries, func(a, b int) bool {
-		if entries[a].LogIndex != entries[b].LogIndex {
-			return entries[a].LogIndex < entries[b].LogIndex
+	c.entries = append([]LoggedEntry(nil), in.Entries...)
+	sort.Slice(c.entries, func(a, b int) bool {
+		if c.entries[a].LogIndex != c.entries[b].LogIndex {
+			return c.entries[a].LogIndex < c.entries[b].LogIndex
 		}
-		return entries[a].UUID < entries[b].UUID
+		return c.entries[a].UUID < c.entries[b].UUID
 	})
-	rep.Entries = len(entries)
+	rep.Entries = len(c.entries)
+	return c
+}
 
-	matchedLeaf := map[string]bool{} // entries whose record matched (by uuid)
-	auditedSigs := map[string]bool{} // Ed25519 signatures of audited entries
-	validForMsg := map[string]bool{} // package sha256 -> a valid entry (key id matches) signs it
-	unmatched := []LoggedEntry{}
-	for _, e := range entries {
-		leaf := leafOf(e.UUID)
-		recs := recsByLeaf[leaf]
-		if len(recs) == 0 {
-			unmatched = append(unmatched, e)
-			continue
-		}
-		matchedLeaf[leaf] = true
-		ref := entryRef(e)
-		r := recs[0]
-		mism := func(field, expected, got string) {
-			rep.Mismatches = append(rep.Mismatches, Mismatch{Entry: ref, Record: recordRef(r), Field: field, Expected: expected, Got: got})
-		}
-		for _, dup := range recs[1:] {
-			rep.Mismatches = append(rep.Mismatches, Mismatch{Entry: ref, Record: recordRef(dup), Field: "duplicate-record",
-				Expected: fmt.Sprintf("one record (line %d)", r.Line), Got: fmt.Sprintf("another at line %d", dup.Line)})
-		}
-		ok := true
-		if r.LogIndex != e.LogIndex {
-			mism("log_index", fmt.Sprint(e.LogIndex), fmt.Sprint(r.LogIndex))
-			ok = false
-		}
-		if r.KeyID != e.keyID() {
-			mism("key_id", e.keyID(), r.KeyID)
-			ok = false
-		}
-		if err := e.verifyMessage([]byte(r.SHA256)); err != nil {
-			mism("sha256", "the message the entry signs ("+e.msgKey()+")", r.SHA256+": "+err.Error())
-			ok = false
-		}
-		if e.sigKeyID() != e.keyID() {
-			mism("sig_key_id", e.keyID(), e.sigKeyID())
-			ok = false
-		}
-		if !ok {
-			continue
-		}
-		auditedSigs[e.sigID()] = true
-		validForMsg[r.SHA256] = true
-		if !e.Indexed {
-			rep.Unindexed = append(rep.Unindexed, ref)
-		}
-		if r.IsStatement() {
-			// The operator's own statement: nothing to release (Validate
-			// checked that it rebuilds and hashes to the signed message).
-			rep.Matched++
-			continue
-		}
-		// Released?
-		released := false
-		for _, p := range relBySHA[r.SHA256] {
-			if p.Filename == r.Filename {
-				released = true
-			}
-		}
-		if !released {
-			if others := relBySHA[r.SHA256]; len(others) > 0 {
-				mism("filename", others[0].Filename, r.Filename)
-				continue
-			}
-			if r.DBURL != "" && r.DBSHA256 != "" {
-				released = true // released in an earlier database, per the audit log's history
-			}
-		}
-		if !released {
-			rep.Unreleased = append(rep.Unreleased, recordRef(r))
-			continue
-		}
-		if !r.HasRelease() {
-			rep.NoReleaseSignature = append(rep.NoReleaseSignature, recordRef(r))
-			continue
-		}
-		rep.Matched++
+// matchEntry matches an entry with its record (by UUID): the record must
+// agree with the entry (recordAgrees), and then be the operator's
+// statement or a released package with its release signature.
+func (c *crossCheck) matchEntry(e LoggedEntry) {
+	rep := c.rep
+	leaf := leafOf(e.UUID)
+	recs := c.recsByLeaf[leaf]
+	if len(recs) == 0 {
+		c.unmatched = append(c.unmatched, e)
+		return
 	}
-	// Entries without a record (by UUID).
-	for _, e := range unmatched {
+	c.matchedLeaf[leaf] = true
+	ref := entryRef(e)
+	r := recs[0]
+	for _, dup := range recs[1:] {
+		rep.Mismatches = append(rep.Mismatches, Mismatch{Entry: ref, Record: recordRef(dup), Field: "duplicate-record",
+			Expected: fmt.Sprintf("one record (line %d)", r.Line), Got: fmt.Sprintf("another at line %d", dup.Line)})
+	}
+	if !c.recordAgrees(e, r, ref) {
+		return
+	}
+	c.auditedSigs[e.sigID()] = true
+	c.validForMsg[r.SHA256] = true
+	if !e.Indexed {
+		rep.Unindexed = append(rep.Unindexed, ref)
+	}
+	if r.IsStatement() {
+		// The operator's own statement: nothing to release (Validate
+		// checked that it rebuilds and hashes to the signed message).
+		rep.Matched++
+		return
+	}
+	// Released?
+	released := false
+	for _, p := range c.relBySHA[r.SHA256] {
+		if p.Filename == r.Filename {
+			released = true
+		}
+	}
+	if !released {
+		if others := c.relBySHA[r.SHA256]; len(others) > 0 {
+			c.mismatch(ref, r, "filename", others[0].Filename, r.Filename)
+			return
+		}
+		if r.DBURL != "" && r.DBSHA256 != "" {
+			released = true // released in an earlier database, per the audit log's history
+		}
+	}
+	if !released {
+		rep.Unreleased = append(rep.Unreleased, recordRef(r))
+		return
+	}
+	if !r.HasRelease() {
+		rep.NoReleaseSignature = append(rep.NoReleaseSignature, recordRef(r))
+		return
+	}
+	rep.Matched++
+}
+
+// recordAgrees reports whether record r says what entry e is: its log
+// index, its key id, the message its signature verifies over, and a
+// signature line naming that key. Each difference is a Mismatch.
+func (c *crossCheck) recordAgrees(e LoggedEntry, r LineRecord, ref EntryRef) bool {
+	ok := true
+	if r.LogIndex != e.LogIndex {
+		c.mismatch(ref, r, "log_index", fmt.Sprint(e.LogIndex), fmt.Sprint(r.LogIndex))
+		ok = false
+	}
+	if r.KeyID != e.keyID() {
+		c.mismatch(ref, r, "key_id", e.keyID(), r.KeyID)
+		ok = false
+	}
+	if err := e.verifyMessage([]byte(r.SHA256)); err != nil {
+		c.mismatch(ref, r, "sha256", "the message the entry signs ("+e.msgKey()+")", r.SHA256+": "+err.Error())
+		ok = false
+	}
+	if e.sigKeyID() != e.keyID() {
+		c.mismatch(ref, r, "sig_key_id", e.keyID(), e.sigKeyID())
+		ok = false
+	}
+	return ok
+}
+
+func (c *crossCheck) mismatch(ref EntryRef, r LineRecord, field, expected, got string) {
+	c.rep.Mismatches = append(c.rep.Mismatches, Mismatch{Entry: ref, Record: recordRef(r), Field: field, Expected: expected, Got: got})
+}
+
+// unauditedEntries lists the entries without a record (by UUID): a
+// variant of an audited entry's signature, or an unaudited entry, noted
+// with the record that signs the same message, if any.
+func (c *crossCheck) unauditedEntries() {
+	rep := c.rep
+	for _, e := range c.unmatched {
 		ref := entryRef(e)
-		if ref.SigKeyID != ref.KeyID && auditedSigs[e.sigID()] {
+		if ref.SigKeyID != ref.KeyID && c.auditedSigs[e.sigID()] {
 			ref.Note = "the signature of an audited entry with the key id in the signature line changed from " + ref.KeyID + " to " + ref.SigKeyID
 			rep.Variants = append(rep.Variants, ref)
 			continue
 		}
-		if recs := recsByMsg[e.msgKey()]; len(recs) > 0 {
+		if recs := c.recsByMsg[e.msgKey()]; len(recs) > 0 {
 			ref.Note = fmt.Sprintf("signs the same message as audit record line %d (%s), but is another log entry (%s)", recs[0].Line, recs[0].Filename, recs[0].UUID)
 		}
 		if ref.SigKeyID != ref.KeyID {
@@ -484,47 +530,51 @@ func CrossCheck(in CrossCheckInput) *CrossReport {
 		}
 		rep.Unaudited = append(rep.Unaudited, ref)
 	}
-	// Records without an entry.
-	for _, r := range records {
-		if !matchedLeaf[leafOf(r.UUID)] {
-			rep.RecordsWithoutEntry = append(rep.RecordsWithoutEntry, recordRef(r))
+}
+
+// recordsWithoutEntry lists the records no entry matched (by UUID).
+func (c *crossCheck) recordsWithoutEntry() {
+	for _, r := range c.records {
+		if !c.matchedLeaf[leafOf(r.UUID)] {
+			c.rep.RecordsWithoutEntry = append(c.rep.RecordsWithoutEntry, recordRef(r))
 		}
 	}
-	rep.Statements, rep.StatementFindings = Statements(records, in.Now)
-	// Released packages without a valid entry: an audited one, or any entry
-	// of the key whose signature verifies over the package's sha256.
-	if in.DBsGiven {
-		byMsg := map[string][]LoggedEntry{}
-		for _, e := range entries {
-			byMsg[e.msgKey()] = append(byMsg[e.msgKey()], e)
+}
+
+// packagesWithoutEntry lists the released packages without a valid entry:
+// an audited one, or any entry of the key whose signature verifies over
+// the package's sha256. Sorted by repo, arch and file name.
+func (c *crossCheck) packagesWithoutEntry() {
+	rep := c.rep
+	byMsg := map[string][]LoggedEntry{}
+	for _, e := range c.entries {
+		byMsg[e.msgKey()] = append(byMsg[e.msgKey()], e)
+	}
+	for _, p := range c.in.Released {
+		if c.validForMsg[p.SHA256] {
+			continue
 		}
-		for _, p := range in.Released {
-			if validForMsg[p.SHA256] {
-				continue
-			}
-			found := false
-			for _, k := range msgKeys(p.SHA256) {
-				for _, e := range byMsg[k] {
-					if e.keyIDMatches() && e.verifyMessage([]byte(p.SHA256)) == nil {
-						found = true
-						break
-					}
+		found := false
+		for _, k := range msgKeys(p.SHA256) {
+			for _, e := range byMsg[k] {
+				if e.keyIDMatches() && e.verifyMessage([]byte(p.SHA256)) == nil {
+					found = true
+					break
 				}
 			}
-			if !found {
-				rep.PackagesWithoutEntry = append(rep.PackagesWithoutEntry, p)
-			}
 		}
-		sort.Slice(rep.PackagesWithoutEntry, func(a, b int) bool {
-			x, y := rep.PackagesWithoutEntry[a], rep.PackagesWithoutEntry[b]
-			if x.Repo != y.Repo {
-				return x.Repo < y.Repo
-			}
-			if x.Arch != y.Arch {
-				return x.Arch < y.Arch
-			}
-			return x.Filename < y.Filename
-		})
+		if !found {
+			rep.PackagesWithoutEntry = append(rep.PackagesWithoutEntry, p)
+		}
 	}
-	return rep
+	sort.Slice(rep.PackagesWithoutEntry, func(a, b int) bool {
+		x, y := rep.PackagesWithoutEntry[a], rep.PackagesWithoutEntry[b]
+		if x.Repo != y.Repo {
+			return x.Repo < y.Repo
+		}
+		if x.Arch != y.Arch {
+			return x.Arch < y.Arch
+		}
+		return x.Filename < y.Filename
+	})
 }

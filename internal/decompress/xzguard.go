@@ -71,6 +71,28 @@ func (g *xzGuard) fail(msg string) error { return &CorruptError{Format: XZ, Reas
 // step advances the container state machine by one byte.
 func (g *xzGuard) step(c byte) error {
 	switch g.st {
+	case xzChunkData: // nearly every byte: handled here, without a call
+		g.blkSize++
+		g.need--
+		if g.need == 0 {
+			g.st = xzChunkControl
+		}
+		return nil
+	case xzStreamHeader, xzBlockOrIndex, xzFooter, xzStreamPadding:
+		return g.stepStream(c)
+	case xzBlockHeader, xzChunkControl, xzChunkHeader, xzBlockPadding, xzCheck:
+		return g.stepBlock(c)
+	case xzIndexCount, xzIndexRecords, xzIndexPadding, xzIndexCRC:
+		return g.stepIndex(c)
+	}
+	return nil
+}
+
+// stepStream is step in the stream's own parts: its header (the check
+// size), the byte that starts a block or the index, its footer, and the
+// stream padding before the next stream.
+func (g *xzGuard) stepStream(c byte) error {
+	switch g.st {
 	case xzStreamHeader:
 		g.hdr = append(g.hdr, c)
 		if len(g.hdr) == 12 {
@@ -91,6 +113,28 @@ func (g *xzGuard) step(c byte) error {
 		g.hdrLen = (int(c) + 1) * 4
 		g.hdr = append(g.hdr[:0], c)
 		g.st = xzBlockHeader
+	case xzFooter:
+		g.need--
+		if g.need == 0 {
+			g.need = 0
+			g.st = xzStreamPadding
+		}
+	case xzStreamPadding:
+		if c == 0 {
+			return nil
+		}
+		// The next stream's header; the decoder checks the padding length.
+		g.hdr = append(g.hdr[:0], c)
+		g.st = xzStreamHeader
+	}
+	return nil
+}
+
+// stepBlock is step in a block: its header (checked for the dictionary
+// size once complete), its LZMA2 chunk headers (their data is counted in
+// step), its padding and its check.
+func (g *xzGuard) stepBlock(c byte) error {
+	switch g.st {
 	case xzBlockHeader:
 		g.hdr = append(g.hdr, c)
 		if len(g.hdr) == g.hdrLen {
@@ -134,12 +178,6 @@ func (g *xzGuard) step(c byte) error {
 			}
 			g.st = xzChunkData
 		}
-	case xzChunkData:
-		g.blkSize++
-		g.need--
-		if g.need == 0 {
-			g.st = xzChunkControl
-		}
 	case xzBlockPadding:
 		if c != 0 {
 			return g.fail("non-zero block padding")
@@ -153,6 +191,14 @@ func (g *xzGuard) step(c byte) error {
 		if g.need == 0 {
 			g.st = xzBlockOrIndex
 		}
+	}
+	return nil
+}
+
+// stepIndex is step in the index: its record count, its records, its
+// padding and its CRC.
+func (g *xzGuard) stepIndex(c byte) error {
+	switch g.st {
 	case xzIndexCount, xzIndexRecords:
 		g.idxSize++
 		if err := g.addMBI(c); err != nil {
@@ -191,19 +237,6 @@ func (g *xzGuard) step(c byte) error {
 			g.need = 12
 			g.st = xzFooter
 		}
-	case xzFooter:
-		g.need--
-		if g.need == 0 {
-			g.need = 0
-			g.st = xzStreamPadding
-		}
-	case xzStreamPadding:
-		if c == 0 {
-			return nil
-		}
-		// The next stream's header; the decoder checks the padding length.
-		g.hdr = append(g.hdr[:0], c)
-		g.st = xzStreamHeader
 	}
 	return nil
 }

@@ -233,59 +233,11 @@ func BuildPlan(req Request) (*Plan, error) {
 	if lim == (repodb.Limits{}) {
 		lim = repodb.DefaultLimits()
 	}
-	p := &Plan{}
-	covered := map[string]bool{} // names a -U file stands for
-
-	// pacman -U files: verified as themselves.
-	for _, lt := range req.Local {
-		c := Check{Kind: CheckLocal, Arg: lt.Arg, Path: lt.Path}
-		c.Artifact = verify.Artifact{Filename: path.Base(lt.Arg)}
-		if lt.Err != nil {
-			c.Kind = CheckUnknown
-			c.Verdict = unavailable(c.Artifact, &UnknownFilesError{Arg: lt.Arg, Reason: lt.Err.Error()})
-			p.Checks = append(p.Checks, c)
-			continue
-		}
-		p.Checks = append(p.Checks, fileCheck(req.FS, c, covered))
-	}
-
-	// pacman -U URLs: the file alpm_fetch_pkgurl left in the cache.
-	base := map[string]int{}
-	for _, u := range req.URLs {
-		base[urlBase(u)]++
-	}
-	for _, u := range req.URLs {
-		b := urlBase(u)
-		c := Check{Kind: CheckURL, Arg: u, Artifact: verify.Artifact{Filename: b}}
-		fail := func(reason string) {
-			c.Kind = CheckUnknown
-			c.Verdict = unavailable(c.Artifact, &UnknownFilesError{Arg: u, Reason: reason})
-			p.Checks = append(p.Checks, c)
-		}
-		switch {
-		case b == "":
-			fail("the URL has no file name: pacman saves the download under a name the server chooses")
-			continue
-		case base[b] > 1:
-			fail(fmt.Sprintf("%d URLs end in %q: which download is which file is unknown", base[b], b))
-			continue
-		}
-		found, err := cacheFind(req.FS, req.Config.CacheDirs, b)
-		switch {
-		case err != nil:
-			c.Verdict = unavailable(c.Artifact, err)
-			p.Checks = append(p.Checks, c)
-			continue
-		case found == "":
-			fail(fmt.Sprintf("no cache directory holds %q: the server named the download (Content-Disposition or a redirect), so which file pacman installs is unknown", b))
-			continue
-		}
-		c.Path = found
-		p.Checks = append(p.Checks, fileCheck(req.FS, c, covered))
-	}
-
+	b := &planBuilder{req: req, plan: &Plan{}, covered: map[string]bool{}, present: map[[2]string]bool{}}
+	b.localFiles()
+	b.urlFiles()
 	if req.Unknown != "" {
-		p.Checks = append(p.Checks, Check{Kind: CheckUnknown, Arg: req.Unknown,
+		b.add(Check{Kind: CheckUnknown, Arg: req.Unknown,
 			Verdict: unavailable(verify.Artifact{Filename: req.Unknown}, &UnknownFilesError{Reason: req.Unknown + ": bintrans cannot see which files pacman installs"})})
 	}
 
@@ -305,54 +257,132 @@ func BuildPlan(req Request) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	present := map[[2]string]bool{} // {repo, name} with a cached candidate
 	for _, name := range syncNames {
-		es := found[name]
-		if len(es) == 0 && covered[name] {
-			continue // the -U file is the check
-		}
-		if len(es) == 0 {
-			a := verify.Artifact{Filename: name, Name: name}
-			p.Checks = append(p.Checks, Check{Kind: CheckName, Names: []string{name},
-				Verdict: &verify.Result{Artifact: a, Status: verify.StatusNotInRepository, Err: &NotInRepositoryError{Name: name}}})
+		b.syncName(name, found[name])
+	}
+	b.repoTargets(want, found)
+	return b.plan, nil
+}
+
+// planBuilder is one BuildPlan: the request, the plan being built, and
+// what the checks so far establish for the later ones.
+type planBuilder struct {
+	req     Request
+	plan    *Plan
+	covered map[string]bool    // names a -U file stands for
+	present map[[2]string]bool // {repo, name} with a cached candidate
+}
+
+func (b *planBuilder) add(c Check) { b.plan.Checks = append(b.plan.Checks, c) }
+
+// localFiles checks the pacman -U files as themselves.
+func (b *planBuilder) localFiles() {
+	for _, lt := range b.req.Local {
+		c := Check{Kind: CheckLocal, Arg: lt.Arg, Path: lt.Path}
+		c.Artifact = verify.Artifact{Filename: path.Base(lt.Arg)}
+		if lt.Err != nil {
+			c.Kind = CheckUnknown
+			c.Verdict = unavailable(c.Artifact, &UnknownFilesError{Arg: lt.Arg, Reason: lt.Err.Error()})
+			b.add(c)
 			continue
 		}
-		n := 0
-		for _, e := range es {
-			t := Target{Name: name, Repo: e.repo, Arch: e.pkg.Arch, Filename: e.pkg.Filename, Version: e.pkg.Version, SHA256: e.pkg.SHA256Sum}
-			a := t.Artifact()
-			if err := plainFilename(e.pkg.Filename); err != nil {
-				p.Checks = append(p.Checks, Check{Kind: CheckSync, Names: []string{name}, Artifact: a,
-					Verdict: unavailable(a, &DBError{Repo: e.repo, Path: req.Config.SyncDBPath(e.repo), Err: err})})
-				n++
-				continue
-			}
-			fp, err := cacheFind(req.FS, req.Config.CacheDirs, e.pkg.Filename)
-			if err != nil {
-				p.Checks = append(p.Checks, Check{Kind: CheckSync, Names: []string{name}, Artifact: a, Verdict: unavailable(a, err)})
-				n++
-				continue
-			}
-			if fp == "" {
-				continue
-			}
-			n++
-			present[[2]string{e.repo, name}] = true
-			fsys := req.FS
-			a.Open = func() (io.ReadCloser, error) { return fsys.OpenRegular(fp) }
-			p.Checks = append(p.Checks, Check{Kind: CheckSync, Names: []string{name}, Path: fp, Artifact: a})
-		}
-		if n == 0 && !covered[name] {
-			e := es[0]
-			a := verify.Artifact{Filename: e.pkg.Filename, Repo: e.repo, Name: name, Version: e.pkg.Version}
-			p.Checks = append(p.Checks, Check{Kind: CheckName, Names: []string{name}, Artifact: a,
-				Verdict: unavailable(a, &NotCachedError{Name: name, Filename: e.pkg.Filename, CacheDirs: req.Config.CacheDirs})})
-		}
+		b.add(fileCheck(b.req.FS, c, b.covered))
 	}
+}
 
-	// pacman -S repo/name: that repo's file must be among the checked.
-	for _, rt := range req.RepoTargets {
-		if !want[rt.Name] || present[[2]string{rt.Repo, rt.Name}] {
+// urlFiles checks the pacman -U URLs: the file alpm_fetch_pkgurl left in
+// the cache, found by the URL's last path element. Where that name does
+// not say which file pacman installs (no name, two URLs with one name, no
+// cached file of that name), which files pacman installs is unknown.
+func (b *planBuilder) urlFiles() {
+	req := b.req
+	base := map[string]int{}
+	for _, u := range req.URLs {
+		base[urlBase(u)]++
+	}
+	for _, u := range req.URLs {
+		name := urlBase(u)
+		c := Check{Kind: CheckURL, Arg: u, Artifact: verify.Artifact{Filename: name}}
+		fail := func(reason string) {
+			c.Kind = CheckUnknown
+			c.Verdict = unavailable(c.Artifact, &UnknownFilesError{Arg: u, Reason: reason})
+			b.add(c)
+		}
+		switch {
+		case name == "":
+			fail("the URL has no file name: pacman saves the download under a name the server chooses")
+			continue
+		case base[name] > 1:
+			fail(fmt.Sprintf("%d URLs end in %q: which download is which file is unknown", base[name], name))
+			continue
+		}
+		found, err := cacheFind(req.FS, req.Config.CacheDirs, name)
+		switch {
+		case err != nil:
+			c.Verdict = unavailable(c.Artifact, err)
+			b.add(c)
+			continue
+		case found == "":
+			fail(fmt.Sprintf("no cache directory holds %q: the server named the download (Content-Disposition or a redirect), so which file pacman installs is unknown", name))
+			continue
+		}
+		c.Path = found
+		b.add(fileCheck(req.FS, c, b.covered))
+	}
+}
+
+// syncName checks a target name against its sync database entries es:
+// every cached candidate file is checked; a name in no sync database, or
+// with no cached file, fails (unless a -U file stands for it).
+func (b *planBuilder) syncName(name string, es []dbEntry) {
+	req := b.req
+	if len(es) == 0 && b.covered[name] {
+		return // the -U file is the check
+	}
+	if len(es) == 0 {
+		a := verify.Artifact{Filename: name, Name: name}
+		b.add(Check{Kind: CheckName, Names: []string{name},
+			Verdict: &verify.Result{Artifact: a, Status: verify.StatusNotInRepository, Err: &NotInRepositoryError{Name: name}}})
+		return
+	}
+	n := 0
+	for _, e := range es {
+		t := Target{Name: name, Repo: e.repo, Arch: e.pkg.Arch, Filename: e.pkg.Filename, Version: e.pkg.Version, SHA256: e.pkg.SHA256Sum}
+		a := t.Artifact()
+		if err := plainFilename(e.pkg.Filename); err != nil {
+			b.add(Check{Kind: CheckSync, Names: []string{name}, Artifact: a,
+				Verdict: unavailable(a, &DBError{Repo: e.repo, Path: req.Config.SyncDBPath(e.repo), Err: err})})
+			n++
+			continue
+		}
+		fp, err := cacheFind(req.FS, req.Config.CacheDirs, e.pkg.Filename)
+		if err != nil {
+			b.add(Check{Kind: CheckSync, Names: []string{name}, Artifact: a, Verdict: unavailable(a, err)})
+			n++
+			continue
+		}
+		if fp == "" {
+			continue
+		}
+		n++
+		b.present[[2]string{e.repo, name}] = true
+		fsys := req.FS
+		a.Open = func() (io.ReadCloser, error) { return fsys.OpenRegular(fp) }
+		b.add(Check{Kind: CheckSync, Names: []string{name}, Path: fp, Artifact: a})
+	}
+	if n == 0 && !b.covered[name] {
+		e := es[0]
+		a := verify.Artifact{Filename: e.pkg.Filename, Repo: e.repo, Name: name, Version: e.pkg.Version}
+		b.add(Check{Kind: CheckName, Names: []string{name}, Artifact: a,
+			Verdict: unavailable(a, &NotCachedError{Name: name, Filename: e.pkg.Filename, CacheDirs: req.Config.CacheDirs})})
+	}
+}
+
+// repoTargets checks each pacman -S repo/name: that repo's file must be
+// among the checked.
+func (b *planBuilder) repoTargets(want map[string]bool, found map[string][]dbEntry) {
+	for _, rt := range b.req.RepoTargets {
+		if !want[rt.Name] || b.present[[2]string{rt.Repo, rt.Name}] {
 			continue
 		}
 		werr := &WrongRepoError{Target: rt.Arg, Repo: rt.Repo, Name: rt.Name}
@@ -362,9 +392,8 @@ func BuildPlan(req Request) (*Plan, error) {
 			}
 		}
 		a := verify.Artifact{Filename: rt.Arg, Repo: rt.Repo, Name: rt.Name}
-		p.Checks = append(p.Checks, Check{Kind: CheckName, Names: []string{rt.Name}, Arg: rt.Arg, Artifact: a, Verdict: unavailable(a, werr)})
+		b.add(Check{Kind: CheckName, Names: []string{rt.Name}, Arg: rt.Arg, Artifact: a, Verdict: unavailable(a, werr)})
 	}
-	return p, nil
 }
 
 // fileCheck verifies a local or downloaded file as itself: its own bytes

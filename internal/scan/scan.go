@@ -35,13 +35,9 @@ import (
 	"github.com/bintrans/bintrans/verify"
 )
 
-// Defaults of Options.
+// Defaults of Options (the size bounds: repodb.DefaultMaxDBSize and
+// repodb.DefaultMaxPackageSize).
 const (
-	// DefaultMaxDBSize bounds one database as fetched (compressed). Arch's
-	// largest, extra.files, is about 60 MiB; extra.db about 8 MiB.
-	DefaultMaxDBSize = 256 << 20
-	// DefaultMaxPackageSize bounds one package file hashed in download mode.
-	DefaultMaxPackageSize = 16 << 30
 	// DefaultDBTimeout bounds fetching and reading one database.
 	DefaultDBTimeout = 5 * time.Minute
 	// DefaultPackageTimeout bounds downloading and hashing one package.
@@ -173,7 +169,7 @@ type Options struct {
 	// HTTP fetches http(s) databases and packages: the one client built by
 	// httpclient.New for the run. Required only for http(s) locations.
 	HTTP *http.Client
-	// MaxDBSize bounds each database as fetched (DefaultMaxDBSize).
+	// MaxDBSize bounds each database as fetched (repodb.DefaultMaxDBSize).
 	MaxDBSize int64
 	// Limits bound the database's content (repodb.DefaultLimits).
 	Limits repodb.Limits
@@ -184,20 +180,21 @@ type Options struct {
 	// with %SHA256SUM%. Without it the database's %SHA256SUM% is verified
 	// as is and no package is downloaded.
 	Download bool
-	// MaxPackageSize bounds one package file; PackageTimeout one download.
+	// MaxPackageSize bounds one package file (repodb.DefaultMaxPackageSize);
+	// PackageTimeout one download.
 	MaxPackageSize int64
 	PackageTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
 	if o.MaxDBSize <= 0 {
-		o.MaxDBSize = DefaultMaxDBSize
+		o.MaxDBSize = repodb.DefaultMaxDBSize
 	}
 	if o.DBTimeout <= 0 {
 		o.DBTimeout = DefaultDBTimeout
 	}
 	if o.MaxPackageSize <= 0 {
-		o.MaxPackageSize = DefaultMaxPackageSize
+		o.MaxPackageSize = repodb.DefaultMaxPackageSize
 	}
 	if o.PackageTimeout <= 0 {
 		o.PackageTimeout = DefaultPackageTimeout

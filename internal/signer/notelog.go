@@ -164,27 +164,23 @@ type notePending struct {
 	fail      *Failure
 }
 
-// runNote is Run's phases 2 and 3 for a NoteLog: it finishes the intents
+// runNote is Run's phases 2a to 3 for a NoteLog: it finishes the intents
 // of an interrupted run together with the packages not yet published,
 // logging all their entries at once, issues the statements of the released
 // databases, then settles the run's bundles. It returns the
 // *verify.SecurityError of the settle, if any.
-func (s *Signer) runNote(ctx context.Context, stop context.CancelCauseFunc, intents []*intent, jobs []*job, released []*DB, c *counters, sum *Summary) error {
+func (r *run) runNote(ctx context.Context) error {
+	s, jobs := r.s, r.jobs
 	// Phase 2a, offline: what is already published (and audited) is done.
 	todo := make([]bool, len(jobs))
 	s.parallel(ctx, len(jobs), func(i int) {
-		todo[i], jobs[i].fail = s.noteCheckPublished(ctx, stop, jobs[i], c)
+		todo[i], jobs[i].fail = s.noteCheckPublished(ctx, r.stop, jobs[i], &r.c)
 	})
-	var work []*job
-	for i, j := range jobs {
-		if todo[i] {
-			work = append(work, j)
-		}
-	}
+	work := unpublished(jobs, todo)
 	// Phase 2b: the entries to log: the interrupted run's, then new ones
 	// (each with its intent written first).
 	var pend []*notePending
-	for _, in := range intents {
+	for _, in := range r.intents {
 		pend = append(pend, &notePending{in: in, recovered: true})
 	}
 	var priv ed25519.PrivateKey
@@ -196,86 +192,18 @@ func (s *Signer) runNote(ctx context.Context, stop context.CancelCauseFunc, inte
 		priv = ed25519.PrivateKey(sk.SecretKey[:])
 	}
 	if len(work) > 0 && ctx.Err() == nil {
-		news := make([]*notePending, len(work))
-		s.parallel(ctx, len(work), func(i int) {
-			in, f := s.notePrepare(ctx, stop, work[i], priv, c)
-			work[i].fail = f
-			if in != nil {
-				news[i] = &notePending{in: in}
-			}
-		})
-		for _, p := range news {
-			if p != nil {
-				pend = append(pend, p)
-			}
-		}
+		pend = append(pend, r.notePrepare(ctx, work, priv)...)
 	}
-	// A recovered intent whose entry must be recomputed: the leaf must be
-	// the one the intent recorded (the same key and log kind).
-	var toLog []*notePending
-	for _, p := range pend {
-		if !p.recovered {
-			toLog = append(toLog, p)
-			continue
-		}
-		r := p.in.Record
-		leaf, err := s.o.Note.Leaf(priv, r.SHA256)
-		switch {
-		case err != nil:
-			p.fail = recoverFail(r, StageSign, err)
-		case p.in.LogKind != s.o.Note.Kind() || hex.EncodeToString(leaf[:]) != p.in.LeafHash:
-			p.fail = recoverFail(r, StageIntent, fmt.Errorf("the intent (leaf %s) was written for another log (kind %q): run bintrans sign with that log to finish it", p.in.LeafHash, p.in.LogKind))
-		default:
-			toLog = append(toLog, p)
-		}
-	}
-	// Phase 2c: log them all, many in flight.
-	if len(toLog) > 0 && ctx.Err() == nil {
-		shas := make([]string, len(toLog))
-		for i, p := range toLog {
-			shas[i] = p.in.Record.SHA256
-		}
-		for i, r := range s.o.Note.LogAll(ctx, priv, shas) {
-			toLog[i].res = r
-		}
-		// Phase 2d: verify, audit, publish.
-		s.parallel(ctx, len(toLog), func(i int) {
-			p := toLog[i]
-			stage, err := s.noteFinish(ctx, stop, p, c)
-			if err != nil {
-				if p.recovered {
-					p.fail = recoverFail(p.in.Record, stage, err)
-				} else {
-					p.fail = &Failure{Repo: p.in.Record.Repo, Arch: p.in.Record.Arch, Filename: p.in.Record.Filename, Stage: stage, Error: err.Error(), Err: err}
-				}
-				return
-			}
-			if p.recovered {
-				c.recovered.Add(1)
-			} else {
-				c.signed.Add(1)
-			}
-		})
-	} else if ctx.Err() != nil {
-		for _, p := range toLog {
-			if p.recovered {
-				p.fail = recoverFail(p.in.Record, StageCanceled, context.Cause(ctx))
-			}
-		}
-	}
+	r.noteLog(ctx, r.noteToLog(pend, priv), priv)
 	for _, p := range pend {
 		if p.fail != nil {
-			sum.Failures = append(sum.Failures, *p.fail)
+			r.sum.Failures = append(r.sum.Failures, *p.fail)
 		}
 	}
-	for _, j := range jobs {
-		if j.fail != nil {
-			sum.Failures = append(sum.Failures, *j.fail)
-		}
-	}
+	r.jobFailures()
 	// Phase 2e: the databases' statements, after their packages.
 	if s.o.Statements && ctx.Err() == nil {
-		if err := s.statements(ctx, stop, released, withheld(sum.Failures), sum, c); err != nil {
+		if err := s.statements(ctx, r.stop, r.released, withheld(r.sum.Failures), r.sum, &r.c); err != nil {
 			return err
 		}
 	}
@@ -287,12 +215,98 @@ func (s *Signer) runNote(ctx context.Context, stop context.CancelCauseFunc, inte
 	items := s.toNoteSettle
 	s.settleMu.Unlock()
 	if ctx.Err() != nil {
-		sum.SettleFailed = len(items)
+		r.sum.SettleFailed = len(items)
 		return nil
 	}
 	start := time.Now()
-	defer func() { sum.SettleSeconds = time.Since(start).Seconds() }()
-	return s.noteSettle(ctx, items, sum)
+	defer func() { r.sum.SettleSeconds = time.Since(start).Seconds() }()
+	return s.noteSettle(ctx, items, r.sum)
+}
+
+// notePrepare signs the new packages and writes their intents, in
+// parallel: the entries to log, in the order of work.
+func (r *run) notePrepare(ctx context.Context, work []*job, priv ed25519.PrivateKey) []*notePending {
+	news := make([]*notePending, len(work))
+	r.s.parallel(ctx, len(work), func(i int) {
+		in, f := r.s.notePrepare(ctx, r.stop, work[i], priv, &r.c)
+		work[i].fail = f
+		if in != nil {
+			news[i] = &notePending{in: in}
+		}
+	})
+	var pend []*notePending
+	for _, p := range news {
+		if p != nil {
+			pend = append(pend, p)
+		}
+	}
+	return pend
+}
+
+// noteToLog are the pending entries to log. A recovered intent's entry is
+// recomputed, and its leaf must be the one the intent recorded (the same
+// key and log kind); otherwise the intent fails.
+func (r *run) noteToLog(pend []*notePending, priv ed25519.PrivateKey) []*notePending {
+	note := r.s.o.Note
+	var toLog []*notePending
+	for _, p := range pend {
+		if !p.recovered {
+			toLog = append(toLog, p)
+			continue
+		}
+		rec := p.in.Record
+		leaf, err := note.Leaf(priv, rec.SHA256)
+		switch {
+		case err != nil:
+			p.fail = recoverFail(rec, StageSign, err)
+		case p.in.LogKind != note.Kind() || hex.EncodeToString(leaf[:]) != p.in.LeafHash:
+			p.fail = recoverFail(rec, StageIntent, fmt.Errorf("the intent (leaf %s) was written for another log (kind %q): run bintrans sign with that log to finish it", p.in.LeafHash, p.in.LogKind))
+		default:
+			toLog = append(toLog, p)
+		}
+	}
+	return toLog
+}
+
+// noteLog is phases 2c and 2d: log every entry of toLog, many in flight,
+// then verify, audit and publish each. When the run was stopped, the
+// recovered intents among them fail as canceled.
+func (r *run) noteLog(ctx context.Context, toLog []*notePending, priv ed25519.PrivateKey) {
+	if ctx.Err() != nil {
+		for _, p := range toLog {
+			if p.recovered {
+				p.fail = recoverFail(p.in.Record, StageCanceled, context.Cause(ctx))
+			}
+		}
+		return
+	}
+	if len(toLog) == 0 {
+		return
+	}
+	shas := make([]string, len(toLog))
+	for i, p := range toLog {
+		shas[i] = p.in.Record.SHA256
+	}
+	for i, res := range r.s.o.Note.LogAll(ctx, priv, shas) {
+		toLog[i].res = res
+	}
+	r.s.parallel(ctx, len(toLog), func(i int) {
+		p := toLog[i]
+		stage, err := r.s.noteFinish(ctx, r.stop, p, &r.c)
+		if err != nil {
+			if p.recovered {
+				p.fail = recoverFail(p.in.Record, stage, err)
+			} else {
+				p.fail = &Failure{Repo: p.in.Record.Repo, Arch: p.in.Record.Arch, Filename: p.in.Record.Filename, Stage: stage, Error: err.Error(), Err: err}
+			}
+			return
+		}
+		if p.recovered {
+			r.c.recovered.Add(1)
+		} else {
+			r.c.signed.Add(1)
+		}
+	})
 }
 
 func recoverFail(r audit.Record, stage Stage, err error) *Failure {
@@ -447,16 +461,7 @@ func (s *Signer) addNoteSettle(it *noteSettleItem) {
 // unreachable log is a warning, and a log that contradicts itself is a
 // returned *verify.SecurityError with nothing rewritten or stored.
 func (s *Signer) noteSettle(ctx context.Context, items []*noteSettleItem, sum *Summary) error {
-	seen := map[string]bool{}
-	var uniq []*noteSettleItem
-	for _, it := range items {
-		if !seen[it.filename] {
-			seen[it.filename] = true
-			uniq = append(uniq, it)
-		}
-	}
-	items = uniq
-	sort.Slice(items, func(a, b int) bool { return items[a].proof.Index < items[b].proof.Index })
+	items = uniqueNoteItems(items)
 	if len(items) == 0 {
 		return nil
 	}
@@ -491,7 +496,38 @@ func (s *Signer) noteSettle(ctx context.Context, items []*noteSettleItem, sum *S
 	}
 	sum.SettleMode = "tiles"
 	sum.Cosignatures, sum.WitnessErrors = res.Cosignatures, res.WitnessErrors
-	// Temp files, one sync, renames, one directory sync (as rewriteBundles).
+	settled, data := s.verifyNoteBundles(items, res, sum)
+	s.writeNoteBundles(settled, data, sum)
+	cp := res.Checkpoint
+	if stored == nil || cp.Size > stored.Size {
+		if err := s.noteCheckpoints().Store(ctx, cp.Note); err != nil {
+			sum.warnSettle(fmt.Errorf("storing the log's checkpoint: %w", err))
+		}
+	}
+	sum.Checkpoint = &CheckpointSummary{Origin: cp.Origin, Size: int64(cp.Size), Root: hex.EncodeToString(cp.Root[:])}
+	return nil
+}
+
+// uniqueNoteItems is items with one per file name (the first), by log
+// index.
+func uniqueNoteItems(items []*noteSettleItem) []*noteSettleItem {
+	seen := map[string]bool{}
+	var uniq []*noteSettleItem
+	for _, it := range items {
+		if !seen[it.filename] {
+			seen[it.filename] = true
+			uniq = append(uniq, it)
+		}
+	}
+	sort.Slice(uniq, func(a, b int) bool { return uniq[a].proof.Index < uniq[b].proof.Index })
+	return uniq
+}
+
+// verifyNoteBundles returns the re-proven bundles that verify for their
+// published entry, with their bytes. A bundle the log's tiles contradict,
+// or one that does not verify, is a StageSettle Failure; one the log
+// could not prove is a warning. Neither is rewritten.
+func (s *Signer) verifyNoteBundles(items []*noteSettleItem, res *NoteSettled, sum *Summary) ([]*noteSettleItem, [][]byte) {
 	var settled []*noteSettleItem
 	var data [][]byte
 	for i, it := range items {
@@ -521,6 +557,13 @@ func (s *Signer) noteSettle(ctx context.Context, items []*noteSettleItem, sum *S
 		settled = append(settled, it)
 		data = append(data, res.Bundles[i])
 	}
+	return settled, data
+}
+
+// writeNoteBundles rewrites the settled bundles in one batch (bundleBatch:
+// temp files, one sync, renames, one directory sync, as rewriteBundles).
+// It counts sum.Settled and the failed writes in sum.SettleFailed.
+func (s *Signer) writeNoteBundles(settled []*noteSettleItem, data [][]byte, sum *Summary) {
 	batch := s.bundleBatch()
 	refs := make([]bundleRef, len(settled))
 	for i, it := range settled {
@@ -544,12 +587,4 @@ func (s *Signer) noteSettle(ctx context.Context, items []*noteSettleItem, sum *S
 	if sum.Settled > 0 {
 		sum.BundleCheckpoints = 1
 	}
-	cp := res.Checkpoint
-	if stored == nil || cp.Size > stored.Size {
-		if err := s.noteCheckpoints().Store(ctx, cp.Note); err != nil {
-			sum.warnSettle(fmt.Errorf("storing the log's checkpoint: %w", err))
-		}
-	}
-	sum.Checkpoint = &CheckpointSummary{Origin: cp.Origin, Size: int64(cp.Size), Root: hex.EncodeToString(cp.Root[:])}
-	return nil
 }

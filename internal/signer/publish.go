@@ -91,7 +91,7 @@ type Options struct {
 	// HTTP fetches databases and packages over http(s). Requests are bounded
 	// in time by the signer's own contexts.
 	HTTP *http.Client
-	// MaxDBSize bounds a database (default DefaultMaxDBSize).
+	// MaxDBSize bounds a database (default repodb.DefaultMaxDBSize).
 	MaxDBSize int64
 	// Version is the bintrans version written into audit records.
 	Version string
@@ -290,40 +290,8 @@ var recorded = func() *auditState { st := &auditState{done: make(chan struct{})}
 // the audit chain (and that it still ends at or after the head this signer
 // saved last time) and returns a Signer. The caller must Close it.
 func New(o Options) (*Signer, error) {
-	switch {
-	case (o.Key == nil && o.LoadKey == nil) || (o.Key != nil && o.Key.IsEncrypted()):
-		return nil, errors.New("publish: no decrypted secret key")
-	case o.PublicKey.IsZero():
-		return nil, errors.New("publish: no public key")
-	case o.Note == nil && (o.Log == nil || o.LogKey == nil):
-		return nil, errors.New("publish: no log or no pinned log key")
-	case o.SignatureDir == "" || o.AuditLog == "" || o.StateDir == "":
-		return nil, errors.New("publish: signature dir, audit log and state dir are required")
-	}
-	if o.Release == "" {
-		o.Release = ReleaseAuto
-	}
-	switch o.Release {
-	case ReleaseAuto, ReleaseDBSig, ReleasePackageSig:
-		if o.Keyring == nil {
-			return nil, errors.New("publish: no keyring to verify the packagers' signatures with")
-		}
-	case ReleaseUnsafeTrustDB:
-	default:
-		return nil, fmt.Errorf("publish: unknown release mode %q", o.Release)
-	}
-	if o.Key != nil {
-		if err := checkPair(o.Key, o.PublicKey); err != nil {
-			return nil, err
-		}
-	}
-	if o.Jobs <= 0 {
-		o.Jobs = DefaultJobs
-	}
-	if fi, err := os.Stat(o.SignatureDir); err != nil {
+	if err := checkOptions(&o); err != nil {
 		return nil, err
-	} else if !fi.IsDir() {
-		return nil, fmt.Errorf("%s is not a directory", o.SignatureDir)
 	}
 	st, err := openState(o.StateDir)
 	if err != nil {
@@ -340,14 +308,82 @@ func New(o Options) (*Signer, error) {
 		st.close()
 		return nil, err
 	}
-	saved, err := st.loadHead()
+	w, err := s.openAudit()
 	if err != nil {
 		st.close()
 		return nil, err
 	}
+	d, err := durable.OpenDir(o.SignatureDir)
+	if err != nil {
+		w.Close()
+		st.close()
+		return nil, err
+	}
+	s.audit, s.sigDir = w, d
+	if o.Statements {
+		if _, err := s.statementDir(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// checkOptions checks what New needs and fills in the defaults (release
+// mode auto, DefaultJobs). An unencrypted key must be the public key's
+// pair.
+func checkOptions(o *Options) error {
+	switch {
+	case (o.Key == nil && o.LoadKey == nil) || (o.Key != nil && o.Key.IsEncrypted()):
+		return errors.New("publish: no decrypted secret key")
+	case o.PublicKey.IsZero():
+		return errors.New("publish: no public key")
+	case o.Note == nil && (o.Log == nil || o.LogKey == nil):
+		return errors.New("publish: no log or no pinned log key")
+	case o.SignatureDir == "" || o.AuditLog == "" || o.StateDir == "":
+		return errors.New("publish: signature dir, audit log and state dir are required")
+	}
+	if o.Release == "" {
+		o.Release = ReleaseAuto
+	}
+	switch o.Release {
+	case ReleaseAuto, ReleaseDBSig, ReleasePackageSig:
+		if o.Keyring == nil {
+			return errors.New("publish: no keyring to verify the packagers' signatures with")
+		}
+	case ReleaseUnsafeTrustDB:
+	default:
+		return fmt.Errorf("publish: unknown release mode %q", o.Release)
+	}
+	if o.Key != nil {
+		if err := checkPair(o.Key, o.PublicKey); err != nil {
+			return err
+		}
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = DefaultJobs
+	}
+	if fi, err := os.Stat(o.SignatureDir); err != nil {
+		return err
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", o.SignatureDir)
+	}
+	return nil
+}
+
+// openAudit opens the audit log for appending and reads it through:
+// which entries it records, its refusals, the statement counters. It must
+// still end at or after the head this signer saved in the state dir last
+// time (the same audit log only): an audit log cut short or rewritten is
+// an error, and it is closed again.
+func (s *Signer) openAudit() (*audit.Writer, error) {
+	o, st := &s.o, s.state
+	saved, err := st.loadHead()
+	if err != nil {
+		return nil, err
+	}
 	absAudit, err := filepath.Abs(o.AuditLog)
 	if err != nil {
-		st.close()
 		return nil, err
 	}
 	if saved != nil && saved.AuditLog != absAudit {
@@ -370,7 +406,6 @@ func New(o Options) (*Signer, error) {
 		return nil
 	})
 	if err != nil {
-		st.close()
 		return nil, err
 	}
 	if headErr == nil && saved != nil {
@@ -385,24 +420,10 @@ func New(o Options) (*Signer, error) {
 	}
 	if headErr != nil {
 		w.Close()
-		st.close()
 		return nil, fmt.Errorf("%s: %w (this signer's last run ended at record %d, %s; if the audit log was rotated on purpose, remove %s)",
 			o.AuditLog, headErr, saved.Records, saved.Hash, st.headPath())
 	}
-	d, err := durable.OpenDir(o.SignatureDir)
-	if err != nil {
-		w.Close()
-		st.close()
-		return nil, err
-	}
-	s.audit, s.sigDir = w, d
-	if o.Statements {
-		if _, err := s.statementDir(); err != nil {
-			s.Close()
-			return nil, err
-		}
-	}
-	return s, nil
+	return w, nil
 }
 
 func headMismatch(path string, saved savedHead, line int, got string) error {
@@ -527,15 +548,68 @@ type counters struct {
 // *verify.SecurityError returned together with the Summary, with nothing
 // rewritten and the stored checkpoint kept.
 func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
-	start := time.Now()
-	sum := &Summary{SchemaVersion: 1, Failures: []Failure{}}
-	var c counters
+	r := &run{s: s, start: time.Now(), sum: &Summary{SchemaVersion: 1, Failures: []Failure{}}}
 	s.settleMu.Lock()
 	s.toSettle, s.toNoteSettle = nil, nil
 	s.settleMu.Unlock()
+	r.removeStaleTemps()
+	// A failed audit append stops the run: nothing more is uploaded that
+	// the audit log could not explain.
+	ctx, r.stop = context.WithCancelCause(ctx)
+	defer r.stop(nil)
+	if err := r.recoverIntents(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.readDatabases(ctx, sources); err != nil {
+		return nil, err
+	}
+	if s.o.Note != nil {
+		// Phases 2a to 3 for a Rekor v2 or Sigsum log.
+		secErr := r.runNote(ctx)
+		var sec *verify.SecurityError
+		if secErr != nil && !errors.As(secErr, &sec) {
+			return nil, secErr
+		}
+		if sec != nil {
+			r.sum.SecurityError = sec.Error()
+		}
+		return s.summarize(r.sum, &r.c, r.start), secErr
+	}
+	if err := r.signJobs(ctx); err != nil {
+		return nil, err
+	}
+	// Phase 2c: the databases' statements, after their packages.
+	if s.o.Statements && ctx.Err() == nil {
+		if err := s.statements(ctx, r.stop, r.released, withheld(r.sum.Failures), r.sum, &r.c); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.saveHead(); err != nil {
+		return nil, err
+	}
+	secErr := r.settle(ctx)
+	return s.summarize(r.sum, &r.c, r.start), secErr
+}
 
-	// Phase 0: temp files of an interrupted run (the state lock is held: no
-	// other signer writes into these directories now).
+// run is one Signer.Run: what its phases hand on to the next, the
+// counters its workers update, the summary it fills, and stop, which a
+// failed audit append calls to end the run.
+type run struct {
+	s     *Signer
+	stop  context.CancelCauseFunc
+	c     counters
+	sum   *Summary
+	start time.Time
+
+	intents  []*intent // left by an interrupted run, by file name
+	jobs     []*job    // the distinct package files of the released databases
+	released []*DB     // the databases read and released: their statements
+}
+
+// removeStaleTemps is phase 0: the temp files of an interrupted run (the
+// state lock is held: no other signer writes into these directories now).
+func (r *run) removeStaleTemps() {
+	s, sum := r.s, r.sum
 	for _, d := range []struct {
 		dir  string
 		keep func(string) bool
@@ -551,145 +625,164 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 			sum.TempFilesError = err.Error()
 		}
 	}
-	// A failed audit append stops the run: nothing more is uploaded that
-	// the audit log could not explain.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+}
 
-	// Phase 1: intents left by an interrupted run.
+// recoverIntents is phase 1: the intents left by an interrupted run,
+// finished now for Rekor v1 (a NoteLog logs them together with the new
+// ones: runNote).
+func (r *run) recoverIntents(ctx context.Context) error {
+	s := r.s
 	intents, err := s.state.intents()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sort.Slice(intents, func(i, j int) bool { return intents[i].Record.Filename < intents[j].Record.Filename })
-	if s.o.Note == nil { // a NoteLog logs them together with the new ones (runNote)
-		recFails := make([]*Failure, len(intents))
-		s.parallel(ctx, len(intents), func(i int) {
-			recFails[i] = s.recover(ctx, cancel, intents[i], &c)
-		})
-		for _, f := range recFails {
-			if f != nil {
-				sum.Failures = append(sum.Failures, *f)
-			}
+	r.intents = intents
+	if s.o.Note != nil {
+		return nil
+	}
+	recFails := make([]*Failure, len(intents))
+	s.parallel(ctx, len(intents), func(i int) {
+		recFails[i] = s.recover(ctx, r.stop, intents[i], &r.c)
+	})
+	for _, f := range recFails {
+		if f != nil {
+			r.sum.Failures = append(r.sum.Failures, *f)
 		}
 	}
+	return nil
+}
 
-	// Phase 2: the databases, each established as released (its own
-	// signature) or marked for a check of each package's signature.
-	sum.ReleaseMode = s.o.Release
-	var jobs []*job
-	var released []*DB // the databases read and released: their statements
+// readDatabases is phase 2: the databases, each established as released
+// (its own signature) or marked for a check of each package's signature,
+// and their packages as jobs, one per distinct file name.
+func (r *run) readDatabases(ctx context.Context, sources []Source) error {
+	r.sum.ReleaseMode = r.s.o.Release
 	seen := map[string]*job{}
 	textFailures := 0
 	for _, src := range sources {
-		dbFail := func(stage Stage, err error) {
-			sum.Failures = append(sum.Failures, Failure{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL(), Stage: stage, Error: err.Error(), Err: err})
-		}
-		if src.PlainHTTP() && s.o.Release != ReleaseUnsafeTrustDB {
-			sum.Databases = append(sum.Databases, DBSummary{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL()})
-			dbFail(StageDB, fmt.Errorf("%s: plain http:// repository URL refused (use https://, file:// or a directory; --unsafe-trust-db accepts it)", src.DBURL()))
-			continue
-		}
-		db, err := FetchDB(ctx, s.o.HTTP, src, s.o.MaxDBSize)
+		db, check, err := r.readDatabase(ctx, src)
 		if err != nil {
-			sum.Databases = append(sum.Databases, DBSummary{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL()})
-			dbFail(StageDB, err)
+			return err
+		}
+		if db == nil {
 			continue
 		}
-		ds := DBSummary{Repo: src.Repo, Arch: src.Arch, URL: db.URL, SHA256: db.SHA256, Packages: len(db.Packages)}
-		check, err := s.releaseDB(ctx, db)
-		db.raw = nil
-		if err != nil {
-			sum.Databases = append(sum.Databases, ds)
-			var re *ReleaseError
-			if !errors.As(err, &re) {
-				dbFail(StageDB, err)
-				continue
-			}
-			dbFail(StageRelease, err)
-			r := audit.Record{Repo: src.Repo, Arch: src.Arch, Filename: src.Repo + ".db", DBURL: db.URL, DBSHA256: db.SHA256}
-			if err := s.refuse(r, re); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		ds.ReleaseCheck, ds.Release = check, db.Release
-		sum.Databases = append(sum.Databases, ds)
-		released = append(released, db)
+		r.released = append(r.released, db)
 		for _, p := range db.Packages {
 			if prev, ok := seen[p.Filename]; ok {
 				if prev.pkg.SHA256Sum != p.SHA256Sum {
 					err := fmt.Errorf("%s is %s in %s/%s but %s in %s/%s", p.Filename, prev.pkg.SHA256Sum, prev.src.Repo, prev.src.Arch, p.SHA256Sum, src.Repo, src.Arch)
-					sum.Failures = append(sum.Failures, Failure{Repo: src.Repo, Arch: src.Arch, Filename: p.Filename, Stage: StageConflict, Error: err.Error(), Err: err})
+					r.sum.Failures = append(r.sum.Failures, Failure{Repo: src.Repo, Arch: src.Arch, Filename: p.Filename, Stage: StageConflict, Error: err.Error(), Err: err})
 				}
 				continue
 			}
 			j := &job{src: src, db: db, pkg: p, check: check}
 			seen[p.Filename] = j
-			if err := s.record(j).CheckText(); err != nil {
+			if err := r.s.record(j).CheckText(); err != nil {
 				// Nothing is signed that the audit log could not record
 				// as it is (or a terminal could not show as it is).
 				textFailures++
 				err = fmt.Errorf("the database's entry for this package cannot be recorded: %w", err)
-				sum.Failures = append(sum.Failures, *fail(j, StageRecord, err))
+				r.sum.Failures = append(r.sum.Failures, *fail(j, StageRecord, err))
 				continue
 			}
-			jobs = append(jobs, j)
+			r.jobs = append(r.jobs, j)
 		}
 	}
-	sum.Packages = len(jobs) + textFailures
-	var secErr error
-	if s.o.Note != nil {
-		// Phases 2a to 3 for a Rekor v2 or Sigsum log.
-		secErr = s.runNote(ctx, cancel, intents, jobs, released, &c, sum)
-		var sec *verify.SecurityError
-		if secErr != nil && !errors.As(secErr, &sec) {
-			return nil, secErr
-		}
-		if sec != nil {
-			sum.SecurityError = sec.Error()
-		}
-		return s.summarize(sum, &c, start), secErr
+	r.sum.Packages = len(r.jobs) + textFailures
+	return nil
+}
+
+// readDatabase fetches src's database and establishes how it is released.
+// A database that cannot be read or is not released is a Failure (and a
+// refusal record in the audit log) and comes back nil; the error is one
+// the run cannot go on after (the refusal could not be recorded).
+func (r *run) readDatabase(ctx context.Context, src Source) (*DB, string, error) {
+	s, sum := r.s, r.sum
+	dbFail := func(stage Stage, err error) {
+		sum.Failures = append(sum.Failures, Failure{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL(), Stage: stage, Error: err.Error(), Err: err})
 	}
-	// Phase 2a, offline: what is already published (and audited) is done.
+	if src.PlainHTTP() && s.o.Release != ReleaseUnsafeTrustDB {
+		sum.Databases = append(sum.Databases, DBSummary{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL()})
+		dbFail(StageDB, fmt.Errorf("%s: plain http:// repository URL refused (use https://, file:// or a directory; --unsafe-trust-db accepts it)", src.DBURL()))
+		return nil, "", nil
+	}
+	db, err := FetchDB(ctx, s.o.HTTP, src, s.o.MaxDBSize)
+	if err != nil {
+		sum.Databases = append(sum.Databases, DBSummary{Repo: src.Repo, Arch: src.Arch, URL: src.DBURL()})
+		dbFail(StageDB, err)
+		return nil, "", nil
+	}
+	ds := DBSummary{Repo: src.Repo, Arch: src.Arch, URL: db.URL, SHA256: db.SHA256, Packages: len(db.Packages)}
+	check, err := s.releaseDB(ctx, db)
+	db.raw = nil
+	if err != nil {
+		sum.Databases = append(sum.Databases, ds)
+		var re *ReleaseError
+		if !errors.As(err, &re) {
+			dbFail(StageDB, err)
+			return nil, "", nil
+		}
+		dbFail(StageRelease, err)
+		rec := audit.Record{Repo: src.Repo, Arch: src.Arch, Filename: src.Repo + ".db", DBURL: db.URL, DBSHA256: db.SHA256}
+		return nil, "", s.refuse(rec, re)
+	}
+	ds.ReleaseCheck, ds.Release = check, db.Release
+	sum.Databases = append(sum.Databases, ds)
+	return db, check, nil
+}
+
+// signJobs is phases 2a and 2b for Rekor v1: what is already published
+// (and audited) is done, offline; the rest is signed, logged, audited and
+// published, the key decrypted only now.
+func (r *run) signJobs(ctx context.Context) error {
+	s, jobs := r.s, r.jobs
 	todo := make([]bool, len(jobs))
 	s.parallel(ctx, len(jobs), func(i int) {
-		todo[i], jobs[i].fail = s.checkPublished(ctx, cancel, jobs[i], &c)
+		todo[i], jobs[i].fail = s.checkPublished(ctx, r.stop, jobs[i], &r.c)
 	})
+	work := unpublished(jobs, todo)
+	if len(work) > 0 && ctx.Err() == nil {
+		if _, err := s.key(); err != nil {
+			return err
+		}
+		s.parallel(ctx, len(work), func(i int) {
+			work[i].fail = s.signOne(ctx, r.stop, work[i], &r.c)
+		})
+	}
+	r.jobFailures()
+	return nil
+}
+
+// unpublished are the jobs still to sign (todo[i] for jobs[i]).
+func unpublished(jobs []*job, todo []bool) []*job {
 	var work []*job
 	for i, j := range jobs {
 		if todo[i] {
 			work = append(work, j)
 		}
 	}
-	// Phase 2b: sign the rest; the key is needed (and decrypted) only now.
-	if len(work) > 0 && ctx.Err() == nil {
-		if _, err := s.key(); err != nil {
-			return nil, err
-		}
-		s.parallel(ctx, len(work), func(i int) {
-			work[i].fail = s.signOne(ctx, cancel, work[i], &c)
-		})
-	}
-	for _, j := range jobs {
-		if j.fail != nil {
-			sum.Failures = append(sum.Failures, *j.fail)
-		}
-	}
-	// Phase 2c: the databases' statements, after their packages.
-	if s.o.Statements && ctx.Err() == nil {
-		if err := s.statements(ctx, cancel, released, withheld(sum.Failures), sum, &c); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.saveHead(); err != nil {
-		return nil, err
-	}
+	return work
+}
 
-	// Phase 3: settle.
+// jobFailures adds the jobs' failures to the summary.
+func (r *run) jobFailures() {
+	for _, j := range r.jobs {
+		if j.fail != nil {
+			r.sum.Failures = append(r.sum.Failures, *j.fail)
+		}
+	}
+}
+
+// settle is phase 3 for Rekor v1 (Signer.settle), unless the run was
+// stopped: then its bundles stay as published.
+func (r *run) settle(ctx context.Context) error {
+	sum := r.sum
 	settleStart := time.Now()
-	if items := s.toSettle; ctx.Err() == nil {
-		secErr = s.settle(ctx, items, sum)
+	var secErr error
+	if items := r.s.toSettle; ctx.Err() == nil {
+		secErr = r.s.settle(ctx, items, sum)
 		var sec *verify.SecurityError
 		if errors.As(secErr, &sec) {
 			sum.SecurityError = sec.Error()
@@ -698,7 +791,7 @@ func (s *Signer) Run(ctx context.Context, sources []Source) (*Summary, error) {
 		sum.SettleFailed = len(items)
 	}
 	sum.SettleSeconds = time.Since(settleStart).Seconds()
-	return s.summarize(sum, &c, start), secErr
+	return secErr
 }
 
 // summarize completes a run's Summary.

@@ -141,6 +141,42 @@ func (l *RekorV2) Settle(ctx context.Context, stored *NoteCheckpoint, pub ed2551
 		}
 	}
 	res := &NoteSettled{Bundles: make([][]byte, len(items)), Errs: make([]error, len(items))}
+	logged := l.parseBundles(items, pub, res)
+	if err := proveBundleCheckpoints(ctx, tree, logged); err != nil {
+		return nil, err
+	}
+	reproved, err := reprove(ctx, tree, logged, jobs, res)
+	if err != nil {
+		return nil, err
+	}
+	// Witnesses cosign the settled checkpoint; the bundles carry it.
+	note, err := l.cosign(ctx, tree, cp, res)
+	if err != nil {
+		return nil, err
+	}
+	settled := *cp
+	settled.Raw = note
+	for i, n := range reproved {
+		if n == nil {
+			continue
+		}
+		n.Checkpoint = &settled
+		b, err := n.Bundle().Marshal()
+		if err != nil {
+			res.Errs[i] = err
+			continue
+		}
+		res.Bundles[i] = b
+	}
+	scp := noteCP(&settled)
+	res.Checkpoint = &scp
+	return res, nil
+}
+
+// parseBundles parses each published bundle and verifies its checkpoint
+// under the log's key: the entries to re-prove (nil, with the error in
+// res.Errs, for a bundle that does not parse or verify).
+func (l *RekorV2) parseBundles(items []NoteBundle, pub ed25519.PublicKey, res *NoteSettled) []*rekorv2.Logged {
 	logged := make([]*rekorv2.Logged, len(items))
 	for i, it := range items {
 		b, err := rekorv2.ParseBundle(it.Bundle)
@@ -154,8 +190,13 @@ func (l *RekorV2) Settle(ctx context.Context, stored *NoteCheckpoint, pub ed2551
 		}
 		res.Errs[i] = err
 	}
-	// Consistency of every distinct bundle checkpoint first (in order, so
-	// that a fork is reported as such before any proof is built).
+	return logged
+}
+
+// proveBundleCheckpoints proves tree consistent with every distinct
+// bundle checkpoint, in order, so that a fork is reported as such (a
+// *verify.SecurityError) before any proof is built.
+func proveBundleCheckpoints(ctx context.Context, tree *rekorv2.Tree, logged []*rekorv2.Logged) error {
 	seen := map[string]bool{}
 	for _, lg := range logged {
 		if lg == nil {
@@ -167,10 +208,18 @@ func (l *RekorV2) Settle(ctx context.Context, stored *NoteCheckpoint, pub ed2551
 		}
 		seen[k] = true
 		if _, err := tree.ConsistencyProof(ctx, lg.Checkpoint); err != nil {
-			return nil, securityError(err, "a checkpoint the log returned with an entry of this run", "the log's current checkpoint")
+			return securityError(err, "a checkpoint the log returned with an entry of this run", "the log's current checkpoint")
 		}
 	}
-	reproved := make([]*rekorv2.Logged, len(items))
+	return nil
+}
+
+// reprove builds each entry's inclusion proof in tree, jobs at a time.
+// Tiles that contradict an entry's bundle make its error in res.Errs a
+// *ContradictionError; another failure is its error there, and the
+// first one is returned too when ctx was cancelled (the run stops).
+func reprove(ctx context.Context, tree *rekorv2.Tree, logged []*rekorv2.Logged, jobs int, res *NoteSettled) ([]*rekorv2.Logged, error) {
+	reproved := make([]*rekorv2.Logged, len(logged))
 	var g errgroup.Group
 	g.SetLimit(max(jobs, 1))
 	var mu sync.Mutex
@@ -205,53 +254,44 @@ func (l *RekorV2) Settle(ctx context.Context, stored *NoteCheckpoint, pub ed2551
 	if callErr != nil && ctx.Err() != nil {
 		return nil, callErr
 	}
-	// Witnesses cosign the settled checkpoint; the bundles carry it.
-	note := cp.Raw
-	if l.Witnesses != nil {
-		proof := func(ctx context.Context, oldSize uint64) ([][32]byte, error) {
-			if oldSize == 0 || oldSize >= cp.Size {
-				return nil, nil
-			}
-			hs, err := tree.ConsistencyHashes(ctx, int64(oldSize))
-			if err != nil {
-				return nil, err
-			}
-			out := make([][32]byte, len(hs))
-			for i, h := range hs {
-				out[i] = [32]byte(h)
-			}
-			return out, nil
-		}
-		cosigned, names, errs := l.Witnesses.Cosign(ctx, cp.Raw, cp.Size, proof)
-		res.Cosignatures = names
-		for _, e := range errs {
-			res.WitnessErrors = append(res.WitnessErrors, e.Error())
-		}
-		if len(names) > 0 {
-			c, err := l.Log.VerifyCheckpoint(cosigned)
-			if err != nil || c.Size != cp.Size || c.Root != cp.Root {
-				return nil, fmt.Errorf("the cosigned checkpoint does not verify: %v", err)
-			}
-			note = cosigned
-		}
+	return reproved, nil
+}
+
+// cosign asks the witnesses (if any) to cosign cp, serving them
+// consistency proofs from tree, and returns the note the bundles carry:
+// the cosigned one when a witness cosigned (it must verify as cp), else
+// cp's own. Witnesses that did not cosign are in res.WitnessErrors.
+func (l *RekorV2) cosign(ctx context.Context, tree *rekorv2.Tree, cp *rekorv2.Checkpoint, res *NoteSettled) ([]byte, error) {
+	if l.Witnesses == nil {
+		return cp.Raw, nil
 	}
-	settled := *cp
-	settled.Raw = note
-	for i, n := range reproved {
-		if n == nil {
-			continue
+	proof := func(ctx context.Context, oldSize uint64) ([][32]byte, error) {
+		if oldSize == 0 || oldSize >= cp.Size {
+			return nil, nil
 		}
-		n.Checkpoint = &settled
-		b, err := n.Bundle().Marshal()
+		hs, err := tree.ConsistencyHashes(ctx, int64(oldSize))
 		if err != nil {
-			res.Errs[i] = err
-			continue
+			return nil, err
 		}
-		res.Bundles[i] = b
+		out := make([][32]byte, len(hs))
+		for i, h := range hs {
+			out[i] = [32]byte(h)
+		}
+		return out, nil
 	}
-	scp := noteCP(&settled)
-	res.Checkpoint = &scp
-	return res, nil
+	cosigned, names, errs := l.Witnesses.Cosign(ctx, cp.Raw, cp.Size, proof)
+	res.Cosignatures = names
+	for _, e := range errs {
+		res.WitnessErrors = append(res.WitnessErrors, e.Error())
+	}
+	if len(names) == 0 {
+		return cp.Raw, nil
+	}
+	c, err := l.Log.VerifyCheckpoint(cosigned)
+	if err != nil || c.Size != cp.Size || c.Root != cp.Root {
+		return nil, fmt.Errorf("the cosigned checkpoint does not verify: %v", err)
+	}
+	return cosigned, nil
 }
 
 // securityError turns a rollback or fork between two checkpoints of the log

@@ -20,13 +20,9 @@ import (
 	"github.com/bintrans/bintrans/verify"
 )
 
-// Bounds on what the signer reads.
+// Time bounds on what the signer reads (its size bounds are repodb's:
+// DefaultMaxDBSize, DefaultMaxPackageSize).
 const (
-	// DefaultMaxDBSize bounds a fetched sync database (compressed). Arch's
-	// largest, extra.db, is about 8 MiB.
-	DefaultMaxDBSize = 256 << 20
-	// MaxPackageSize bounds a package downloaded by --verify-downloads.
-	MaxPackageSize = 16 << 30
 	dbTimeout      = 5 * time.Minute
 	packageTimeout = time.Hour
 )
@@ -84,7 +80,7 @@ type DB struct {
 // FetchDB fetches (at most maxSize bytes) and parses the source's database.
 func FetchDB(ctx context.Context, hc *http.Client, s Source, maxSize int64) (*DB, error) {
 	if maxSize <= 0 {
-		maxSize = DefaultMaxDBSize
+		maxSize = repodb.DefaultMaxDBSize
 	}
 	u := s.DBURL()
 	b, err := fetchFile(ctx, hc, u, maxSize)
@@ -113,7 +109,7 @@ func fetchFile(ctx context.Context, hc *http.Client, u string, max int64) ([]byt
 }
 
 // hashPackage downloads (or opens) a package of s and returns its sha256,
-// streaming, at most MaxPackageSize bytes.
+// streaming, at most repodb.DefaultMaxPackageSize bytes.
 func hashPackage(ctx context.Context, hc *http.Client, s Source, filename string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, packageTimeout)
 	defer cancel()
@@ -125,8 +121,8 @@ func hashPackage(ctx context.Context, hc *http.Client, s Source, filename string
 	return r.hashAll()
 }
 
-// packageReader streams a package (at most MaxPackageSize bytes) and
-// hashes what it reads.
+// packageReader streams a package (at most repodb.DefaultMaxPackageSize
+// bytes) and hashes what it reads.
 type packageReader struct {
 	url string
 	rc  io.ReadCloser
@@ -142,7 +138,7 @@ func openPackage(ctx context.Context, hc *http.Client, s Source, filename string
 	if err != nil {
 		return nil, err
 	}
-	body, err := location.Open(ctx, l, location.Options{HTTP: hc, Limit: MaxPackageSize})
+	body, err := location.Open(ctx, l, location.Options{HTTP: hc, Limit: repodb.DefaultMaxPackageSize})
 	if err != nil {
 		return nil, notFound(err)
 	}

@@ -173,128 +173,173 @@ type parser struct {
 	quorumAt int
 }
 
+// line parses line n of a policy file (comments and blank lines are
+// skipped) into ps.
 func (ps *parser) line(n int, line string) error {
-	fail := func(format string, a ...any) error {
+	f, err := fields(n, line)
+	if err != nil || len(f) == 0 {
+		return err
+	}
+	switch f[0] {
+	case "log":
+		return ps.log(n, f)
+	case "witness":
+		return ps.witness(n, f)
+	case "group":
+		return ps.group(n, f)
+	case "quorum":
+		return ps.quorum(n, f)
+	}
+	return failAt(n)("unknown keyword %q (want log, witness, group or quorum)", f[0])
+}
+
+// failAt makes the *PolicyError of line n.
+func failAt(n int) func(format string, a ...any) error {
+	return func(format string, a ...any) error {
 		return &PolicyError{Line: n, Msg: fmt.Sprintf(format, a...)}
 	}
+}
+
+// fields splits line n into its words (space or tab separated); none for
+// a blank line or a comment. A line too long, with a carriage return or
+// another control character, or with a comment after a word, is refused.
+func fields(n int, line string) ([]string, error) {
+	fail := failAt(n)
 	if len(line) > MaxLineLength {
-		return fail("longer than %d bytes", MaxLineLength)
+		return nil, fail("longer than %d bytes", MaxLineLength)
 	}
 	for i := 0; i < len(line); i++ {
 		switch c := line[i]; {
 		case c == '\r':
-			return fail("carriage return (save the file with Unix line endings)")
+			return nil, fail("carriage return (save the file with Unix line endings)")
 		case c < 0x20 && c != '\t', c == 0x7f:
-			return fail("control character 0x%02x", c)
+			return nil, fail("control character 0x%02x", c)
 		}
 	}
 	f := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' })
 	if len(f) == 0 || strings.HasPrefix(f[0], "#") {
-		return nil
+		return nil, nil
 	}
 	for _, x := range f[1:] {
 		if strings.HasPrefix(x, "#") {
-			return fail("a comment must be on its own line")
+			return nil, fail("a comment must be on its own line")
 		}
 	}
-	switch f[0] {
-	case "log":
-		if len(f) < 2 || len(f) > 3 {
-			return fail("want: log <key> [<url>]")
-		}
-		if len(ps.p.Logs) >= MaxLogs {
-			return fail("more than %d logs", MaxLogs)
-		}
-		l, err := parseLogKey(f[1])
-		if err != nil {
-			return fail("log key: %v", err)
-		}
-		raw := string(l.KeyHash[:])
-		if prev, dup := ps.logKeys[raw]; dup {
-			return fail("log key already listed on line %d", prev)
-		}
-		ps.logKeys[raw] = n
-		if len(f) == 3 {
-			if l.URL, err = checkURL(f[2]); err != nil {
-				return fail("%v", err)
-			}
-		}
-		l.Line = n
-		ps.p.Logs = append(ps.p.Logs, l)
-	case "witness":
-		if len(f) < 3 || len(f) > 4 {
-			return fail("want: witness <name> <key> [<url>]")
-		}
-		if len(ps.p.Witnesses) >= MaxWitnesses {
-			return fail("more than %d witnesses", MaxWitnesses)
-		}
-		if err := ps.define(f[1]); err != nil {
-			return fail("%v", err)
-		}
-		w, err := parseWitnessKey(f[2])
-		if err != nil {
-			return fail("witness %s key: %v", f[1], err)
-		}
-		raw := string(w.Key)
-		if prev, dup := ps.witKeys[raw]; dup {
-			return fail("witness %s: key already listed on line %d", f[1], prev)
-		}
-		ps.witKeys[raw] = n
-		if len(f) == 4 {
-			if w.URL, err = checkURL(f[3]); err != nil {
-				return fail("witness %s: %v", f[1], err)
-			}
-		}
-		w.Name, w.Line = f[1], n
-		ps.p.Witnesses = append(ps.p.Witnesses, w)
-	case "group":
-		if len(f) < 4 {
-			return fail("want: group <name> <k>|any|all <member>...")
-		}
-		if len(ps.p.Groups) >= MaxGroups {
-			return fail("more than %d groups", MaxGroups)
-		}
-		if f[1] == QuorumNone || ps.names[f[1]] {
-			return fail("%v", ps.define(f[1]))
-		}
-		members := f[3:]
-		k, err := threshold(f[2], len(members))
-		if err != nil {
-			return fail("group %s: %v", f[1], err)
-		}
-		for _, m := range members {
-			switch {
-			case m == QuorumNone:
-				return fail("group %s: %q cannot be a group member", f[1], m)
-			case m == f[1]:
-				return fail("group %s: a group cannot be its own member", f[1])
-			case !ps.names[m]:
-				return fail("group %s: %q is not defined on an earlier line", f[1], m)
-			case ps.member[m] == f[1]:
-				return fail("group %s: %q listed twice", f[1], m)
-			case ps.member[m] != "":
-				return fail("group %s: %q is already a member of group %s (each name may be a member once)", f[1], m, ps.member[m])
-			}
-			ps.member[m] = f[1]
-		}
-		if err := ps.define(f[1]); err != nil {
-			return fail("%v", err)
-		}
-		ps.p.Groups = append(ps.p.Groups, Group{Name: f[1], K: k, Members: append([]string(nil), members...), Line: n})
-	case "quorum":
-		if len(f) != 2 {
-			return fail("want: quorum <name>|none")
-		}
-		if ps.quorumAt != 0 {
-			return fail("second quorum line (the first is on line %d)", ps.quorumAt)
-		}
-		if f[1] != QuorumNone && !ps.names[f[1]] {
-			return fail("quorum %q is not defined on an earlier line", f[1])
-		}
-		ps.p.Quorum, ps.quorumAt = f[1], n
-	default:
-		return fail("unknown keyword %q (want log, witness, group or quorum)", f[0])
+	return f, nil
+}
+
+// log is a line "log <key> [<url>]".
+func (ps *parser) log(n int, f []string) error {
+	fail := failAt(n)
+	if len(f) < 2 || len(f) > 3 {
+		return fail("want: log <key> [<url>]")
 	}
+	if len(ps.p.Logs) >= MaxLogs {
+		return fail("more than %d logs", MaxLogs)
+	}
+	l, err := parseLogKey(f[1])
+	if err != nil {
+		return fail("log key: %v", err)
+	}
+	raw := string(l.KeyHash[:])
+	if prev, dup := ps.logKeys[raw]; dup {
+		return fail("log key already listed on line %d", prev)
+	}
+	ps.logKeys[raw] = n
+	if len(f) == 3 {
+		if l.URL, err = checkURL(f[2]); err != nil {
+			return fail("%v", err)
+		}
+	}
+	l.Line = n
+	ps.p.Logs = append(ps.p.Logs, l)
+	return nil
+}
+
+// witness is a line "witness <name> <key> [<url>]".
+func (ps *parser) witness(n int, f []string) error {
+	fail := failAt(n)
+	if len(f) < 3 || len(f) > 4 {
+		return fail("want: witness <name> <key> [<url>]")
+	}
+	if len(ps.p.Witnesses) >= MaxWitnesses {
+		return fail("more than %d witnesses", MaxWitnesses)
+	}
+	if err := ps.define(f[1]); err != nil {
+		return fail("%v", err)
+	}
+	w, err := parseWitnessKey(f[2])
+	if err != nil {
+		return fail("witness %s key: %v", f[1], err)
+	}
+	raw := string(w.Key)
+	if prev, dup := ps.witKeys[raw]; dup {
+		return fail("witness %s: key already listed on line %d", f[1], prev)
+	}
+	ps.witKeys[raw] = n
+	if len(f) == 4 {
+		if w.URL, err = checkURL(f[3]); err != nil {
+			return fail("witness %s: %v", f[1], err)
+		}
+	}
+	w.Name, w.Line = f[1], n
+	ps.p.Witnesses = append(ps.p.Witnesses, w)
+	return nil
+}
+
+// group is a line "group <name> <k>|any|all <member>...": every member
+// defined on an earlier line, and a member of no other group.
+func (ps *parser) group(n int, f []string) error {
+	fail := failAt(n)
+	if len(f) < 4 {
+		return fail("want: group <name> <k>|any|all <member>...")
+	}
+	if len(ps.p.Groups) >= MaxGroups {
+		return fail("more than %d groups", MaxGroups)
+	}
+	if f[1] == QuorumNone || ps.names[f[1]] {
+		return fail("%v", ps.define(f[1]))
+	}
+	members := f[3:]
+	k, err := threshold(f[2], len(members))
+	if err != nil {
+		return fail("group %s: %v", f[1], err)
+	}
+	for _, m := range members {
+		switch {
+		case m == QuorumNone:
+			return fail("group %s: %q cannot be a group member", f[1], m)
+		case m == f[1]:
+			return fail("group %s: a group cannot be its own member", f[1])
+		case !ps.names[m]:
+			return fail("group %s: %q is not defined on an earlier line", f[1], m)
+		case ps.member[m] == f[1]:
+			return fail("group %s: %q listed twice", f[1], m)
+		case ps.member[m] != "":
+			return fail("group %s: %q is already a member of group %s (each name may be a member once)", f[1], m, ps.member[m])
+		}
+		ps.member[m] = f[1]
+	}
+	if err := ps.define(f[1]); err != nil {
+		return fail("%v", err)
+	}
+	ps.p.Groups = append(ps.p.Groups, Group{Name: f[1], K: k, Members: append([]string(nil), members...), Line: n})
+	return nil
+}
+
+// quorum is the one line "quorum <name>|none".
+func (ps *parser) quorum(n int, f []string) error {
+	fail := failAt(n)
+	if len(f) != 2 {
+		return fail("want: quorum <name>|none")
+	}
+	if ps.quorumAt != 0 {
+		return fail("second quorum line (the first is on line %d)", ps.quorumAt)
+	}
+	if f[1] != QuorumNone && !ps.names[f[1]] {
+		return fail("quorum %q is not defined on an earlier line", f[1])
+	}
+	ps.p.Quorum, ps.quorumAt = f[1], n
 	return nil
 }
 

@@ -64,6 +64,35 @@ func BuildPackage(t testing.TB, dir string, p Pkg) string {
 	bsdtar := Tool(t, "bsdtar")
 	zstd := Tool(t, "zstd")
 	gzip := Tool(t, "gzip")
+	p.fillDefaults(t)
+	mtime := time.Unix(p.BuildDate, 0)
+
+	root := t.TempDir()
+	files, size := p.writeFiles(t, root)
+	writeFile(t, root, ".PKGINFO", p.pkginfo(t, size))
+	list := entries(t, root, files, mtime)
+	owner := []string{"--uid", "0", "--gid", "0", "--uname", "root", "--gname", "root"}
+	writeMTree(t, root, list, owner, mtime, bsdtar, gzip)
+
+	full := append([]string{".MTREE"}, list...)
+	sort.Strings(full)
+	out := filepath.Join(dir, p.Name+"-"+p.Version+"-"+p.Arch+".pkg.tar.zst")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarArgs := append([]string{bsdtar, "--no-fflags", "--no-read-sparse", "-cnf", "-"}, owner...)
+	tarArgs = append(tarArgs, "--null", "--files-from", "-")
+	pipeline(t, root, nulList(full), f, tarArgs, []string{zstd, "-c", "-z", "-q", "-"})
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// fillDefaults checks Name and Version and fills in what p leaves empty.
+func (p *Pkg) fillDefaults(t testing.TB) {
+	t.Helper()
 	if p.Name == "" || p.Version == "" || strings.Count(p.Version, "-") < 1 {
 		t.Fatalf("testenv.BuildPackage: need Name and Version ([epoch:]pkgver-pkgrel), got %q %q", p.Name, p.Version)
 	}
@@ -82,9 +111,12 @@ func BuildPackage(t testing.TB, dir string, p Pkg) string {
 	if p.BuildDate == 0 {
 		p.BuildDate = DefaultBuildDate
 	}
-	mtime := time.Unix(p.BuildDate, 0)
+}
 
-	root := t.TempDir()
+// writeFiles writes p's files (and its payload, with Size) under root:
+// the package's files by slash-separated path, and their total size.
+func (p *Pkg) writeFiles(t testing.TB, root string) (map[string]string, int64) {
+	t.Helper()
 	files := map[string]string{}
 	for name, content := range p.Files {
 		clean := filepath.Clean(name)
@@ -104,7 +136,13 @@ func BuildPackage(t testing.TB, dir string, p Pkg) string {
 		files[name] = ""
 		size += int64(p.Size)
 	}
+	return files, size
+}
 
+// pkginfo is p's .PKGINFO: makepkg's keys in makepkg's order, empty
+// values left out.
+func (p *Pkg) pkginfo(t testing.TB, size int64) []byte {
+	t.Helper()
 	var info bytes.Buffer
 	kv := func(key string, vals ...string) {
 		for _, v := range vals {
@@ -136,10 +174,14 @@ func BuildPackage(t testing.TB, dir string, p Pkg) string {
 	kv("optdepend", p.OptDepends...)
 	kv("makedepend", p.MakeDepends...)
 	kv("checkdepend", p.CheckDepends...)
-	writeFile(t, root, ".PKGINFO", info.Bytes())
+	return info.Bytes()
+}
 
-	// Every entry, directories included, bytewise sorted as makepkg's
-	// LC_COLLATE=C glob lists them.
+// entries lists every entry under root, directories included, bytewise
+// sorted as makepkg's LC_COLLATE=C glob lists them, and gives each its
+// mode (independent of the umask) and mtime.
+func entries(t testing.TB, root string, files map[string]string, mtime time.Time) []string {
+	t.Helper()
 	seen := map[string]bool{".PKGINFO": true}
 	for name := range files {
 		for d := filepath.Dir(name); d != "."; d = filepath.Dir(d) {
@@ -165,8 +207,13 @@ func BuildPackage(t testing.TB, dir string, p Pkg) string {
 			t.Fatal(err)
 		}
 	}
+	return list
+}
 
-	owner := []string{"--uid", "0", "--gid", "0", "--uname", "root", "--gname", "root"}
+// writeMTree writes root/.MTREE of the entries in list: bsdtar's mtree
+// writer with makepkg's options, gzip'ed.
+func writeMTree(t testing.TB, root string, list, owner []string, mtime time.Time, bsdtar, gzip string) {
+	t.Helper()
 	mtreeArgs := append([]string{"-cnf", "-", "--format=mtree",
 		"--options=!all,use-set,type,uid,gid,mode,time,size,md5,sha256,link"}, owner...)
 	mtreeArgs = append(mtreeArgs, "--null", "--files-from", "-", "--exclude", ".MTREE")
@@ -183,21 +230,6 @@ func BuildPackage(t testing.TB, dir string, p Pkg) string {
 	if err := os.Chtimes(filepath.Join(root, ".MTREE"), mtime, mtime); err != nil {
 		t.Fatal(err)
 	}
-
-	full := append([]string{".MTREE"}, list...)
-	sort.Strings(full)
-	out := filepath.Join(dir, p.Name+"-"+p.Version+"-"+p.Arch+".pkg.tar.zst")
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tarArgs := append([]string{bsdtar, "--no-fflags", "--no-read-sparse", "-cnf", "-"}, owner...)
-	tarArgs = append(tarArgs, "--null", "--files-from", "-")
-	pipeline(t, root, nulList(full), f, tarArgs, []string{zstd, "-c", "-z", "-q", "-"})
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // RepoAdd adds packages to the database dbPath (e.g. dir/test.db.tar.gz;

@@ -227,7 +227,30 @@ func (r *report) table() string {
 
 func (r *report) markdown(c *config) string {
 	var b strings.Builder
-	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
+	r.mdSummary(&b, c)
+	r.mdHook(&b)
+	r.mdGrowth(&b)
+	r.mdSign(&b)
+	r.mdMemoryMonitor(&b)
+	r.mdProfiles(&b)
+	r.mdMicro(&b)
+	p := printer(&b)
+	if len(r.skipped) > 0 {
+		p("Not measured in this run (-only): %s.\n\n", strings.Join(r.skipped, ", "))
+	}
+	p("## How to reproduce\n\n```\n%s\n```\n\nData is generated once and cached under `${BINTRANS_CACHE:-$HOME/.cache/bintrans}/bench` (packages, dbs, keys; signatures per log tree); the local Rekor stack's data dir is cached there too, so re-runs only measure. As root the whole run is in a private network namespace (only loopback). `BENCH_QUICK=1 make bench` is the smoke mode (tiny sizes, one run, about a minute once its data is cached). The BENCH_* knobs are documented in scripts/bench. Phases of this run: %s.\n", c.Command, strings.Join(r.phases, ", "))
+	return b.String()
+}
+
+// printer is fmt.Fprintf into b.
+func printer(b *strings.Builder) func(f string, a ...any) {
+	return func(f string, a ...any) { fmt.Fprintf(b, f, a...) }
+}
+
+// mdSummary is the head of PERFORMANCE.md: how it was measured, the
+// machine, and the goals met or missed.
+func (r *report) mdSummary(b *strings.Builder, c *config) {
+	p := printer(b)
 	runs := "median (min–max) of %d runs"
 	p("# Performance\n\n")
 	p("Measured by `%s` (scripts/bench → internal/tests/bench) on %s, in %.1f minutes.\n", c.Command, r.env.Date, r.total.Minutes())
@@ -267,7 +290,12 @@ func (r *report) markdown(c *config) string {
 		p("\n")
 	}
 	p("\n")
+}
 
+// mdHook is sections 1–2: the hook batch, offline and online, next to
+// hashing alone and the old approach.
+func (r *report) mdHook(b *strings.Builder) {
+	p := printer(b)
 	if h := r.hook; h != nil {
 		p("## 1–2. Hook batch: %d packages, %.0f MB, offline and online\n\n", r.hookN, float64(r.hookBytes)/1e6)
 		p("Random (incompressible) `.pkg.tar.zst` files with a realistic size mix (60 %% 16–512 KiB, 28 %% 0.5–2 MiB, 10 %% 2–6 MiB, 2 %% 6–30 MiB), in a pacman CacheDir with a sync db; `.t` and bundles made by `bintrans sign` against the local Rekor. Page cache warm. `bintrans hook` reads the target names on stdin like the alpm hook.\n\n")
@@ -302,6 +330,11 @@ func (r *report) markdown(c *config) string {
 				r.oldRequestsPkgs, r.oldRequests, float64(r.oldRequestsN)/float64(r.oldRequestsPkgs), float64(r.oldRequestsN)/float64(r.oldRequestsPkgs)*float64(r.hookN), r.hookN, x)
 		}
 	}
+}
+
+// mdGrowth is sections 6a, 3 and 6b: hook and scan by size.
+func (r *report) mdGrowth(b *strings.Builder) {
+	p := printer(b)
 	if len(r.hookGrowth) > 0 {
 		p("## 6a. Growth: hook --offline by transaction size\n\n")
 		p("| packages | MB | hook wall s | ÷ openssl | ÷ Go floor | hook CPU s | µs wall per package | peak RSS MiB |\n|---|---|---|---|---|---|---|---|\n")
@@ -329,6 +362,12 @@ func (r *report) markdown(c *config) string {
 		z := last.Res.cpu("scan-offline").Med / float64(last.N)
 		p("\nCPU per package from %d to %d packages: ×%.2f (1.00 = exactly linear).\n\n", first.N, last.N, z/a)
 	}
+}
+
+// mdSign is section 4, sign throughput, and the release signature
+// check.
+func (r *report) mdSign(b *strings.Builder) {
+	p := printer(b)
 	if r.sign != nil {
 		p("## 4. Sign throughput\n\n`bintrans sign` of a fresh database each run (new sha256s, so every upload is a new log entry), unencrypted key, against the local Rekor: wall time of the whole command (db read, sign, upload, wait for the inclusion proof, verify, audit record with fsync, atomic publish).\n\n")
 		p("| run | packages | wall s | packages/s | CPU s |\n|---|---|---|---|---|\n")
@@ -358,6 +397,11 @@ func (r *report) markdown(c *config) string {
 		}
 		p("\nRatio (release check ÷ openssl, wall, run by run): %s.\n\n", r.release.ratio("release-verify", "openssl").format(2, "×"))
 	}
+}
+
+// mdMemoryMonitor is section 5, one large package, and the monitor.
+func (r *report) mdMemoryMonitor(b *strings.Builder) {
+	p := printer(b)
 	if r.memory != nil {
 		p("## 5. Memory: one %s package\n\nA sparse file (1 MiB of random data, then a hole): every byte is read and hashed, none costs disk. `bintrans verify --offline FILE`.\n\n", sizeLabel(r.bigBytes))
 		p("| command | wall s | CPU s | peak RSS MiB |\n|---|---|---|---|\n")
@@ -371,6 +415,11 @@ func (r *report) markdown(c *config) string {
 		}
 		p("\n")
 	}
+}
+
+// mdProfiles is the CPU profiles of the profiling build.
+func (r *report) mdProfiles(b *strings.Builder) {
+	p := printer(b)
 	if len(r.profiles) > 0 {
 		p("## Where the time goes (CPU profiles)\n\nOne extra run each of the profiling build (bintrans plus a CPU profile from start to exit and a heap profile at exit, added by `go build -overlay`; the source is untouched). `go tool pprof -top`: flat top 5, then cumulative top 10, then the in-use heap.\n\n")
 		for _, pr := range r.profiles {
@@ -380,6 +429,11 @@ func (r *report) markdown(c *config) string {
 			}
 		}
 	}
+}
+
+// mdMicro is the Go micro-benchmarks.
+func (r *report) mdMicro(b *strings.Builder) {
+	p := printer(b)
 	if len(r.micro) > 0 || r.microErr != "" {
 		p("## Go micro-benchmarks\n\n`%s` — median (min–max) of the runs.", r.microCmd)
 		if r.microNote != "" {
@@ -403,11 +457,6 @@ func (r *report) markdown(c *config) string {
 		}
 		p("\n")
 	}
-	if len(r.skipped) > 0 {
-		p("Not measured in this run (-only): %s.\n\n", strings.Join(r.skipped, ", "))
-	}
-	p("## How to reproduce\n\n```\n%s\n```\n\nData is generated once and cached under `${BINTRANS_CACHE:-$HOME/.cache/bintrans}/bench` (packages, dbs, keys; signatures per log tree); the local Rekor stack's data dir is cached there too, so re-runs only measure. As root the whole run is in a private network namespace (only loopback). `BENCH_QUICK=1 make bench` is the smoke mode (tiny sizes, one run, about a minute once its data is cached). The BENCH_* knobs are documented in scripts/bench. Phases of this run: %s.\n", c.Command, strings.Join(r.phases, ", "))
-	return b.String()
 }
 
 func perPkg(h results, name string, n int) string {

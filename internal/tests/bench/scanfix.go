@@ -24,6 +24,7 @@ import (
 
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/testkit/repodbtest"
+	"github.com/bintrans/bintrans/repodb"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -66,6 +67,54 @@ func loadOrMakeScanFixture(root string, n int) (*scanFixture, error) {
 	if err := os.MkdirAll(filepath.Join(tmp, "sigs"), 0o755); err != nil {
 		return nil, err
 	}
+	l, err := newScanLog()
+	if err != nil {
+		return nil, err
+	}
+	pkgs := repodbtest.Packages(n, repodbtest.Options{Seed: 15000})
+	// Sign in parallel; append to the tree in order; render the proofs in
+	// parallel (the tree is read-only by then).
+	ts, bodies, err := l.sign(pkgs)
+	if err != nil {
+		return nil, err
+	}
+	tree := testonly.New(rfc6962.DefaultHasher)
+	roots := make([][]byte, n)
+	for i := range bodies {
+		tree.AppendData(bodies[i])
+		roots[i] = tree.Hash()
+	}
+	checkpoints, err := l.checkpoints(roots)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.writeSignatures(filepath.Join(tmp, "sigs"), pkgs, ts, bodies, tree, roots, checkpoints); err != nil {
+		return nil, err
+	}
+	if err := l.writeFixtureFiles(tmp, pkgs); err != nil {
+		return nil, err
+	}
+	os.RemoveAll(dir)
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, err
+	}
+	logf("generated the %d-package scan fixture in %v", n, time.Since(start).Round(time.Millisecond))
+	return fx, nil
+}
+
+// scanLog is the in-memory log of the scan fixture: a fixed transparency
+// key and a fresh log key.
+type scanLog struct {
+	sk     *minisign.PrivateKey
+	pk     verify.PublicKey
+	lk     *ecdsa.PrivateKey
+	der    []byte // the log key, PKIX
+	logID  [32]byte
+	treeID int64
+	origin string
+}
+
+func newScanLog() (*scanLog, error) {
 	// A fixed minisign key (the fixture is deterministic but for ECDSA nonces).
 	seed := sha256.Sum256([]byte("bintrans bench scan key"))
 	sk := &minisign.PrivateKey{SignatureAlgorithm: [2]byte{'E', 'd'}, ChecksumAlgorithm: [2]byte{'B', '2'}}
@@ -84,17 +133,18 @@ func loadOrMakeScanFixture(root string, n int) (*scanFixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	logID := sha256.Sum256(der)
 	treeID := int64(0x62656e6368)
-	origin := fmt.Sprintf("rekor.local - %d", treeID)
+	return &scanLog{sk: sk, pk: pk, lk: lk, der: der, logID: sha256.Sum256(der), treeID: treeID,
+		origin: fmt.Sprintf("rekor.local - %d", treeID)}, nil
+}
 
-	pkgs := repodbtest.Packages(n, repodbtest.Options{Seed: 15000})
-	// Sign in parallel; append to the tree in order; render the proofs in
-	// parallel (the tree is read-only by then).
-	ts := make([][]byte, n)
-	bodies := make([][]byte, n)
-	if err := parallel(n, func(i int) error {
-		t, err := verify.SignPackage(sk, pkgs[i].SHA256Sum, pkgs[i].Filename)
+// sign makes each package's .t and its canonical rekord body, in
+// parallel.
+func (l *scanLog) sign(pkgs []repodb.Package) (ts, bodies [][]byte, err error) {
+	ts = make([][]byte, len(pkgs))
+	bodies = make([][]byte, len(pkgs))
+	err = parallel(len(pkgs), func(i int) error {
+		t, err := verify.SignPackage(l.sk, pkgs[i].SHA256Sum, pkgs[i].Filename)
 		if err != nil {
 			return err
 		}
@@ -102,33 +152,42 @@ func loadOrMakeScanFixture(root string, n int) (*scanFixture, error) {
 		if err != nil {
 			return err
 		}
-		ts[i], bodies[i] = t, rekorv1.CanonicalBody(s, pk, []byte(pkgs[i].SHA256Sum))
+		ts[i], bodies[i] = t, rekorv1.CanonicalBody(s, l.pk, []byte(pkgs[i].SHA256Sum))
 		return nil
-	}); err != nil {
-		return nil, err
-	}
-	tree := testonly.New(rfc6962.DefaultHasher)
-	roots := make([][]byte, n)
-	for i := range bodies {
-		tree.AppendData(bodies[i])
-		roots[i] = tree.Hash()
-	}
-	// One signed checkpoint per sign run: the tree at the run's last entry.
-	runEnd := func(i int) int { return min((i/scanSignRun+1)*scanSignRun, n) }
+	})
+	return ts, bodies, err
+}
+
+// runEnd is the tree size at the end of the sign run of entry i (of n).
+func runEnd(i, n int) int { return min((i/scanSignRun+1)*scanSignRun, n) }
+
+// checkpoints signs one checkpoint per sign run: the tree at the run's
+// last entry (roots[i] is the root of the tree of size i+1).
+func (l *scanLog) checkpoints(roots [][]byte) ([]string, error) {
+	n := len(roots)
 	checkpoints := make([]string, (n+scanSignRun-1)/scanSignRun)
 	for r := range checkpoints {
-		size := runEnd(r * scanSignRun)
-		text := fmt.Sprintf("%s\n%d\n%s\n", origin, size, base64.StdEncoding.EncodeToString(roots[size-1]))
+		size := runEnd(r*scanSignRun, n)
+		text := fmt.Sprintf("%s\n%d\n%s\n", l.origin, size, base64.StdEncoding.EncodeToString(roots[size-1]))
 		d := sha256.Sum256([]byte(text))
-		cpSig, err := ecdsa.SignASN1(rand.Reader, lk, d[:])
+		cpSig, err := ecdsa.SignASN1(rand.Reader, l.lk, d[:])
 		if err != nil {
 			return nil, err
 		}
-		checkpoints[r] = text + "\n— rekor.local " + base64.StdEncoding.EncodeToString(append(logID[:4:4], cpSig...)) + "\n"
+		checkpoints[r] = text + "\n— rekor.local " + base64.StdEncoding.EncodeToString(append(l.logID[:4:4], cpSig...)) + "\n"
 	}
+	return checkpoints, nil
+}
+
+// writeSignatures writes each package's .t and bundle into dir, in
+// parallel: the entry with its SET and its inclusion proof at the end of
+// its sign run, with that run's checkpoint.
+func (l *scanLog) writeSignatures(dir string, pkgs []repodb.Package, ts, bodies [][]byte, tree *testonly.Tree, roots [][]byte, checkpoints []string) error {
+	n := len(pkgs)
+	logID := hex.EncodeToString(l.logID[:])
 	integrated := time.Now().Unix()
-	if err := parallel(n, func(i int) error {
-		size := int64(runEnd(i))
+	return parallel(n, func(i int) error {
+		size := int64(runEnd(i, n))
 		proof, err := tree.InclusionProof(uint64(i), uint64(size))
 		if err != nil {
 			return err
@@ -139,18 +198,18 @@ func loadOrMakeScanFixture(root string, n int) (*scanFixture, error) {
 			IntegratedTime int64  `json:"integratedTime"`
 			LogID          string `json:"logID"`
 			LogIndex       int64  `json:"logIndex"`
-		}{base64.StdEncoding.EncodeToString(bodies[i]), integrated, hex.EncodeToString(logID[:]), int64(i)})
+		}{base64.StdEncoding.EncodeToString(bodies[i]), integrated, logID, int64(i)})
 		if err != nil {
 			return err
 		}
 		ds := sha256.Sum256(payload)
-		set, err := ecdsa.SignASN1(rand.Reader, lk, ds[:])
+		set, err := ecdsa.SignASN1(rand.Reader, l.lk, ds[:])
 		if err != nil {
 			return err
 		}
 		e := &rekorv1.Entry{
-			UUID:     fmt.Sprintf("%016x%x", treeID, rfc6962.DefaultHasher.HashLeaf(bodies[i])),
-			LogIndex: int64(i), LogID: hex.EncodeToString(logID[:]), IntegratedTime: integrated, Body: bodies[i],
+			UUID:     fmt.Sprintf("%016x%x", l.treeID, rfc6962.DefaultHasher.HashLeaf(bodies[i])),
+			LogIndex: int64(i), LogID: logID, IntegratedTime: integrated, Body: bodies[i],
 			Proof: &rekorv1.InclusionProof{LogIndex: int64(i), RootHash: roots[size-1],
 				TreeSize: size, Hashes: proof, Checkpoint: []byte(cp)},
 			SET: set,
@@ -159,40 +218,35 @@ func loadOrMakeScanFixture(root string, n int) (*scanFixture, error) {
 		if err != nil {
 			return err
 		}
-		base := filepath.Join(tmp, "sigs", pkgs[i].Filename)
+		base := filepath.Join(dir, pkgs[i].Filename)
 		if err := os.WriteFile(base+verify.SignatureSuffix, ts[i], 0o644); err != nil {
 			return err
 		}
 		return os.WriteFile(base+verify.BundleSuffix, bundle, 0o644)
-	}); err != nil {
-		return nil, err
-	}
-	f, err := os.Create(filepath.Join(tmp, "extra.db"))
+	})
+}
+
+// writeFixtureFiles writes the sync db, the two public keys and, last,
+// the "complete" marker into dir.
+func (l *scanLog) writeFixtureFiles(dir string, pkgs []repodb.Package) error {
+	f, err := os.Create(filepath.Join(dir, "extra.db"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := repodbtest.Write(f, pkgs, repodbtest.Options{}); err != nil {
 		f.Close()
-		return nil, err
+		return err
 	}
 	if err := f.Close(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "transparency.pub"), pk.File(), 0o644); err != nil {
-		return nil, err
+	if err := os.WriteFile(filepath.Join(dir, "transparency.pub"), l.pk.File(), 0o644); err != nil {
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "rekor.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
-		return nil, err
+	if err := os.WriteFile(filepath.Join(dir, "rekor.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: l.der}), 0o644); err != nil {
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "complete"), nil, 0o644); err != nil {
-		return nil, err
-	}
-	os.RemoveAll(dir)
-	if err := os.Rename(tmp, dir); err != nil {
-		return nil, err
-	}
-	logf("generated the %d-package scan fixture in %v", n, time.Since(start).Round(time.Millisecond))
-	return fx, nil
+	return os.WriteFile(filepath.Join(dir, "complete"), nil, 0o644)
 }
 
 // parallel runs fn(0..n-1) on every core and returns the first error.
