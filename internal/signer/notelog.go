@@ -461,18 +461,26 @@ func (s *Signer) notePublish(ctx context.Context, stop context.CancelCauseFunc, 
 			files[i] = [2]int{-1, -1}
 			return
 		}
-		stage, err := s.noteAudit(stop, p, c)
-		if err == nil {
-			stage = StagePublish
-			name := p.in.Record.Filename
-			if files[i][0], err = batch.Add(name+verify.BundleSuffix, p.res.Bundle, 0o644); err == nil {
-				files[i][1], err = batch.Add(name+verify.SignatureSuffix, p.in.Signature, 0o644)
-			}
-		}
-		if err != nil {
+		if stage, err := s.noteAudit(stop, p, c); err != nil {
 			errs[i] = &stageError{stage, err}
 		}
 	})
+	// The temp files one at a time: creating files in one directory from
+	// many threads at once contends for its lock and cost several times
+	// the CPU.
+	for i, p := range ps {
+		if errs[i] != nil || files[i][0] < 0 {
+			continue
+		}
+		name := p.in.Record.Filename
+		var err error
+		if files[i][0], err = batch.Add(name+verify.BundleSuffix, p.res.Bundle, 0o644); err == nil {
+			files[i][1], err = batch.Add(name+verify.SignatureSuffix, p.in.Signature, 0o644)
+		}
+		if err != nil {
+			errs[i] = &stageError{StagePublish, err}
+		}
+	}
 	written, dirErr := batch.Commit()
 	if dirErr != nil {
 		dirErr = fmt.Errorf("syncing %s: %w", s.o.SignatureDir, dirErr)
