@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -192,11 +193,12 @@ type v2report struct {
 	monitorMine           int
 	signLoad, monitorLoad string
 	quick, v1Paused       bool
+	cores                 int
 }
 
 // rekorv2 is the step.
 func (b *bench) rekorv2() error {
-	r := &v2report{sz: b.v2sizes(), quick: b.cfg.Quick}
+	r := &v2report{sz: b.v2sizes(), quick: b.cfg.Quick, cores: runtime.NumCPU()}
 	b.rep.v2 = r
 	if _, err := os.Stat(b.cfg.Posix); err != nil && b.cfg.Quick {
 		r.skipped = fmt.Sprintf("skipped: the Rekor v2 server %s is missing (scripts/install-deps installs it; the full `make bench` installs it itself)", b.cfg.Posix)
@@ -701,6 +703,9 @@ func (r *v2report) markdown(p func(string, ...any)) {
 		p("| hook ÷ openssl | %s | %s |\n", h.ratio("hook-offline", "openssl").format(2, "×"), h.ratio("hook-online", "openssl").format(2, "×"))
 		p("| hook ÷ Go floor | %s | %s |\n", h.ratio("hook-offline", "gofloor").format(2, "×"), h.ratio("hook-online", "gofloor").format(2, "×"))
 		p("| hook ÷ sha256sum | %s | %s |\n", h.ratio("hook-offline", "sha256sum").format(2, "×"), h.ratio("hook-online", "sha256sum").format(2, "×"))
+		p("| CPU time: hook ÷ Go floor | %s | %s |\n", h.cpuRatio("hook-offline", 1, "gofloor", 1).format(2, "×"), h.cpuRatio("hook-online", 1, "gofloor", 1).format(2, "×"))
+		p("| idle-machine projection: (hook CPU ÷ %d cores) ÷ openssl CPU | %s | %s |\n", r.cores, h.cpuRatio("hook-offline", float64(r.cores), "openssl", 1).format(2, "×"), h.cpuRatio("hook-online", float64(r.cores), "openssl", 1).format(2, "×"))
+		p("\nOn a shared machine the wall-time ratios swing with the other jobs (each command gets whatever share of the cores is left); the CPU-time rows do not.\n")
 		p("\nVerification beyond hashing, per package (scan of the same packages' db): offline %s ms, online %s ms.", perPkg(h, "scan-offline", r.hookN), perPkg(h, "scan-online", r.hookN))
 		if r.hookRequests != "" {
 			p(" Requests of one online hook run to the tile server (counting proxy): %s.", r.hookRequests)
