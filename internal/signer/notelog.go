@@ -161,6 +161,7 @@ type notePending struct {
 	in        *intent
 	recovered bool
 	res       NoteResult
+	proof     *NoteProof // the verified bundle's (noteAudit)
 	fail      *Failure
 }
 
@@ -234,9 +235,16 @@ func (r *run) notePrepare(ctx context.Context, work []*job, priv ed25519.Private
 			news[i] = &notePending{in: in}
 		}
 	})
+	// One journal sync makes every new intent durable before any entry
+	// is logged (not an fsync per intent).
+	err := r.s.state.syncJournal()
 	var pend []*notePending
-	for _, p := range news {
-		if p != nil {
+	for i, p := range news {
+		switch {
+		case p == nil:
+		case err != nil:
+			work[i].fail = fail(work[i], StageIntent, err)
+		default:
 			pend = append(pend, p)
 		}
 	}
@@ -290,23 +298,24 @@ func (r *run) noteLog(ctx context.Context, toLog []*notePending, priv ed25519.Pr
 	for i, res := range r.s.o.Note.LogAll(ctx, priv, shas) {
 		toLog[i].res = res
 	}
-	r.s.parallel(ctx, len(toLog), func(i int) {
+	// Verify and audit each, publish them in one batch, then drop their
+	// intents.
+	for i, err := range r.s.notePublish(ctx, r.stop, toLog, &r.c) {
 		p := toLog[i]
-		stage, err := r.s.noteFinish(ctx, r.stop, p, &r.c)
 		if err != nil {
 			if p.recovered {
-				p.fail = recoverFail(p.in.Record, stage, err)
+				p.fail = recoverFail(p.in.Record, err.stage, err.err)
 			} else {
-				p.fail = &Failure{Repo: p.in.Record.Repo, Arch: p.in.Record.Arch, Filename: p.in.Record.Filename, Stage: stage, Error: err.Error(), Err: err}
+				p.fail = &Failure{Repo: p.in.Record.Repo, Arch: p.in.Record.Arch, Filename: p.in.Record.Filename, Stage: err.stage, Error: err.err.Error(), Err: err.err}
 			}
-			return
+			continue
 		}
 		if p.recovered {
 			r.c.recovered.Add(1)
 		} else {
 			r.c.signed.Add(1)
 		}
-	})
+	}
 }
 
 func recoverFail(r audit.Record, stage Stage, err error) *Failure {
@@ -399,7 +408,8 @@ func (s *Signer) notePrepare(ctx context.Context, stop context.CancelCauseFunc, 
 		return nil, fail(j, StageSign, err)
 	}
 	in := &intent{SchemaVersion: 1, LeafHash: hex.EncodeToString(leaf[:]), Signature: t, Record: s.record(j), LogKind: s.o.Note.Kind()}
-	if err := s.state.writeIntent(in); err != nil {
+	// Durable once runNote syncs the journal, before the entry is logged.
+	if err := s.state.appendIntent(in); err != nil {
 		return nil, fail(j, StageIntent, err)
 	}
 	return in, nil
@@ -408,6 +418,103 @@ func (s *Signer) notePrepare(ctx context.Context, stop context.CancelCauseFunc, 
 // noteFinish takes a logged entry to published: the bundle must prove the
 // intent's leaf; audit record; `.t.bundle` then `.t`; intent removed.
 func (s *Signer) noteFinish(ctx context.Context, stop context.CancelCauseFunc, p *notePending, c *counters) (Stage, error) {
+	if stage, err := s.noteAudit(stop, p, c); err != nil {
+		return stage, err
+	}
+	if err := s.publish(p.in, p.res.Bundle); err != nil {
+		return StagePublish, err
+	}
+	s.addNoteSettle(&noteSettleItem{filename: p.in.Record.Filename, sha: p.in.Record.SHA256, bundle: p.res.Bundle, proof: p.proof})
+	if err := s.state.removeIntent(p.in.LeafHash); err != nil {
+		return StagePublish, err
+	}
+	return "", nil
+}
+
+// stageError is an entry's failure at a stage of the pipeline.
+type stageError struct {
+	stage Stage
+	err   error
+}
+
+// publishJobs is how many logged entries notePublish verifies and audits
+// at once: the audit log's appends share their fsyncs (group commit), so
+// more at once is fewer fsyncs (3000 packages: 2.4 s at 256, 3.5-4 s at
+// 64, load 8-11 on 2 cores).
+const publishJobs = 256
+
+// notePublish is noteFinish for many entries: each is verified and
+// audited (durably) first, then every package's `.t.bundle` and `.t` are
+// published in one batch (temp files, one data sync, the renames in that
+// order, one directory sync: two fsyncs per package cost more than the
+// rest of a run), and only then are the intents dropped. Statements (an
+// interrupted run's) take noteFinish's path. It returns each entry's
+// failure (nil: published).
+func (s *Signer) notePublish(ctx context.Context, stop context.CancelCauseFunc, ps []*notePending, c *counters) []*stageError {
+	errs := make([]*stageError, len(ps))
+	files := make([][2]int, len(ps))
+	batch := s.sigDir.Batch()
+	s.parallelN(ctx, len(ps), max(s.o.Jobs, publishJobs), func(i int) {
+		p := ps[i]
+		if p.in.Record.IsStatement() {
+			if stage, err := s.noteFinish(ctx, stop, p, c); err != nil {
+				errs[i] = &stageError{stage, err}
+			}
+			files[i] = [2]int{-1, -1}
+			return
+		}
+		if stage, err := s.noteAudit(stop, p, c); err != nil {
+			errs[i] = &stageError{stage, err}
+		}
+	})
+	// The temp files one at a time: creating files in one directory from
+	// many threads at once contends for its lock and cost several times
+	// the CPU.
+	for i, p := range ps {
+		if errs[i] != nil || files[i][0] < 0 {
+			continue
+		}
+		name := p.in.Record.Filename
+		var err error
+		if files[i][0], err = batch.Add(name+verify.BundleSuffix, p.res.Bundle, 0o644); err == nil {
+			files[i][1], err = batch.Add(name+verify.SignatureSuffix, p.in.Signature, 0o644)
+		}
+		if err != nil {
+			errs[i] = &stageError{StagePublish, err}
+		}
+	}
+	written, dirErr := batch.Commit()
+	if dirErr != nil {
+		dirErr = fmt.Errorf("syncing %s: %w", s.o.SignatureDir, dirErr)
+	}
+	var done []int
+	var leaves []string
+	for i, p := range ps {
+		if errs[i] != nil || files[i][0] < 0 {
+			continue
+		}
+		err := errors.Join(written[files[i][0]], written[files[i][1]])
+		if err == nil {
+			err = dirErr // the renames durable before the intent goes
+		}
+		if err != nil {
+			errs[i] = &stageError{StagePublish, err}
+			continue
+		}
+		s.addNoteSettle(&noteSettleItem{filename: p.in.Record.Filename, sha: p.in.Record.SHA256, bundle: p.res.Bundle, proof: p.proof})
+		done, leaves = append(done, i), append(leaves, p.in.LeafHash)
+	}
+	if err := s.state.removeIntents(leaves); err != nil {
+		for _, i := range done {
+			errs[i] = &stageError{StagePublish, err}
+		}
+	}
+	return errs
+}
+
+// noteAudit checks a logged entry (its bundle must prove the intent's
+// leaf, its `.t` must verify) and durably writes its audit record.
+func (s *Signer) noteAudit(stop context.CancelCauseFunc, p *notePending, c *counters) (Stage, error) {
 	r := p.in.Record
 	if p.res.Err != nil {
 		if p.res.Rejected {
@@ -431,13 +538,7 @@ func (s *Signer) noteFinish(ctx context.Context, stop context.CancelCauseFunc, p
 		stop(err)
 		return StageAudit, err
 	}
-	if err := s.publish(p.in, p.res.Bundle); err != nil {
-		return StagePublish, err
-	}
-	s.addNoteSettle(&noteSettleItem{filename: r.Filename, sha: r.SHA256, bundle: p.res.Bundle, proof: pr})
-	if err := s.state.removeIntent(p.in.LeafHash); err != nil {
-		return StagePublish, err
-	}
+	p.proof = pr
 	return "", nil
 }
 

@@ -819,8 +819,13 @@ func (s *Signer) summarize(sum *Summary, c *counters, start time.Time) *Summary 
 
 // parallel runs fn(0..n-1) with at most Jobs in flight and reports progress.
 func (s *Signer) parallel(ctx context.Context, n int, fn func(i int)) {
+	s.parallelN(ctx, n, s.o.Jobs, fn)
+}
+
+// parallelN is parallel with at most limit calls at a time.
+func (s *Signer) parallelN(ctx context.Context, n, limit int, fn func(i int)) {
 	var g errgroup.Group
-	g.SetLimit(s.o.Jobs)
+	g.SetLimit(limit)
 	var mu sync.Mutex
 	done := 0
 	for i := range n {

@@ -33,6 +33,15 @@ type RekorV2 struct {
 	Inflight int
 	// Witnesses, when set, cosign the settled checkpoint.
 	Witnesses Cosigner
+
+	// signed keeps the entries Leaf made for LogAll (Ed25519ph is
+	// deterministic: signing again gives the same entry), keyed by
+	// public key and message.
+	signed sync.Map
+}
+
+func signedKey(priv ed25519.PrivateKey, sha string) string {
+	return string(priv.Public().(ed25519.PublicKey)) + sha
 }
 
 // Cosigner asks witnesses to cosign a checkpoint of the log (sign
@@ -58,6 +67,7 @@ func (l *RekorV2) Leaf(priv ed25519.PrivateKey, sha string) ([32]byte, error) {
 	if err != nil {
 		return [32]byte{}, err
 	}
+	l.signed.Store(signedKey(priv, sha), h)
 	return h.LeafHash(), nil
 }
 
@@ -67,10 +77,15 @@ func (l *RekorV2) LogAll(ctx context.Context, priv ed25519.PrivateKey, shas []st
 	var entries []*rekorv2.HashedRekord
 	var idx []int
 	for i, sha := range shas {
-		h, err := rekorv2.Sign(priv, []byte(sha))
-		if err != nil {
-			out[i].Err = err
-			continue
+		var h *rekorv2.HashedRekord
+		if v, ok := l.signed.LoadAndDelete(signedKey(priv, sha)); ok {
+			h = v.(*rekorv2.HashedRekord)
+		} else {
+			var err error
+			if h, err = rekorv2.Sign(priv, []byte(sha)); err != nil {
+				out[i].Err = err
+				continue
+			}
 		}
 		entries = append(entries, h)
 		idx = append(idx, i)

@@ -216,16 +216,44 @@ func (s *stateDir) appendJournal(jl journalLine) error {
 
 // writeIntent records in durably before the upload.
 func (s *stateDir) writeIntent(in *intent) error {
-	if err := s.appendJournal(journalLine{Op: "intent", Leaf: in.LeafHash, Intent: in}); err != nil {
+	if err := s.appendIntent(in); err != nil {
 		return err
 	}
-	return s.jsync.Sync()
+	return s.syncJournal()
 }
+
+// appendIntent records in, durable after the next syncJournal: a caller
+// that writes many intents before uploading any syncs once.
+func (s *stateDir) appendIntent(in *intent) error {
+	return s.appendJournal(journalLine{Op: "intent", Leaf: in.LeafHash, Intent: in})
+}
+
+// syncJournal makes every journal line written so far durable.
+func (s *stateDir) syncJournal() error { return s.jsync.Sync() }
 
 // removeIntent notes that an intent is finished. Not being durable is
 // harmless: finishing an intent twice is idempotent.
 func (s *stateDir) removeIntent(leaf string) error {
 	return s.appendJournal(journalLine{Op: "done", Leaf: leaf})
+}
+
+// removeIntents is removeIntent for many intents, in one write.
+func (s *stateDir) removeIntents(leaves []string) error {
+	var buf []byte
+	for _, l := range leaves {
+		b, err := json.Marshal(journalLine{Op: "done", Leaf: l})
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	if len(buf) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.journal.Write(buf)
+	return err
 }
 
 // intents returns the unfinished intents found when the state dir was opened.

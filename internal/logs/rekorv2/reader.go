@@ -155,6 +155,12 @@ type Tree struct {
 	cache map[tlog.Tile][]byte
 	sf    singleflight.Group
 
+	// hashes are stored hashes already authenticated against tt
+	// (readHashes): a settle builds thousands of proofs that share most
+	// of their hashes, and tlog re-authenticates every tile on each call.
+	hmu    sync.Mutex
+	hashes map[int64]tlog.Hash
+
 	consistent sync.Map // "size/root" of checkpoints proven to be prefixes
 }
 
@@ -298,14 +304,42 @@ func (t *Tree) fetchTile(ctx context.Context, tile tlog.Tile) ([]byte, error) {
 	return v.([]byte), nil
 }
 
+// maxCachedHashes bounds a Tree's cache of authenticated hashes (32 MiB
+// of hashes; emptied when full).
+const maxCachedHashes = 1 << 20
+
 // readHashes reads stored hashes (tlog.StoredHashIndex) of the tree, from
 // authenticated tiles. Errors: *TileError (TileInconsistent, TileWrongSize),
 // *CallError.
 func (t *Tree) readHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var missing []int64
+	var at []int // positions in out of missing
+	t.hmu.Lock()
+	for i, x := range indexes {
+		h, ok := t.hashes[x]
+		if !ok {
+			missing, at = append(missing, x), append(at, i)
+		}
+		out[i] = h
+	}
+	t.hmu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
 	h := &hashReader{t: t, ctx: ctx}
-	hs, err := tlog.TileHashReader(t.tt, h).ReadHashes(indexes)
+	hs, err := tlog.TileHashReader(t.tt, h).ReadHashes(missing)
 	if err == nil {
-		return hs, nil
+		t.hmu.Lock()
+		if t.hashes == nil || len(t.hashes)+len(missing) > maxCachedHashes {
+			t.hashes = make(map[int64]tlog.Hash, len(missing))
+		}
+		for k, x := range missing {
+			t.hashes[x] = hs[k]
+			out[at[k]] = hs[k]
+		}
+		t.hmu.Unlock()
+		return out, nil
 	}
 	if h.fetchErr != nil {
 		return nil, h.fetchErr

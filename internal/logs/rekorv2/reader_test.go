@@ -330,3 +330,31 @@ func TestReaderRefusesLies(t *testing.T) {
 		}
 	})
 }
+
+// A tree keeps the hashes it authenticated: thousands of proofs in one
+// tree (a settle) are still exactly RFC 6962's, and a leaf that is not
+// the tiles' is still caught after its neighbours were proven.
+func TestTreeHashCache(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeLog(t, 3000)
+	tr := f.tree(t)
+	for round := range 2 {
+		for i := uint64(round); i < 3000; i += 5 {
+			p, err := tr.InclusionProof(ctx, i, leafOf(f.entries[i]))
+			if err != nil {
+				t.Fatalf("inclusion %d: %v", i, err)
+			}
+			want, _ := f.ref.InclusionProof(i, 3000)
+			if !sameHashes(p, want) {
+				t.Fatalf("inclusion %d (round %d): not the RFC 6962 proof", i, round)
+			}
+		}
+	}
+	if n := len(tr.hashes); n == 0 {
+		t.Fatal("no hash cached")
+	}
+	var lm *LeafMismatchError
+	if _, err := tr.InclusionProof(ctx, 10, leafOf(f.entries[11])); !errors.As(err, &lm) {
+		t.Fatalf("wrong leaf after caching: %v", err)
+	}
+}

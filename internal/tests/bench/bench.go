@@ -34,6 +34,7 @@ type bench struct {
 	treeID                    string
 	mainEntries               int // log entries of the main key (monitor)
 	profBin                   string
+	signRuns                  int    // fresh sign databases made (freshSignRepo)
 	gnupg                     string // the packager's GnuPG home: sign's --keyring
 }
 
@@ -499,30 +500,13 @@ func (b *bench) scan() error {
 // sign: packages/second of `bintrans sign` to the local log, --jobs 1 vs 8,
 // each run a fresh database (new sha256s: every upload is a new entry).
 func (b *bench) sign() error {
-	run := 0
 	mk := func(jobs, n int) contender {
 		return contender{fmt.Sprintf("sign-jobs%d", jobs), func() (sample, error) {
-			run++
-			dir, err := os.MkdirTemp(b.root, "sign-run-")
+			dir, err := b.freshSignRepo(n)
 			if err != nil {
 				return sample{}, err
 			}
 			defer os.RemoveAll(dir)
-			pkgs := repodbtest.Packages(n, repodbtest.Options{Seed: uint64(time.Now().UnixNano()), NoPGPSig: true})
-			for i := range pkgs {
-				h := sha256.Sum256([]byte(fmt.Sprintf("%d %d %d %s", time.Now().UnixNano(), run, i, pkgs[i].Filename)))
-				pkgs[i].SHA256Sum = hex.EncodeToString(h[:])
-			}
-			db := filepath.Join(dir, "repo", "sign", "os", "x86_64", "sign.db")
-			if err := writeDB(db, pkgs); err != nil {
-				return sample{}, err
-			}
-			if err := b.detachSign(db, db+".sig"); err != nil { // released by the database's signature
-				return sample{}, err
-			}
-			if err := os.MkdirAll(filepath.Join(dir, "sigs"), 0o755); err != nil {
-				return sample{}, err
-			}
 			s, err := measure(runSpec{Name: b.cfg.Bintrans, Args: b.bt("sign",
 				"--repo-url", filepath.Join(dir, "repo", "$repo", "os", "$arch"), "--repo-name", "sign",
 				"--signature-dir", filepath.Join(dir, "sigs"), "--pubkey-path", b.signPub, "--seckey-path", b.signSec,
@@ -541,6 +525,35 @@ func (b *bench) sign() error {
 	b.rep.sign = res
 	b.rep.signN = map[string]int{"sign-jobs1": b.sz.SignJobs1, "sign-jobs8": b.sz.SignJobs8}
 	return nil
+}
+
+// freshSignRepo is a new directory holding repo/sign/os/x86_64/sign.db:
+// n packages with new sha256s (every upload a new log entry), released by
+// the database's detached signature, and an empty sigs/.
+func (b *bench) freshSignRepo(n int) (string, error) {
+	b.signRuns++
+	dir, err := os.MkdirTemp(b.root, "sign-run-")
+	if err != nil {
+		return "", err
+	}
+	pkgs := repodbtest.Packages(n, repodbtest.Options{Seed: uint64(time.Now().UnixNano()), NoPGPSig: true})
+	for i := range pkgs {
+		h := sha256.Sum256([]byte(fmt.Sprintf("%d %d %d %s", time.Now().UnixNano(), b.signRuns, i, pkgs[i].Filename)))
+		pkgs[i].SHA256Sum = hex.EncodeToString(h[:])
+	}
+	db := filepath.Join(dir, "repo", "sign", "os", "x86_64", "sign.db")
+	err = writeDB(db, pkgs)
+	if err == nil {
+		err = b.detachSign(db, db+".sig") // released by the database's signature
+	}
+	if err == nil {
+		err = os.MkdirAll(filepath.Join(dir, "sigs"), 0o755)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
 }
 
 // memory: bintrans verify --offline of one large package: peak RSS.

@@ -7,6 +7,8 @@
 //	bintrans-bench hash FILE…   (the all-core hashing floor)
 //	bintrans-bench relverify KEYRING SIGDIR FILE…   (sign's per-package release check)
 //	bintrans-bench scan-fixture CACHE N   (generate a scan fixture ahead of time)
+//	bintrans-bench v2add -url URL -read-url URL -key PEM -origin O -n N -inflight K
+//	                                      (the Rekor v2 server alone: N new entries, K adds in flight)
 //
 // Every figure is the median of -runs runs with its range; ratios are taken
 // run by run between commands measured back to back, because the machine
@@ -28,6 +30,7 @@ import (
 type config struct {
 	Bintrans, RekorCLI, LogURL, LogKey string
 	Cache, Out, Repo, Command, Note    string
+	Posix                              string // the Rekor v2 server (rekorv2 step)
 	Quick, Micro, Profiles             bool
 	Runs, RekorCLIN, Filler            int
 	MonitorRuns                        int
@@ -72,6 +75,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "hash" {
 		os.Exit(hashFiles(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "v2add" {
+		os.Exit(v2addMain(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "relverify" {
 		os.Exit(relverify(os.Args[2:]))
 	}
@@ -92,6 +98,7 @@ func main() {
 	flag.StringVar(&c.LogURL, "log-url", "", "local Rekor URL")
 	flag.StringVar(&c.LogKey, "log-key", "", "local Rekor's PEM public key")
 	flag.StringVar(&c.Cache, "cache", "", "data cache directory")
+	flag.StringVar(&c.Posix, "posix", "", "rekor-tiles' posix server (the rekorv2 step; in -quick mode the step is skipped when it is missing)")
 	flag.StringVar(&c.Out, "out", "", "Markdown report to write (empty: none)")
 	flag.StringVar(&c.Repo, "repo", ".", "the bintrans source tree (micro-benchmarks, profiling build)")
 	flag.StringVar(&c.Command, "command", "make bench", "the command line to print in the report")
@@ -104,7 +111,7 @@ func main() {
 	flag.IntVar(&c.Runs, "runs", 0, "runs per figure (default 3, quick 1)")
 	flag.BoolVar(&c.Profiles, "profiles", true, "CPU profiles of the largest runs (a second, profiling build of bintrans)")
 	flag.IntVar(&c.RekorCLIN, "rekor-cli-n", 0, "run the old approach on the first N packages of the batch only (0: all); overheads compare per package")
-	flag.StringVar(&c.Only, "only", "", "comma-separated steps to run (data,hook,growth,scan,sign,release,memory,monitor,profiles,micro); data always runs")
+	flag.StringVar(&c.Only, "only", "", "comma-separated steps to run (data,hook,growth,scan,sign,release,memory,monitor,rekorv2,profiles,micro); data always runs")
 	flag.StringVar(&c.PausePIDs, "pause-pids", "", "space-separated PIDs of the log stack, paused (SIGSTOP/SIGCONT) while the offline scan runs: its 10 ms sequencer is not part of a scan")
 	flag.StringVar(&c.ScanSizes, "scan-sizes", "", "comma-separated scan sizes (default 1500,15000,150000; quick 100,300)")
 	flag.Parse()
@@ -174,6 +181,7 @@ func run(c *config) error {
 		{"release", b.release},
 		{"memory", b.memory},
 		{"monitor", b.monitor},
+		{"rekorv2", b.rekorv2},
 		{"profiles", b.profiles},
 		{"micro", b.micro},
 	}

@@ -24,7 +24,12 @@ type countingProxy struct {
 	n  map[string]int
 }
 
-var uuidPath = regexp.MustCompile(`/api/v1/log/entries/[0-9a-f]{64,80}$`)
+var (
+	uuidPath = regexp.MustCompile(`/api/v1/log/entries/[0-9a-f]{64,80}$`)
+	// tilePath is a C2SP tile (tlog-tiles): counted per level, the
+	// entry bundles apart.
+	tilePath = regexp.MustCompile(`^(.*/tile/(?:entries|[0-9]+))/[x0-9/]+(\.p/[0-9]+)?$`)
+)
 
 func newCountingProxy(target string) (*countingProxy, error) {
 	u, err := url.Parse(target)
@@ -41,6 +46,12 @@ func newCountingProxy(target string) (*countingProxy, error) {
 		ep := r.URL.Path
 		if uuidPath.MatchString(ep) {
 			ep = "/api/v1/log/entries/{uuid}"
+		}
+		if m := tilePath.FindStringSubmatch(ep); m != nil {
+			ep = m[1] + "/{N}"
+			if m[2] != "" {
+				ep += ".p/{W}"
+			}
 		}
 		p.mu.Lock()
 		p.n[r.Method+" "+ep]++

@@ -55,6 +55,7 @@ type report struct {
 	monitor                       results
 	monitorRequests               []string
 	monitorEntries                int
+	v2                            *v2report // the rekorv2 step
 	profiles                      []profile
 	micro                         []microResult
 	microCmd, microErr, microNote string
@@ -205,7 +206,7 @@ func (r *report) rows() []goalRow {
 	if r.monitor != nil {
 		rows = append(rows, goalRow{fmt.Sprintf("bintrans monitor --all, %d entries of one key, from scratch", r.monitorEntries), "—", r.monitor.wall("monitor").format(1, " s"), "—", ""})
 	}
-	return rows
+	return append(rows, r.v2.rows()...)
 }
 
 // busy: the 1-minute load average at the start or the end exceeded the
@@ -232,6 +233,7 @@ func (r *report) markdown(c *config) string {
 	r.mdGrowth(&b)
 	r.mdSign(&b)
 	r.mdMemoryMonitor(&b)
+	r.v2.markdown(printer(&b))
 	r.mdProfiles(&b)
 	r.mdMicro(&b)
 	p := printer(&b)

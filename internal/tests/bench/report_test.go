@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -100,5 +101,54 @@ func TestMarkdownGoals(t *testing.T) {
 	}
 	if strings.Contains(md, "busy") {
 		t.Errorf("a quiet machine is reported busy")
+	}
+}
+
+// Tile requests are counted per level (entry bundles apart), partial
+// tiles apart from full ones.
+func TestTilePathFolding(t *testing.T) {
+	for in, want := range map[string]string{
+		"/tile/0/000":               "/tile/0/{N}",
+		"/tile/0/x001/x234/067.p/8": "/tile/0/{N}.p/{W}",
+		"/tile/entries/390.p/160":   "/tile/entries/{N}.p/{W}",
+		"/tile/entries/001":         "/tile/entries/{N}",
+		"/checkpoint":               "",
+	} {
+		m := tilePath.FindStringSubmatch(in)
+		got := ""
+		if m != nil {
+			got = m[1] + "/{N}"
+			if m[2] != "" {
+				got += ".p/{W}"
+			}
+		}
+		if got != want {
+			t.Errorf("%s: folded to %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The Rekor v2 goals: sign ≥ 300/s and monitor ≤ 10 s over 100 000
+// entries are judged in a full run, not in quick mode.
+func TestV2Goals(t *testing.T) {
+	s := func(w time.Duration) sample { return sample{Wall: w, CPU: w} }
+	r := &v2report{sz: v2Sizes{SignN: 3000, Inflight: 1024, LogSize: 100000}, monitorEntries: 100000, monitorMine: 10000,
+		sign:    results{"v2-sign": {s(10 * time.Second)}, "v2-add": {s(8 * time.Second)}},
+		monitor: results{"monitor": {s(4 * time.Second)}}}
+	rows := r.rows()
+	if len(rows) != 3 {
+		t.Fatalf("rows = %+v", rows)
+	}
+	if rows[0].Measured != "300.0/s (1 run)" || rows[0].Met != "met" || rows[2].Goal != "≤ 10 s" || rows[2].Met != "met" {
+		t.Errorf("rows = %+v", rows)
+	}
+	r.quick = true
+	if rows := r.rows(); rows[0].Met != "—" || rows[2].Goal != "—" {
+		t.Errorf("quick rows judged: %+v", rows)
+	}
+	var b strings.Builder
+	(&v2report{skipped: "skipped: no posix"}).markdown(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) })
+	if !strings.Contains(b.String(), "Not measured: skipped: no posix") {
+		t.Errorf("skipped section: %q", b.String())
 	}
 }
