@@ -42,8 +42,11 @@ type NoteLog interface {
 	Leaf(priv ed25519.PrivateKey, sha string) ([32]byte, error)
 	// LogAll logs the entries of the packages shas (signed with priv) and
 	// returns, in the order of shas, each entry's bundle (verified: the
-	// same checks as Verify) or why it could not be logged.
-	LogAll(ctx context.Context, priv ed25519.PrivateKey, shas []string) []NoteResult
+	// same checks as Verify) or why it could not be logged. each, when
+	// not nil, is also given every outcome as soon as it is known
+	// (shas[i]'s as each(i, …), possibly from many goroutines at once),
+	// before LogAll returns.
+	LogAll(ctx context.Context, priv ed25519.PrivateKey, shas []string, each func(int, NoteResult)) []NoteResult
 	// Verify checks a bundle offline: it proves that pub's entry for sha
 	// is in a tree whose checkpoint the pinned log signed.
 	Verify(bundle []byte, pub ed25519.PublicKey, sha string) (*NoteProof, error)
@@ -163,6 +166,10 @@ type notePending struct {
 	res       NoteResult
 	proof     *NoteProof // the verified bundle's (noteAudit)
 	fail      *Failure
+	// audited: noteAudit ran as soon as the log answered (auditErr its
+	// failure), while the other adds were still in flight.
+	audited  bool
+	auditErr *stageError
 }
 
 // runNote is Run's phases 2a to 3 for a NoteLog: it finishes the intents
@@ -295,9 +302,19 @@ func (r *run) noteLog(ctx context.Context, toLog []*notePending, priv ed25519.Pr
 	for i, p := range toLog {
 		shas[i] = p.in.Record.SHA256
 	}
-	for i, res := range r.s.o.Note.LogAll(ctx, priv, shas) {
-		toLog[i].res = res
-	}
+	// Each package's entry is verified and audited as soon as the log
+	// answers it, while the other adds wait for their checkpoint.
+	r.s.o.Note.LogAll(ctx, priv, shas, func(i int, res NoteResult) {
+		p := toLog[i]
+		p.res = res
+		if p.in.Record.IsStatement() {
+			return // noteFinish, in notePublish
+		}
+		if stage, err := r.s.noteAudit(r.stop, p, &r.c); err != nil {
+			p.auditErr = &stageError{stage, err}
+		}
+		p.audited = true
+	})
 	// Verify and audit each, publish them in one batch, then drop their
 	// intents.
 	for i, err := range r.s.notePublish(ctx, r.stop, toLog, &r.c) {
@@ -461,6 +478,10 @@ func (s *Signer) notePublish(ctx context.Context, stop context.CancelCauseFunc, 
 				errs[i] = &stageError{stage, err}
 			}
 			files[i] = [2]int{-1, -1}
+			return
+		}
+		if p.audited {
+			errs[i] = p.auditErr
 			return
 		}
 		if stage, err := s.noteAudit(stop, p, c); err != nil {

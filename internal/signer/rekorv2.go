@@ -72,7 +72,7 @@ func (l *RekorV2) Leaf(priv ed25519.PrivateKey, sha string) ([32]byte, error) {
 }
 
 // LogAll adds the entries with up to Inflight adds at a time.
-func (l *RekorV2) LogAll(ctx context.Context, priv ed25519.PrivateKey, shas []string) []NoteResult {
+func (l *RekorV2) LogAll(ctx context.Context, priv ed25519.PrivateKey, shas []string, each func(int, NoteResult)) []NoteResult {
 	out := make([]NoteResult, len(shas))
 	var entries []*rekorv2.HashedRekord
 	var idx []int
@@ -84,6 +84,9 @@ func (l *RekorV2) LogAll(ctx context.Context, priv ed25519.PrivateKey, shas []st
 			var err error
 			if h, err = rekorv2.Sign(priv, []byte(sha)); err != nil {
 				out[i].Err = err
+				if each != nil {
+					each(i, out[i])
+				}
 				continue
 			}
 		}
@@ -94,22 +97,28 @@ func (l *RekorV2) LogAll(ctx context.Context, priv ed25519.PrivateKey, shas []st
 	if inflight <= 0 {
 		inflight = DefaultInflight
 	}
-	for k, r := range l.Writer.AddAll(ctx, entries, inflight) {
+	l.Writer.AddEach(ctx, entries, inflight, func(k int, r rekorv2.AddResult) {
 		i := idx[k]
-		if r.Err != nil {
-			var rej *rekorv2.RejectedError
-			var ve *rekorv2.VerifyError
-			out[i] = NoteResult{Err: r.Err, Rejected: errors.As(r.Err, &rej) || errors.As(r.Err, &ve)}
-			continue
+		out[i] = noteResult(r)
+		if each != nil {
+			each(i, out[i])
 		}
-		b, err := r.Logged.Bundle().Marshal()
-		if err != nil {
-			out[i] = NoteResult{Err: err, Rejected: true}
-			continue
-		}
-		out[i] = NoteResult{Bundle: b, Proof: &NoteProof{Index: r.Logged.Index, Leaf: r.Logged.LeafHash, Checkpoint: noteCP(r.Logged.Checkpoint)}}
-	}
+	})
 	return out
+}
+
+// noteResult is an add's outcome as LogAll gives it.
+func noteResult(r rekorv2.AddResult) NoteResult {
+	if r.Err != nil {
+		var rej *rekorv2.RejectedError
+		var ve *rekorv2.VerifyError
+		return NoteResult{Err: r.Err, Rejected: errors.As(r.Err, &rej) || errors.As(r.Err, &ve)}
+	}
+	b, err := r.Logged.Bundle().Marshal()
+	if err != nil {
+		return NoteResult{Err: err, Rejected: true}
+	}
+	return NoteResult{Bundle: b, Proof: &NoteProof{Index: r.Logged.Index, Leaf: r.Logged.LeafHash, Checkpoint: noteCP(r.Logged.Checkpoint)}}
 }
 
 func noteCP(c *rekorv2.Checkpoint) NoteCheckpoint {

@@ -96,7 +96,7 @@ func (l *Sigsum) Leaf(priv ed25519.PrivateKey, sha string) ([32]byte, error) {
 
 // LogAll submits the leaves (sigsum.Submit, in batches of sigsum.MaxBatch)
 // and waits for each to be in a tree head with the policy's quorum.
-func (l *Sigsum) LogAll(ctx context.Context, priv ed25519.PrivateKey, shas []string) []NoteResult {
+func (l *Sigsum) LogAll(ctx context.Context, priv ed25519.PrivateKey, shas []string, each func(int, NoteResult)) []NoteResult {
 	out := make([]NoteResult, len(shas))
 	var ms [][32]byte
 	var idx []int
@@ -122,6 +122,11 @@ func (l *Sigsum) LogAll(ctx context.Context, priv ed25519.PrivateKey, shas []str
 			b := proofs[k-start]
 			p, err := l.Verify(b, pub, shas[i])
 			out[i] = NoteResult{Bundle: b, Proof: p, Err: err, Rejected: err != nil}
+		}
+	}
+	if each != nil {
+		for i := range out {
+			each(i, out[i])
 		}
 	}
 	return out

@@ -318,7 +318,7 @@ func (s *Signer) issueNote(ctx context.Context, stop context.CancelCauseFunc, in
 	if err := s.state.writeIntent(in); err != nil {
 		return 0, StageIntent, err
 	}
-	p := &notePending{in: in, res: s.o.Note.LogAll(ctx, priv, []string{r.SHA256})[0]}
+	p := &notePending{in: in, res: s.o.Note.LogAll(ctx, priv, []string{r.SHA256}, nil)[0]}
 	if stage, err := s.noteFinish(ctx, stop, p, c); err != nil {
 		return 0, stage, err
 	}

@@ -351,6 +351,15 @@ type AddResult struct {
 // locally: 512 in flight for 300+ entries/s; docs/PERFORMANCE.md).
 func (w *Writer) AddAll(ctx context.Context, entries []*HashedRekord, inflight int) []AddResult {
 	out := make([]AddResult, len(entries))
+	w.AddEach(ctx, entries, inflight, func(i int, r AddResult) { out[i] = r })
+	return out
+}
+
+// AddEach is AddAll handing each outcome to done as soon as it is known
+// (entries[i]'s as done(i, …), from many goroutines at once, outside the
+// inflight limit: a slow done does not hold back the adds). It returns
+// when every done returned.
+func (w *Writer) AddEach(ctx context.Context, entries []*HashedRekord, inflight int, done func(int, AddResult)) {
 	sem := make(chan struct{}, max(inflight, 1))
 	var wg sync.WaitGroup
 	for i, e := range entries {
@@ -358,21 +367,20 @@ func (w *Writer) AddAll(ctx context.Context, entries []*HashedRekord, inflight i
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			for j := i; j < len(entries); j++ {
-				out[j].Err = ctx.Err()
+				done(j, AddResult{Err: ctx.Err()})
 			}
 			wg.Wait()
-			return out
+			return
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
 			l, err := w.Add(ctx, e)
-			out[i] = AddResult{Logged: l, Err: err}
+			<-sem
+			done(i, AddResult{Logged: l, Err: err})
 		}()
 	}
 	wg.Wait()
-	return out
 }
 
 // ---- the answer ----------------------------------------------------------

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -341,6 +342,29 @@ func TestAddAll(t *testing.T) {
 	for _, r := range w.AddAll(ctx, es[:5], 2) {
 		if r.Err == nil {
 			t.Fatal("added with a cancelled context")
+		}
+	}
+
+	// AddEach: every outcome once, for its own entry, before it returns;
+	// a slow done does not hold an add slot (4 in flight, done sleeping:
+	// the adds still overlap the dones).
+	var mu sync.Mutex
+	got := map[int]int{}
+	w.AddEach(context.Background(), es[:20], 4, func(i int, r AddResult) {
+		if r.Err != nil || r.Logged.Entry != es[i] {
+			t.Errorf("%d: %v", i, r.Err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		got[i]++
+		mu.Unlock()
+	})
+	if len(got) != 20 {
+		t.Fatalf("AddEach gave %d outcomes, want 20", len(got))
+	}
+	for i, n := range got {
+		if n != 1 {
+			t.Fatalf("entry %d: %d outcomes", i, n)
 		}
 	}
 }
