@@ -62,11 +62,21 @@ func (r *run) currentCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	if err != nil {
 		return nil, &LogUnavailableError{Op: "current checkpoint", Err: err}
 	}
-	cur, err := r.v.p.Log.VerifyCheckpoint(text)
+	return CurrentCheckpoint(r.v.p.Log, r.v.p.Witnesses, text)
+}
+
+// CurrentCheckpoint verifies text, a log's current checkpoint as fetched
+// with its cosignatures, as an online run does: the log's signature and
+// origin (log), then the witness quorum w when it is not nil. The error is
+// a *LogUnavailableError: a checkpoint that does not verify, or that
+// misses the quorum (a *CheckpointError wrapping the Witnesses' error), is
+// no usable view of the log. Monitors tailing a log call it too.
+func CurrentCheckpoint(log LogVerifier, w Witnesses, text []byte) (*Checkpoint, error) {
+	cur, err := log.VerifyCheckpoint(text)
 	if err != nil {
 		return nil, &LogUnavailableError{Op: "current checkpoint", Err: err}
 	}
-	if w := r.v.p.Witnesses; w != nil {
+	if w != nil {
 		if err := w.CheckCosignatures(cur.Text); err != nil {
 			return nil, &LogUnavailableError{Op: "current checkpoint",
 				Err: &CheckpointError{Reason: "not cosigned by the witness quorum", Origin: cur.Origin, Size: cur.Size, Err: err}}

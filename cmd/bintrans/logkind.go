@@ -38,7 +38,7 @@ type LogFlags struct {
 	LogReadURL        string        `help:"rekor-v2: where the log's checkpoint and tiles are served (<URL>/checkpoint, <URL>/tile/…). Default: --log-url." placeholder:"URL"`
 	LogKey            string        `help:"File holding the log's pinned public key. rekor-v1: PEM (GET /api/v1/log/publicKey); default: the public sigstore Rekor's key, only for the default --log-url. rekor-v2: a PEM Ed25519 key (then --log-origin is required) or a signed-note verifier key line (origin+hash+key, as the log prints it). Never trusted on first use." placeholder:"FILE"`
 	LogOrigin         string        `help:"rekor-v2: the checkpoint origin pinned with --log-key (the log's --hostname, e.g. log2025-1.rekor.sigstore.dev). Required with a PEM key; with a verifier key, it must equal the key's name." placeholder:"ORIGIN"`
-	WitnessPolicy     string        `help:"Witness policy file (C2SP tlog-policy: 'witness NAME KEY [URL]', 'group NAME K|any|all MEMBER…', 'quorum NAME'; Sigsum's policy syntax is accepted too). A checkpoint then counts only with the quorum of witness cosignatures: offline every bundle's checkpoint, online the log's current one. rekor-v2: the pinned log is added to the policy; rekor-v1: the policy must name the log ('log VKEY'). Not with sigsum (its policy has the witnesses). Default: no quorum." placeholder:"FILE"`
+	WitnessPolicy     string        `help:"Witness policy file (C2SP tlog-policy: 'witness NAME KEY [URL]', 'group NAME K|any|all MEMBER…', 'quorum NAME'; Sigsum's policy syntax is accepted too). A checkpoint then counts only with the quorum of witness cosignatures: offline every bundle's checkpoint, online the log's current one (monitor and audit, rekor-v2: the checkpoint they tail to). rekor-v2: the pinned log is added to the policy; rekor-v1: the policy must name the log ('log VKEY'). Not with sigsum (its policy has the witnesses). Default: no quorum." placeholder:"FILE"`
 	SigsumPolicy      string        `help:"sigsum: the Sigsum policy file (the logs, the witnesses and the quorum every proof's tree head must meet). Required with --log-kind sigsum." placeholder:"FILE"`
 	MaxCosignatureAge time.Duration `help:"Refuse witness cosignatures older than this (and more than 5m in the future), with --witness-policy or --log-kind sigsum. 0: no age limit (a cosigned checkpoint proves the witnesses saw it, whenever that was)." default:"0s" placeholder:"DURATION"`
 }
@@ -191,19 +191,30 @@ func (f *LogFlags) rekorV2Setup() (*logSetup, error) {
 		}
 		return rekorv2.NewOnline(r), nil
 	}
-	if f.WitnessPolicy != "" {
-		pol, err := f.witnessPolicy()
-		if err != nil {
-			return nil, err
-		}
-		if h := sha256.Sum256(lv.PublicKey()); pol.LogByKeyHash(h) == nil {
-			if pol, err = pol.WithLogs(lv.VerifierKey()); err != nil {
-				return nil, usageErrorf("fix the policy's log lines", "--witness-policy %s: %v", f.WitnessPolicy, err)
-			}
-		}
-		s.Witnesses = witness.Quorum{Policy: pol, Options: witness.Options{Origin: lv.Origin(), MaxAge: f.MaxCosignatureAge}}
+	if s.Witnesses, err = f.rekorV2Witnesses(lv); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// rekorV2Witnesses is the witness quorum of --witness-policy for the Rekor
+// v2 log lv (the pinned log is added to the policy when it does not name
+// it), or nil without a policy. Verify, hook, fetch, scan and monitor
+// check the same quorum.
+func (f *LogFlags) rekorV2Witnesses(lv *rekorv2.LogVerifier) (verify.Witnesses, error) {
+	if f.WitnessPolicy == "" {
+		return nil, nil
+	}
+	pol, err := f.witnessPolicy()
+	if err != nil {
+		return nil, err
+	}
+	if h := sha256.Sum256(lv.PublicKey()); pol.LogByKeyHash(h) == nil {
+		if pol, err = pol.WithLogs(lv.VerifierKey()); err != nil {
+			return nil, usageErrorf("fix the policy's log lines", "--witness-policy %s: %v", f.WitnessPolicy, err)
+		}
+	}
+	return witness.Quorum{Policy: pol, Options: witness.Options{Origin: lv.Origin(), MaxAge: f.MaxCosignatureAge}}, nil
 }
 
 func (f *LogFlags) sigsumSetup() (*logSetup, error) {

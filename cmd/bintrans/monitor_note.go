@@ -30,6 +30,9 @@ signature does not verify, or any other entry type that names the key, is
 a finding. It sees every entry of the key, not only indexed ones (--tail
 is implied). The checkpoint is proven consistent with the stored one from
 the tiles; the state is kept per origin (a new shard starts afresh).
+With --witness-policy, the log's checkpoint (as served, with its
+cosignature lines) must carry the policy's quorum, checked as verify
+checks it online; otherwise nothing is read or stored and the run exits 3.
 
 Sigsum (--log-kind sigsum, --sigsum-policy FILE): the leaves the first log
 of the policy with a URL appended since the last run are read (get-leaves,
@@ -44,9 +47,11 @@ func tilesOptions(command string, k *KeyFlags, l *LogFlags, n *NetFlags, stateDi
 	if l.LogKind != kindRekorV2 {
 		return monitor.TilesOptions{}, usageErrorf("use --log-kind rekor-v1, rekor-v2 or sigsum", "%s --log-kind %s is not supported in this version", command, l.LogKind)
 	}
-	if l.WitnessPolicy != "" || l.SigsumPolicy != "" {
-		return monitor.TilesOptions{}, usageErrorf("drop --witness-policy and --sigsum-policy here: the monitor proves the log's checkpoints consistent from its tiles",
-			"%s --log-kind rekor-v2 does not enforce a witness policy yet, and will not pretend to", command)
+	if l.SigsumPolicy != "" {
+		return monitor.TilesOptions{}, usageErrorf("drop --sigsum-policy, or use --log-kind sigsum (a witness quorum for rekor-v2 is --witness-policy)", "--sigsum-policy is for --log-kind sigsum")
+	}
+	if l.MaxCosignatureAge < 0 {
+		return monitor.TilesOptions{}, usageErrorf("give a duration such as 24h, or 0 for no limit", "--max-cosignature-age %s is negative", l.MaxCosignatureAge)
 	}
 	keys, err := k.keys()
 	if err != nil {
@@ -60,6 +65,10 @@ func tilesOptions(command string, k *KeyFlags, l *LogFlags, n *NetFlags, stateDi
 	if err != nil {
 		return monitor.TilesOptions{}, err
 	}
+	wq, err := l.rekorV2Witnesses(lv)
+	if err != nil {
+		return monitor.TilesOptions{}, err
+	}
 	sd, err := state.Open(stateDir)
 	if err != nil {
 		return monitor.TilesOptions{}, runErrorf(err, "create it (as root: install -d -m 0700 "+stateDir+") or pass --state-dir DIR", "state directory: %v", err)
@@ -68,7 +77,7 @@ func tilesOptions(command string, k *KeyFlags, l *LogFlags, n *NetFlags, stateDi
 	if url == "" {
 		url = l.LogURL
 	}
-	return monitor.TilesOptions{Keys: keys, Log: lv, Reader: r, LogURL: url, State: sd}, nil
+	return monitor.TilesOptions{Keys: keys, Log: lv, Reader: r, LogURL: url, State: sd, Witnesses: wq}, nil
 }
 
 // sigsumOptions sets up the monitor of a Sigsum log (monitor and audit).
@@ -200,7 +209,13 @@ func (f *LogFlags) unavailable(err error) error {
 		return nil
 	}
 	hint := "check the URL of the log in --sigsum-policy and the network (--proxy)"
-	if f.LogKind == kindRekorV2 {
+	var qe *witness.QuorumError
+	switch {
+	case f.LogKind == kindRekorV2 && errors.As(err, &qe) && qe.NoCosignatures():
+		hint = "the log serves its checkpoint without any witness cosignature (it does not gather them): the monitor can enforce --witness-policy only on a log that does (rekor-tiles --witness-policy-path); drop --witness-policy here, or ask the log's operator; nothing was read or stored"
+	case f.LogKind == kindRekorV2 && errors.As(err, &qe):
+		hint = "the log's current checkpoint lacks the cosignatures --witness-policy requires: check that the policy names the witnesses this log uses and that they are up (a view no quorum of witnesses saw is refused on purpose); nothing was read or stored, the next run retries"
+	case f.LogKind == kindRekorV2:
 		hint = "check --log-read-url (where the log's checkpoint and tiles are served; default: --log-url) and the network (--proxy)"
 	}
 	return runErrorf(err, hint, "%v", err)

@@ -26,7 +26,8 @@ import (
 // monitored key. So it sees every entry of the key, not only those an index
 // lists, and a log that serves another entry at an index, or leaves one
 // out, is caught by the root. The checkpoint is proven consistent (from the
-// tiles) with the one the previous run stored.
+// tiles) with the one the previous run stored, and with a witness policy it
+// must carry the quorum of cosignatures first.
 
 // TilesOptions configure RunTiles.
 type TilesOptions struct {
@@ -38,6 +39,11 @@ type TilesOptions struct {
 	Reader *rekorv2.Reader
 	// LogURL is written into the report.
 	LogURL string
+	// Witnesses, when set, is the witness quorum the log's current
+	// checkpoint must carry (its cosignature lines as served, checked as
+	// the online verifier checks them: verify.CurrentCheckpoint). The
+	// monitor tails only to a checkpoint that meets it.
+	Witnesses verify.Witnesses
 	// State keeps the last verified checkpoint and the entries seen (file
 	// monitor-rekor-v2-<origin hash>.json); nil: nothing is remembered.
 	State *state.Dir
@@ -87,6 +93,12 @@ func RunTiles(ctx context.Context, o TilesOptions) (*Report, error) {
 	cp, err := o.Reader.Checkpoint(ctx)
 	if err != nil {
 		return nil, &verify.LogUnavailableError{Op: "checkpoint", Err: err}
+	}
+	if o.Witnesses != nil {
+		// Nothing is read or stored from a view no quorum of witnesses saw.
+		if _, err := verify.CurrentCheckpoint(rekorv2.NewKindVerifier(o.Log), o.Witnesses, cp.Raw); err != nil {
+			return nil, err
+		}
 	}
 	rep := &Report{SchemaVersion: SchemaVersion, LogURL: o.LogURL, LogID: cp.Origin,
 		Entries: []Entry{}, Findings: []Finding{}, Vanished: []string{}, NotFound: []string{}}
