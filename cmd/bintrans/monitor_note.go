@@ -34,13 +34,18 @@ With --witness-policy, the log's checkpoint (as served, with its
 cosignature lines) must carry the policy's quorum, checked as verify
 checks it online; otherwise nothing is read or stored and the run exits 3.
 
-Sigsum (--log-kind sigsum, --sigsum-policy FILE): the leaves the first log
-of the policy with a URL appended since the last run are read (get-leaves,
-each batch proven included in the log's tree head, which must carry the
-policy's witness quorum and be consistent with the stored one), and those
-signed by a transparency key are reported, with the leaf's checksum
+Sigsum (--log-kind sigsum, --sigsum-policy FILE): every log of the policy
+with a URL is read (sign submits each package to one of them, whichever
+accepts it). In each, the leaves appended since the last run are read
+(get-leaves, each batch proven included in the log's tree head, which
+must carry the policy's witness quorum and be consistent with the one
+stored for that log: a state per log), and those signed by a transparency
+key are reported with the log they came from and the leaf's checksum
 (SHA-256 of the package's SHA-256 bytes). A leaf of the key whose
-signature does not verify is a finding.`
+signature does not verify is a finding. A log that cannot be read does not
+stop the others: their entries are reported and stored, the run is marked
+incomplete and exits 3. A log that rolled back or forked is a SECURITY
+ERROR and nothing is stored.`
 
 // tilesOptions sets up the monitor of a Rekor v2 log (monitor and audit).
 func tilesOptions(command string, k *KeyFlags, l *LogFlags, n *NetFlags, stateDir string) (monitor.TilesOptions, error) {
@@ -126,13 +131,13 @@ func (c *MonitorCmd) runNote(g *Globals) error {
 	ctx := g.Context()
 	if !c.Follow {
 		rep, err := run(ctx)
-		if err := c.unavailable(err); err != nil {
-			return err
-		}
-		if printable(rep, err) {
+		if printable(rep, err) { // an incomplete run's report first: what it stored
 			if werr := c.print(g, rep, true); werr != nil {
 				return werr
 			}
+		}
+		if err := c.unavailable(err); err != nil {
+			return err
 		}
 		return monitorVerdict(g, rep, err)
 	}
@@ -186,7 +191,7 @@ func (c *AuditCheckCmd) runNote(g *Globals, dbs []scan.DB) error {
 			if err := errors.Join(err1, err2, err3); err != nil || len(c) != 32 || len(sig) != 64 {
 				return runErrorf(err, "", "monitor state entry %s: not a Sigsum leaf: %v", e.UUID, err)
 			}
-			in.Entries = append(in.Entries, audit.LoggedEntry{UUID: e.UUID, LogIndex: e.LogIndex, Indexed: true,
+			in.Entries = append(in.Entries, audit.LoggedEntry{UUID: e.UUID, LogIndex: e.LogIndex, Indexed: true, LogOrigin: e.Log,
 				Sigsum: &audit.SigsumBody{Key: k, Checksum: [32]byte(c), Signature: [64]byte(sig)}})
 			continue
 		}
@@ -215,6 +220,8 @@ func (f *LogFlags) unavailable(err error) error {
 		hint = "the log serves its checkpoint without any witness cosignature (it does not gather them): the monitor can enforce --witness-policy only on a log that does (rekor-tiles --witness-policy-path); drop --witness-policy here, or ask the log's operator; nothing was read or stored"
 	case f.LogKind == kindRekorV2 && errors.As(err, &qe):
 		hint = "the log's current checkpoint lacks the cosignatures --witness-policy requires: check that the policy names the witnesses this log uses and that they are up (a view no quorum of witnesses saw is refused on purpose); nothing was read or stored, the next run retries"
+	case errors.As(err, &qe):
+		hint = "the log's tree head lacks the cosignatures the --sigsum-policy quorum requires: check that the policy names the witnesses this log uses and that they are up; that log was not read (the others were), the next run retries"
 	case f.LogKind == kindRekorV2:
 		hint = "check --log-read-url (where the log's checkpoint and tiles are served; default: --log-url) and the network (--proxy)"
 	}
