@@ -270,7 +270,11 @@ func printMonitorReport(out, errw io.Writer, rep *monitor.Report) {
 				continue
 			}
 			if e.MessageSHA512 != "" { // Rekor v2: no integrated time, the message's SHA-512
-				fmt.Fprintf(out, "%-10d %-20s %-16s sha512:%s %s\n", e.LogIndex, "-", L(kid), L(e.MessageSHA512), L(e.UUID))
+				fmt.Fprintf(out, "%-10d %-20s %-16s sha512:%s %s", e.LogIndex, "-", L(kid), L(e.MessageSHA512), L(e.UUID))
+				if e.Log != "" {
+					fmt.Fprintf(out, " log %s", L(e.Log))
+				}
+				fmt.Fprintln(out)
 				continue
 			}
 			fmt.Fprintf(out, "%-10d %-20s %-16s %-64s %s\n", e.LogIndex, time.Unix(e.IntegratedTime, 0).UTC().Format("2006-01-02T15:04:05Z"), L(kid), L(e.MessageSHA256), L(e.UUID))

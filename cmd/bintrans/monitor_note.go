@@ -30,6 +30,9 @@ signature does not verify, or any other entry type that names the key, is
 a finding. It sees every entry of the key, not only indexed ones (--tail
 is implied). The checkpoint is proven consistent with the stored one from
 the tiles; the state is kept per origin (a new shard starts afresh).
+With --log-shard (a log that rotates), every listed shard is read, each
+with its own state, and each entry names its shard; a shard that cannot
+be read leaves the others reported and stored (incomplete, exit 3).
 With --witness-policy, the log's checkpoint (as served, with its
 cosignature lines) must carry the policy's quorum, checked as verify
 checks it online; otherwise nothing is read or stored and the run exits 3.
@@ -85,6 +88,32 @@ func tilesOptions(command string, k *KeyFlags, l *LogFlags, n *NetFlags, stateDi
 	return monitor.TilesOptions{Keys: keys, Log: lv, Reader: r, LogURL: url, State: sd, Witnesses: wq}, nil
 }
 
+// tilesShardOptions is tilesOptions for each shard of --log-shard (one
+// TilesOptions without it).
+func tilesShardOptions(command string, k *KeyFlags, l *LogFlags, n *NetFlags, stateDir string) ([]monitor.TilesOptions, error) {
+	specs, _, err := l.logShards()
+	if err != nil {
+		return nil, err
+	}
+	if specs == nil {
+		o, err := tilesOptions(command, k, l, n, stateDir)
+		if err != nil {
+			return nil, err
+		}
+		return []monitor.TilesOptions{o}, nil
+	}
+	var out []monitor.TilesOptions
+	for _, sp := range specs {
+		g := l.forShard(sp)
+		o, err := tilesOptions(command, k, &g, n, stateDir)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
 // sigsumOptions sets up the monitor of a Sigsum log (monitor and audit).
 func sigsumOptions(k *KeyFlags, l *LogFlags, n *NetFlags, stateDir string) (monitor.SigsumOptions, error) {
 	keys, err := k.keys()
@@ -121,12 +150,14 @@ func (c *MonitorCmd) runNote(g *Globals) error {
 		opts.All = c.All
 		run = func(ctx context.Context) (*monitor.Report, error) { return monitor.RunSigsum(ctx, opts) }
 	} else {
-		opts, err := tilesOptions("monitor", &c.KeyFlags, &c.LogFlags, &c.NetFlags, c.StateDir)
+		opts, err := tilesShardOptions("monitor", &c.KeyFlags, &c.LogFlags, &c.NetFlags, c.StateDir)
 		if err != nil {
 			return err
 		}
-		opts.All, opts.Jobs = c.All, c.Jobs
-		run = func(ctx context.Context) (*monitor.Report, error) { return monitor.RunTiles(ctx, opts) }
+		for i := range opts {
+			opts[i].All, opts[i].Jobs = c.All, c.Jobs
+		}
+		run = func(ctx context.Context) (*monitor.Report, error) { return monitor.RunTilesShards(ctx, opts) }
 	}
 	ctx := g.Context()
 	if !c.Follow {
@@ -159,12 +190,12 @@ func (c *AuditCheckCmd) runNote(g *Globals, dbs []scan.DB) error {
 		keys = opts.Keys
 		run = func(ctx context.Context) (*monitor.Report, error) { return monitor.RunSigsum(ctx, opts) }
 	} else {
-		opts, err := tilesOptions("audit", &c.KeyFlags, &c.LogFlags, &c.NetFlags, c.StateDir)
+		opts, err := tilesShardOptions("audit", &c.KeyFlags, &c.LogFlags, &c.NetFlags, c.StateDir)
 		if err != nil {
 			return err
 		}
-		keys = opts.Keys
-		run = func(ctx context.Context) (*monitor.Report, error) { return monitor.RunTiles(ctx, opts) }
+		keys = opts[0].Keys
+		run = func(ctx context.Context) (*monitor.Report, error) { return monitor.RunTilesShards(ctx, opts) }
 	}
 	f, err := os.Open(c.AuditLog)
 	if err != nil {
@@ -201,7 +232,7 @@ func (c *AuditCheckCmd) runNote(g *Globals, dbs []scan.DB) error {
 		if err := errors.Join(err1, err2, err3); err != nil || len(d) != 64 {
 			return runErrorf(err, "", "monitor state entry %s: not a Rekor v2 entry: %v", e.UUID, err)
 		}
-		in.Entries = append(in.Entries, audit.LoggedEntry{UUID: e.UUID, LogIndex: e.LogIndex, V2: &audit.V2Body{Key: k, Digest: d, Signature: sig}, Indexed: true})
+		in.Entries = append(in.Entries, audit.LoggedEntry{UUID: e.UUID, LogIndex: e.LogIndex, V2: &audit.V2Body{Key: k, Digest: d, Signature: sig}, Indexed: true, LogOrigin: e.Log})
 	}
 	return c.crossCheck(g, in, mrep, dbs)
 }

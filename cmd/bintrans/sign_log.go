@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/logs/rekorv2"
@@ -36,7 +37,10 @@ const signLogHelp = `Log kinds. --log-kind says which log the signatures go to:
             its signed-note verifier key) and --log-origin its checkpoint
             origin: both are pinned, and required. The checkpoint stored in
             --state-dir is kept per origin: a new shard (another origin) is a
-            configuration change, not an inconsistency.
+            configuration change, not an inconsistency. A log that rotates
+            is configured shard by shard with --log-shard (repeatable:
+            'ORIGIN URL READ_URL KEYFILE NOT_BEFORE NOT_AFTER'), and sign
+            writes to the shard whose window holds the time of signing.
 
   sigsum    a Sigsum log (sigsum.org), named with its key and URL in
             --sigsum-policy, which also sets the witness quorum. The
@@ -88,6 +92,12 @@ func (c *SignCmd) signHTTPClient(inflight int) (*http.Client, error) {
 func (c *SignCmd) noteLog() (signer.NoteLog, string, error) {
 	switch c.LogKind {
 	case kindRekorV2:
+		// With --log-shard: the shard whose window holds now.
+		lf, err := c.LogFlags.currentShard(time.Now())
+		if err != nil {
+			return nil, "", err
+		}
+		c.LogFlags = lf
 		l, err := c.rekorV2Log()
 		return l, c.LogURL, err
 	case kindSigsum:

@@ -273,3 +273,72 @@ func storeJSONState(path string, v any) error {
 	}
 	return nil
 }
+
+// RunTilesShards runs RunTiles over each shard of a log that rotates
+// (one TilesOptions per shard, each with its own pinned key, reader and
+// state file: the state is kept per origin) and merges the reports: each
+// entry and finding names its shard's origin (Entry.Log), Logs has each
+// shard's part. A shard that cannot be read does not stop the others
+// (their state is stored; the report is Incomplete and the first error is
+// returned); a SECURITY ERROR in one ends the run with it (what the shards
+// before it stored is in the report). One shard: RunTiles.
+func RunTilesShards(ctx context.Context, shards []TilesOptions) (*Report, error) {
+	if len(shards) == 1 {
+		return RunTiles(ctx, shards[0])
+	}
+	if len(shards) == 0 {
+		return nil, errors.New("monitor: no shard")
+	}
+	rep := &Report{SchemaVersion: SchemaVersion, LogURL: shards[0].LogURL, LogID: shards[0].Log.Origin(),
+		Entries: []Entry{}, Findings: []Finding{}, Vanished: []string{}, NotFound: []string{}, Logs: []LogRun{}}
+	for _, k := range shards[0].Keys {
+		rep.KeyIDs = append(rep.KeyIDs, k.KeyID())
+	}
+	var firstErr error
+	for _, o := range shards {
+		origin := o.Log.Origin()
+		r, err := RunTiles(ctx, o)
+		lr := LogRun{URL: o.LogURL, Origin: origin}
+		if r != nil {
+			lr.Previous, lr.Current, lr.New, lr.Total = r.Previous, r.Current, r.New, r.Total
+			for _, e := range r.Entries {
+				e.Log = origin
+				rep.Entries = append(rep.Entries, e)
+			}
+			for _, e := range r.all {
+				e.Log = origin
+				rep.all = append(rep.all, e)
+			}
+			for _, f := range r.Findings {
+				f.Log = origin
+				rep.Findings = append(rep.Findings, f)
+			}
+			rep.New += r.New
+			rep.Total += r.Total
+		}
+		if err != nil {
+			lr.Error = err.Error()
+			rep.Logs = append(rep.Logs, lr)
+			var sec *verify.SecurityError
+			if errors.As(err, &sec) {
+				rep.Previous, rep.Current, rep.LogURL, rep.LogID = lr.Previous, lr.Current, o.LogURL, origin
+				return rep, err
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		rep.Logs = append(rep.Logs, lr)
+	}
+	for _, lr := range rep.Logs {
+		if lr.Error == "" {
+			rep.Previous, rep.Current = lr.Previous, lr.Current
+		}
+	}
+	if firstErr != nil {
+		rep.Incomplete = true
+		return rep, firstErr
+	}
+	return rep, nil
+}
