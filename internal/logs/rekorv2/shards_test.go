@@ -1,6 +1,7 @@
 package rekorv2_test
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"strings"
@@ -10,6 +11,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/bintrans/bintrans/internal/logs/rekorv2"
+	"github.com/bintrans/bintrans/internal/testkit/enginetest"
+	"github.com/bintrans/bintrans/internal/testkit/memlog"
+	"github.com/bintrans/bintrans/internal/testkit/tilelog"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -89,5 +93,81 @@ func TestShardedVerifier(t *testing.T) {
 		if err := rekorv2.CheckShards(bad); err == nil {
 			t.Errorf("CheckShards accepted %v", bad)
 		}
+	}
+}
+
+// shardsClient is the online side of two tile logs as shards (verify.Shards).
+type shardsClient struct {
+	verify.LogClient // the current shard
+	by               map[string]shardPart
+}
+
+type shardPart struct {
+	log   verify.LogClient
+	store *enginetest.Store
+}
+
+func (s shardsClient) Shard(origin string) (verify.LogClient, verify.CheckpointStore, bool) {
+	p, ok := s.by[origin]
+	return p.log, p.store, ok
+}
+
+// TestEngineShards: the engine online over a log with two shards (two tile
+// logs, two origins and keys): bundles of both verify, each shard's
+// current checkpoint is stored in its own store (no SECURITY ERROR for the
+// origin change); without Shards the same batch is a SECURITY ERROR; a
+// fork of the old shard is caught against that shard's checkpoint.
+func TestEngineShards(t *testing.T) {
+	a := newV2Repo(t, 2)
+	b := &v2Repo{log: tilelog.New(t, "rekor-v2.test/shard-b"), src: a.src, store: &enginetest.Store{}, sk: a.sk, pk: a.pk}
+	var err error
+	if b.lv, err = rekorv2.ParseLogKey([]byte(b.log.VKey), ""); err != nil {
+		t.Fatal(err)
+	}
+	b.pkgs = make([]*memlog.Package, 50) // other packages than a's
+	b.add(t, 3)
+	b.pkgs = b.pkgs[50:]
+	arts := append(a.arts(), b.arts()...)
+	sv, err := rekorv2.NewShardedVerifier([]rekorv2.Shard{{Log: a.lv}, {Log: b.lv}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	client := shardsClient{LogClient: b.online(t), by: map[string]shardPart{
+		a.lv.Origin(): {a.online(t), a.store}, b.lv.Origin(): {b.online(t), b.store}}}
+	pol := verify.Policy{Keys: []verify.PublicKey{a.pk}, Log: sv}
+	v, err := verify.NewVerifier(pol, a.src, client, &enginetest.Store{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.VerifyAll(ctx, arts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Status != verify.StatusOK {
+			t.Fatalf("%s: %s %v", r.Artifact.Filename, r.Status, r.Err)
+		}
+	}
+	for _, r := range []*v2Repo{a, b} {
+		cp, _ := r.store.Load(ctx)
+		if !strings.HasPrefix(string(cp), r.lv.Origin()+"\n") {
+			t.Fatalf("store of %s: %q", r.lv.Origin(), cp)
+		}
+	}
+	// One log client for both origins: the old shard's checkpoints are
+	// another origin than the current one's.
+	v, _ = verify.NewVerifier(pol, a.src, b.online(t), &enginetest.Store{}, nil)
+	if _, err := v.VerifyAll(ctx, arts); verify.OutcomeOf(err) != verify.Inconsistent {
+		t.Fatalf("without Shards: %v", err)
+	}
+	// The old shard forks below its bundles' tree: caught against its own
+	// checkpoint.
+	a.log.SetLie(tilelog.LieFork, 1)
+	client.by[a.lv.Origin()] = shardPart{a.online(t), a.store}
+	v, _ = verify.NewVerifier(pol, a.src, client, &enginetest.Store{}, nil)
+	var sec *verify.SecurityError
+	if _, err := v.VerifyAll(ctx, arts); !errors.As(err, &sec) {
+		t.Fatalf("fork of the old shard: %v", err)
 	}
 }
