@@ -110,10 +110,10 @@ type logSetup struct {
 }
 
 // bindState gives a log with shards the state directory its shards'
-// checkpoints are stored in.
-func (s *logSetup) bindState(sd *state.Dir) {
+// checkpoints are stored in (readOnly: read, never written).
+func (s *logSetup) bindState(sd *state.Dir, readOnly bool) {
 	if s.shards != nil {
-		s.shards.bindState(sd)
+		s.shards.bindState(sd, readOnly)
 	}
 }
 

@@ -382,7 +382,7 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 		}
 		e.state = sd
 	}
-	ls.bindState(e.state)
+	ls.bindState(e.state, false)
 	store := e.state.CheckpointsFor(ls.StateID)
 	e.stmt = stmtParts{src: src, log: log, store: store}
 	vlog := log

@@ -212,6 +212,7 @@ type shardedOnline struct {
 	byOrigin map[string]*shardOnline
 	order    []string
 	state    *state.Dir
+	readOnly bool // the stores keep nothing (doctor)
 	now      func() time.Time
 }
 
@@ -234,7 +235,7 @@ func (s *shardedOnline) current() *shardOnline {
 	return s.byOrigin[s.order[len(s.order)-1]]
 }
 
-func (s *shardedOnline) bindState(sd *state.Dir) { s.state = sd }
+func (s *shardedOnline) bindState(sd *state.Dir, readOnly bool) { s.state, s.readOnly = sd, readOnly }
 
 // Checkpoint is the current shard's checkpoint.
 func (s *shardedOnline) Checkpoint(ctx context.Context) ([]byte, error) {
@@ -256,6 +257,9 @@ func (s *shardedOnline) Shard(origin string) (verify.LogClient, verify.Checkpoin
 	var st verify.CheckpointStore
 	if s.state != nil {
 		st = s.state.CheckpointsFor(sh.stateID)
+		if s.readOnly {
+			st = readOnlyStore{st}
+		}
 	}
 	return sh.log, st, true
 }
