@@ -12,6 +12,7 @@ import (
 	"github.com/bintrans/bintrans/internal/logs/rekorv2"
 	"github.com/bintrans/bintrans/internal/monitor"
 	"github.com/bintrans/bintrans/internal/testkit/testenv"
+	"github.com/bintrans/bintrans/internal/testkit/witnesstest"
 	"github.com/bintrans/bintrans/verify"
 )
 
@@ -82,6 +83,20 @@ func TestShardsVerifyMonitor(t *testing.T) {
 		}
 	}
 	wantExit(t, "both shards, online again", ExitOK, args([]string{sa, sb}))
+
+	// A witness policy applies to every shard, each checked as its own log:
+	// neither shard's checkpoints are cosigned by the policy's witness.
+	w := witnesstest.StartOmni(t, witnesstest.Log{Origin: a.Origin, VKey: mustLogKey(t, a).VerifierKey()})
+	wp := filepath.Join(r.dir, "witnesses.policy")
+	writeTestFile(t, wp, []byte(w.PolicyLine("w1")+"\nquorum w1\n"))
+	out, _ = wantExit(t, "shards, witness policy, offline", ExitFailed, args([]string{sa, sb}, "--offline", "--witness-policy", wp))
+	if strings.Count(out, "bundle-invalid") != 4 || !strings.Contains(out, "witness quorum") {
+		t.Fatalf("witness policy offline:\n%s", out)
+	}
+	_, stderr := wantExit(t, "shards, witness policy, online", ExitInternal, args([]string{sa, sb}, "--witness-policy", wp))
+	if !strings.Contains(stderr, "witness quorum") || !strings.Contains(stderr, "hint: ") {
+		t.Fatalf("witness policy online:\n%s", stderr)
+	}
 
 	// The same from the config file.
 	conf := filepath.Join(r.dir, "bintrans.conf")
