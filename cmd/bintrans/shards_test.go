@@ -125,6 +125,8 @@ func TestShardsVerifyMonitor(t *testing.T) {
 		{"same origin twice", args([]string{sa, sa}), "two shards with origin"},
 		{"bad date", args([]string{shardLine(b, "tomorrow", "-")}), "NOT_BEFORE"},
 		{"not rekor-v2", []string{"verify", "--log-shard", sa, "--pubkey", r.pk.Base64(), r.files[0]}, "--log-shard is for --log-kind rekor-v2"},
+		{"monitor sigsum", []string{"monitor", "--log-kind", "sigsum", "--sigsum-policy", wp, "--log-shard", sa, "--pubkey", r.pk.Base64()}, "--log-shard is for --log-kind rekor-v2"},
+		{"monitor rekor-v1", []string{"monitor", "--log-shard", sa, "--pubkey", r.pk.Base64()}, "--log-shard is for --log-kind rekor-v2"},
 	} {
 		_, stderr := wantExit(t, c.what, ExitUsage, c.args)
 		if !strings.Contains(stderr, c.want) || !strings.Contains(stderr, "hint: ") {

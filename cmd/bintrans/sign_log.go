@@ -241,6 +241,9 @@ func (f *LogFlags) rekorV2(hc *http.Client) (*rekorv2.LogVerifier, *rekorv2.Read
 
 // sigsumPolicy reads --sigsum-policy.
 func (f *LogFlags) sigsumPolicy() (*witness.Policy, error) {
+	if len(f.LogShard) > 0 {
+		return nil, usageErrorf("name the Sigsum logs in --sigsum-policy ('log KEY URL' lines), and drop --log-shard", "--log-shard is for --log-kind rekor-v2 (a log that rotates shards)")
+	}
 	if f.SigsumPolicy == "" {
 		return nil, usageErrorf("give the Sigsum policy file with --sigsum-policy FILE (the log's key and URL, the witnesses and the quorum)",
 			"--log-kind sigsum needs --sigsum-policy")
