@@ -175,9 +175,9 @@ func mustLogKey(t *testing.T, s testenv.RekorV2Stack) *rekorv2.LogVerifier {
 }
 
 // TestShardsSign: `sign --log-shard` writes to the shard whose window
-// holds now (B; A's ended), and audit with the shards matches every entry
-// (the packages' and the repository statement's, all in B); no current
-// shard is a usage error.
+// holds now (A), and after the rotation (B current) the packages whose
+// bundles are A's are published already: nothing is logged again. audit
+// with both shards matches every entry; no current shard is a usage error.
 func TestShardsSign(t *testing.T) {
 	a := testenv.RekorV2(t)
 	bp := testenv.InitRekorV2(t, "shard-b-sign.rekor-v2.test")
@@ -193,14 +193,29 @@ func TestShardsSign(t *testing.T) {
 	if res.code != ExitUsage || !strings.Contains(res.stderr, "no shard's window holds") || !strings.Contains(res.stderr, "hint: ") {
 		t.Fatalf("no current shard: exit %d\n%s", res.code, res.stderr)
 	}
+	// Before the rotation: A is current.
+	saCur := shardLine(a, "2020-01-01", day(24*time.Hour))
+	sbNext := shardLine(b, day(24*time.Hour), "-")
+	res = signRunIn(t, append(base, "--log-shard", saCur, "--log-shard", sbNext, "--json")...)
+	if res.code != 0 {
+		t.Fatalf("sign into A: exit %d\n%s", res.code, res.stderr)
+	}
+	if sum := r.summary(t, res); sum.Signed != len(r.pkgs) {
+		t.Fatalf("sign into A: %+v", sum)
+	}
+	// After it: B is current; A's bundles stay valid, nothing is logged
+	// again (what is new, here the run's repository statement, goes to B).
 	res = signRunIn(t, append(base, "--log-shard", sa, "--log-shard", sb, "--json")...)
 	if res.code != 0 {
-		t.Fatalf("sign: exit %d\n%s", res.code, res.stderr)
+		t.Fatalf("sign after the rotation: exit %d\n%s", res.code, res.stderr)
 	}
-	lb := mustLogKey(t, b)
+	if sum := r.summary(t, res); sum.Signed != 0 || sum.AlreadyPublished != len(r.pkgs) {
+		t.Fatalf("sign after the rotation: %+v", sum)
+	}
+	la := mustLogKey(t, a)
 	pubText, _ := os.ReadFile(r.pub)
 	pub, _ := verify.ParsePublicKey(string(pubText))
-	kv := rekorv2.NewKindVerifier(lb)
+	kv := rekorv2.NewKindVerifier(la)
 	for _, p := range r.pkgs[:5] {
 		bundle, err := os.ReadFile(filepath.Join(r.sigDir, p.Filename+verify.BundleSuffix))
 		if err != nil {
@@ -212,14 +227,14 @@ func TestShardsSign(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := kv.VerifyBundle(bundle, sig, []verify.PublicKey{pub}, []byte(p.SHA256Sum)); err != nil {
-			t.Fatalf("%s: not a bundle of shard B: %v", p.Filename, err)
+			t.Fatalf("%s: not shard A's bundle any more: %v", p.Filename, err)
 		}
 	}
 	mstate := filepath.Join(t.TempDir(), "monitor")
 	res = signRunIn(t, "audit", "--audit-log", r.auditLog, "--pubkey-path", r.pub, "--log-kind", "rekor-v2", "--log-shard", sa, "--log-shard", sb,
 		"--state-dir", mstate, "--repo-db", filepath.Join(r.dir, "core", "os", "x86_64", "core.db"), "--json")
 	if ar := auditJSON(t, res); res.code != 0 || ar.CrossCheck.Entries < len(r.pkgs) || ar.CrossCheck.Matched != ar.CrossCheck.Entries || ar.Findings != 0 || len(ar.Logs) != 2 ||
-		ar.Logs[1].Origin != b.Origin || ar.Logs[1].Total != ar.CrossCheck.Entries {
+		ar.Logs[0].Origin != a.Origin || ar.Logs[0].Total != ar.CrossCheck.Entries || ar.Logs[1].Origin != b.Origin || ar.Logs[1].Total != 0 || ar.Logs[1].Current == nil {
 		t.Fatalf("audit: exit %d %+v\n%s", res.code, ar.CrossCheck, res.stderr)
 	}
 }
