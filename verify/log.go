@@ -41,6 +41,23 @@ type LogClient interface {
 	ConsistencyProof(ctx context.Context, first, last int64) ([][]byte, error)
 }
 
+// Shards is implemented by the LogClient of a log that rotates shards
+// (Rekor v2: a new origin, key and URL every few months; every shard's
+// entries stay verifiable). Each shard has its own checkpoints and its own
+// stored checkpoint: online, the engine proves the checkpoints of each
+// origin consistent with that shard's current checkpoint and stores it in
+// that shard's store, so a bundle of an earlier shard is no origin change.
+// The LogVerifier must accept every shard's checkpoints (and refuse
+// those of a shard whose window has not begun); the Verifier's own store
+// is then unused. Offline, a Shards may be given as the LogClient for its
+// stores alone (Shard's log may then be nil: it is never asked).
+type Shards interface {
+	// Shard returns the online side and the checkpoint store (nil: none)
+	// of the configured shard whose checkpoints have origin; ok is false
+	// when no configured shard has it.
+	Shard(origin string) (log LogClient, store CheckpointStore, ok bool)
+}
+
 // EntryFinder is implemented by a LogClient whose log can find the entry
 // of a signature without a bundle (a seed-signed `.t`: Rekor v1's index).
 // Online, the engine asks it for every verified `.t` that has no bundle;

@@ -27,7 +27,7 @@ const storedLabel = "stored signed tree head"
 // is corrupt, or does not verify under the pinned log key) fails the run
 // as it does online.
 func (r *run) offlineChecks(ctx context.Context) error {
-	stored, err := r.storedCheckpoint(ctx)
+	stored, err := r.storedCheckpoints(ctx)
 	if err != nil {
 		return r.failPending(err)
 	}
@@ -65,10 +65,10 @@ type head struct {
 // offlineHeads lists the stored checkpoint and each distinct checkpoint of
 // the pending packages' proofs, labelled for the evidence, ordered by
 // origin, size (the stored one first at its size) and root.
-func (r *run) offlineHeads(stored *Checkpoint) []head {
+func (r *run) offlineHeads(stored []*Checkpoint) []head {
 	var heads []head
-	if stored != nil {
-		heads = append(heads, head{stored, storedLabel})
+	for _, s := range stored {
+		heads = append(heads, head{s, storedLabel})
 	}
 	seen := map[string]bool{}
 	for _, p := range r.pkgs {
@@ -96,4 +96,34 @@ func (r *run) offlineHeads(stored *Checkpoint) []head {
 		return bytes.Compare(x.Root, y.Root) < 0
 	})
 	return heads
+}
+
+// storedCheckpoints is the stored checkpoint, or, for a log with Shards
+// (when a LogClient is given offline), the stored checkpoint of each shard
+// the pending packages' proofs came from.
+func (r *run) storedCheckpoints(ctx context.Context) ([]*Checkpoint, error) {
+	stores := []CheckpointStore{r.v.store}
+	if sh, ok := r.v.log.(Shards); ok {
+		stores = nil
+		seen := map[string]bool{}
+		for _, p := range r.pkgs {
+			if o := p.proof; p.pending && o != nil && !seen[o.Checkpoint.Origin] {
+				seen[o.Checkpoint.Origin] = true
+				if _, st, ok := sh.Shard(o.Checkpoint.Origin); ok {
+					stores = append(stores, st)
+				}
+			}
+		}
+	}
+	var out []*Checkpoint
+	for _, st := range stores {
+		cp, err := r.storedCheckpoint(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		if cp != nil {
+			out = append(out, cp)
+		}
+	}
+	return out, nil
 }

@@ -18,27 +18,65 @@ func (r *run) online(ctx context.Context) error {
 	if !r.anyPending() {
 		return nil
 	}
-	cur, err := r.currentCheckpoint(ctx)
+	if sh, ok := r.v.log.(Shards); ok {
+		return r.onlineShards(ctx, sh)
+	}
+	return r.onlineLog(ctx, r.v.log, r.v.store, r.proofCheckpoints(""))
+}
+
+// onlineLog runs the online checks of one log (or shard): its current
+// checkpoint (with the witness quorum), the stored one and the proofs'
+// checkpoints cps proven consistent with it, then the current one stored.
+// A failure fails every pending package.
+func (r *run) onlineLog(ctx context.Context, log LogClient, store CheckpointStore, cps []*Checkpoint) error {
+	cur, err := r.currentCheckpoint(ctx, log)
 	if err != nil {
 		return r.failPending(err)
 	}
-	stored, err := r.storedCheckpoint(ctx)
+	stored, err := r.storedCheckpoint(ctx, store)
 	if err != nil {
 		return r.failPending(err)
 	}
 	var c Consistency
-	for _, cp := range r.proofCheckpoints() {
+	for _, cp := range cps {
 		c.Add(cp, "a checkpoint of an entry's inclusion proof")
 	}
 	if stored != nil {
 		c.Add(stored, "the stored checkpoint")
 	}
-	if err := c.Prove(ctx, r.v.log, cur, r.v.p.Concurrency); err != nil {
+	if err := c.Prove(ctx, log, cur, r.v.p.Concurrency); err != nil {
 		return r.failPending(err)
 	}
-	if r.v.store != nil && (stored == nil || cur.Size > stored.Size) {
-		if err := r.v.store.Store(ctx, cur.Text); err != nil {
+	if store != nil && (stored == nil || cur.Size > stored.Size) {
+		if err := store.Store(ctx, cur.Text); err != nil {
 			return fmt.Errorf("store checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// onlineShards runs onlineLog once per shard the pending packages' proofs
+// came from, in order of origin, each against that shard's current
+// checkpoint and store.
+func (r *run) onlineShards(ctx context.Context, sh Shards) error {
+	origins := map[string]bool{}
+	for _, p := range r.pkgs {
+		if p.pending {
+			origins[p.proof.Checkpoint.Origin] = true
+		}
+	}
+	sorted := make([]string, 0, len(origins))
+	for o := range origins {
+		sorted = append(sorted, o)
+	}
+	sort.Strings(sorted)
+	for _, o := range sorted {
+		log, store, ok := sh.Shard(o)
+		if !ok || log == nil {
+			return r.failPending(&CheckpointError{Reason: "no configured shard of the log has this origin", Origin: o})
+		}
+		if err := r.onlineLog(ctx, log, store, r.proofCheckpoints(o)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -57,16 +95,26 @@ func (r *run) anyPending() bool {
 // signature and origin, and the witness quorum when a policy sets one. A
 // checkpoint that does not verify is no view of this log: the log is
 // unavailable.
-func (r *run) currentCheckpoint(ctx context.Context) (*Checkpoint, error) {
-	text, err := r.v.log.Checkpoint(ctx)
+func (r *run) currentCheckpoint(ctx context.Context, log LogClient) (*Checkpoint, error) {
+	text, err := log.Checkpoint(ctx)
 	if err != nil {
 		return nil, &LogUnavailableError{Op: "current checkpoint", Err: err}
 	}
-	cur, err := r.v.p.Log.VerifyCheckpoint(text)
+	return CurrentCheckpoint(r.v.p.Log, r.v.p.Witnesses, text)
+}
+
+// CurrentCheckpoint verifies text, a log's current checkpoint as fetched
+// with its cosignatures, as an online run does: the log's signature and
+// origin (log), then the witness quorum w when it is not nil. The error is
+// a *LogUnavailableError: a checkpoint that does not verify, or that
+// misses the quorum (a *CheckpointError wrapping the Witnesses' error), is
+// no usable view of the log. Monitors tailing a log call it too.
+func CurrentCheckpoint(log LogVerifier, w Witnesses, text []byte) (*Checkpoint, error) {
+	cur, err := log.VerifyCheckpoint(text)
 	if err != nil {
 		return nil, &LogUnavailableError{Op: "current checkpoint", Err: err}
 	}
-	if w := r.v.p.Witnesses; w != nil {
+	if w != nil {
 		if err := w.CheckCosignatures(cur.Text); err != nil {
 			return nil, &LogUnavailableError{Op: "current checkpoint",
 				Err: &CheckpointError{Reason: "not cosigned by the witness quorum", Origin: cur.Origin, Size: cur.Size, Err: err}}
@@ -78,11 +126,11 @@ func (r *run) currentCheckpoint(ctx context.Context) (*Checkpoint, error) {
 // storedCheckpoint loads and verifies the persisted checkpoint (nil when
 // there is none, or no store). One that does not verify under the pinned
 // log fails the run: it is never skipped.
-func (r *run) storedCheckpoint(ctx context.Context) (*Checkpoint, error) {
-	if r.v.store == nil {
+func (r *run) storedCheckpoint(ctx context.Context, store CheckpointStore) (*Checkpoint, error) {
+	if store == nil {
 		return nil, nil
 	}
-	text, err := r.v.store.Load(ctx)
+	text, err := store.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load stored checkpoint: %w", err)
 	}
@@ -99,10 +147,10 @@ func (r *run) storedCheckpoint(ctx context.Context) (*Checkpoint, error) {
 // proofCheckpoints returns the distinct checkpoints the pending packages'
 // inclusions were proven in, smallest tree first (then by root, origin):
 // the order of the consistency checks, whatever the order of the batch.
-func (r *run) proofCheckpoints() []*Checkpoint {
+func (r *run) proofCheckpoints(origin string) []*Checkpoint {
 	seen := map[string]*Checkpoint{}
 	for _, p := range r.pkgs {
-		if p.pending {
+		if p.pending && (origin == "" || p.proof.Checkpoint.Origin == origin) {
 			seen[headKey(p.proof.Checkpoint)] = p.proof.Checkpoint
 		}
 	}

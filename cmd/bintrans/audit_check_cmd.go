@@ -101,11 +101,14 @@ broken chain, any mismatch) or a SECURITY ERROR from the log; 2 usage;
 
 // auditReport is the --json output.
 type auditReport struct {
-	SchemaVersion   int                `json:"schema_version"`
-	AuditLog        string             `json:"audit_log"`
-	LogURL          string             `json:"log_url"`
-	KeyIDs          []string           `json:"key_ids"`
-	Checkpoint      *monitor.TreeHead  `json:"checkpoint"`
+	SchemaVersion int               `json:"schema_version"`
+	AuditLog      string            `json:"audit_log"`
+	LogURL        string            `json:"log_url"`
+	KeyIDs        []string          `json:"key_ids"`
+	Checkpoint    *monitor.TreeHead `json:"checkpoint"`
+	// Logs are each log's part when several were read (Sigsum: every log
+	// of the policy).
+	Logs            []monitor.LogRun   `json:"logs,omitempty"`
 	MonitorFindings []monitor.Finding  `json:"monitor_findings"`
 	CrossCheck      *audit.CrossReport `json:"cross_check"`
 	// PossibleKeyCompromise is true when a logged entry has no audit record.
@@ -181,7 +184,7 @@ func (c *AuditCheckCmd) crossCheck(g *Globals, in audit.CrossCheckInput, mrep *m
 		}
 	}
 	cr := audit.CrossCheck(in)
-	rep := auditReport{SchemaVersion: 1, AuditLog: c.AuditLog, LogURL: mrep.LogURL, KeyIDs: mrep.KeyIDs, Checkpoint: mrep.Current,
+	rep := auditReport{SchemaVersion: 1, AuditLog: c.AuditLog, LogURL: mrep.LogURL, KeyIDs: mrep.KeyIDs, Checkpoint: mrep.Current, Logs: mrep.Logs,
 		MonitorFindings: mrep.Findings, CrossCheck: cr, PossibleKeyCompromise: len(cr.Unaudited) > 0,
 		Findings: cr.Findings() + len(mrep.Findings)}
 	if c.JSON {
@@ -217,7 +220,14 @@ func printAuditReport(w io.Writer, r *auditReport) {
 		chain = fmt.Sprintf("chain BROKEN (%d bad line%s)", n, plural(n, "", "s"))
 	}
 	fmt.Fprintf(w, "audit log %s: %d records for key %v, head %d:%s, %s\n", L(r.AuditLog), cr.Records, r.KeyIDs, cr.AuditHead.Records, cr.AuditHead.Hash, chain)
-	if r.Checkpoint != nil {
+	switch {
+	case len(r.Logs) > 0:
+		for _, lr := range r.Logs {
+			if lr.Current != nil {
+				fmt.Fprintf(w, "log %s (%s): %d entries for the key, tree size %d (consistent with the monitor's previous tree head)\n", L(lr.URL), L(lr.Origin), lr.Total, lr.Current.Size)
+			}
+		}
+	case r.Checkpoint != nil:
 		fmt.Fprintf(w, "log %s: %d entries for the key, tree size %d (consistent with the monitor's previous checkpoint)\n", L(r.LogURL), cr.Entries, r.Checkpoint.Size)
 	}
 	if cr.Packages > 0 {
@@ -229,10 +239,16 @@ func printAuditReport(w io.Writer, r *auditReport) {
 		}
 		fmt.Fprintf(w, "\n%s (%d):\n", title, len(refs))
 		for _, e := range refs {
-			if e.MessageSHA512 != "" {
+			switch {
+			case e.SigsumChecksum != "":
+				fmt.Fprintf(w, "  index %d  uuid %s  checksum %s  key id %s", e.LogIndex, L(e.UUID), L(e.SigsumChecksum), L(e.SigKeyID))
+			case e.MessageSHA512 != "":
 				fmt.Fprintf(w, "  index %d  uuid %s  sha512(message) %s  key id %s", e.LogIndex, L(e.UUID), L(e.MessageSHA512), L(e.SigKeyID))
-			} else {
+			default:
 				fmt.Fprintf(w, "  index %d  uuid %s  sha256(message) %s  key id %s", e.LogIndex, L(e.UUID), L(e.MessageSHA256), L(e.SigKeyID))
+			}
+			if e.Log != "" {
+				fmt.Fprintf(w, "  log %s", L(e.Log))
 			}
 			if e.Note != "" {
 				fmt.Fprintf(w, "  (%s)", M(e.Note))
@@ -287,6 +303,12 @@ func printAuditReport(w io.Writer, r *auditReport) {
 	}
 	if len(cr.Unindexed) > 0 {
 		fmt.Fprintf(w, "\n(information) %d audited entr%s in the log but not listed by its key search\n", len(cr.Unindexed), plural(len(cr.Unindexed), "y is", "ies are"))
+	}
+	if len(cr.OtherLogCopies) > 0 {
+		fmt.Fprintf(w, "\n(information) %d audited entr%s also logged in another log than the one its record names:\n", len(cr.OtherLogCopies), plural(len(cr.OtherLogCopies), "y", "ies"))
+		for _, e := range cr.OtherLogCopies {
+			fmt.Fprintf(w, "  %d %s: %s\n", e.LogIndex, L(e.UUID), M(e.Note))
+		}
 	}
 	records("(information) packages bintrans sign refused to sign", cr.Refusals)
 	printStatementHistory(w, cr.Statements)

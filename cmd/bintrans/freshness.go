@@ -300,6 +300,7 @@ func (f *PolicyFlags) statementsEngine(hc *http.Client) (*engine, error) {
 		return nil, runErrorf(err, "check --state-dir (it must be a directory only root can write)", "state directory: %v", err)
 	}
 	e.state = sd
+	ls.bindState(sd, true)
 	e.stmt = stmtParts{src: src, log: log, store: readOnlyStore{sd.CheckpointsFor(ls.StateID)}}
 	return e, nil
 }

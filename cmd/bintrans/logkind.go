@@ -14,6 +14,7 @@ import (
 	"github.com/bintrans/bintrans/internal/logs/rekorv1"
 	"github.com/bintrans/bintrans/internal/logs/rekorv2"
 	"github.com/bintrans/bintrans/internal/logs/sigsum"
+	"github.com/bintrans/bintrans/internal/state"
 	"github.com/bintrans/bintrans/internal/witness"
 	"github.com/bintrans/bintrans/verify"
 )
@@ -37,8 +38,9 @@ type LogFlags struct {
 	LogURL            string        `help:"Base URL of the log. rekor-v1: its REST API. rekor-v2: where entries are written (sign), and where tiles are read unless --log-read-url is given." default:"${default_log_url}" placeholder:"URL"`
 	LogReadURL        string        `help:"rekor-v2: where the log's checkpoint and tiles are served (<URL>/checkpoint, <URL>/tile/…). Default: --log-url." placeholder:"URL"`
 	LogKey            string        `help:"File holding the log's pinned public key. rekor-v1: PEM (GET /api/v1/log/publicKey); default: the public sigstore Rekor's key, only for the default --log-url. rekor-v2: a PEM Ed25519 key (then --log-origin is required) or a signed-note verifier key line (origin+hash+key, as the log prints it). Never trusted on first use." placeholder:"FILE"`
+	LogShard          []string      `help:"rekor-v2: one shard of a log that rotates, as 'ORIGIN URL READ_URL KEYFILE NOT_BEFORE NOT_AFTER' (READ_URL '-': URL; NOT_BEFORE, NOT_AFTER: a date such as 2026-07-01 (00:00 UTC), an RFC 3339 time, or '-' for unbounded). Repeatable, one per shard; replaces --log-url, --log-read-url, --log-key and --log-origin. sign writes to the shard whose window holds the time of signing; clients accept a bundle of any listed shard whose window has begun (an origin change is a configuration event, not a SECURITY ERROR); monitor and audit read every shard." placeholder:"'ORIGIN URL READ_URL KEYFILE NOT_BEFORE NOT_AFTER'" sep:"none"`
 	LogOrigin         string        `help:"rekor-v2: the checkpoint origin pinned with --log-key (the log's --hostname, e.g. log2025-1.rekor.sigstore.dev). Required with a PEM key; with a verifier key, it must equal the key's name." placeholder:"ORIGIN"`
-	WitnessPolicy     string        `help:"Witness policy file (C2SP tlog-policy: 'witness NAME KEY [URL]', 'group NAME K|any|all MEMBER…', 'quorum NAME'; Sigsum's policy syntax is accepted too). A checkpoint then counts only with the quorum of witness cosignatures: offline every bundle's checkpoint, online the log's current one. rekor-v2: the pinned log is added to the policy; rekor-v1: the policy must name the log ('log VKEY'). Not with sigsum (its policy has the witnesses). Default: no quorum." placeholder:"FILE"`
+	WitnessPolicy     string        `help:"Witness policy file (C2SP tlog-policy: 'witness NAME KEY [URL]', 'group NAME K|any|all MEMBER…', 'quorum NAME'; Sigsum's policy syntax is accepted too). A checkpoint then counts only with the quorum of witness cosignatures: offline every bundle's checkpoint, online the log's current one (monitor and audit, rekor-v2: the checkpoint they tail to). rekor-v2: the pinned log is added to the policy; rekor-v1: the policy must name the log ('log VKEY'). Not with sigsum (its policy has the witnesses). Default: no quorum." placeholder:"FILE"`
 	SigsumPolicy      string        `help:"sigsum: the Sigsum policy file (the logs, the witnesses and the quorum every proof's tree head must meet). Required with --log-kind sigsum." placeholder:"FILE"`
 	MaxCosignatureAge time.Duration `help:"Refuse witness cosignatures older than this (and more than 5m in the future), with --witness-policy or --log-kind sigsum. 0: no age limit (a cosigned checkpoint proves the witnesses saw it, whenever that was)." default:"0s" placeholder:"DURATION"`
 }
@@ -51,6 +53,9 @@ func (f *LogFlags) logKey() (*rekorv1.LogKey, error) {
 	if f.LogKind != "" && f.LogKind != kindRekorV1 {
 		return nil, usageErrorf("verify, hook, fetch and scan take --log-kind "+f.LogKind+"; use --log-kind rekor-v1 here (or drop 'log-kind' from /etc/bintrans.conf for this command)",
 			"--log-kind %s: this command works with Rekor v1 logs only so far", f.LogKind)
+	}
+	if len(f.LogShard) > 0 {
+		return nil, usageErrorf("add --log-kind rekor-v2, or drop --log-shard", "--log-shard is for --log-kind rekor-v2 (a log that rotates shards)")
 	}
 	if f.WitnessPolicy != "" || f.SigsumPolicy != "" {
 		return nil, usageErrorf("verify, hook, fetch and scan enforce witness policies; drop --witness-policy/--sigsum-policy here",
@@ -99,6 +104,17 @@ type logSetup struct {
 	online func(hc *http.Client) (verify.LogClient, error)
 	// Where the log is read, for messages.
 	where string
+	// shards is the online side of a log with --log-shard (its stores
+	// are bound to the state directory once it is open), or nil.
+	shards *shardedOnline
+}
+
+// bindState gives a log with shards the state directory its shards'
+// checkpoints are stored in (readOnly: read, never written).
+func (s *logSetup) bindState(sd *state.Dir, readOnly bool) {
+	if s.shards != nil {
+		s.shards.bindState(sd, readOnly)
+	}
 }
 
 // logSetup checks the log flags and builds the kind's parts. Every
@@ -106,6 +122,9 @@ type logSetup struct {
 func (f *LogFlags) logSetup() (*logSetup, error) {
 	if f.MaxCosignatureAge < 0 {
 		return nil, usageErrorf("give a duration such as 24h, or 0 for no limit", "--max-cosignature-age %s is negative", f.MaxCosignatureAge)
+	}
+	if len(f.LogShard) > 0 && f.LogKind != kindRekorV2 {
+		return nil, usageErrorf("add --log-kind rekor-v2, or drop --log-shard", "--log-shard is for --log-kind rekor-v2 (a log that rotates shards)")
 	}
 	var s *logSetup
 	var err error
@@ -159,6 +178,12 @@ func (f *LogFlags) rekorV1Setup() (*logSetup, error) {
 }
 
 func (f *LogFlags) rekorV2Setup() (*logSetup, error) {
+	if specs, shards, err := f.logShards(); err != nil || specs != nil {
+		if err != nil {
+			return nil, err
+		}
+		return f.rekorV2ShardsSetup(specs, shards)
+	}
 	switch {
 	case strings.TrimRight(f.LogURL, "/") == DefaultLogURL:
 		return nil, usageErrorf("give the Rekor v2 log's URL with --log-url (public Rekor v2 shards rotate: take the URL, key and origin from sigstore's trusted root)",
@@ -191,19 +216,30 @@ func (f *LogFlags) rekorV2Setup() (*logSetup, error) {
 		}
 		return rekorv2.NewOnline(r), nil
 	}
-	if f.WitnessPolicy != "" {
-		pol, err := f.witnessPolicy()
-		if err != nil {
-			return nil, err
-		}
-		if h := sha256.Sum256(lv.PublicKey()); pol.LogByKeyHash(h) == nil {
-			if pol, err = pol.WithLogs(lv.VerifierKey()); err != nil {
-				return nil, usageErrorf("fix the policy's log lines", "--witness-policy %s: %v", f.WitnessPolicy, err)
-			}
-		}
-		s.Witnesses = witness.Quorum{Policy: pol, Options: witness.Options{Origin: lv.Origin(), MaxAge: f.MaxCosignatureAge}}
+	if s.Witnesses, err = f.rekorV2Witnesses(lv); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// rekorV2Witnesses is the witness quorum of --witness-policy for the Rekor
+// v2 log lv (the pinned log is added to the policy when it does not name
+// it), or nil without a policy. Verify, hook, fetch, scan and monitor
+// check the same quorum.
+func (f *LogFlags) rekorV2Witnesses(lv *rekorv2.LogVerifier) (verify.Witnesses, error) {
+	if f.WitnessPolicy == "" {
+		return nil, nil
+	}
+	pol, err := f.witnessPolicy()
+	if err != nil {
+		return nil, err
+	}
+	if h := sha256.Sum256(lv.PublicKey()); pol.LogByKeyHash(h) == nil {
+		if pol, err = pol.WithLogs(lv.VerifierKey()); err != nil {
+			return nil, usageErrorf("fix the policy's log lines", "--witness-policy %s: %v", f.WitnessPolicy, err)
+		}
+	}
+	return witness.Quorum{Policy: pol, Options: witness.Options{Origin: lv.Origin(), MaxAge: f.MaxCosignatureAge}}, nil
 }
 
 func (f *LogFlags) sigsumSetup() (*logSetup, error) {

@@ -231,11 +231,12 @@ func TestVerifyLogKindRekorV2(t *testing.T) {
 			t.Errorf("%s: stderr does not say %q with a hint:\n%s", c.what, c.want, stderr)
 		}
 	}
-	// monitor reads a Rekor v2 log (TestMonitorRekorV2) but does not
-	// enforce a witness policy: it refuses one rather than pretend to.
-	_, stderr := wantExit(t, "monitor --log-kind rekor-v2 --witness-policy", ExitUsage, []string{"monitor", "--log-kind", "rekor-v2", "--log-url", s.URL,
+	// monitor enforces a witness policy on a Rekor v2 log
+	// (TestMonitorRekorV2WitnessQuorum): a file that is no policy is a
+	// usage error naming the flag, before the log is read.
+	_, stderr := wantExit(t, "monitor --log-kind rekor-v2 --witness-policy not-a-policy", ExitUsage, []string{"monitor", "--log-kind", "rekor-v2", "--log-url", s.URL,
 		"--log-key", vkey, "--witness-policy", vkey, "--pubkey", r.pk.Base64(), "--state-dir", filepath.Join(r.dir, "mon")})
-	if !strings.Contains(stderr, "does not enforce a witness policy yet") {
+	if !strings.Contains(stderr, "bintrans: --witness-policy: ") || !strings.Contains(stderr, "hint: fix the policy") {
 		t.Errorf("monitor: %s", stderr)
 	}
 	// Its tiles are read from --log-read-url: a write URL that serves

@@ -230,7 +230,23 @@ func (c *MonitorCmd) print(g *Globals, rep *monitor.Report, indent bool) error {
 // consistency, one line per reported entry, findings on stderr.
 func printMonitorReport(out, errw io.Writer, rep *monitor.Report) {
 	L, M := safetext.Line, safetext.Message
-	if rep.Current != nil {
+	logURL := map[string]string{} // origin -> URL, in a run over several logs
+	for _, lr := range rep.Logs {
+		logURL[lr.Origin] = lr.URL
+		switch {
+		case lr.Error != "":
+			fmt.Fprintf(out, "log %s (%s): NOT READ this run: %s\n", L(lr.URL), L(lr.Origin), M(lr.Error))
+		case lr.Current != nil:
+			fmt.Fprintf(out, "log %s: tree size %d, root %s (%s); %d entr%s new, %d known\n", L(lr.URL), lr.Current.Size, lr.Current.RootHash, L(lr.Origin),
+				lr.New, plural(lr.New, "y", "ies"), lr.Total)
+			if lr.Previous != nil {
+				fmt.Fprintf(out, "  consistent with the tree head of the previous run (tree size %d)\n", lr.Previous.Size)
+			} else {
+				fmt.Fprintln(out, "  first run: tree head stored")
+			}
+		}
+	}
+	if rep.Current != nil && len(rep.Logs) == 0 {
 		fmt.Fprintf(out, "log %s: tree size %d, root %s (%s)\n", L(rep.LogURL), rep.Current.Size, rep.Current.RootHash, L(rep.Current.Origin))
 		if rep.Previous != nil {
 			fmt.Fprintf(out, "consistent with the checkpoint of the previous run (tree size %d)\n", rep.Previous.Size)
@@ -245,8 +261,20 @@ func printMonitorReport(out, errw io.Writer, rep *monitor.Report) {
 			if e.SigKeyID != e.KeyID {
 				kid = e.SigKeyID + "!"
 			}
+			if e.SigsumChecksum != "" { // Sigsum: SHA-256 of the package's sha256 bytes, and the log
+				where := e.Log
+				if u := logURL[e.Log]; u != "" {
+					where = u
+				}
+				fmt.Fprintf(out, "%-10d %-20s %-16s checksum:%s %s log %s\n", e.LogIndex, "-", L(kid), L(e.SigsumChecksum), L(e.UUID), L(where))
+				continue
+			}
 			if e.MessageSHA512 != "" { // Rekor v2: no integrated time, the message's SHA-512
-				fmt.Fprintf(out, "%-10d %-20s %-16s sha512:%s %s\n", e.LogIndex, "-", L(kid), L(e.MessageSHA512), L(e.UUID))
+				fmt.Fprintf(out, "%-10d %-20s %-16s sha512:%s %s", e.LogIndex, "-", L(kid), L(e.MessageSHA512), L(e.UUID))
+				if e.Log != "" {
+					fmt.Fprintf(out, " log %s", L(e.Log))
+				}
+				fmt.Fprintln(out)
 				continue
 			}
 			fmt.Fprintf(out, "%-10d %-20s %-16s %-64s %s\n", e.LogIndex, time.Unix(e.IntegratedTime, 0).UTC().Format("2006-01-02T15:04:05Z"), L(kid), L(e.MessageSHA256), L(e.UUID))
@@ -267,13 +295,19 @@ func printMonitorReport(out, errw io.Writer, rep *monitor.Report) {
 			fmt.Fprintf(out, "read by index: %d to %d, NOT proven (see the findings); still proven: every index below %d\n", t.From, t.To-1, rep.TailedSize)
 		}
 	}
-	if rep.Incomplete {
+	switch {
+	case rep.Incomplete && len(rep.Logs) > 0:
+		fmt.Fprintln(out, "incomplete: a log was not read (above); the other logs' entries are stored, the next run reads it again")
+	case rep.Incomplete:
 		fmt.Fprintf(out, "incomplete: the run stopped at an error; %d entr%s left for the next run\n", rep.Remaining, plural(rep.Remaining, "y", "ies"))
 	}
 	for _, f := range rep.Findings {
 		where := fmt.Sprint(f.LogIndex)
 		if f.UUID != "" {
 			where += " " + L(f.UUID)
+		}
+		if f.Log != "" {
+			where += " of log " + L(f.Log)
 		}
 		fmt.Fprintf(errw, "bintrans: FINDING %s: entry %s: %s\n", f.Kind, where, M(f.Detail))
 	}

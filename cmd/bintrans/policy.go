@@ -382,9 +382,14 @@ func (f *PolicyFlags) open(ctx context.Context, fallbackDir string) (*engine, er
 		}
 		e.state = sd
 	}
+	ls.bindState(e.state, false)
 	store := e.state.CheckpointsFor(ls.StateID)
 	e.stmt = stmtParts{src: src, log: log, store: store}
-	v, err := verify.NewVerifier(e.policy, src, log, store, rb)
+	vlog := log
+	if offline && ls.shards != nil {
+		vlog = ls.shards // offline, for each shard's stored checkpoint
+	}
+	v, err := verify.NewVerifier(e.policy, src, vlog, store, rb)
 	if err != nil {
 		return nil, usageErrorf("", "%v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/bintrans/bintrans/internal/httpclient"
 	"github.com/bintrans/bintrans/internal/logs/rekorv2"
@@ -36,7 +37,12 @@ const signLogHelp = `Log kinds. --log-kind says which log the signatures go to:
             its signed-note verifier key) and --log-origin its checkpoint
             origin: both are pinned, and required. The checkpoint stored in
             --state-dir is kept per origin: a new shard (another origin) is a
-            configuration change, not an inconsistency.
+            configuration change, not an inconsistency. A log that rotates
+            is configured shard by shard with --log-shard (repeatable:
+            'ORIGIN URL READ_URL KEYFILE NOT_BEFORE NOT_AFTER'), and sign
+            writes to the shard whose window holds the time of signing; a
+            package whose bundle is an earlier shard's is published
+            already (not logged again).
 
   sigsum    a Sigsum log (sigsum.org), named with its key and URL in
             --sigsum-policy, which also sets the witness quorum. The
@@ -88,8 +94,28 @@ func (c *SignCmd) signHTTPClient(inflight int) (*http.Client, error) {
 func (c *SignCmd) noteLog() (signer.NoteLog, string, error) {
 	switch c.LogKind {
 	case kindRekorV2:
+		// With --log-shard: the shard whose window holds now; a package
+		// whose bundle is an earlier shard's is published already.
+		_, shards, err := c.LogFlags.logShards()
+		if err != nil {
+			return nil, "", err
+		}
+		now := time.Now()
+		lf, err := c.LogFlags.currentShard(now)
+		if err != nil {
+			return nil, "", err
+		}
+		c.LogFlags = lf
 		l, err := c.rekorV2Log()
-		return l, c.LogURL, err
+		if err != nil {
+			return nil, "", err
+		}
+		for _, sh := range shards {
+			if sh.Log.Origin() != c.LogOrigin && sh.Started(now) {
+				l.Earlier = append(l.Earlier, sh.Log)
+			}
+		}
+		return l, c.LogURL, nil
 	case kindSigsum:
 		l, err := c.sigsumLog()
 		if err != nil {
@@ -121,7 +147,7 @@ func (c *SignCmd) sigsumLog() (*signer.Sigsum, error) {
 	return l, nil
 }
 
-func (c *SignCmd) rekorV2Log() (signer.NoteLog, error) {
+func (c *SignCmd) rekorV2Log() (*signer.RekorV2, error) {
 	if c.LogInflight < 1 || c.LogInflight > 4096 {
 		return nil, usageErrorf("give a value between 1 and 4096 (the log's default pushback limit is 4096 outstanding entries)", "--log-inflight %d is out of range", c.LogInflight)
 	}
@@ -231,6 +257,9 @@ func (f *LogFlags) rekorV2(hc *http.Client) (*rekorv2.LogVerifier, *rekorv2.Read
 
 // sigsumPolicy reads --sigsum-policy.
 func (f *LogFlags) sigsumPolicy() (*witness.Policy, error) {
+	if len(f.LogShard) > 0 {
+		return nil, usageErrorf("name the Sigsum logs in --sigsum-policy ('log KEY URL' lines), and drop --log-shard", "--log-shard is for --log-kind rekor-v2 (a log that rotates shards)")
+	}
 	if f.SigsumPolicy == "" {
 		return nil, usageErrorf("give the Sigsum policy file with --sigsum-policy FILE (the log's key and URL, the witnesses and the quorum)",
 			"--log-kind sigsum needs --sigsum-policy")

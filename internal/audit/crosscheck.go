@@ -35,6 +35,11 @@ type LoggedEntry struct {
 	Sigsum *SigsumBody
 	// Indexed is false for an entry the log's key search did not list.
 	Indexed bool
+	// LogOrigin is the origin of the log the entry was read from, when the
+	// monitor read several (Sigsum: every log of the policy; Rekor v2
+	// shards); an audit record that names its log's origin then matches
+	// only the entry of that log.
+	LogOrigin string
 }
 
 // V2Body is a Rekor v2 entry of a transparency key: a hashedrekord v0.0.2
@@ -184,6 +189,8 @@ type EntryRef struct {
 	SigsumChecksum string `json:"sigsum_checksum,omitempty"`
 	KeyID          string `json:"key_id"`
 	SigKeyID       string `json:"sig_key_id"`
+	// Log is the origin of the entry's log, in an audit over several logs.
+	Log string `json:"log,omitempty"`
 	// Note explains the finding (e.g. which audit record has the same
 	// message).
 	Note string `json:"note,omitempty"`
@@ -273,6 +280,11 @@ type CrossReport struct {
 	// Unindexed (information): audited entries that are in the log but
 	// that the log's key search does not list.
 	Unindexed []EntryRef `json:"unindexed"`
+	// OtherLogCopies (information): the leaf of an audited entry found in
+	// another log than the one its record names (Sigsum: anyone can submit
+	// a published leaf to another log of the policy). The record's own log
+	// must still hold it (RecordsWithoutEntry otherwise).
+	OtherLogCopies []EntryRef `json:"other_log_copies"`
 	// Refusals (information): refusal records of the checked keys:
 	// packages or databases bintrans sign refused to sign, and why.
 	Refusals []RecordRef `json:"refusals"`
@@ -306,7 +318,7 @@ func leafOf(uuid string) string {
 }
 
 func entryRef(e LoggedEntry) EntryRef {
-	ref := EntryRef{UUID: e.UUID, LogIndex: e.LogIndex, IntegratedTime: e.IntegratedTime, KeyID: e.keyID(), SigKeyID: e.sigKeyID()}
+	ref := EntryRef{UUID: e.UUID, LogIndex: e.LogIndex, IntegratedTime: e.IntegratedTime, KeyID: e.keyID(), SigKeyID: e.sigKeyID(), Log: e.LogOrigin}
 	switch {
 	case e.Sigsum != nil:
 		ref.SigsumChecksum = hex.EncodeToString(e.Sigsum.Checksum[:])
@@ -360,6 +372,8 @@ type crossCheck struct {
 	entries    []LoggedEntry                // by log index, then UUID
 
 	matchedLeaf map[string]bool // entries whose record matched (by uuid)
+	matchedIn   map[string]bool // leaf "@" log origin of matched entries read from a named log
+	matchedAny  map[string]bool // leaves of matched entries read from an unnamed log
 	auditedSigs map[string]bool // Ed25519 signatures of audited entries
 	validForMsg map[string]bool // package sha256 -> a valid entry (key id matches) signs it
 	unmatched   []LoggedEntry   // entries without a record (by UUID)
@@ -373,9 +387,9 @@ func newCrossCheck(in CrossCheckInput) *crossCheck {
 		rep: &CrossReport{SchemaVersion: CrossCheckSchemaVersion,
 			Unaudited: []EntryRef{}, Variants: []EntryRef{}, Mismatches: []Mismatch{}, RecordsWithoutEntry: []RecordRef{},
 			Unreleased: []RecordRef{}, NoReleaseSignature: []RecordRef{}, ChainBreaks: []ChainBreak{}, PackagesWithoutEntry: []ReleasedPackage{},
-			Unindexed: []EntryRef{}, Refusals: []RecordRef{}, Statements: []StatementHistory{}, StatementFindings: []StatementFinding{}},
+			Unindexed: []EntryRef{}, OtherLogCopies: []EntryRef{}, Refusals: []RecordRef{}, Statements: []StatementHistory{}, StatementFindings: []StatementFinding{}},
 		recsByLeaf: map[string][]LineRecord{}, recsByMsg: map[string][]LineRecord{}, relBySHA: map[string][]ReleasedPackage{},
-		matchedLeaf: map[string]bool{}, auditedSigs: map[string]bool{}, validForMsg: map[string]bool{}, unmatched: []LoggedEntry{}}
+		matchedLeaf: map[string]bool{}, matchedIn: map[string]bool{}, matchedAny: map[string]bool{}, auditedSigs: map[string]bool{}, validForMsg: map[string]bool{}, unmatched: []LoggedEntry{}}
 	rep := c.rep
 	keyIDs := map[string]bool{}
 	for _, k := range in.Keys {
@@ -426,12 +440,20 @@ func newCrossCheck(in CrossCheckInput) *crossCheck {
 func (c *crossCheck) matchEntry(e LoggedEntry) {
 	rep := c.rep
 	leaf := leafOf(e.UUID)
-	recs := c.recsByLeaf[leaf]
+	recs := c.ownRecords(e, c.recsByLeaf[leaf])
+	if recs == nil {
+		return
+	}
 	if len(recs) == 0 {
 		c.unmatched = append(c.unmatched, e)
 		return
 	}
 	c.matchedLeaf[leaf] = true
+	if e.LogOrigin != "" {
+		c.matchedIn[leaf+"@"+e.LogOrigin] = true
+	} else {
+		c.matchedAny[leaf] = true
+	}
 	ref := entryRef(e)
 	r := recs[0]
 	for _, dup := range recs[1:] {
@@ -477,6 +499,29 @@ func (c *crossCheck) matchEntry(e LoggedEntry) {
 		return
 	}
 	rep.Matched++
+}
+
+// ownRecords are the records of e's leaf that name e's log (or no log):
+// all of recs when e's log is not named. When recs name only other logs,
+// e is a copy of an audited leaf in another log: it is listed in
+// OtherLogCopies and ownRecords returns nil (nothing more to match).
+func (c *crossCheck) ownRecords(e LoggedEntry, recs []LineRecord) []LineRecord {
+	if e.LogOrigin == "" || len(recs) == 0 {
+		return append([]LineRecord{}, recs...)
+	}
+	own := []LineRecord{}
+	for _, r := range recs {
+		if r.LogOrigin == "" || r.LogOrigin == e.LogOrigin {
+			own = append(own, r)
+		}
+	}
+	if len(own) == 0 {
+		ref := entryRef(e)
+		ref.Note = fmt.Sprintf("the leaf of audit record line %d (%s), logged in %s too; the record names %s", recs[0].Line, recs[0].Filename, e.LogOrigin, recs[0].LogOrigin)
+		c.rep.OtherLogCopies = append(c.rep.OtherLogCopies, ref)
+		return nil
+	}
+	return own
 }
 
 // recordAgrees reports whether record r says what entry e is: its log
@@ -535,7 +580,8 @@ func (c *crossCheck) unauditedEntries() {
 // recordsWithoutEntry lists the records no entry matched (by UUID).
 func (c *crossCheck) recordsWithoutEntry() {
 	for _, r := range c.records {
-		if !c.matchedLeaf[leafOf(r.UUID)] {
+		leaf := leafOf(r.UUID)
+		if !c.matchedAny[leaf] && !c.matchedIn[leaf+"@"+r.LogOrigin] && (r.LogOrigin != "" || !c.matchedLeaf[leaf]) {
 			c.rep.RecordsWithoutEntry = append(c.rep.RecordsWithoutEntry, recordRef(r))
 		}
 	}

@@ -77,3 +77,52 @@ func TestCrossCheckLogKinds(t *testing.T) {
 		})
 	}
 }
+
+// TestCrossCheckSigsumTwoLogs: entries read from two Sigsum logs (the
+// monitor names each entry's log). A record matches the entry of the log
+// it names (its index is compared there); the same leaf in the other log
+// is information (anyone can submit a published leaf to another log), not
+// a finding; a record whose own log does not hold its leaf is a record
+// without an entry even when the other log does.
+func TestCrossCheckSigsumTwoLogs(t *testing.T) {
+	const a, b = "sigsum.org/v1/tree/aaaa", "sigsum.org/v1/tree/bbbb"
+	f := &ccFixture{key: newCCKey(t)}
+	for i := range 4 {
+		sha := randHex()
+		e := f.key.loggedKind(t, LogKindSigsum, sha, int64(i))
+		e.LogOrigin = a
+		if i%2 == 1 {
+			e.LogOrigin = b
+		}
+		f.entries = append(f.entries, e)
+		r := releasedRecord(i)
+		r.SchemaVersion, r.LogKind, r.LogOrigin = SchemaVersionLogKind, LogKindSigsum, e.LogOrigin
+		r.SHA256, r.UUID, r.LogIndex, r.KeyID, r.IntegratedTime = sha, e.UUID, e.LogIndex, f.key.pub.KeyID(), 0
+		f.recs = append(f.recs, LineRecord{Line: i + 1, Record: r})
+		f.rel = append(f.rel, ReleasedPackage{Repo: "core", Arch: "x86_64", Filename: r.Filename, SHA256: sha})
+	}
+	if rep := f.check(); rep.Findings() != 0 || rep.Matched != 4 || len(rep.OtherLogCopies) != 0 {
+		t.Fatalf("two logs agree: %+v", rep)
+	}
+	// Record 1's leaf (log a, index 0) also in log b at index 9.
+	cp := f.entries[0]
+	cp.LogOrigin, cp.LogIndex = b, 9
+	f.entries = append(f.entries, cp)
+	rep := f.check()
+	if rep.Findings() != 0 || rep.Matched != 4 || len(rep.OtherLogCopies) != 1 || rep.OtherLogCopies[0].Log != b || rep.OtherLogCopies[0].LogIndex != 9 {
+		t.Fatalf("a copy in the other log: findings %d matched %d copies %+v", rep.Findings(), rep.Matched, rep.OtherLogCopies)
+	}
+	// Log a no longer holds it: only the copy in log b is left.
+	f.entries = f.entries[1:]
+	rep = f.check()
+	if len(rep.RecordsWithoutEntry) != 1 || rep.RecordsWithoutEntry[0].Line != 1 || len(rep.Unaudited) != 0 {
+		t.Fatalf("the record's log lost the leaf: without entry %+v unaudited %+v", rep.RecordsWithoutEntry, rep.Unaudited)
+	}
+	// Without log names (one log), the index is what tells them apart.
+	for i := range f.entries {
+		f.entries[i].LogOrigin = ""
+	}
+	if rep = f.check(); len(rep.Mismatches) != 1 || rep.Mismatches[0].Field != "log_index" {
+		t.Fatalf("unnamed logs: mismatches %+v", rep.Mismatches)
+	}
+}

@@ -160,6 +160,10 @@ type Entry struct {
 	Indexed bool `json:"indexed"`
 	// FirstSeen is when a run first verified the entry (RFC 3339).
 	FirstSeen string `json:"first_seen"`
+	// Log is, in a run over several logs (Sigsum: every log of the
+	// policy), the origin of the log the entry was read from (as audit
+	// records name it).
+	Log string `json:"log,omitempty"`
 }
 
 func (e *Entry) leaf() string { return e.UUID[len(e.UUID)-64:] }
@@ -245,8 +249,10 @@ type Finding struct {
 	Kind     FindingKind `json:"kind"`
 	UUID     string      `json:"uuid"`
 	LogIndex int64       `json:"log_index,omitempty"`
-	Detail   string      `json:"detail"`
-	Err      error       `json:"-"`
+	// Log is the entry's log in a run over several logs (Entry.Log).
+	Log    string `json:"log,omitempty"`
+	Detail string `json:"detail"`
+	Err    error  `json:"-"`
 }
 
 // TreeHead is a verified checkpoint.
@@ -317,8 +323,27 @@ type Report struct {
 	// this and earlier --tail runs: every index below it (0: none).
 	TailedSize int64 `json:"tailed_size"`
 	Stats      Stats `json:"stats"`
+	// Logs are, in a run over several logs (Sigsum: every log of the
+	// policy with a URL), each log's part: LogURL, LogID, Previous and
+	// Current are then the first log's.
+	Logs []LogRun `json:"logs,omitempty"`
 
 	all []Entry
+}
+
+// LogRun is one log's part of a run over several logs.
+type LogRun struct {
+	URL    string `json:"url"`
+	Origin string `json:"origin"`
+	// Previous is the tree head the last run stored for this log (nil: a
+	// first run); Current the log's now, proven consistent with it.
+	Previous *TreeHead `json:"previous_checkpoint"`
+	Current  *TreeHead `json:"checkpoint"`
+	New      int       `json:"new"`
+	Total    int       `json:"total"`
+	// Error is why the log was not read this run (its stored state is
+	// kept as it was; the report is Incomplete).
+	Error string `json:"error,omitempty"`
 }
 
 // AllEntries returns every entry known for the monitored keys (this run's

@@ -17,20 +17,24 @@ import (
 
 	"github.com/bintrans/bintrans/internal/logs/sigsum"
 	"github.com/bintrans/bintrans/internal/state"
+	"github.com/bintrans/bintrans/internal/witness"
 	"github.com/bintrans/bintrans/verify"
 )
 
-// Monitoring a Sigsum log: every leaf the log appended since the last run
-// is read (get-leaves, each batch proven included in the current tree
-// head), and the leaves signed by a monitored key are reported. The tree
-// head must verify under the policy (log signature and witness quorum) and
-// be consistent with the one the previous run stored.
+// Monitoring Sigsum logs: every log of the policy that has a URL is read
+// (a package's leaf is in whichever log accepted it: sign submits to the
+// policy's logs in random order). In each, every leaf the log appended
+// since the last run is read (get-leaves, each batch proven included in
+// the current tree head), and the leaves signed by a monitored key are
+// reported with the log they came from. Each tree head must verify under
+// the policy (log signature and witness quorum) and be consistent with the
+// one the previous run stored for that log (a state file per log).
 
 // SigsumOptions configure RunSigsum.
 type SigsumOptions struct {
 	Keys []verify.PublicKey
-	// Config names the policy (the log must have a URL there) and the
-	// HTTP client.
+	// Config names the policy (its logs with a URL are read) and the HTTP
+	// client.
 	Config sigsum.Config
 	// State keeps, per log, the last verified tree head and the leaves
 	// seen (file monitor-sigsum-<log key hash>.json); nil: nothing kept.
@@ -48,8 +52,24 @@ type sigsumState struct {
 	Entries       []Entry `json:"entries"`
 }
 
-// RunSigsum runs the monitor once over the first log of the policy that
-// has a URL. A rollback or fork is a *verify.SecurityError.
+// sigsumLogRun is one log's part of a run, stored only when every log
+// was read or none lied.
+type sigsumLogRun struct {
+	log   *witness.Log
+	path  string
+	st    *sigsumState
+	list  *sigsum.Listing
+	fresh []Entry
+	err   error
+}
+
+// RunSigsum runs the monitor once over every log of the policy that has a
+// URL. A rollback or fork of any log is a *verify.SecurityError (nothing
+// is stored). A log that cannot be read (unreachable, or a tree head
+// without the policy's quorum) does not stop the others: their leaves are
+// reported and stored, the report is marked Incomplete, that log's
+// LogRun carries the error, and the first such error is returned (a
+// *verify.LogUnavailableError).
 func RunSigsum(ctx context.Context, o SigsumOptions) (*Report, error) {
 	if len(o.Keys) == 0 || o.Config.Policy == nil {
 		return nil, errors.New("monitor: no transparency key or no policy")
@@ -58,103 +78,159 @@ func RunSigsum(ctx context.Context, o SigsumOptions) (*Report, error) {
 	if o.Now != nil {
 		now = o.Now
 	}
-	lg := -1
-	for i, l := range o.Config.Policy.Logs {
-		if l.URL != "" && l.Ed25519() != nil {
-			lg = i
-			break
+	var runs []*sigsumLogRun
+	for i := range o.Config.Policy.Logs {
+		if l := &o.Config.Policy.Logs[i]; l.URL != "" && l.Ed25519() != nil {
+			runs = append(runs, &sigsumLogRun{log: l})
 		}
 	}
-	if lg < 0 {
+	if len(runs) == 0 {
 		return nil, errors.New("monitor: the Sigsum policy names no log with a URL")
 	}
-	l := &o.Config.Policy.Logs[lg]
-	kh := hex.EncodeToString(l.KeyHash[:])
-	rep := &Report{SchemaVersion: SchemaVersion, LogURL: l.URL, LogID: kh,
-		Entries: []Entry{}, Findings: []Finding{}, Vanished: []string{}, NotFound: []string{}}
+	rep := &Report{SchemaVersion: SchemaVersion, LogURL: runs[0].log.URL, LogID: hex.EncodeToString(runs[0].log.KeyHash[:]),
+		Entries: []Entry{}, Findings: []Finding{}, Vanished: []string{}, NotFound: []string{}, Logs: []LogRun{}}
 	var keys []ed25519.PublicKey
 	for _, k := range o.Keys {
 		rep.KeyIDs = append(rep.KeyIDs, k.KeyID())
 		keys = append(keys, k.Ed25519())
 	}
-	st := &sigsumState{SchemaVersion: 1, LogKeyHash: kh}
-	var path string
 	if o.State != nil {
 		unlock, err := o.State.Lock(ctx)
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
-		path = o.State.Path("monitor-sigsum-" + kh[:16] + ".json")
-		if st, err = loadSigsumState(path, kh); err != nil {
-			return nil, err
-		}
 	}
-	prev := sigsum.LogState{NextIndex: st.NextIndex}
-	if st.Size > 0 || st.NextIndex > 0 {
-		root, err := hex.DecodeString(st.RootHash)
-		if err != nil || len(root) != 32 {
-			return nil, &state.CorruptError{Path: path, Reason: "root_hash is not 32 bytes of hex"}
-		}
-		prev.LogKeyHash, prev.TreeHead = l.KeyHash, sigsum.TreeHead{Size: st.Size, RootHash: [32]byte(root)}
-		rep.Previous = &TreeHead{Origin: l.Name, Size: int64(st.Size), RootHash: st.RootHash}
-	}
-	list, err := sigsum.ListLeaves(ctx, o.Config, l, keys, prev, 0)
-	if err != nil {
-		var sv *sigsum.SplitViewError
-		if errors.As(err, &sv) {
-			return rep, &verify.SecurityError{Reason: sv.Reason, Err: err,
-				Old: fmt.Appendf(nil, "size %d root %x", sv.Old.Size, sv.Old.RootHash[:]), New: fmt.Appendf(nil, "size %d root %x", sv.New.Size, sv.New.RootHash[:]),
-				OldLabel: "tree head stored by the previous run", NewLabel: "the log's current tree head"}
-		}
-		var le *sigsum.LogError
-		if errors.As(err, &le) {
-			return nil, &verify.LogUnavailableError{Op: le.Op, Err: err}
-		}
-		return nil, err
-	}
-	rep.Current = &TreeHead{Origin: l.Name, Size: int64(list.TreeHead.Size), RootHash: hex.EncodeToString(list.TreeHead.RootHash[:])}
 	byHash := map[string]verify.PublicKey{}
 	for _, k := range o.Keys {
 		h := scrypto.HashBytes(k.Ed25519())
 		byHash[string(h[:])] = k
 	}
-	seen := map[string]bool{}
-	for _, e := range st.Entries {
-		seen[e.UUID] = true
-	}
 	first := now().UTC().Format(time.RFC3339)
-	var fresh []Entry
-	for _, lf := range list.Leaves {
-		k := byHash[string(lf.KeyHash[:])]
-		leaf := types.Leaf{Checksum: scrypto.Hash(lf.Checksum), Signature: scrypto.Signature(lf.Signature), KeyHash: scrypto.Hash(lf.KeyHash)}
-		h := leaf.ToHash()
-		e := Entry{UUID: hex.EncodeToString(h[:]), LogIndex: int64(lf.Index), SigsumChecksum: hex.EncodeToString(lf.Checksum[:]),
-			Key: k.Base64(), KeyID: k.KeyID(), SigKeyID: k.KeyID(), Signature: base64.StdEncoding.EncodeToString(lf.Signature[:]),
-			Indexed: true, FirstSeen: first}
-		if !lf.SignatureValid {
-			rep.Findings = append(rep.Findings, Finding{Kind: FindingBadSignature, UUID: e.UUID, LogIndex: e.LogIndex,
-				Detail: "a leaf of the transparency key " + k.KeyID() + " whose signature does not verify over its checksum"})
+	var firstErr error
+	for _, r := range runs {
+		l := r.log
+		kh := hex.EncodeToString(l.KeyHash[:])
+		origin := witness.SigsumOrigin(l.Ed25519())
+		lr := LogRun{URL: l.URL, Origin: origin}
+		r.st = &sigsumState{SchemaVersion: 1, LogKeyHash: kh}
+		if o.State != nil {
+			r.path = o.State.Path("monitor-sigsum-" + kh[:16] + ".json")
+			var err error
+			if r.st, err = loadSigsumState(r.path, kh); err != nil {
+				return nil, err
+			}
 		}
-		if !seen[e.UUID] {
+		st := r.st
+		for i := range st.Entries {
+			st.Entries[i].Log = origin // states written before entries named their log
+		}
+		prev := sigsum.LogState{NextIndex: st.NextIndex}
+		if st.Size > 0 || st.NextIndex > 0 {
+			root, err := hex.DecodeString(st.RootHash)
+			if err != nil || len(root) != 32 {
+				return nil, &state.CorruptError{Path: r.path, Reason: "root_hash is not 32 bytes of hex"}
+			}
+			prev.LogKeyHash, prev.TreeHead = l.KeyHash, sigsum.TreeHead{Size: st.Size, RootHash: [32]byte(root)}
+			lr.Previous = &TreeHead{Origin: origin, Size: int64(st.Size), RootHash: st.RootHash}
+		}
+		list, err := sigsum.ListLeaves(ctx, o.Config, l, keys, prev, 0)
+		if err != nil {
+			var sv *sigsum.SplitViewError
+			if errors.As(err, &sv) {
+				rep.LogURL, rep.LogID, rep.Previous = l.URL, kh, lr.Previous
+				rep.Current = &TreeHead{Origin: origin, Size: int64(sv.New.Size), RootHash: hex.EncodeToString(sv.New.RootHash[:])}
+				return rep, &verify.SecurityError{Reason: sv.Reason, Err: err,
+					Old: fmt.Appendf(nil, "size %d root %x", sv.Old.Size, sv.Old.RootHash[:]), New: fmt.Appendf(nil, "size %d root %x", sv.New.Size, sv.New.RootHash[:]),
+					OldLabel: "tree head stored by the previous run", NewLabel: "the log's current tree head"}
+			}
+			var le *sigsum.LogError
+			var te *sigsum.TreeHeadError
+			switch {
+			case errors.As(err, &le):
+				r.err = &verify.LogUnavailableError{Op: le.Op, Err: err}
+			case errors.As(err, &te):
+				r.err = &verify.LogUnavailableError{Op: "tree head", Err: err}
+			default:
+				return nil, err
+			}
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			lr.Error = err.Error()
+			lr.Total = len(st.Entries)
+			rep.Logs = append(rep.Logs, lr)
+			continue
+		}
+		r.list = list
+		lr.Current = &TreeHead{Origin: origin, Size: int64(list.TreeHead.Size), RootHash: hex.EncodeToString(list.TreeHead.RootHash[:])}
+		seen := map[string]bool{}
+		for _, e := range st.Entries {
 			seen[e.UUID] = true
-			fresh = append(fresh, e)
+		}
+		for _, lf := range list.Leaves {
+			k := byHash[string(lf.KeyHash[:])]
+			leaf := types.Leaf{Checksum: scrypto.Hash(lf.Checksum), Signature: scrypto.Signature(lf.Signature), KeyHash: scrypto.Hash(lf.KeyHash)}
+			h := leaf.ToHash()
+			e := Entry{UUID: hex.EncodeToString(h[:]), LogIndex: int64(lf.Index), SigsumChecksum: hex.EncodeToString(lf.Checksum[:]),
+				Key: k.Base64(), KeyID: k.KeyID(), SigKeyID: k.KeyID(), Signature: base64.StdEncoding.EncodeToString(lf.Signature[:]),
+				Indexed: true, FirstSeen: first, Log: origin}
+			if !lf.SignatureValid {
+				rep.Findings = append(rep.Findings, Finding{Kind: FindingBadSignature, UUID: e.UUID, LogIndex: e.LogIndex, Log: origin,
+					Detail: "a leaf of the transparency key " + k.KeyID() + " whose signature does not verify over its checksum (log " + l.URL + ")"})
+			}
+			if !seen[e.UUID] {
+				seen[e.UUID] = true
+				r.fresh = append(r.fresh, e)
+			}
+		}
+		st.Entries = append(st.Entries, r.fresh...)
+		sort.Slice(st.Entries, func(a, b int) bool { return st.Entries[a].LogIndex < st.Entries[b].LogIndex })
+		lr.New, lr.Total = len(r.fresh), len(st.Entries)
+		rep.Logs = append(rep.Logs, lr)
+	}
+	if lr := rep.Logs[0]; lr.Error == "" {
+		rep.Previous, rep.Current = lr.Previous, lr.Current
+	}
+	var fresh, all []Entry
+	for _, r := range runs {
+		fresh = append(fresh, r.fresh...)
+		if r.list != nil || r.err != nil {
+			all = append(all, r.st.Entries...)
 		}
 	}
-	st.Entries = append(st.Entries, fresh...)
-	sort.Slice(st.Entries, func(a, b int) bool { return st.Entries[a].LogIndex < st.Entries[b].LogIndex })
-	rep.New, rep.Total, rep.Entries, rep.all = len(fresh), len(st.Entries), fresh, st.Entries
+	byIndex := func(es []Entry) {
+		sort.SliceStable(es, func(a, b int) bool {
+			if es[a].LogIndex != es[b].LogIndex {
+				return es[a].LogIndex < es[b].LogIndex
+			}
+			return es[a].Log < es[b].Log
+		})
+	}
+	byIndex(fresh)
+	byIndex(all)
+	rep.New, rep.Total, rep.Entries, rep.all = len(fresh), len(all), fresh, all
 	if o.All {
-		rep.Entries = st.Entries
+		rep.Entries = all
 	}
 	if rep.Entries == nil {
 		rep.Entries = []Entry{}
 	}
 	if o.State != nil {
-		st.Size, st.RootHash, st.NextIndex = list.State.TreeHead.Size, hex.EncodeToString(list.State.TreeHead.RootHash[:]), list.State.NextIndex
-		if err := storeJSONState(path, st); err != nil {
-			return nil, err
+		for _, r := range runs {
+			if r.list == nil {
+				continue
+			}
+			st := r.st
+			st.Size, st.RootHash, st.NextIndex = r.list.State.TreeHead.Size, hex.EncodeToString(r.list.State.TreeHead.RootHash[:]), r.list.State.NextIndex
+			if err := storeJSONState(r.path, st); err != nil {
+				return nil, err
+			}
 		}
+	}
+	if firstErr != nil {
+		rep.Incomplete = true
+		return rep, firstErr
 	}
 	return rep, nil
 }

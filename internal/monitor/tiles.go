@@ -26,7 +26,8 @@ import (
 // monitored key. So it sees every entry of the key, not only those an index
 // lists, and a log that serves another entry at an index, or leaves one
 // out, is caught by the root. The checkpoint is proven consistent (from the
-// tiles) with the one the previous run stored.
+// tiles) with the one the previous run stored, and with a witness policy it
+// must carry the quorum of cosignatures first.
 
 // TilesOptions configure RunTiles.
 type TilesOptions struct {
@@ -38,6 +39,11 @@ type TilesOptions struct {
 	Reader *rekorv2.Reader
 	// LogURL is written into the report.
 	LogURL string
+	// Witnesses, when set, is the witness quorum the log's current
+	// checkpoint must carry (its cosignature lines as served, checked as
+	// the online verifier checks them: verify.CurrentCheckpoint). The
+	// monitor tails only to a checkpoint that meets it.
+	Witnesses verify.Witnesses
 	// State keeps the last verified checkpoint and the entries seen (file
 	// monitor-rekor-v2-<origin hash>.json); nil: nothing is remembered.
 	State *state.Dir
@@ -87,6 +93,12 @@ func RunTiles(ctx context.Context, o TilesOptions) (*Report, error) {
 	cp, err := o.Reader.Checkpoint(ctx)
 	if err != nil {
 		return nil, &verify.LogUnavailableError{Op: "checkpoint", Err: err}
+	}
+	if o.Witnesses != nil {
+		// Nothing is read or stored from a view no quorum of witnesses saw.
+		if _, err := verify.CurrentCheckpoint(rekorv2.NewKindVerifier(o.Log), o.Witnesses, cp.Raw); err != nil {
+			return nil, err
+		}
 	}
 	rep := &Report{SchemaVersion: SchemaVersion, LogURL: o.LogURL, LogID: cp.Origin,
 		Entries: []Entry{}, Findings: []Finding{}, Vanished: []string{}, NotFound: []string{}}
@@ -260,4 +272,73 @@ func storeJSONState(path string, v any) error {
 		return fmt.Errorf("monitor state: writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// RunTilesShards runs RunTiles over each shard of a log that rotates
+// (one TilesOptions per shard, each with its own pinned key, reader and
+// state file: the state is kept per origin) and merges the reports: each
+// entry and finding names its shard's origin (Entry.Log), Logs has each
+// shard's part. A shard that cannot be read does not stop the others
+// (their state is stored; the report is Incomplete and the first error is
+// returned); a SECURITY ERROR in one ends the run with it (what the shards
+// before it stored is in the report). One shard: RunTiles.
+func RunTilesShards(ctx context.Context, shards []TilesOptions) (*Report, error) {
+	if len(shards) == 1 {
+		return RunTiles(ctx, shards[0])
+	}
+	if len(shards) == 0 {
+		return nil, errors.New("monitor: no shard")
+	}
+	rep := &Report{SchemaVersion: SchemaVersion, LogURL: shards[0].LogURL, LogID: shards[0].Log.Origin(),
+		Entries: []Entry{}, Findings: []Finding{}, Vanished: []string{}, NotFound: []string{}, Logs: []LogRun{}}
+	for _, k := range shards[0].Keys {
+		rep.KeyIDs = append(rep.KeyIDs, k.KeyID())
+	}
+	var firstErr error
+	for _, o := range shards {
+		origin := o.Log.Origin()
+		r, err := RunTiles(ctx, o)
+		lr := LogRun{URL: o.LogURL, Origin: origin}
+		if r != nil {
+			lr.Previous, lr.Current, lr.New, lr.Total = r.Previous, r.Current, r.New, r.Total
+			for _, e := range r.Entries {
+				e.Log = origin
+				rep.Entries = append(rep.Entries, e)
+			}
+			for _, e := range r.all {
+				e.Log = origin
+				rep.all = append(rep.all, e)
+			}
+			for _, f := range r.Findings {
+				f.Log = origin
+				rep.Findings = append(rep.Findings, f)
+			}
+			rep.New += r.New
+			rep.Total += r.Total
+		}
+		if err != nil {
+			lr.Error = err.Error()
+			rep.Logs = append(rep.Logs, lr)
+			var sec *verify.SecurityError
+			if errors.As(err, &sec) {
+				rep.Previous, rep.Current, rep.LogURL, rep.LogID = lr.Previous, lr.Current, o.LogURL, origin
+				return rep, err
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		rep.Logs = append(rep.Logs, lr)
+	}
+	for _, lr := range rep.Logs {
+		if lr.Error == "" {
+			rep.Previous, rep.Current = lr.Previous, lr.Current
+		}
+	}
+	if firstErr != nil {
+		rep.Incomplete = true
+		return rep, firstErr
+	}
+	return rep, nil
 }

@@ -354,11 +354,21 @@ func (s *Signer) notePublished(filename, sha string) (*NoteProof, []byte, []byte
 	if _, _, err := verify.VerifySignature(t, []verify.PublicKey{s.o.PublicKey}, sha, filename); err != nil {
 		return nil, nil, nil, false
 	}
-	p, err := s.o.Note.Verify(b, s.o.PublicKey.Ed25519(), sha)
+	verifyFn := s.o.Note.Verify
+	if pv, ok := s.o.Note.(publishedVerifier); ok {
+		verifyFn = pv.VerifyPublished
+	}
+	p, err := verifyFn(b, s.o.PublicKey.Ed25519(), sha)
 	if err != nil {
 		return nil, nil, nil, false
 	}
 	return p, t, b, true
+}
+
+// publishedVerifier is a NoteLog that also accepts, as published, bundles
+// of the log's earlier shards (RekorV2 with Earlier).
+type publishedVerifier interface {
+	VerifyPublished(bundle []byte, pub ed25519.PublicKey, sha string) (*NoteProof, error)
 }
 
 // noteCheckPublished is checkPublished for a NoteLog.
@@ -371,7 +381,9 @@ func (s *Signer) noteCheckPublished(ctx context.Context, stop context.CancelCaus
 		return true, nil
 	}
 	c.published.Add(1)
-	if s.o.RefreshBundles {
+	// --refresh-bundles re-proves bundles of the current shard only (an
+	// earlier shard's tree is not the one settled on).
+	if s.o.RefreshBundles && p.Checkpoint.Origin == s.o.Note.Origin() {
 		s.addNoteSettle(&noteSettleItem{filename: j.pkg.Filename, sha: j.pkg.SHA256Sum, bundle: b, proof: p})
 	}
 	leaf := hex.EncodeToString(p.Leaf[:])

@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -33,11 +34,40 @@ type RekorV2 struct {
 	Inflight int
 	// Witnesses, when set, cosign the settled checkpoint.
 	Witnesses Cosigner
+	// Earlier are the log's earlier shards (--log-shard): a package whose
+	// bundle verifies under one of them is published already (its bundle
+	// stays valid after a rotation; it is not logged again).
+	Earlier []*rekorv2.LogVerifier
 
 	// signed keeps the entries Leaf made for LogAll (Ed25519ph is
 	// deterministic: signing again gives the same entry), keyed by
 	// public key and message.
 	signed sync.Map
+}
+
+// VerifyPublished is Verify, also under the earlier shards (the shard of
+// the bundle's checkpoint origin).
+func (l *RekorV2) VerifyPublished(bundle []byte, pub ed25519.PublicKey, sha string) (*NoteProof, error) {
+	p, err := l.Verify(bundle, pub, sha)
+	if err == nil || len(l.Earlier) == 0 {
+		return p, err
+	}
+	b, perr := rekorv2.ParseBundle(bundle)
+	if perr != nil {
+		return nil, err
+	}
+	origin, _, _ := strings.Cut(string(b.Checkpoint), "\n")
+	for _, lv := range l.Earlier {
+		if lv.Origin() != origin {
+			continue
+		}
+		v, verr := rekorv2.VerifyBundle(bundle, lv, []ed25519.PublicKey{pub}, []byte(sha))
+		if verr != nil {
+			return nil, verr
+		}
+		return &NoteProof{Index: v.Index, Leaf: v.LeafHash, Checkpoint: noteCP(&v.Checkpoint)}, nil
+	}
+	return nil, err
 }
 
 func signedKey(priv ed25519.PrivateKey, sha string) string {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/bintrans/bintrans/internal/testkit/tilelog"
+	"github.com/bintrans/bintrans/verify"
 )
 
 // The fuzz targets check that parsers and verifiers never panic, stay
@@ -170,6 +172,42 @@ func FuzzVerifyCheckpoint(f *testing.F) {
 		}
 		if cp.Origin != fx.lv.Origin() {
 			t.Fatalf("origin %q", cp.Origin)
+		}
+	})
+}
+
+// FuzzShardedVerifyCheckpoint feeds the sharded verifier (the origin line
+// picks the shard): a note it accepts is one shard's, verified under that
+// shard's key; a shard whose window has not begun accepts nothing.
+func FuzzShardedVerifyCheckpoint(f *testing.F) {
+	fx := newFuzzFixture(f)
+	other := tilelog.New(f, "fuzz.test/later-shard")
+	later, err := ParseLogKey([]byte(other.VKey), "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	v, err := NewShardedVerifier([]Shard{{Log: fx.lv}, {Log: later, NotBefore: time.Now().Add(time.Hour)}}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	b, _ := ParseBundle(fx.bundle)
+	f.Add(b.Checkpoint)
+	f.Add(other.Publish())
+	f.Add([]byte("fuzz.test/later-shard\n1\nAAAA\n\n— fuzz.test/later-shard AAAAAAAA\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cp, err := v.VerifyCheckpoint(data)
+		if err != nil {
+			var ce *verify.CheckpointError
+			if !errors.As(err, &ce) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if cp.Origin != fx.lv.Origin() {
+			t.Fatalf("accepted origin %q", cp.Origin)
+		}
+		if _, err := fx.lv.VerifyCheckpoint(data); err != nil {
+			t.Fatalf("accepted a note its shard's key refuses: %v", err)
 		}
 	})
 }
