@@ -278,18 +278,11 @@ func (s *Signer) issue(ctx context.Context, stop context.CancelCauseFunc, st *fr
 		return 0, StageSign, err
 	}
 	in := &intent{SchemaVersion: 1, Signature: t, Record: audit.StatementRecord(st, sha, dbURL), Statement: text}
+	log := s.logRekorV1
 	if s.o.Note != nil {
-		return s.issueNote(ctx, stop, in, c)
+		log = s.logNote
 	}
-	sig, err := verify.ParseSignature(t)
-	if err != nil {
-		return 0, StageSign, err
-	}
-	in.LeafHash = rekorv1.LeafHash(rekorv1.CanonicalBody(sig, s.o.PublicKey, []byte(sha)))
-	if err := s.state.writeIntent(in); err != nil {
-		return 0, StageIntent, err
-	}
-	if stage, err := s.finish(ctx, stop, in, false, c); err != nil {
+	if stage, err := log(ctx, stop, in, sk, c); err != nil {
 		return 0, stage, err
 	}
 	p, ok := s.publishedStatementProof(path, sha)
@@ -299,34 +292,36 @@ func (s *Signer) issue(ctx context.Context, stop context.CancelCauseFunc, st *fr
 	return p.index, "", nil
 }
 
-// issueNote is issue's pipeline on a NoteLog (Rekor v2, Sigsum): the
-// statement's own entry (the log's second signature by the transparency
-// key, as for a package), intent, log, verify, audit, publish; it is
-// settled with the run's packages.
-func (s *Signer) issueNote(ctx context.Context, stop context.CancelCauseFunc, in *intent, c *counters) (int64, Stage, error) {
-	sk, err := s.key()
+// logRekorV1 is issue's pipeline on Rekor v1: intent, upload, verify,
+// audit, publish (finish).
+func (s *Signer) logRekorV1(ctx context.Context, stop context.CancelCauseFunc, in *intent, _ *minisign.PrivateKey, c *counters) (Stage, error) {
+	sig, err := verify.ParseSignature(in.Signature)
 	if err != nil {
-		return 0, StageSign, err
+		return StageSign, err
 	}
+	in.LeafHash = rekorv1.LeafHash(rekorv1.CanonicalBody(sig, s.o.PublicKey, []byte(in.Record.SHA256)))
+	if err := s.state.writeIntent(in); err != nil {
+		return StageIntent, err
+	}
+	return s.finish(ctx, stop, in, false, c)
+}
+
+// logNote is issue's pipeline on a NoteLog (Rekor v2, Sigsum): the
+// statement's own entry (the log's second signature by the transparency
+// key sk, as for a package), intent, log, verify, audit, publish; it is
+// settled with the run's packages.
+func (s *Signer) logNote(ctx context.Context, stop context.CancelCauseFunc, in *intent, sk *minisign.PrivateKey, c *counters) (Stage, error) {
 	priv := ed25519.PrivateKey(sk.SecretKey[:])
-	r := in.Record
-	leaf, err := s.o.Note.Leaf(priv, r.SHA256)
+	leaf, err := s.o.Note.Leaf(priv, in.Record.SHA256)
 	if err != nil {
-		return 0, StageSign, err
+		return StageSign, err
 	}
 	in.LeafHash, in.LogKind = hex.EncodeToString(leaf[:]), s.o.Note.Kind()
 	if err := s.state.writeIntent(in); err != nil {
-		return 0, StageIntent, err
+		return StageIntent, err
 	}
-	p := &notePending{in: in, res: s.o.Note.LogAll(ctx, priv, []string{r.SHA256}, nil)[0]}
-	if stage, err := s.noteFinish(ctx, stop, p, c); err != nil {
-		return 0, stage, err
-	}
-	pp, ok := s.publishedStatementProof(r.Filename, r.SHA256)
-	if !ok {
-		return 0, StagePublish, fmt.Errorf("%s: published, but does not verify when read back", r.Filename)
-	}
-	return pp.index, "", nil
+	p := &notePending{in: in, res: s.o.Note.LogAll(ctx, priv, []string{in.Record.SHA256}, nil)[0]}
+	return s.noteFinish(ctx, stop, p, c)
 }
 
 // signStatement is verify.SignPackage for a statement: the same message
